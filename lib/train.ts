@@ -1,0 +1,487 @@
+/**
+ * Training and prediction for masked-modeling models.
+ *
+ * `train(model, dataset, opts)` runs AdamW with linear warm-up + cosine decay and global-norm
+ * clipping on masked-modeling batches, validates every `evalEvery` steps on the validation trials
+ * (co-bps of held-out neurons), keeps the best parameters (and writes them atomically as a
+ * safetensors checkpoint when `outDir` is set), stops early after `patience` validations without
+ * improvement, and appends one JSON object per line to `log.jsonl`. It never leaks tensors:
+ * `tf.memory().numTensors` is the same after every step.
+ *
+ * @module
+ */
+// @ts-types="@types/cli-progress"
+import cliProgress from "cli-progress";
+import process from "node:process";
+import { tf } from "./backend.ts";
+import { saveCheckpoint } from "./checkpoint.ts";
+import { type Array3D, type SpikeDataset, take3d } from "./dataset.ts";
+import { poissonNll } from "./losses.ts";
+import { maskedBatch, type MaskingOptions, resolveMasking, type TrainingBatch } from "./masking.ts";
+import { bitsPerSpike, type RatePredictions } from "./metrics.ts";
+import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
+import { foldIn, type Key, key as makeKey, permutation, split } from "./random.ts";
+import type { Model } from "./transformer.ts";
+import { disposeTree, flatten, type Params, unflatten } from "./tree.ts";
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /** Optimiser steps (default 2000). */
+  steps?: number;
+  /** Trials per batch (default 32). */
+  batchSize?: number;
+  /** Peak learning rate (default 1e-4, the mission's AdamW setting). */
+  lr?: number;
+  /** Final learning rate of the cosine decay (default 0). */
+  minLr?: number;
+  /** Warm-up length as a fraction of `steps` (default 0.03, i.e. 3 %). */
+  warmupFraction?: number;
+  /** Decoupled weight decay (default 0.01) applied to matrices only. */
+  weightDecay?: number;
+  /** Global-norm clipping threshold (default 1.0). */
+  clipNorm?: number;
+  /** Masked-modeling options. */
+  masking?: MaskingOptions;
+  /** Validate every this many steps (default 100). */
+  evalEvery?: number;
+  /** Stop after this many validations without improvement (default 10; 0 disables). */
+  patience?: number;
+  /** Seed of the run (default 0); ignored when `key` is given. */
+  seed?: number;
+  /** Key of the run (parameter init uses `split(key)[0]`, batches and dropout the rest). */
+  key?: Key;
+  /** Folder for `checkpoint.safetensors` (best params) and `log.jsonl`. */
+  outDir?: string;
+  /** Show a progress bar on stderr (works when piped; default false). */
+  progress?: boolean;
+  /** Extra metadata stored in the checkpoint. */
+  metadata?: Record<string, string>;
+  /** Called after every step (for tests and custom logging). */
+  onStep?: (info: StepInfo) => void;
+  /** Parameters to start from instead of `model.init` (ownership passes to `train`). */
+  initialParams?: Params;
+}
+
+/** What {@linkcode TrainOptions.onStep} receives. */
+export interface StepInfo {
+  /** 0-based step just taken. */
+  step: number;
+  /** Training loss of the step. */
+  loss: number;
+  /** Learning rate used. */
+  lr: number;
+  /** Pre-clip global gradient norm. */
+  gradNorm: number;
+  /** Whether the update was skipped (non-finite gradient). */
+  skipped: boolean;
+}
+
+/** One validation record. */
+export interface ValRecord {
+  /** Step after which validation ran (1-based count of steps taken). */
+  step: number;
+  /** Validation score used for model selection (higher is better). */
+  score: number;
+  /** Which metric `score` is: `"coBps"`, `"fpBps"` or `"heldInBps"`. */
+  metric: string;
+  /** Mean training loss since the previous validation. */
+  trainLoss: number;
+}
+
+/** Result of {@linkcode train}. */
+export interface TrainResult {
+  /** Best parameters (by validation score); owned by the caller. */
+  params: Params;
+  /** Step at which the best parameters were recorded. */
+  bestStep: number;
+  /** Best validation score. */
+  bestScore: number;
+  /** Steps actually taken. */
+  stepsTaken: number;
+  /** Whether early stopping ended the run. */
+  stoppedEarly: boolean;
+  /** Every validation. */
+  history: ValRecord[];
+  /** Wall-clock seconds. */
+  seconds: number;
+}
+
+const TRAIN_KEYS = [
+  "steps",
+  "batchSize",
+  "lr",
+  "minLr",
+  "warmupFraction",
+  "weightDecay",
+  "clipNorm",
+  "masking",
+  "evalEvery",
+  "patience",
+  "seed",
+  "key",
+  "outDir",
+  "progress",
+  "metadata",
+  "onStep",
+  "initialParams",
+];
+
+function checkNum(name: string, v: number, ok: (x: number) => boolean, what: string): number {
+  if (typeof v !== "number" || !ok(v)) {
+    throw new Error(`train option "${name}" must be ${what}, found ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Validate train options and fill defaults. Unknown keys throw, naming the key.
+ *
+ * @example
+ * ```ts
+ * import { resolveTrainOptions } from "./mod.ts";
+ * resolveTrainOptions({ steps: 10 }).batchSize; // 32
+ * ```
+ */
+export function resolveTrainOptions(
+  opts: TrainOptions = {},
+): Required<Omit<TrainOptions, "outDir" | "onStep" | "key" | "metadata" | "initialParams">> & TrainOptions {
+  for (const k of Object.keys(opts)) {
+    if (!TRAIN_KEYS.includes(k)) {
+      throw new Error(`unknown train option "${k}"; expected one of: ${TRAIN_KEYS.join(", ")}`);
+    }
+  }
+  const isPosInt = (x: number) => Number.isInteger(x) && x >= 1;
+  return {
+    ...opts,
+    steps: checkNum("steps", opts.steps ?? 2000, isPosInt, "an integer >= 1"),
+    batchSize: checkNum("batchSize", opts.batchSize ?? 32, isPosInt, "an integer >= 1"),
+    lr: checkNum("lr", opts.lr ?? 1e-4, (x) => x > 0 && x < 1, "in (0, 1)"),
+    minLr: checkNum("minLr", opts.minLr ?? 0, (x) => x >= 0, ">= 0"),
+    warmupFraction: checkNum(
+      "warmupFraction",
+      opts.warmupFraction ?? 0.03,
+      (x) => x >= 0 && x < 1,
+      "in [0, 1)",
+    ),
+    weightDecay: checkNum("weightDecay", opts.weightDecay ?? 0.01, (x) => x >= 0, ">= 0"),
+    clipNorm: checkNum("clipNorm", opts.clipNorm ?? 1, (x) => x > 0, "> 0"),
+    masking: resolveMasking(opts.masking),
+    evalEvery: checkNum("evalEvery", opts.evalEvery ?? 100, isPosInt, "an integer >= 1"),
+    patience: checkNum("patience", opts.patience ?? 10, (x) => Number.isInteger(x) && x >= 0, "an integer >= 0"),
+    seed: checkNum("seed", opts.seed ?? 0, Number.isSafeInteger, "an integer"),
+    progress: opts.progress ?? false,
+  };
+}
+
+/** Options of {@linkcode predict}. */
+export interface PredictOptions {
+  /** Trials to predict (default: all trials of the dataset). */
+  trials?: ArrayLike<number>;
+  /** Trials per forward pass (default 64). */
+  batchSize?: number;
+}
+
+/**
+ * Predicted rates (expected counts per bin, all neurons) for trials of a dataset, in
+ * inference mode (no masking, no dropout). Returns arrays over the selected trials.
+ *
+ * @example
+ * ```ts
+ * import { key, lorenzDataset, predict, transformerFor } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 2 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const preds = await predict(model, model.init(key(0)), ds);
+ * ```
+ */
+export async function predict(
+  model: Model,
+  params: Params,
+  ds: SpikeDataset,
+  opts: PredictOptions = {},
+): Promise<RatePredictions> {
+  const trials = opts.trials ?? Int32Array.from({ length: ds.counts.shape[0] }, (_, i) => i);
+  const bs = opts.batchSize ?? 64;
+  const [, l, n] = ds.counts.shape;
+  const f = ds.forwardCounts.shape[1];
+  const rates = new Float32Array(trials.length * l * n);
+  const fwd = new Float32Array(trials.length * f * n);
+  const all = Int32Array.from(trials as ArrayLike<number>);
+  for (let s = 0; s < all.length; s += bs) {
+    const idx = all.subarray(s, Math.min(all.length, s + bs));
+    const batch = maskedBatch(ds, idx, { key: makeKey(0), unmasked: true });
+    const r = tf.tidy(() => tf.exp(model.apply(params, { input: batch.input }, { training: false })));
+    const v = await r.data();
+    tf.dispose([r, batch.input, batch.target, batch.weight]);
+    for (let t = 0; t < idx.length; t++) {
+      const src = t * (l + f) * n;
+      rates.set(v.subarray(src, src + l * n), (s + t) * l * n);
+      fwd.set(v.subarray(src + l * n, src + (l + f) * n), (s + t) * f * n);
+    }
+  }
+  return {
+    rates: { data: rates, shape: [trials.length, l, n] },
+    forwardRates: { data: fwd, shape: [trials.length, f, n] },
+  };
+}
+
+/**
+ * Validation score of `params` on `trials` (higher is better): co-bps of the held-out neurons
+ * when there are any, else fp-bps of the forward window, else bits/spike of the held-in neurons.
+ *
+ * @example
+ * ```ts
+ * import { key, lorenzDataset, transformerFor, validationScore } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 4 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const { score, metric } = await validationScore(model, model.init(key(0)), ds);
+ * ```
+ */
+export async function validationScore(
+  model: Model,
+  params: Params,
+  ds: SpikeDataset,
+  opts: { trials?: ArrayLike<number> } = {},
+): Promise<{ score: number; metric: string }> {
+  const trials = opts.trials ?? ds.split.val;
+  const preds = await predict(model, params, ds, { trials });
+  const counts = take3d(ds.counts, trials);
+  const quiet = { onWarning: () => {} };
+  const sel = (a: Array3D, neurons: Int32Array) =>
+    take3d(a, Int32Array.from({ length: a.shape[0] }, (_, i) => i), { last: neurons });
+  if (ds.heldOut.length > 0) {
+    return {
+      score: await bitsPerSpike(sel(preds.rates, ds.heldOut), sel(counts, ds.heldOut), quiet),
+      metric: "coBps",
+    };
+  }
+  if (ds.forwardCounts.shape[1] > 0 && preds.forwardRates) {
+    return {
+      score: await bitsPerSpike(preds.forwardRates, take3d(ds.forwardCounts, trials), quiet),
+      metric: "fpBps",
+    };
+  }
+  return {
+    score: await bitsPerSpike(sel(preds.rates, ds.heldIn), sel(counts, ds.heldIn), quiet),
+    metric: "heldInBps",
+  };
+}
+
+/** What {@linkcode trainStep} returns. */
+export interface TrainStepResult {
+  /** Parameters after the update (the previous ones are disposed unless the step was skipped). */
+  params: Params;
+  /** Optimiser state after the update. */
+  state: OptState;
+  /** Loss before the update. */
+  loss: number;
+  /** Pre-clip global gradient norm. */
+  gradNorm: number;
+  /** True when the gradient or loss was not finite and nothing was updated. */
+  skipped: boolean;
+}
+
+/**
+ * One optimisation step on a prepared batch: masked Poisson loss, gradients, global-norm
+ * clipping, optimiser update. Consumes `current` (its tensors are disposed when replaced); the
+ * batch stays owned by the caller.
+ *
+ * @example
+ * ```ts
+ * import { adamw, key, lorenzDataset, maskedBatch, trainStep, transformerFor } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 4 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const optimizer = adamw({ lr: 1e-3 });
+ * const params = model.init(key(0));
+ * const batch = maskedBatch(ds, ds.split.train, { key: key(1) });
+ * const r = await trainStep(model, { params, state: optimizer.init(params) }, batch, {
+ *   optimizer,
+ *   key: key(2),
+ * });
+ * ```
+ */
+export async function trainStep(
+  model: Model,
+  current: { params: Params; state: OptState },
+  batch: TrainingBatch,
+  opts: { optimizer: Optimizer; clipNorm?: number; key: Key },
+): Promise<TrainStepResult> {
+  const { params, state } = current;
+  const leaves = flatten(params);
+  const { value, grads } = tf.tidy(() =>
+    tf.valueAndGrads((...xs: tf.Tensor[]) => {
+      const p = unflatten(leaves.map((l, i) => ({ path: l.path, tensor: xs[i] })));
+      const logRates = model.apply(p, { input: batch.input }, { training: true, key: opts.key });
+      return poissonNll(logRates, batch.target, { mask: batch.weight }) as tf.Scalar;
+    })(leaves.map((l) => l.tensor))
+  );
+  const gradTree = unflatten(leaves.map((l, i) => ({ path: l.path, tensor: grads[i] })));
+  const clipped = await clipByGlobalNorm(gradTree, opts.clipNorm ?? 1);
+  const loss = (await value.data())[0];
+  value.dispose();
+  const skipped = !Number.isFinite(clipped.norm) || !Number.isFinite(loss);
+  let out = { params, state };
+  if (!skipped) {
+    out = opts.optimizer.update(clipped.grads, state, params);
+    disposeTree(params);
+    disposeTree(state.mu);
+    disposeTree(state.nu);
+  }
+  if (clipped.grads !== gradTree) disposeTree(clipped.grads);
+  disposeTree(gradTree);
+  return { params: out.params, state: out.state, loss, gradNorm: clipped.norm, skipped };
+}
+
+async function appendLine(path: string, obj: unknown): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(obj) + "\n", { append: true });
+}
+
+function cloneTree(p: Params): Params {
+  return unflatten(flatten(p).map(({ path, tensor }) => ({ path, tensor: tf.keep(tensor.clone()) })));
+}
+
+/**
+ * Train `model` on the training trials of `ds` by masked modeling (see the module docs).
+ *
+ * @example
+ * ```ts
+ * import { lorenzDataset, train, transformerFor } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 4, trialsPerCondition: 4 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const result = await train(model, ds, { steps: 20, lr: 1e-3, evalEvery: 10 });
+ * console.log(result.bestScore);
+ * ```
+ */
+export async function train(model: Model, ds: SpikeDataset, opts: TrainOptions = {}): Promise<TrainResult> {
+  const o = resolveTrainOptions(opts);
+  if (ds.heldIn.length !== model.config.nInputs || ds.counts.shape[2] !== model.config.nOutputs) {
+    throw new Error(
+      `model expects ${model.config.nInputs} held-in of ${model.config.nOutputs} neurons, dataset has ` +
+        `${ds.heldIn.length} held-in of ${ds.counts.shape[2]}`,
+    );
+  }
+  if (ds.counts.shape[1] !== model.config.bins || ds.forwardCounts.shape[1] !== model.config.forwardBins) {
+    throw new Error(
+      `model expects ${model.config.bins} bins + ${model.config.forwardBins} forward bins, dataset has ` +
+        `${ds.counts.shape[1]} + ${ds.forwardCounts.shape[1]}`,
+    );
+  }
+  const valTrials = ds.split.val.length > 0 ? ds.split.val : ds.split.train;
+  const runKey = o.key ?? makeKey(o.seed);
+  const [kInit, kTrain] = split(runKey);
+  let params = o.initialParams ?? model.init(kInit);
+  const warmupSteps = Math.round(o.warmupFraction * o.steps);
+  const schedule = (step: number) =>
+    cosineWarmup(step, { totalSteps: o.steps, warmupSteps, peakLr: o.lr, minLr: o.minLr });
+  const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
+  let state = opt.init(params);
+  const logPath = o.outDir ? `${o.outDir}/log.jsonl` : undefined;
+  if (o.outDir) {
+    await Deno.mkdir(o.outDir, { recursive: true });
+    await Deno.writeTextFile(logPath!, "");
+  }
+  const bar = o.progress
+    ? new cliProgress.SingleBar({
+      format: "train [{bar}] {percentage}% | {value}/{total} | loss {loss} | val {val} | eta {eta}s",
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+      stream: process.stderr,
+      hideCursor: false,
+    }, cliProgress.Presets.shades_classic)
+    : undefined;
+  bar?.start(o.steps, 0, { loss: "-", val: "-" });
+
+  const t0 = performance.now();
+  const history: ValRecord[] = [];
+  let best: Params | undefined;
+  let bestScore = -Infinity;
+  let bestStep = 0;
+  let sinceBest = 0;
+  let lossSum = 0;
+  let lossN = 0;
+  let stoppedEarly = false;
+  let step = 0;
+  const nTrain = ds.split.train.length;
+  const bs = Math.min(o.batchSize, nTrain);
+  for (; step < o.steps; step++) {
+    const [kBatch, kMask, kDrop] = split(foldIn(kTrain, step), 3);
+    const perm = permutation(kBatch, nTrain).subarray(0, bs);
+    const trials = Int32Array.from(perm, (i) => ds.split.train[i]);
+    const batch = maskedBatch(ds, trials, { key: kMask, masking: o.masking });
+    const res = await trainStep(model, { params, state }, batch, {
+      optimizer: opt,
+      clipNorm: o.clipNorm,
+      key: kDrop,
+    });
+    tf.dispose([batch.input, batch.target, batch.weight]);
+    params = res.params;
+    state = res.state;
+    const { loss, skipped } = res;
+    const clipped = { norm: res.gradNorm };
+    const lr = schedule(step);
+    if (!skipped) {
+      lossSum += loss;
+      lossN++;
+    }
+    o.onStep?.({ step, loss, lr, gradNorm: clipped.norm, skipped });
+    if (logPath && (step % 10 === 0 || skipped)) {
+      await appendLine(logPath, { kind: "train", step, loss, lr, gradNorm: clipped.norm, skipped });
+    }
+    bar?.update(step + 1, { loss: loss.toFixed(4) });
+
+    const last = step === o.steps - 1;
+    if ((step + 1) % o.evalEvery === 0 || last) {
+      const { score, metric } = await validationScore(model, params, ds, { trials: valTrials });
+      const rec: ValRecord = { step: step + 1, score, metric, trainLoss: lossN ? lossSum / lossN : NaN };
+      history.push(rec);
+      lossSum = 0;
+      lossN = 0;
+      bar?.update(step + 1, { val: `${metric} ${score.toFixed(4)}` });
+      if (logPath) {
+        await appendLine(logPath, {
+          kind: "val",
+          ...rec,
+          seconds: (performance.now() - t0) / 1000,
+        });
+      }
+      if (score > bestScore) {
+        bestScore = score;
+        bestStep = step + 1;
+        sinceBest = 0;
+        if (best) disposeTree(best);
+        best = cloneTree(params);
+        if (o.outDir) {
+          await saveCheckpoint(`${o.outDir}/checkpoint.safetensors`, best, {
+            metadata: {
+              ...(o.metadata ?? {}),
+              step: String(bestStep),
+              [metric]: String(score),
+              modelConfig: JSON.stringify(model.config),
+            },
+          });
+        }
+      } else if (o.patience > 0 && ++sinceBest >= o.patience) {
+        stoppedEarly = true;
+        step++;
+        break;
+      }
+    }
+  }
+  bar?.stop();
+  if (!best) {
+    // No finite validation score was ever seen: hand back the last parameters.
+    best = cloneTree(params);
+    bestStep = Math.min(step, o.steps);
+  }
+  disposeTree(params);
+  disposeTree(state.mu);
+  disposeTree(state.nu);
+  return {
+    params: best,
+    bestStep,
+    bestScore,
+    stepsTaken: Math.min(step, o.steps),
+    stoppedEarly,
+    history,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
