@@ -81,7 +81,7 @@ export type ResolvedTransformerConfig = Required<Omit<TransformerConfig, "contex
 /** A batch given to {@linkcode Model.apply}. */
 export interface ModelBatch {
   /** Held-in counts `[B, bins, nInputs]` (already masked for training). */
-  input: tf.Tensor3D;
+  input: tf.Tensor;
 }
 
 /** A functional model: parameter initialiser plus a pure apply function. */
