@@ -71,6 +71,44 @@ export function initLinear(
 }
 
 /**
+ * 2-D `a · b` whose gradient uses explicit transposes. The TF.js wasm backend runs
+ * `matMul(…, transposeA/B = true)` — what the built-in gradient of `matMul` uses — about 10×
+ * slower than a plain product (21.5 ms vs 1.6 ms for 1920×64 · 64×192 here); transposing first is
+ * cheap. Forward values are identical to `tf.matMul`.
+ */
+const matMulExplicitGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const a = args[0] as tf.Tensor2D;
+  const b = args[1] as tf.Tensor2D;
+  const save = args[2] as tf.GradSaveFunc;
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as tf.Tensor2D[];
+      return [
+        tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)),
+        tf.matMul(tf.transpose(sa), dy as tf.Tensor2D),
+      ];
+    },
+  };
+});
+
+/**
+ * 2-D matrix product, with a gradient that is fast on every backend (see the wasm note above).
+ *
+ * @example
+ * ```ts
+ * import { matMul2d, tf } from "./mod.ts";
+ * matMul2d(tf.ones([2, 3]), tf.ones([3, 4])); // [2, 4] of 3s
+ * ```
+ */
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.getBackend() === "wasm"
+    ? matMulExplicitGrad(a, b) as tf.Tensor2D
+    : tf.matMul(a, b);
+}
+
+/**
  * `x · w + b` over the last axis of a tensor of any rank ≥ 2.
  *
  * @example
@@ -86,7 +124,7 @@ export function applyLinear(p: LinearParams, x: tf.Tensor): tf.Tensor {
     throw new Error(`linear layer expects last dim ${inDim}, found shape [${x.shape.join(", ")}]`);
   }
   const lead = x.shape.slice(0, -1);
-  const y = tf.add(tf.matMul(tf.reshape(x, [-1, inDim]), p.w), p.b);
+  const y = tf.add(matMul2d(tf.reshape(x, [-1, inDim]), p.w), p.b);
   return tf.reshape(y, [...lead, outDim]);
 }
 

@@ -123,7 +123,7 @@ export function validateRunConfig(cfg: RunConfig): void {
       checkKeys("data", cfg.data, ["kind", "path"]);
       if (typeof cfg.data.path !== "string") throw new Error(`data "path" must be a string`);
     } else {
-      throw new Error(`data "kind" must be "lorenz" or "file", found ${JSON.stringify(cfg.data.kind)}`);
+      throw new Error(`data "kind" must be "lorenz" or "file", found ${JSON.stringify((cfg.data as { kind?: unknown }).kind)}`);
     }
     resolveTransformerConfig({ nInputs: 1, nOutputs: 1, bins: 1, ...p.model, ...(cfg.model ?? {}) });
     resolveTrainOptions({ ...p.train, ...(cfg.train ?? {}) });
