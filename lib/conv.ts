@@ -32,7 +32,7 @@
  * @module
  */
 import { tf } from "./backend.ts";
-import { contextMask } from "./layers.ts";
+import { contextMask, matMul2d } from "./layers.ts";
 import { type Key, uniform } from "./random.ts";
 import type { Params } from "./tree.ts";
 
@@ -135,22 +135,6 @@ export function initCausalConv(k: Key, opts: CausalConvInitOptions): CausalConvP
   return { w: tf.tensor3d(w, [kernel, cIn, cOut]), b: tf.zeros([cOut]) as tf.Tensor1D };
 }
 
-/** `a [M, K] · b [K, N]` whose gradient transposes explicitly (fast on wasm). */
-const matMulFastGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const a = args[0] as tf.Tensor2D;
-  const b = args[1] as tf.Tensor2D;
-  const save = args[2] as tf.GradSaveFunc;
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-      const g = dy as tf.Tensor2D;
-      return [tf.matMul(g, tf.transpose(sb)), tf.matMul(tf.transpose(sa), g)];
-    },
-  };
-}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-
 /**
  * Convolve `x [..., L, C]` along the bin axis L with `p`: by default causally (output bin t sees
  * bins t−k+1..t, left zero padding k−1), or with a centred kernel when `centered` is set. Any
@@ -209,14 +193,14 @@ export function applyCausalConv(
     const x3 = tf.reshape(x, [n, l, cIn]);
     let y: tf.Tensor;
     if (kernel === 1) {
-      y = matMulFastGrad(tf.reshape(x3, [n * l, cIn]), tf.reshape(p.w, [cIn, cOut]));
+      y = matMul2d(tf.reshape(x3, [n * l, cIn]), tf.reshape(p.w, [cIn, cOut]));
     } else {
       const xp = tf.pad(x3, [[0, 0], [padLeft, padRight], [0, 0]]);
       const taps = tf.unstack(p.w, 0);
       const terms: tf.Tensor[] = [];
       for (let j = 0; j < kernel; j++) {
         const xs = tf.reshape(tf.slice(xp, [0, j, 0], [n, l, cIn]), [n * l, cIn]);
-        terms.push(matMulFastGrad(xs, taps[j]));
+        terms.push(matMul2d(xs as tf.Tensor2D, taps[j] as tf.Tensor2D));
       }
       y = tf.addN(terms);
     }

@@ -189,7 +189,9 @@ function checkRates(field: string, a: Array3D | undefined): void {
   const d = a.data;
   for (let i = 0; i < d.length; i++) {
     const v = d[i];
-    if (!Number.isFinite(v)) throw new DatasetError(`${field} is not finite (${v}) at ${where(a, i)}`);
+    if (!Number.isFinite(v)) {
+      throw new DatasetError(`${field} is not finite (${v}) at ${where(a, i)}`);
+    }
     if (v < 0) throw new DatasetError(`${field} is negative (${v}) at ${where(a, i)}`);
   }
 }
@@ -260,7 +262,9 @@ export function spikeDataset(init: SpikeDatasetInit, opts: SpikeDatasetOptions =
   const [nTrials, nBins, nNeurons] = init.counts.shape;
   if (nTrials < 1 || nBins < 1 || nNeurons < 1) {
     throw new DatasetError(
-      `counts must have at least 1 trial, bin and neuron, found shape [${init.counts.shape.join(", ")}]`,
+      `counts must have at least 1 trial, bin and neuron, found shape [${
+        init.counts.shape.join(", ")
+      }]`,
     );
   }
   checkCounts("counts", init.counts);
@@ -286,7 +290,9 @@ export function spikeDataset(init: SpikeDatasetInit, opts: SpikeDatasetOptions =
     }
     if (init.behaviorNames && init.behaviorNames.length !== init.behavior.shape[2]) {
       throw new DatasetError(
-        `behaviorNames has ${init.behaviorNames.length} names for ${init.behavior.shape[2]} behaviour dims`,
+        `behaviorNames has ${init.behaviorNames.length} names for ${
+          init.behavior.shape[2]
+        } behaviour dims`,
       );
     }
   }
@@ -358,7 +364,9 @@ export function spikeDataset(init: SpikeDatasetInit, opts: SpikeDatasetOptions =
   } else {
     const f = opts.splitFractions ?? [0.7, 0.1, 0.2];
     if (f.length !== 3 || f.some((x) => !(x >= 0)) || Math.abs(f[0] + f[1] + f[2] - 1) > 1e-9) {
-      throw new DatasetError(`splitFractions must be 3 non-negative numbers summing to 1, found ${f}`);
+      throw new DatasetError(
+        `splitFractions must be 3 non-negative numbers summing to 1, found ${f}`,
+      );
     }
     const perm = permutation(kTrials, nTrials);
     const nVal = Math.round(f[1] * nTrials);

@@ -9,7 +9,13 @@
  * @module
  */
 import { writeFileAtomic } from "./checkpoint.ts";
-import { type Array3D, DatasetError, spikeDataset, type SpikeDataset, type SpikeDatasetInit } from "./dataset.ts";
+import {
+  type Array3D,
+  DatasetError,
+  type SpikeDataset,
+  spikeDataset,
+  type SpikeDatasetInit,
+} from "./dataset.ts";
 
 /**
  * Write `value` as pretty JSON atomically (temp file + rename).
@@ -25,15 +31,21 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
 }
 
 function nested3d(field: string, v: unknown, file: string): Array3D {
-  if (!Array.isArray(v)) throw new DatasetError(`${file}: "${field}" must be a [trials][bins][n] array`);
+  if (!Array.isArray(v)) {
+    throw new DatasetError(`${file}: "${field}" must be a [trials][bins][n] array`);
+  }
   const a = v.length;
   const b = Array.isArray(v[0]) ? v[0].length : -1;
   const c = b > 0 && Array.isArray(v[0][0]) ? v[0][0].length : b === 0 ? 0 : -1;
-  if (b < 0 || c < 0) throw new DatasetError(`${file}: "${field}" must be a [trials][bins][n] array`);
+  if (b < 0 || c < 0) {
+    throw new DatasetError(`${file}: "${field}" must be a [trials][bins][n] array`);
+  }
   const out = new Float32Array(a * b * c);
   for (let i = 0; i < a; i++) {
     if (!Array.isArray(v[i]) || v[i].length !== b) {
-      throw new DatasetError(`${file}: "${field}"[${i}] has a different number of bins than [0] (${b})`);
+      throw new DatasetError(
+        `${file}: "${field}"[${i}] has a different number of bins than [0] (${b})`,
+      );
     }
     for (let j = 0; j < b; j++) {
       const row = v[i][j];

@@ -11,8 +11,13 @@ import { tf } from "./backend.ts";
 import { type Key, normal, split, tfSeed, uniform } from "./random.ts";
 import type { Params } from "./tree.ts";
 
+/** Run mode of a model: real-valued (`"standard"`) or multi-step LIF spiking (`"spiking"`). */
+export type Mode = "standard" | "spiking";
+
 /** Per-call context shared by every layer's apply. */
 export interface ApplyContext {
+  /** Run mode for models that have two (default: the model's first mode). */
+  readonly mode?: Mode;
   /** Training mode: dropout is active only when true. */
   readonly training: boolean;
   /** Key for dropout and other per-call randomness (required when `training` and dropout > 0). */
@@ -103,9 +108,7 @@ const matMulExplicitGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)
  * ```
  */
 export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.getBackend() === "wasm"
-    ? matMulExplicitGrad(a, b) as tf.Tensor2D
-    : tf.matMul(a, b);
+  return tf.getBackend() === "wasm" ? matMulExplicitGrad(a, b) as tf.Tensor2D : tf.matMul(a, b);
 }
 
 /**
@@ -158,7 +161,11 @@ export function initLayerNorm(dim: number): LayerNormParams {
  * const y = applyLayerNorm(initLayerNorm(4), tf.randomNormal([2, 4]));
  * ```
  */
-export function applyLayerNorm(p: LayerNormParams, x: tf.Tensor, opts: { eps?: number } = {}): tf.Tensor {
+export function applyLayerNorm(
+  p: LayerNormParams,
+  x: tf.Tensor,
+  opts: { eps?: number } = {},
+): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   const xn = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, opts.eps ?? 1e-5)));
   return tf.add(tf.mul(xn, p.g), p.b);
@@ -222,7 +229,11 @@ export function sinusoidalEncoding(length: number, dim: number): tf.Tensor2D {
  * const e = normalInit(key(0), [10, 8], { std: 0.02 });
  * ```
  */
-export function normalInit(k: Key, shape: readonly number[], opts: { std?: number } = {}): tf.Tensor {
+export function normalInit(
+  k: Key,
+  shape: readonly number[],
+  opts: { std?: number } = {},
+): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const z = normal(k, n);
   const std = opts.std ?? 0.02;
@@ -248,7 +259,11 @@ export interface AttentionParams extends Params {
  * const p = initAttention(key(0), 32);
  * ```
  */
-export function initAttention(k: Key, dim: number, opts: { outGain?: number } = {}): AttentionParams {
+export function initAttention(
+  k: Key,
+  dim: number,
+  opts: { outGain?: number } = {},
+): AttentionParams {
   const [kq, ko] = split(k);
   return {
     qkv: initLinear(kq, [dim, 3 * dim]),
@@ -306,7 +321,10 @@ export function applyAttention(
  * const causal = contextMask(10, { backward: Infinity, forward: 0 });
  * ```
  */
-export function contextMask(length: number, opts: { backward: number; forward: number }): tf.Tensor2D {
+export function contextMask(
+  length: number,
+  opts: { backward: number; forward: number },
+): tf.Tensor2D {
   const m = new Float32Array(length * length);
   for (let i = 0; i < length; i++) {
     for (let j = 0; j < length; j++) {

@@ -62,7 +62,9 @@ export function resolveMasking(opts: MaskingOptions = {}): ResolvedMaskingOption
     }
   }
   if (!(r.unmaskedLossScale >= 0)) {
-    throw new Error(`masking option "unmaskedLossScale" must be >= 0, found ${r.unmaskedLossScale}`);
+    throw new Error(
+      `masking option "unmaskedLossScale" must be >= 0, found ${r.unmaskedLossScale}`,
+    );
   }
   if (!["timestep", "neuron", "element"].includes(r.mode)) {
     throw new Error(`masking option "mode" must be timestep, neuron or element, found "${r.mode}"`);
@@ -99,7 +101,7 @@ export function maskCounts(k: Key, counts: Array3D, opts: MaskingOptions = {}): 
       }
     } else if (o.mode === "neuron") {
       for (let i = 0; i < n; i++) {
-        if (s.next() < o.ratio) for (let j = 0; j < l; j++) mask[(t * l + j) * n + i] = 1;
+        if (s.next() < o.ratio) { for (let j = 0; j < l; j++) mask[(t * l + j) * n + i] = 1; }
       }
     } else {
       for (let e = t * l * n; e < (t + 1) * l * n; e++) if (s.next() < o.ratio) mask[e] = 1;
@@ -124,6 +126,22 @@ export interface TrainingBatch {
   target: tf.Tensor3D;
   /** Loss weights, same shape as `target`. */
   weight: tf.Tensor3D;
+  /** 1 where a held-in input entry was masked `[B, bins, nIn]`. */
+  mask: tf.Tensor3D;
+}
+
+/**
+ * Dispose every tensor of a {@linkcode TrainingBatch}.
+ *
+ * @example
+ * ```ts
+ * import { disposeBatch, key, lorenzDataset, maskedBatch } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 2 });
+ * disposeBatch(maskedBatch(ds, [0, 1], { key: key(0) }));
+ * ```
+ */
+export function disposeBatch(batch: TrainingBatch): void {
+  tf.dispose([batch.input, batch.target, batch.weight, batch.mask]);
 }
 
 /**
@@ -175,7 +193,9 @@ export function maskedBatch(
           target[row + n] = ds.counts.data[(tr * l + j) * nAll + n];
           if (isOut[n]) weight[row + n] = 1;
           else if (inPos[n] >= 0) {
-            weight[row + n] = mask.data[(t * l + j) * nIn + inPos[n]] === 1 ? 1 : o.unmaskedLossScale;
+            weight[row + n] = mask.data[(t * l + j) * nIn + inPos[n]] === 1
+              ? 1
+              : o.unmaskedLossScale;
           }
         } else {
           target[row + n] = ds.forwardCounts.data[(tr * f + (j - l)) * nAll + n];
@@ -188,5 +208,6 @@ export function maskedBatch(
     input: tf.tensor3d(input.data, [b, l, nIn]),
     target: tf.tensor3d(target, [b, lt, nAll]),
     weight: tf.tensor3d(weight, [b, lt, nAll]),
+    mask: tf.tensor3d(mask.data, [b, l, nIn]),
   };
 }

@@ -22,7 +22,10 @@ import { countParams, disposeTree, type Params } from "./tree.ts";
 export type DataSpec = { kind: "lorenz"; options?: LorenzOptions } | { kind: "file"; path: string };
 
 /** JSON-serialisable training overrides allowed in a run config. */
-export type TrainOverrides = Omit<TrainOptions, "onStep" | "key" | "outDir" | "initialParams" | "progress">;
+export type TrainOverrides = Omit<
+  TrainOptions,
+  "onStep" | "key" | "outDir" | "initialParams" | "progress"
+>;
 
 /** Everything that defines a run (`config.json`). */
 export interface RunConfig {
@@ -245,7 +248,10 @@ export async function evaluateRun(
   } catch {
     // no earlier metrics: nothing to carry over
   }
-  const metrics = await writeRunOutputs(dir, cfg, ds, params, { split: opts.split, extra: previous });
+  const metrics = await writeRunOutputs(dir, cfg, ds, params, {
+    split: opts.split,
+    extra: previous,
+  });
   disposeTree(params);
   return metrics;
 }

@@ -16,8 +16,15 @@ import process from "node:process";
 import { tf } from "./backend.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
 import { type Array3D, type SpikeDataset, take3d } from "./dataset.ts";
-import { poissonNll } from "./losses.ts";
-import { maskedBatch, type MaskingOptions, resolveMasking, type TrainingBatch } from "./masking.ts";
+import { negBinomialNll, poissonNll } from "./losses.ts";
+import type { Mode } from "./layers.ts";
+import {
+  disposeBatch,
+  maskedBatch,
+  type MaskingOptions,
+  resolveMasking,
+  type TrainingBatch,
+} from "./masking.ts";
 import { bitsPerSpike, type RatePredictions } from "./metrics.ts";
 import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
 import { foldIn, type Key, key as makeKey, permutation, split } from "./random.ts";
@@ -60,6 +67,14 @@ export interface TrainOptions {
   onStep?: (info: StepInfo) => void;
   /** Parameters to start from instead of `model.init` (ownership passes to `train`). */
   initialParams?: Params;
+  /**
+   * Which mode each step trains: `"standard"`, `"spiking"` or `"alternate"` (switch every
+   * `switchEvery` steps, starting with standard) so one parameter set serves both modes.
+   * Default: the model's first mode.
+   */
+  modeSchedule?: "standard" | "spiking" | "alternate";
+  /** Steps per mode in the alternating schedule (default 1). */
+  switchEvery?: number;
 }
 
 /** What {@linkcode TrainOptions.onStep} receives. */
@@ -74,6 +89,8 @@ export interface StepInfo {
   gradNorm: number;
   /** Whether the update was skipped (non-finite gradient). */
   skipped: boolean;
+  /** Mode the step trained. */
+  mode: Mode;
 }
 
 /** One validation record. */
@@ -84,6 +101,8 @@ export interface ValRecord {
   score: number;
   /** Which metric `score` is: `"coBps"`, `"fpBps"` or `"heldInBps"`. */
   metric: string;
+  /** The score of each validated mode (`score` is their mean). */
+  byMode: Partial<Record<Mode, number>>;
   /** Mean training loss since the previous validation. */
   trainLoss: number;
 }
@@ -124,6 +143,8 @@ const TRAIN_KEYS = [
   "metadata",
   "onStep",
   "initialParams",
+  "modeSchedule",
+  "switchEvery",
 ];
 
 function checkNum(name: string, v: number, ok: (x: number) => boolean, what: string): number {
@@ -144,7 +165,11 @@ function checkNum(name: string, v: number, ok: (x: number) => boolean, what: str
  */
 export function resolveTrainOptions(
   opts: TrainOptions = {},
-): Required<Omit<TrainOptions, "outDir" | "onStep" | "key" | "metadata" | "initialParams">> & TrainOptions {
+):
+  & Required<
+    Omit<TrainOptions, "outDir" | "onStep" | "key" | "metadata" | "initialParams" | "modeSchedule">
+  >
+  & TrainOptions {
   for (const k of Object.keys(opts)) {
     if (!TRAIN_KEYS.includes(k)) {
       throw new Error(`unknown train option "${k}"; expected one of: ${TRAIN_KEYS.join(", ")}`);
@@ -167,9 +192,26 @@ export function resolveTrainOptions(
     clipNorm: checkNum("clipNorm", opts.clipNorm ?? 1, (x) => x > 0, "> 0"),
     masking: resolveMasking(opts.masking),
     evalEvery: checkNum("evalEvery", opts.evalEvery ?? 100, isPosInt, "an integer >= 1"),
-    patience: checkNum("patience", opts.patience ?? 10, (x) => Number.isInteger(x) && x >= 0, "an integer >= 0"),
+    patience: checkNum(
+      "patience",
+      opts.patience ?? 10,
+      (x) => Number.isInteger(x) && x >= 0,
+      "an integer >= 0",
+    ),
     seed: checkNum("seed", opts.seed ?? 0, Number.isSafeInteger, "an integer"),
     progress: opts.progress ?? false,
+    switchEvery: checkNum("switchEvery", opts.switchEvery ?? 1, isPosInt, "an integer >= 1"),
+    modeSchedule: (() => {
+      const m = opts.modeSchedule;
+      if (m !== undefined && !["standard", "spiking", "alternate"].includes(m)) {
+        throw new Error(
+          `train option "modeSchedule" must be "standard", "spiking" or "alternate", found ${
+            JSON.stringify(m)
+          }`,
+        );
+      }
+      return m;
+    })(),
   };
 }
 
@@ -179,6 +221,8 @@ export interface PredictOptions {
   trials?: ArrayLike<number>;
   /** Trials per forward pass (default 64). */
   batchSize?: number;
+  /** Mode to run (default: the model's first mode). */
+  mode?: Mode;
 }
 
 /**
@@ -209,9 +253,12 @@ export async function predict(
   for (let s = 0; s < all.length; s += bs) {
     const idx = all.subarray(s, Math.min(all.length, s + bs));
     const batch = maskedBatch(ds, idx, { key: makeKey(0), unmasked: true });
-    const r = tf.tidy(() => tf.exp(model.apply(params, { input: batch.input }, { training: false })));
+    const r = tf.tidy(() =>
+      tf.exp(model.apply(params, { input: batch.input }, { training: false, mode: opts.mode }))
+    );
     const v = await r.data();
-    tf.dispose([r, batch.input, batch.target, batch.weight]);
+    r.dispose();
+    disposeBatch(batch);
     for (let t = 0; t < idx.length; t++) {
       const src = t * (l + f) * n;
       rates.set(v.subarray(src, src + l * n), (s + t) * l * n);
@@ -240,10 +287,10 @@ export async function validationScore(
   model: Model,
   params: Params,
   ds: SpikeDataset,
-  opts: { trials?: ArrayLike<number> } = {},
+  opts: { trials?: ArrayLike<number>; mode?: Mode } = {},
 ): Promise<{ score: number; metric: string }> {
   const trials = opts.trials ?? ds.split.val;
-  const preds = await predict(model, params, ds, { trials });
+  const preds = await predict(model, params, ds, { trials, mode: opts.mode });
   const counts = take3d(ds.counts, trials);
   const quiet = { onWarning: () => {} };
   const sel = (a: Array3D, neurons: Int32Array) =>
@@ -303,15 +350,27 @@ export async function trainStep(
   model: Model,
   current: { params: Params; state: OptState },
   batch: TrainingBatch,
-  opts: { optimizer: Optimizer; clipNorm?: number; key: Key },
+  opts: { optimizer: Optimizer; clipNorm?: number; key: Key; mode?: Mode },
 ): Promise<TrainStepResult> {
   const { params, state } = current;
-  const leaves = flatten(params);
+  const mode = opts.mode ?? model.modes?.[0] ?? "standard";
+  const all = flatten(params);
+  // Parameters the mode does not touch get no gradient and no update (as PyTorch skips
+  // parameters whose .grad is None); their moments are kept as they are.
+  const leaves = model.usesParam ? all.filter((l) => model.usesParam!(l.path, mode)) : all;
+  const usedPaths = new Set(leaves.map((l) => l.path));
   const { value, grads } = tf.tidy(() =>
     tf.valueAndGrads((...xs: tf.Tensor[]) => {
-      const p = unflatten(leaves.map((l, i) => ({ path: l.path, tensor: xs[i] })));
-      const logRates = model.apply(p, { input: batch.input }, { training: true, key: opts.key });
-      return poissonNll(logRates, batch.target, { mask: batch.weight }) as tf.Scalar;
+      const byPath = new Map(leaves.map((l, i) => [l.path, xs[i]]));
+      const p = unflatten(
+        all.map((l) => ({ path: l.path, tensor: byPath.get(l.path) ?? l.tensor })),
+      );
+      const logRates = model.apply(p, { input: batch.input, inputMask: batch.mask }, {
+        training: true,
+        key: opts.key,
+        mode,
+      });
+      return countLoss(p, logRates, batch);
     })(leaves.map((l) => l.tensor))
   );
   const gradTree = unflatten(leaves.map((l, i) => ({ path: l.path, tensor: grads[i] })));
@@ -321,14 +380,48 @@ export async function trainStep(
   const skipped = !Number.isFinite(clipped.norm) || !Number.isFinite(loss);
   let out = { params, state };
   if (!skipped) {
-    out = opts.optimizer.update(clipped.grads, state, params);
-    disposeTree(params);
-    disposeTree(state.mu);
-    disposeTree(state.nu);
+    if (usedPaths.size === all.length) {
+      out = opts.optimizer.update(clipped.grads, state, params);
+      disposeTree(params);
+      disposeTree(state.mu);
+      disposeTree(state.nu);
+    } else {
+      const pick = (t: Params, used: boolean) =>
+        unflatten(flatten(t).filter((l) => usedPaths.has(l.path) === used));
+      const sub = opts.optimizer.update(clipped.grads, {
+        step: state.step,
+        mu: pick(state.mu, true),
+        nu: pick(state.nu, true),
+      }, pick(params, true));
+      const merge = (fresh: Params, old: Params) =>
+        unflatten([...flatten(fresh), ...flatten(old).filter((l) => !usedPaths.has(l.path))]);
+      disposeTree(pick(params, true));
+      disposeTree(pick(state.mu, true));
+      disposeTree(pick(state.nu, true));
+      out = {
+        params: merge(sub.params, params),
+        state: {
+          step: sub.state.step,
+          mu: merge(sub.state.mu, state.mu),
+          nu: merge(sub.state.nu, state.nu),
+        },
+      };
+    }
   }
   if (clipped.grads !== gradTree) disposeTree(clipped.grads);
   disposeTree(gradTree);
   return { params: out.params, state: out.state, loss, gradNorm: clipped.norm, skipped };
+}
+
+/**
+ * The masked count loss of a batch: negative binomial when the parameters carry a learned
+ * per-neuron `logTheta` (models built with `likelihood: "negbinomial"`), else Poisson.
+ */
+function countLoss(p: Params, logRates: tf.Tensor, batch: TrainingBatch): tf.Scalar {
+  const logTheta = p.logTheta as tf.Tensor | undefined;
+  return logTheta
+    ? negBinomialNll(logRates, logTheta, batch.target, { mask: batch.weight })
+    : poissonNll(logRates, batch.target, { mask: batch.weight });
 }
 
 async function appendLine(path: string, obj: unknown): Promise<void> {
@@ -336,7 +429,9 @@ async function appendLine(path: string, obj: unknown): Promise<void> {
 }
 
 function cloneTree(p: Params): Params {
-  return unflatten(flatten(p).map(({ path, tensor }) => ({ path, tensor: tf.keep(tensor.clone()) })));
+  return unflatten(
+    flatten(p).map(({ path, tensor }) => ({ path, tensor: tf.keep(tensor.clone()) })),
+  );
 }
 
 /**
@@ -351,7 +446,11 @@ function cloneTree(p: Params): Params {
  * console.log(result.bestScore);
  * ```
  */
-export async function train(model: Model, ds: SpikeDataset, opts: TrainOptions = {}): Promise<TrainResult> {
+export async function train(
+  model: Model,
+  ds: SpikeDataset,
+  opts: TrainOptions = {},
+): Promise<TrainResult> {
   const o = resolveTrainOptions(opts);
   if (ds.heldIn.length !== model.config.nInputs || ds.counts.shape[2] !== model.config.nOutputs) {
     throw new Error(
@@ -359,13 +458,30 @@ export async function train(model: Model, ds: SpikeDataset, opts: TrainOptions =
         `${ds.heldIn.length} held-in of ${ds.counts.shape[2]}`,
     );
   }
-  if (ds.counts.shape[1] !== model.config.bins || ds.forwardCounts.shape[1] !== model.config.forwardBins) {
+  if (
+    ds.counts.shape[1] !== model.config.bins ||
+    ds.forwardCounts.shape[1] !== model.config.forwardBins
+  ) {
     throw new Error(
       `model expects ${model.config.bins} bins + ${model.config.forwardBins} forward bins, dataset has ` +
         `${ds.counts.shape[1]} + ${ds.forwardCounts.shape[1]}`,
     );
   }
   const valTrials = ds.split.val.length > 0 ? ds.split.val : ds.split.train;
+  const modes = model.modes ?? ["standard"];
+  const schedule0 = o.modeSchedule ?? modes[0];
+  const trainedModes: Mode[] = schedule0 === "alternate" ? ["standard", "spiking"] : [schedule0];
+  for (const m of trainedModes) {
+    if (!modes.includes(m)) {
+      throw new Error(
+        `modeSchedule "${schedule0}" needs mode "${m}", but the model runs in ${modes.join(", ")}`,
+      );
+    }
+  }
+  const modeAt = (step: number): Mode =>
+    schedule0 === "alternate"
+      ? (Math.floor(step / o.switchEvery) % 2 === 0 ? "standard" : "spiking")
+      : schedule0;
   const runKey = o.key ?? makeKey(o.seed);
   const [kInit, kTrain] = split(runKey);
   let params = o.initialParams ?? model.init(kInit);
@@ -381,7 +497,8 @@ export async function train(model: Model, ds: SpikeDataset, opts: TrainOptions =
   }
   const bar = o.progress
     ? new cliProgress.SingleBar({
-      format: "train [{bar}] {percentage}% | {value}/{total} | loss {loss} | val {val} | eta {eta}s",
+      format:
+        "train [{bar}] {percentage}% | {value}/{total} | loss {loss} | val {val} | eta {eta}s",
       noTTYOutput: true,
       notTTYSchedule: 2000,
       stream: process.stderr,
@@ -407,12 +524,14 @@ export async function train(model: Model, ds: SpikeDataset, opts: TrainOptions =
     const perm = permutation(kBatch, nTrain).subarray(0, bs);
     const trials = Int32Array.from(perm, (i) => ds.split.train[i]);
     const batch = maskedBatch(ds, trials, { key: kMask, masking: o.masking });
+    const mode = modeAt(step);
     const res = await trainStep(model, { params, state }, batch, {
       optimizer: opt,
       clipNorm: o.clipNorm,
       key: kDrop,
+      mode,
     });
-    tf.dispose([batch.input, batch.target, batch.weight]);
+    disposeBatch(batch);
     params = res.params;
     state = res.state;
     const { loss, skipped } = res;
@@ -422,16 +541,37 @@ export async function train(model: Model, ds: SpikeDataset, opts: TrainOptions =
       lossSum += loss;
       lossN++;
     }
-    o.onStep?.({ step, loss, lr, gradNorm: clipped.norm, skipped });
+    o.onStep?.({ step, loss, lr, gradNorm: clipped.norm, skipped, mode });
     if (logPath && (step % 10 === 0 || skipped)) {
-      await appendLine(logPath, { kind: "train", step, loss, lr, gradNorm: clipped.norm, skipped });
+      await appendLine(logPath, {
+        kind: "train",
+        step,
+        mode,
+        loss,
+        lr,
+        gradNorm: clipped.norm,
+        skipped,
+      });
     }
     bar?.update(step + 1, { loss: loss.toFixed(4) });
 
     const last = step === o.steps - 1;
     if ((step + 1) % o.evalEvery === 0 || last) {
-      const { score, metric } = await validationScore(model, params, ds, { trials: valTrials });
-      const rec: ValRecord = { step: step + 1, score, metric, trainLoss: lossN ? lossSum / lossN : NaN };
+      const byMode: Partial<Record<Mode, number>> = {};
+      let metric = "";
+      for (const m of trainedModes) {
+        const v = await validationScore(model, params, ds, { trials: valTrials, mode: m });
+        byMode[m] = v.score;
+        metric = v.metric;
+      }
+      const score = trainedModes.reduce((a, m) => a + byMode[m]!, 0) / trainedModes.length;
+      const rec: ValRecord = {
+        step: step + 1,
+        score,
+        metric,
+        byMode,
+        trainLoss: lossN ? lossSum / lossN : NaN,
+      };
       history.push(rec);
       lossSum = 0;
       lossN = 0;

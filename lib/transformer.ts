@@ -17,8 +17,8 @@
  */
 import { tf } from "./backend.ts";
 import {
-  type ApplyContext,
   applyAttention,
+  type ApplyContext,
   applyLayerNorm,
   applyLinear,
   type AttentionParams,
@@ -30,6 +30,7 @@ import {
   initLinear,
   type LayerNormParams,
   type LinearParams,
+  type Mode,
   normalInit,
   sinusoidalEncoding,
 } from "./layers.ts";
@@ -73,15 +74,19 @@ export interface TransformerConfig {
 }
 
 /** A {@linkcode TransformerConfig} with every default filled in. */
-export type ResolvedTransformerConfig = Required<Omit<TransformerConfig, "context" | "outputBias">> & {
-  context?: { backward: number; forward: number };
-  outputBias?: readonly number[];
-};
+export type ResolvedTransformerConfig =
+  & Required<Omit<TransformerConfig, "context" | "outputBias">>
+  & {
+    context?: { backward: number; forward: number };
+    outputBias?: readonly number[];
+  };
 
 /** A batch given to {@linkcode Model.apply}. */
 export interface ModelBatch {
   /** Held-in counts `[B, bins, nInputs]` (already masked for training). */
   input: tf.Tensor;
+  /** 1 where an input entry was masked `[B, bins, nInputs]` (training only; optional). */
+  inputMask?: tf.Tensor;
 }
 
 /** A functional model: parameter initialiser plus a pure apply function. */
@@ -92,6 +97,10 @@ export interface Model {
   init(key: Key): Params;
   /** Log-rates `[B, bins + forwardBins, nOutputs]` (expected counts per bin, log scale). */
   apply(params: Params, batch: ModelBatch, ctx: ApplyContext): tf.Tensor3D;
+  /** Modes `apply` supports (absent: standard only). */
+  readonly modes?: readonly Mode[];
+  /** Whether `apply` in `mode` reads the parameter at `path` (absent: every parameter). */
+  usesParam?(path: string, mode: Mode): boolean;
 }
 
 const CONFIG_KEYS = [
@@ -115,14 +124,18 @@ const CONFIG_KEYS = [
 
 function posInt(name: string, v: unknown, min = 1): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-    throw new Error(`model config "${name}" must be an integer >= ${min}, found ${JSON.stringify(v)}`);
+    throw new Error(
+      `model config "${name}" must be an integer >= ${min}, found ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }
 
 function rate(name: string, v: unknown): number {
   if (typeof v !== "number" || !(v >= 0 && v < 1)) {
-    throw new Error(`model config "${name}" must be a number in [0, 1), found ${JSON.stringify(v)}`);
+    throw new Error(
+      `model config "${name}" must be a number in [0, 1), found ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }
@@ -140,7 +153,9 @@ function rate(name: string, v: unknown): number {
 export function resolveTransformerConfig(config: TransformerConfig): ResolvedTransformerConfig {
   for (const k of Object.keys(config)) {
     if (!CONFIG_KEYS.includes(k)) {
-      throw new Error(`unknown model config key "${k}"; expected one of: ${CONFIG_KEYS.join(", ")}`);
+      throw new Error(
+        `unknown model config key "${k}"; expected one of: ${CONFIG_KEYS.join(", ")}`,
+      );
     }
   }
   const dModel = posInt("dModel", config.dModel ?? 64);
@@ -150,11 +165,15 @@ export function resolveTransformerConfig(config: TransformerConfig): ResolvedTra
   }
   const position = config.position ?? "learned";
   if (position !== "learned" && position !== "sinusoidal") {
-    throw new Error(`model config "position" must be "learned" or "sinusoidal", found "${position}"`);
+    throw new Error(
+      `model config "position" must be "learned" or "sinusoidal", found "${position}"`,
+    );
   }
   const inputTransform = config.inputTransform ?? "log1p";
   if (inputTransform !== "log1p" && inputTransform !== "none") {
-    throw new Error(`model config "inputTransform" must be "log1p" or "none", found "${inputTransform}"`);
+    throw new Error(
+      `model config "inputTransform" must be "log1p" or "none", found "${inputTransform}"`,
+    );
   }
   const nOutputs = posInt("nOutputs", config.nOutputs);
   if (config.outputBias && config.outputBias.length !== nOutputs) {
@@ -249,6 +268,11 @@ export function transformer(config: TransformerConfig): Model {
         `model input must be [batch, ${c.bins}, ${c.nInputs}], found [${x0.shape.join(", ")}]`,
       );
     }
+    if (ctx.mode && ctx.mode !== "standard") {
+      throw new Error(
+        `the standard transformer runs in mode "standard" only; "${ctx.mode}" was requested`,
+      );
+    }
     const keys = ctx.training && ctx.key ? split(ctx.key, 2 + 3 * c.nLayers) : [];
     const sub = (i: number): ApplyContext => ({ training: ctx.training, key: keys[i] });
     return tf.tidy(() => {
@@ -282,5 +306,5 @@ export function transformer(config: TransformerConfig): Model {
     });
   }
 
-  return { config: c, init, apply };
+  return { config: c, init, apply, modes: ["standard"] };
 }

@@ -25,7 +25,9 @@ export class UsageError extends Error {
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   options: T,
   args: string[] = Deno.args,
-): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false; args: string[] }>>["values"] {
+): ReturnType<
+  typeof parseArgs<{ options: T; strict: true; allowPositionals: false; args: string[] }>
+>["values"] {
   try {
     return parseArgs({ options, strict: true, allowPositionals: false, args }).values;
   } catch (err) {
@@ -88,7 +90,9 @@ export function checkKeys(where: string, obj: unknown, allowed: readonly string[
   }
   for (const k of Object.keys(obj)) {
     if (!allowed.includes(k)) {
-      throw new UsageError(`unknown key "${k}" in ${where}; expected one of: ${allowed.join(", ")}`);
+      throw new UsageError(
+        `unknown key "${k}" in ${where}; expected one of: ${allowed.join(", ")}`,
+      );
     }
   }
 }
@@ -123,11 +127,23 @@ export function validateRunConfig(cfg: RunConfig): void {
       checkKeys("data", cfg.data, ["kind", "path"]);
       if (typeof cfg.data.path !== "string") throw new Error(`data "path" must be a string`);
     } else {
-      throw new Error(`data "kind" must be "lorenz" or "file", found ${JSON.stringify((cfg.data as { kind?: unknown }).kind)}`);
+      throw new Error(
+        `data "kind" must be "lorenz" or "file", found ${
+          JSON.stringify((cfg.data as { kind?: unknown }).kind)
+        }`,
+      );
     }
-    resolveTransformerConfig({ nInputs: 1, nOutputs: 1, bins: 1, ...p.model, ...(cfg.model ?? {}) });
+    resolveTransformerConfig({
+      nInputs: 1,
+      nOutputs: 1,
+      bins: 1,
+      ...p.model,
+      ...(cfg.model ?? {}),
+    });
     resolveTrainOptions({ ...p.train, ...(cfg.train ?? {}) });
-    if (!Number.isSafeInteger(cfg.seed)) throw new Error(`"seed" must be an integer, found ${cfg.seed}`);
+    if (!Number.isSafeInteger(cfg.seed)) {
+      throw new Error(`"seed" must be an integer, found ${cfg.seed}`);
+    }
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message);

@@ -15,7 +15,7 @@
 import { tf } from "../lib/backend.ts";
 import { writeJsonAtomic } from "../lib/io.ts";
 import { array3d, spikeDataset } from "../lib/dataset.ts";
-import { maskedBatch } from "../lib/masking.ts";
+import { disposeBatch, maskedBatch } from "../lib/masking.ts";
 import { adamw } from "../lib/optim.ts";
 import { foldIn, key, stream } from "../lib/random.ts";
 import { trainStep } from "../lib/train.ts";
@@ -145,7 +145,7 @@ await runMain(USAGE, async () => {
       const k = foldIn(key(7), i++);
       const batch = maskedBatch(ds, all, { key: k, masking });
       const r = await trainStep(model, { params, state }, batch, { optimizer, key: k });
-      tf.dispose([batch.input, batch.target, batch.weight]);
+      disposeBatch(batch);
       params = r.params;
       state = r.state;
     }, { batch: B, params: nParams }),
@@ -166,7 +166,8 @@ await runMain(USAGE, async () => {
       y.dispose();
     }, { batch: 1 }),
   );
-  tf.dispose([input32.input, input32.target, input32.weight, input1.input, input1.target, input1.weight]);
+  disposeBatch(input32);
+  disposeBatch(input1);
   disposeTree(params);
   disposeTree(state.mu);
   disposeTree(state.nu);
@@ -182,7 +183,11 @@ await runMain(USAGE, async () => {
     tensorsLeft: leaked,
   };
   for (const r of rows) {
-    console.log(`${r.name.padEnd(22)} median ${r.medianMs.toFixed(2).padStart(9)} ms   p99 ${r.p99Ms.toFixed(2).padStart(9)} ms`);
+    console.log(
+      `${r.name.padEnd(22)} median ${r.medianMs.toFixed(2).padStart(9)} ms   p99 ${
+        r.p99Ms.toFixed(2).padStart(9)
+      } ms`,
+    );
   }
   if (f.out) {
     await writeJsonAtomic(f.out, result);

@@ -79,8 +79,12 @@ await runMain(USAGE, async () => {
   const out = f.out ?? (fileCfg.out as string) ?? `runs/${cfg.preset}`;
   if (typeof out !== "string") throw new UsageError(`"out" must be a folder path`);
   cfg.backend = await selectBackend(cfg.backend);
-  console.error(`hest train: preset ${cfg.preset}, backend ${cfg.backend}, seed ${cfg.seed} -> ${out}`);
+  console.error(
+    `hest train: preset ${cfg.preset}, backend ${cfg.backend}, seed ${cfg.seed} -> ${out}`,
+  );
   const metrics = await trainRun(cfg, { outDir: out, progress: !f.quiet });
   console.log(formatResults(metrics.results));
-  console.log(`\nwrote ${out}/{config.json, checkpoint.safetensors, log.jsonl, predictions.safetensors, metrics.json}`);
+  console.log(
+    `\nwrote ${out}/{config.json, checkpoint.safetensors, log.jsonl, predictions.safetensors, metrics.json}`,
+  );
 });

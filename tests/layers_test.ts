@@ -18,7 +18,10 @@ await useBackend("cpu");
 function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what = ""): void {
   assert.equal(a.length, b.length, `${what}: length`);
   for (let i = 0; i < a.length; i++) {
-    assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+    assert.ok(
+      Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])),
+      `${what}[${i}]: ${a[i]} vs ${b[i]}`,
+    );
   }
 }
 
@@ -42,12 +45,20 @@ Deno.test("layer norm matches the hand-computed normalisation", async () => {
 });
 
 Deno.test("gelu is the exact erf form", async () => {
-  close(await gelu(tf.tensor1d([-1, 0, 1, 2])).data(), [-0.15865525, 0, 0.84134475, 1.95449974], 1e-5);
+  close(
+    await gelu(tf.tensor1d([-1, 0, 1, 2])).data(),
+    [-0.15865525, 0, 0.84134475, 1.95449974],
+    1e-5,
+  );
 });
 
 Deno.test("sinusoidal encoding and context mask", async () => {
   const pe = await sinusoidalEncoding(5, 4).data();
-  close([pe[3 * 4], pe[3 * 4 + 1], pe[3 * 4 + 2]], [Math.sin(3), Math.cos(3), Math.sin(3 / 100)], 1e-6);
+  close(
+    [pe[3 * 4], pe[3 * 4 + 1], pe[3 * 4 + 2]],
+    [Math.sin(3), Math.cos(3), Math.sin(3 / 100)],
+    1e-6,
+  );
   const m = await contextMask(3, { backward: 1, forward: 0 }).data();
   assert.deepEqual([...m].map((x) => (x === 0 ? 1 : 0)), [1, 0, 0, 1, 1, 0, 0, 1, 1]);
 });
@@ -56,12 +67,24 @@ Deno.test("attention equals a float64 reference (2 heads)", async () => {
   const dim = 4, heads = 2, L = 3;
   const p = initAttention(key(1), dim);
   const xv = [0.1, -0.2, 0.3, 0.5, 1, 0.4, -0.7, 0.2, -0.3, 0.8, 0.6, -0.1];
-  const y = await applyAttention(p, tf.tensor3d(xv, [1, L, dim]), { training: false }, { heads }).data();
+  const y = await applyAttention(p, tf.tensor3d(xv, [1, L, dim]), { training: false }, { heads })
+    .data();
   const wqkv = await p.qkv.w.data(), bqkv = await p.qkv.b.data();
   const wo = await p.o.w.data(), bo = await p.o.b.data();
-  const proj = (x: number[], w: ArrayLike<number>, b: ArrayLike<number>, _nin: number, nout: number) =>
-    Array.from({ length: nout }, (_, j) => b[j] + x.reduce((s, xi, i) => s + xi * w[i * nout + j], 0));
-  const rows = [0, 1, 2].map((i) => proj(xv.slice(i * dim, i * dim + dim), wqkv, bqkv, dim, 3 * dim));
+  const proj = (
+    x: number[],
+    w: ArrayLike<number>,
+    b: ArrayLike<number>,
+    _nin: number,
+    nout: number,
+  ) =>
+    Array.from(
+      { length: nout },
+      (_, j) => b[j] + x.reduce((s, xi, i) => s + xi * w[i * nout + j], 0),
+    );
+  const rows = [0, 1, 2].map((i) =>
+    proj(xv.slice(i * dim, i * dim + dim), wqkv, bqkv, dim, 3 * dim)
+  );
   const d = dim / heads;
   const ref: number[] = [];
   for (let i = 0; i < L; i++) {
@@ -88,16 +111,30 @@ Deno.test("gradients of a composite block match central finite differences", asy
   const att = initAttention(key(2), dim);
   const ln = initLayerNorm(dim);
   const ff = initLinear(key(3), [dim, dim]);
-  const x = tf.tensor3d(Array.from({ length: 2 * 3 * dim }, (_, i) => Math.sin(i * 1.3)), [2, 3, dim]);
-  const mix = tf.tensor3d(Array.from({ length: 2 * 3 * dim }, (_, i) => Math.cos(i * 0.7)), [2, 3, dim]);
+  const x = tf.tensor3d(Array.from({ length: 2 * 3 * dim }, (_, i) => Math.sin(i * 1.3)), [
+    2,
+    3,
+    dim,
+  ]);
+  const mix = tf.tensor3d(Array.from({ length: 2 * 3 * dim }, (_, i) => Math.cos(i * 0.7)), [
+    2,
+    3,
+    dim,
+  ]);
   const f = (w: tf.Tensor) =>
     tf.sum(tf.mul(
-      gelu(applyLinear(ff, applyLayerNorm(ln, applyAttention(
-        { qkv: { w: w as tf.Tensor2D, b: att.qkv.b }, o: att.o },
-        x,
-        { training: false },
-        { heads: 2 },
-      )))),
+      gelu(applyLinear(
+        ff,
+        applyLayerNorm(
+          ln,
+          applyAttention(
+            { qkv: { w: w as tf.Tensor2D, b: att.qkv.b }, o: att.o },
+            x,
+            { training: false },
+            { heads: 2 },
+          ),
+        ),
+      )),
       mix,
     ));
   const g = await tf.grad(f)(att.qkv.w).data();
@@ -111,6 +148,9 @@ Deno.test("gradients of a composite block match central finite differences", asy
     const fp = (await f(tf.tensor2d(plus, att.qkv.w.shape)).data())[0];
     const fm = (await f(tf.tensor2d(minus, att.qkv.w.shape)).data())[0];
     const fd = (fp - fm) / (2 * eps);
-    assert.ok(Math.abs(fd - g[idx]) < 5e-3 + 2e-2 * Math.abs(fd), `w[${idx}]: grad ${g[idx]} vs fd ${fd}`);
+    assert.ok(
+      Math.abs(fd - g[idx]) < 5e-3 + 2e-2 * Math.abs(fd),
+      `w[${idx}]: grad ${g[idx]} vs fd ${fd}`,
+    );
   }
 });

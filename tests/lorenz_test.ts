@@ -76,7 +76,7 @@ Deno.test("custom sizes give the right shapes, conditions and splits", () => {
   assert.equal(ds.name, "lorenz");
   assert.equal(ds.meta.binSizeMs, 5);
   assert.equal(ds.meta.variant, "lfads");
-  assert.equal(ds.meta.spikes, "poisson");
+  assert.equal(ds.meta.spikes, "binary1ms");
   assert.equal(ds.meta.dt, 0.006);
   assert.equal(ds.meta.meanRateHz, 5);
 
@@ -168,7 +168,15 @@ Deno.test("each condition's latent is normalised: mean 0 and max 1 over the wind
 });
 
 Deno.test("true rates are Σ exp(W·x + b) per bin, recomputed from the trajectory", () => {
-  const opts = { ...SMALL, bins: 12, binSizeMs: 7, forwardBins: 2, seed: 5 } as const;
+  // Poisson spikes: the true rate is exactly Σ exp(W·x + b) (binary1ms is checked below)
+  const opts = {
+    ...SMALL,
+    bins: 12,
+    binSizeMs: 7,
+    forwardBins: 2,
+    seed: 5,
+    spikes: "poisson",
+  } as const;
   const ds = lorenzDataset(opts);
   const W = ds.meta.readout as number[][];
   const bias = ds.meta.bias as number;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/backend.ts";
-import { lgamma, poissonNll } from "../lib/losses.ts";
+import { lgamma, negBinomialNll, poissonNll } from "../lib/losses.ts";
 
 await useBackend("cpu");
 
@@ -219,4 +219,31 @@ Deno.test("poissonNll: no leaked intermediates, shape errors name both shapes", 
     /unknown poissonNll option "weights"/,
   );
   tf.dispose([l, y, m, bad]);
+});
+
+Deno.test("negBinomialNll: components.md J.7 vectors, Poisson limit and gradient vs finite differences", async () => {
+  const t = tf;
+  const nb = async (mu: number, r: number, y: number) =>
+    (await negBinomialNll(t.tensor1d([Math.log(mu)]), t.tensor1d([Math.log(r)]), t.tensor1d([y]))
+      .data())[0];
+  const near = (a: number, b: number, tol: number, what: string) =>
+    assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
+  near(await nb(1, 2, 2), 1.9095425, 2e-6, "mu 1 r 2 y 2");
+  near(await nb(1, 2, 0), 0.8109302, 2e-6, "mu 1 r 2 y 0");
+  // large dispersion → Poisson(λ = 1) full NLL 1 + ln 2; float32 lgamma at 1e6 limits precision
+  near(await nb(1, 1e6, 2), 1.6931472, 2e-3, "Poisson limit");
+  const full = (await poissonNll(t.tensor1d([0]), t.tensor1d([2]), { full: true }).data())[0];
+  near(full, 1.6931472, 2e-6, "poisson full");
+  // gradient w.r.t. log-mean and log-theta: analytic d/dμ = (r+y)/(r+μ) − y/μ, chain μ
+  const l = t.tensor1d([Math.log(1.7)]);
+  const lt = t.tensor1d([Math.log(2.5)]);
+  const y = t.tensor1d([3]);
+  const [gl, gt] = t.grads((a: tf.Tensor, b: tf.Tensor) => negBinomialNll(a, b, y))([l, lt]);
+  const mu = 1.7, r = 2.5, yy = 3;
+  near((await gl.data())[0], ((r + yy) / (r + mu) - yy / mu) * mu, 1e-5, "d/dlogMean");
+  const f = async (x: number) => (await negBinomialNll(l, t.tensor1d([x]), y).data())[0];
+  const eps = 1e-3;
+  const fd = (await f(Math.log(2.5) + eps) - await f(Math.log(2.5) - eps)) / (2 * eps);
+  near((await gt.data())[0], fd, 2e-3, "d/dlogTheta vs finite differences");
+  assert.throws(() => negBinomialNll(l, lt, t.tensor1d([1, 2])), /expected shape/);
 });

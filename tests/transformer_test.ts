@@ -18,13 +18,22 @@ Deno.test("transformer: output shape covers all neurons and the forward window",
   // embed 3*8+8, pos 8*8, 2 blocks of (2*8 ln + 8*24+24 + 8*8+8 + 2*8 + 8*32+32 + 32*8+8), lnFinal 16, readout 8*5+5
   const block = 16 + (8 * 24 + 24) + (8 * 8 + 8) + 16 + (8 * 32 + 32) + (32 * 8 + 8);
   assert.equal(countParams(p), 3 * 8 + 8 + 64 + 2 * block + 16 + 8 * 5 + 5);
-  assert.throws(() => m.apply(p, { input: tf.zeros([4, 5, 3]) }, { training: false }), /\[batch, 6, 3\]/);
+  assert.throws(
+    () => m.apply(p, { input: tf.zeros([4, 5, 3]) }, { training: false }),
+    /\[batch, 6, 3\]/,
+  );
 });
 
 Deno.test("transformer: config validation names the bad key", () => {
-  assert.throws(() => transformer({ ...base, nHead: 2 } as never), /unknown model config key "nHead"/);
+  assert.throws(
+    () => transformer({ ...base, nHead: 2 } as never),
+    /unknown model config key "nHead"/,
+  );
   assert.throws(() => transformer({ ...base, dModel: 10, nHeads: 4 }), /divisible/);
-  assert.throws(() => transformer({ ...base, dropout: 1.5 }), /"dropout" must be a number in \[0, 1\)/);
+  assert.throws(
+    () => transformer({ ...base, dropout: 1.5 }),
+    /"dropout" must be a number in \[0, 1\)/,
+  );
   assert.throws(() => transformer({ ...base, position: "rotary" as never }), /"position"/);
   assert.throws(() => transformer({ ...base, outputBias: [0] }), /outputBias/);
 });
@@ -54,7 +63,12 @@ Deno.test("transformer: init and dropout are deterministic in their keys", async
 Deno.test("transformer: a bin's prediction depends on other bins, unless the context forbids it", async () => {
   const x = tf.tensor3d(Array.from({ length: 6 * 3 }, (_, i) => i % 4), [1, 6, 3]);
   const x2 = tf.tensor3d(Array.from({ length: 6 * 3 }, (_, i) => (i < 3 ? 5 : i % 4)), [1, 6, 3]);
-  for (const [context, shouldChange] of [[undefined, true], [{ backward: 0, forward: 0 }, false]] as const) {
+  for (
+    const [context, shouldChange] of [[undefined, true], [
+      { backward: 0, forward: 0 },
+      false,
+    ]] as const
+  ) {
     const m = transformer({ ...base, context });
     const p = m.init(key(3));
     const a = await m.apply(p, { input: x }, { training: false }).data();
@@ -86,7 +100,10 @@ Deno.test("transformer: gradient w.r.t. the embedding matches finite differences
     minus[idx] -= eps;
     const fd = ((await loss(tf.tensor2d(plus, [3, 8])).data())[0] -
       (await loss(tf.tensor2d(minus, [3, 8])).data())[0]) / (2 * eps);
-    assert.ok(Math.abs(fd - g[idx]) < 2e-3 + 2e-2 * Math.abs(fd), `w[${idx}]: ${g[idx]} vs fd ${fd}`);
+    assert.ok(
+      Math.abs(fd - g[idx]) < 2e-3 + 2e-2 * Math.abs(fd),
+      `w[${idx}]: ${g[idx]} vs fd ${fd}`,
+    );
   }
 });
 
@@ -139,7 +156,10 @@ Deno.test("masking: timestep, neuron and element modes and the replacement rule"
 
 Deno.test("maskedBatch: held-out neurons are never input; loss weights follow NDT", async () => {
   const ds = toyDataset();
-  const b = maskedBatch(ds, [0, 2], { key: key(0), masking: { ratio: 0.5, unmaskedLossScale: 0.1 } });
+  const b = maskedBatch(ds, [0, 2], {
+    key: key(0),
+    masking: { ratio: 0.5, unmaskedLossScale: 0.1 },
+  });
   assert.deepEqual(b.input.shape, [2, 5, 3]);
   assert.deepEqual(b.target.shape, [2, 7, 4]);
   const input = await b.input.data();
@@ -170,6 +190,10 @@ Deno.test("maskedBatch: held-out neurons are never input; loss weights follow ND
   const ui = await u.input.data();
   const raw = ds.counts.data.subarray(3 * 20, 4 * 20);
   for (let j = 0; j < 5; j++) {
-    assert.deepEqual([ui[j * 3], ui[j * 3 + 1], ui[j * 3 + 2]], [raw[j * 4], raw[j * 4 + 2], raw[j * 4 + 3]]);
+    assert.deepEqual([ui[j * 3], ui[j * 3 + 1], ui[j * 3 + 2]], [
+      raw[j * 4],
+      raw[j * 4 + 2],
+      raw[j * 4 + 3],
+    ]);
   }
 });

@@ -1,0 +1,143 @@
+/**
+ * # hest — Hybrid Enhanced Spiking Transformer
+ *
+ * A Deno + TypeScript toolkit, on TensorFlow.js (wasm by default, webgpu, cpu), for predicting
+ * neural spiking activity: binned spike counts `[trials, bins, neurons]` in, log-rates of every
+ * neuron at every bin (and a forward window) out, trained by NDT-style masked modeling and
+ * scored exactly as the Neural Latents Benchmark (co-bps, fp-bps, PSTH R², velocity R²).
+ *
+ * This module is the one public entry point. It re-exports `tf` (the TF.js namespace hest
+ * uses), so scripts and notebooks need no import map of their own.
+ *
+ * @example Train the standard transformer on synthetic Lorenz data and score it
+ * ```ts
+ * import { evaluate, lorenzDataset, predict, train, transformerFor, useBackend } from "./mod.ts";
+ *
+ * await useBackend("wasm");
+ * const ds = lorenzDataset({ seed: 0 });
+ * const model = transformerFor(ds, { dModel: 64, nLayers: 2 });
+ * const { params } = await train(model, ds, { steps: 2000, lr: 2e-3 });
+ * const result = await evaluate(await predict(model, params, ds), ds);
+ * console.log(result.coBps, result.oracleCoBps, result.rateR2);
+ * ```
+ *
+ * @module
+ */
+
+export { type BackendName, BACKENDS, readTensor, tf, useBackend } from "./lib/backend.ts";
+export {
+  foldIn,
+  type Key,
+  key,
+  logFactorial,
+  normal,
+  permutation,
+  randint,
+  type RandintOptions,
+  RandomStream,
+  split,
+  stream,
+  tfSeed,
+  uniform,
+} from "./lib/random.ts";
+export {
+  type Array3D,
+  array3d,
+  DatasetError,
+  type SpikeDataset,
+  spikeDataset,
+  type SpikeDatasetInit,
+  type SpikeDatasetOptions,
+  take3d,
+  type TrialSplit,
+} from "./lib/dataset.ts";
+export * from "./lib/lorenz.ts";
+export {
+  countParams,
+  disposeTree,
+  flatten,
+  getLeaf,
+  type Leaf,
+  mapTree,
+  type Params,
+  unflatten,
+} from "./lib/tree.ts";
+export {
+  applyAttention,
+  type ApplyContext,
+  applyLayerNorm,
+  applyLinear,
+  type AttentionOptions,
+  type AttentionParams,
+  contextMask,
+  dropout,
+  gelu,
+  glorotUniform,
+  initAttention,
+  initLayerNorm,
+  initLinear,
+  type LayerNormParams,
+  type LinearParams,
+  matMul2d,
+  type Mode,
+  normalInit,
+  sinusoidalEncoding,
+} from "./lib/layers.ts";
+export * from "./lib/surrogates.ts";
+export * from "./lib/neurons.ts";
+export * from "./lib/spike_ops.ts";
+export * from "./lib/cpg.ts";
+export * from "./lib/conv.ts";
+export * from "./lib/tim.ts";
+export * from "./lib/hybrid.ts";
+export {
+  type Model,
+  type ModelBatch,
+  type ResolvedTransformerConfig,
+  resolveTransformerConfig,
+  transformer,
+  type TransformerConfig,
+} from "./lib/transformer.ts";
+export {
+  disposeBatch,
+  maskCounts,
+  maskedBatch,
+  type MaskedCounts,
+  type MaskingOptions,
+  type ResolvedMaskingOptions,
+  resolveMasking,
+  type TrainingBatch,
+} from "./lib/masking.ts";
+export * from "./lib/losses.ts";
+export * from "./lib/optim.ts";
+export * from "./lib/checkpoint.ts";
+export * from "./lib/metrics.ts";
+export {
+  predict,
+  type PredictOptions,
+  resolveTrainOptions,
+  type StepInfo,
+  train,
+  type TrainOptions,
+  type TrainResult,
+  trainStep,
+  type TrainStepResult,
+  validationScore,
+  type ValRecord,
+} from "./lib/train.ts";
+export { type ModelPreset, type Preset, preset, PRESETS, transformerFor } from "./lib/presets.ts";
+export { loadDatasetJson, writeJsonAtomic } from "./lib/io.ts";
+export {
+  datasetSummary,
+  type DataSpec,
+  evaluateRun,
+  formatResults,
+  loadData,
+  type MetricsFile,
+  type ResultRow,
+  type RunConfig,
+  type TrainOverrides,
+  trainRun,
+  type TrainRunOptions,
+  writePredictions,
+} from "./lib/run.ts";
