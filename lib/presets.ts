@@ -7,15 +7,21 @@
  * | `tiny` | 32 | 1 | 2 | 64 | unit tests, smoke runs |
  * | `standard` | 64 | 2 | 2 | 128 | the demo on the Lorenz data: 2400 steps, lr 1.2e-2, no dropout (tuned on Lorenz seed 0; a small model wants far more than 1e-4) |
  * | `reference` | 128 | 4 | 4 | 512 | the benchmark configuration shared with the PyTorch peer |
+ * | `spikformer` | 64 | 2 | 2 | 128 | hybrid model, no enhancements, trained in spiking mode (T = 4) |
+ * | `hybrid` | 64 | 2 | 2 | 128 | all five enhancements, alternating standard/spiking training |
+ *
+ * Spiking-mode steps cost about 5–10× a standard step on the wasm backend (T = 4 timesteps of
+ * batched attention); the spiking presets are for scripts and experiments, not the demo budget.
  *
  * @module
  */
 import type { SpikeDataset } from "./dataset.ts";
+import { type HybridConfig, hybridTransformer } from "./hybrid.ts";
 import type { TrainOptions } from "./train.ts";
-import { type Model, transformer, type TransformerConfig } from "./transformer.ts";
+import { type Model, transformer } from "./transformer.ts";
 
 /** Model fields a preset sets (sizes that come from the data are filled by `transformerFor`). */
-export type ModelPreset = Omit<TransformerConfig, "nInputs" | "nOutputs" | "bins" | "forwardBins">;
+export type ModelPreset = Omit<HybridConfig, "nInputs" | "nOutputs" | "bins" | "forwardBins">;
 
 /** A named preset: model architecture plus training hyper-parameters. */
 export interface Preset {
@@ -27,6 +33,8 @@ export interface Preset {
   readonly model: ModelPreset;
   /** Training options. */
   readonly train: TrainOptions;
+  /** `"standard"` (the NDT transformer, default) or `"hybrid"` (the dual-mode model). */
+  readonly kind?: "standard" | "hybrid";
 }
 
 /** Every built-in preset, by name. */
@@ -81,6 +89,58 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     },
     train: { steps: 3000, batchSize: 32, lr: 1e-4, evalEvery: 100, patience: 10 },
   },
+  spikformer: {
+    name: "spikformer",
+    kind: "hybrid",
+    description: "basic spiking transformer (Spikformer SSA, SEW-ADD, LIF, T = 4), spiking mode",
+    model: {
+      dModel: 64,
+      nLayers: 2,
+      nHeads: 2,
+      dFF: 128,
+      dropout: 0,
+      embedDropout: 0,
+      rateDropout: 0,
+      timesteps: 4,
+    },
+    train: {
+      steps: 2400,
+      batchSize: 32,
+      lr: 5e-3,
+      evalEvery: 200,
+      patience: 6,
+      modeSchedule: "spiking",
+    },
+  },
+  hybrid: {
+    name: "hybrid",
+    kind: "hybrid",
+    description: "all five enhancements (conv attention, CPG-PE, TIM, SEW, RSM), alternating modes",
+    model: {
+      dModel: 64,
+      nLayers: 2,
+      nHeads: 2,
+      dFF: 128,
+      dropout: 0,
+      embedDropout: 0,
+      rateDropout: 0,
+      timesteps: 4,
+      attention: "conv",
+      convKernel: 3,
+      cpg: { dims: 16 },
+      tim: {},
+      residual: "add",
+      rsm: { ratio: 0.25 },
+    },
+    train: {
+      steps: 2400,
+      batchSize: 32,
+      lr: 5e-3,
+      evalEvery: 200,
+      patience: 6,
+      modeSchedule: "alternate",
+    },
+  },
 };
 
 /**
@@ -101,7 +161,7 @@ export function preset(name: string): Preset {
 }
 
 /**
- * Build a {@linkcode transformer} sized for `ds`: inputs = held-in neurons, outputs = all
+ * Build a {@linkcode transformer} (or, with `kind: "hybrid"`, a hybrid model) sized for `ds`: inputs = held-in neurons, outputs = all
  * neurons, bins and forward bins from the data, and the read-out bias initialised to the log of
  * each neuron's mean training count (so training starts at the null model).
  *
@@ -112,7 +172,11 @@ export function preset(name: string): Preset {
  * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
  * ```
  */
-export function transformerFor(ds: SpikeDataset, config: ModelPreset = {}): Model {
+export function transformerFor(
+  ds: SpikeDataset,
+  config: ModelPreset = {},
+  opts: { kind?: "standard" | "hybrid" } = {},
+): Model {
   const [, l, n] = ds.counts.shape;
   const sums = new Float64Array(n);
   for (const t of ds.split.train) {
@@ -123,12 +187,13 @@ export function transformerFor(ds: SpikeDataset, config: ModelPreset = {}): Mode
   }
   const denom = Math.max(1, ds.split.train.length * l);
   const outputBias = Array.from(sums, (s) => Math.log(Math.max(s / denom, 1e-3)));
-  return transformer({
+  const sized = {
     outputBias,
     ...config,
     nInputs: ds.heldIn.length,
     nOutputs: n,
     bins: l,
     forwardBins: ds.forwardCounts.shape[1],
-  });
+  };
+  return opts.kind === "hybrid" ? hybridTransformer(sized) : transformer(sized);
 }

@@ -14,6 +14,8 @@ import type { SpikeDataset } from "./dataset.ts";
 import { loadDatasetJson, writeJsonAtomic } from "./io.ts";
 import { lorenzDataset, type LorenzOptions } from "./lorenz.ts";
 import { type EvalResult, evaluate, type RatePredictions } from "./metrics.ts";
+import type { SpikeStatsCollector } from "./hybrid.ts";
+import type { Mode } from "./layers.ts";
 import { type ModelPreset, preset, transformerFor } from "./presets.ts";
 import { predict, train, type TrainOptions } from "./train.ts";
 import { countParams, disposeTree, type Params } from "./tree.ts";
@@ -47,8 +49,10 @@ export interface RunConfig {
 export interface ResultRow extends EvalResult {
   /** Model / preset name. */
   model: string;
-  /** `"standard"` (the spiking mode arrives with the hybrid model). */
-  mode: "standard" | "spiking";
+  /** Mode the row was evaluated in. */
+  mode: Mode;
+  /** Per-site firing rates (spikes per neuron per timestep) over all trials, spiking mode. */
+  firingRates?: Record<string, number>;
   /** Trainable parameters. */
   params: number;
   /** Step of the kept checkpoint. */
@@ -119,7 +123,14 @@ export function datasetSummary(ds: SpikeDataset): Record<string, unknown> {
 
 function modelFor(cfg: RunConfig, ds: SpikeDataset) {
   const p = preset(cfg.preset);
-  return transformerFor(ds, { ...p.model, ...(cfg.model ?? {}) });
+  return transformerFor(ds, { ...p.model, ...(cfg.model ?? {}) }, { kind: p.kind });
+}
+
+/** Modes a run was trained in (and is evaluated in). */
+function runModes(cfg: RunConfig): Mode[] {
+  const p = preset(cfg.preset);
+  const schedule = cfg.train?.modeSchedule ?? p.train.modeSchedule ?? "standard";
+  return schedule === "alternate" ? ["standard", "spiking"] : [schedule];
 }
 
 /** Options of {@linkcode trainRun}. */
@@ -180,19 +191,44 @@ async function writeRunOutputs(
   opts: { split?: "train" | "val" | "test"; extra?: Partial<ResultRow> },
 ): Promise<MetricsFile> {
   const model = modelFor(cfg, ds);
-  const preds = await predict(model, params, ds);
-  await writePredictions(`${dir}/predictions.safetensors`, preds);
-  const ev = await evaluate(preds, ds, { split: opts.split ?? "test", onWarning: () => {} });
-  const metrics: MetricsFile = {
-    dataset: datasetSummary(ds),
-    results: [{
+  const split = opts.split ?? "test";
+  const results: ResultRow[] = [];
+  const modes = runModes(cfg);
+  for (const mode of modes) {
+    const pending: { name: string; sum: tf.Tensor; n: number }[] = [];
+    const stats: SpikeStatsCollector = {
+      record(name: string, s: tf.Tensor) {
+        pending.push({ name, sum: tf.keep(tf.sum(s)), n: s.size });
+      },
+    };
+    const preds = await predict(model, params, ds, {
+      mode,
+      stats: mode === "spiking" ? stats : undefined,
+    });
+    if (mode === modes[0]) await writePredictions(`${dir}/predictions.safetensors`, preds);
+    else await writePredictions(`${dir}/predictions_${mode}.safetensors`, preds);
+    const ev = await evaluate(preds, ds, { split, onWarning: () => {} });
+    const row: ResultRow = {
       model: cfg.preset,
-      mode: "standard",
+      mode,
       ...ev,
       params: countParams(params),
       ...(opts.extra ?? {}),
-    }],
-  };
+    };
+    if (mode === "spiking") {
+      const acc = new Map<string, { spikes: number; n: number }>();
+      for (const { name, sum, n } of pending) {
+        const a = acc.get(name) ?? { spikes: 0, n: 0 };
+        a.spikes += (await sum.data())[0];
+        a.n += n;
+        acc.set(name, a);
+        sum.dispose();
+      }
+      row.firingRates = Object.fromEntries([...acc].map(([k, v]) => [k, v.spikes / v.n]));
+    }
+    results.push(row);
+  }
+  const metrics: MetricsFile = { dataset: datasetSummary(ds), results };
   await writeJsonAtomic(`${dir}/metrics.json`, metrics);
   return metrics;
 }

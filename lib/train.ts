@@ -18,6 +18,7 @@ import { saveCheckpoint } from "./checkpoint.ts";
 import { type Array3D, type SpikeDataset, take3d } from "./dataset.ts";
 import { negBinomialNll, poissonNll } from "./losses.ts";
 import type { Mode } from "./layers.ts";
+import type { HybridApplyContext, SpikeStatsCollector } from "./hybrid.ts";
 import {
   disposeBatch,
   maskedBatch,
@@ -223,6 +224,8 @@ export interface PredictOptions {
   batchSize?: number;
   /** Mode to run (default: the model's first mode). */
   mode?: Mode;
+  /** Receives every LIF site's spikes (hybrid models in spiking mode). */
+  stats?: SpikeStatsCollector;
 }
 
 /**
@@ -254,7 +257,13 @@ export async function predict(
     const idx = all.subarray(s, Math.min(all.length, s + bs));
     const batch = maskedBatch(ds, idx, { key: makeKey(0), unmasked: true });
     const r = tf.tidy(() =>
-      tf.exp(model.apply(params, { input: batch.input }, { training: false, mode: opts.mode }))
+      tf.exp(
+        model.apply(
+          params,
+          { input: batch.input },
+          { training: false, mode: opts.mode, stats: opts.stats } as HybridApplyContext,
+        ),
+      )
     );
     const v = await r.data();
     r.dispose();

@@ -6,6 +6,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { BACKENDS, useBackend } from "../lib/backend.ts";
+import { resolveHybridConfig } from "../lib/hybrid.ts";
 import { lorenzDataset } from "../lib/lorenz.ts";
 import { preset } from "../lib/presets.ts";
 import type { DataSpec, RunConfig } from "../lib/run.ts";

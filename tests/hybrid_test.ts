@@ -121,7 +121,14 @@ Deno.test("hybrid: a masked bin's spiking-mode prediction depends on the unmaske
   // ../shared/bench caveat 6: with a zeroed input and no norm, no Q spikes reach a masked bin.
   // Here the bin carries its position and the mask token, and every LIF has a norm in front.
   for (const residual of ["add", "membrane"] as const) {
-    const m = hybridTransformer({ ...base, dModel: 32, nLayers: 1, timesteps: 4, residual, forwardBins: 0 });
+    const m = hybridTransformer({
+      ...base,
+      dModel: 32,
+      nLayers: 1,
+      timesteps: 4,
+      residual,
+      forwardBins: 0,
+    });
     const p = m.init(key(7));
     const maskArr = Array.from({ length: 8 * 4 }, (_, i) => (Math.floor(i / 4) === 2 ? 1 : 0));
     const mask = tf.tensor3d(maskArr, [1, 8, 4]);
@@ -132,18 +139,35 @@ Deno.test("hybrid: a masked bin's spiking-mode prediction depends on the unmaske
       const b = a.slice();
       for (let i = 0; i < 4; i++) b[4 * 4 + i] += 3; // change unmasked bin 4 only
       const run = async (x: number[]) =>
-        await m.apply(p, { input: tf.tensor3d(x, [1, 8, 4]), inputMask: mask }, { training: false, mode: "spiking" })
+        await m.apply(p, { input: tf.tensor3d(x, [1, 8, 4]), inputMask: mask }, {
+          training: false,
+          mode: "spiking",
+        })
           .data();
       const ya = await run(a);
       const yb = await run(b);
-      const diff = Math.max(...[0, 1, 2, 3, 4, 5].map((n) => Math.abs(ya[2 * 6 + n] - yb[2 * 6 + n])));
+      const diff = Math.max(
+        ...[0, 1, 2, 3, 4, 5].map((n) => Math.abs(ya[2 * 6 + n] - yb[2 * 6 + n])),
+      );
       if (diff > 1e-5) changed++;
     }
-    assert.ok(changed >= 3, `${residual}: masked-bin prediction changed in only ${changed} of 6 inputs`);
+    assert.ok(
+      changed >= 3,
+      `${residual}: masked-bin prediction changed in only ${changed} of 6 inputs`,
+    );
     // the surrogate gradient of the masked bin's output reaches every unmasked bin's input
-    const x0 = tf.tensor3d(Array.from({ length: 8 * 4 }, (_, i) => (Math.floor(i / 4) === 2 ? 0 : (i % 3) + 1)), [1, 8, 4]);
+    const x0 = tf.tensor3d(
+      Array.from({ length: 8 * 4 }, (_, i) => (Math.floor(i / 4) === 2 ? 0 : (i % 3) + 1)),
+      [1, 8, 4],
+    );
     const g = await tf.grad((x: tf.Tensor) =>
-      tf.sum(tf.slice(m.apply(p, { input: x, inputMask: mask }, { training: false, mode: "spiking" }), [0, 2, 0], [1, 1, 6]))
+      tf.sum(
+        tf.slice(m.apply(p, { input: x, inputMask: mask }, { training: false, mode: "spiking" }), [
+          0,
+          2,
+          0,
+        ], [1, 1, 6]),
+      )
     )(x0).data();
     for (const bin of [0, 1, 3, 4, 5, 6, 7]) {
       const gb = Math.max(...[0, 1, 2, 3].map((i) => Math.abs(g[bin * 4 + i])));

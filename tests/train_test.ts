@@ -44,7 +44,9 @@ Deno.test({
       ev.oracleCoBps! > 0 && ev.coBps > 0.3 * ev.oracleCoBps!,
       `co-bps ${ev.coBps} vs oracle ${ev.oracleCoBps}`,
     );
-    console.log(`tiny run: co-bps ${ev.coBps} oracle ${ev.oracleCoBps} rateR2 ${ev.rateR2} weighted ${ev.rateR2Weighted}`);
+    console.log(
+      `tiny run: co-bps ${ev.coBps} oracle ${ev.oracleCoBps} rateR2 ${ev.rateR2} weighted ${ev.rateR2Weighted}`,
+    );
     assert.ok(ev.rateR2Weighted! > 0.1, `variance-weighted rate R2 ${ev.rateR2Weighted}`);
     // the kept checkpoint is the best validation score and loads back
     const best = Math.max(...res.history.map((h) => h.score));
