@@ -134,13 +134,9 @@ export function validateRunConfig(cfg: RunConfig): void {
         }`,
       );
     }
-    resolveTransformerConfig({
-      nInputs: 1,
-      nOutputs: 1,
-      bins: 1,
-      ...p.model,
-      ...(cfg.model ?? {}),
-    });
+    const sized = { nInputs: 1, nOutputs: 1, bins: 1, ...p.model, ...(cfg.model ?? {}) };
+    if (p.kind === "hybrid") resolveHybridConfig(sized);
+    else resolveTransformerConfig(sized);
     resolveTrainOptions({ ...p.train, ...(cfg.train ?? {}) });
     if (!Number.isSafeInteger(cfg.seed)) {
       throw new Error(`"seed" must be an integer, found ${cfg.seed}`);
