@@ -32,6 +32,7 @@
  * @module
  */
 import { tf } from "./backend.ts";
+import { describe } from "./_internal.ts";
 import { contextMask, matMul2d } from "./layers.ts";
 import { type Key, uniform } from "./random.ts";
 import type { Params } from "./tree.ts";
@@ -73,16 +74,6 @@ export interface CausalConvOptions {
 export interface BandMaskOptions {
   /** Window M, a positive integer: query i sees keys j with |i − j| ≤ ⌊M/2⌋. */
   window: number;
-}
-
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") {
-    return String(v);
-  }
-  if (v instanceof tf.Tensor) return `a tensor of shape [${v.shape.join(", ")}]`;
-  if (Array.isArray(v)) return "an array";
-  return typeof v;
 }
 
 function checkOptions(opts: unknown, allowed: readonly string[], what: string): void {

@@ -8,6 +8,7 @@
  * @module
  */
 import { tf } from "./backend.ts";
+import { checkKeys, describe } from "./_internal.ts";
 import { type Key, tfSeed } from "./random.ts";
 
 /** SEW (spike-element-wise) connect functions. */
@@ -20,27 +21,6 @@ export const SEW_MODES: readonly SewMode[] = ["add", "and", "iand"];
 export interface SewOptions {
   /** The connect function g (default `"add"`). */
   mode?: SewMode;
-}
-
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") {
-    return String(v);
-  }
-  if (v instanceof tf.Tensor) return `a tensor of shape [${v.shape.join(", ")}]`;
-  if (Array.isArray(v)) return `[${v.map(describe).join(", ")}]`;
-  return typeof v;
-}
-
-function checkKeys(opts: unknown, allowed: readonly string[], what: string): void {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new Error(`${what} must be an object, found ${describe(opts)}`);
-  }
-  for (const k of Object.keys(opts)) {
-    if (!allowed.includes(k)) {
-      throw new Error(`unknown ${what} "${k}": expected one of ${allowed.join(", ")}`);
-    }
-  }
 }
 
 function checkTensor(x: unknown, what: string): tf.Tensor {

@@ -41,6 +41,7 @@
  * @module
  */
 import { tf } from "./backend.ts";
+import { describe } from "./_internal.ts";
 import {
   applyCausalConv,
   type CausalConvInitOptions,
@@ -125,16 +126,6 @@ const TIM_KEYS = [
   "detachMembrane",
   "causal",
 ];
-
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") {
-    return String(v);
-  }
-  if (v instanceof tf.Tensor) return `a tensor of shape [${v.shape.join(", ")}]`;
-  if (Array.isArray(v)) return "an array";
-  return typeof v;
-}
 
 function finite(name: string, v: unknown): number {
   if (typeof v !== "number" || !Number.isFinite(v)) {
