@@ -16,6 +16,16 @@ import "@tensorflow/tfjs-backend-wasm";
 tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
 tf.env().set("IS_NODE", false);
 
+/**
+ * The TensorFlow.js namespace hest uses (the `@tensorflow/tfjs` union package, with the wasm
+ * backend registered), re-exported so scripts and notebooks need no import map of their own.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./mod.ts";
+ * tf.tensor1d([1, 2, 3]).square().print();
+ * ```
+ */
 export { tf };
 
 /** Names of the TF.js backends hest supports. */

@@ -60,6 +60,7 @@ import { applyTim, initTim, type TimOptions, type TimParams } from "./tim.ts";
 import {
   type Model,
   type ModelBatch,
+  type ResolvedTransformerConfig,
   resolveTransformerConfig,
   type TransformerConfig,
 } from "./transformer.ts";
@@ -145,22 +146,38 @@ export interface HybridConfig extends TransformerConfig {
 }
 
 /** A {@linkcode HybridConfig} with every default filled in. */
-export interface ResolvedHybridConfig extends ReturnType<typeof resolveTransformerConfig> {
+export interface ResolvedHybridConfig extends ResolvedTransformerConfig {
+  /** SNN timesteps T. */
   timesteps: number;
+  /** Attention kind. */
   attention: "dot" | "conv";
+  /** Q/K convolution kernel. */
   convKernel: number;
+  /** Local attention window, if any. */
   localWindow?: number;
+  /** Causal attention and convolutions. */
   causal: boolean;
+  /** CPG-PE settings, or false. */
   cpg: false | Required<CpgConfig>;
+  /** TIM settings, or false. */
   tim: false | Required<TimConfig>;
+  /** Spiking-mode residual. */
   residual: "add" | "and" | "iand" | "membrane";
+  /** RSM with one ratio per layer, or false. */
   rsm: false | { ratio: readonly number[]; mode: "random" | "spatial" | "temporal" };
+  /** LIF options. */
   lif: LifOptions;
+  /** Attention LIF threshold. */
   attnThreshold: number;
+  /** Softmax-free attention scale. */
   ssaScale: number;
+  /** Input encoding over T. */
   encoding: "repeat" | "poisson";
+  /** Learned mask token in use. */
   maskToken: boolean;
+  /** Supported modes. */
   modes: readonly Mode[];
+  /** Count likelihood. */
   likelihood: "poisson" | "negbinomial";
 }
 

@@ -11,6 +11,7 @@ import { tf } from "./backend.ts";
 
 /** A nested record of tensors. */
 export interface Params {
+  /** A leaf tensor or a nested record, by name. */
   [name: string]: tf.Tensor | Params;
 }
 
