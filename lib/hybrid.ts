@@ -129,7 +129,7 @@ export interface HybridConfig extends TransformerConfig {
   lif?: Pick<LifOptions, "tau" | "vThreshold" | "vReset" | "surrogate" | "detachReset">;
   /** Threshold of the attention LIF (default 0.5, Spikformer). */
   attnThreshold?: number;
-  /** Scale of the softmax-free attention (default 1/√(D/H)·… Spikformer's 0.125). */
+  /** Scale of the softmax-free attention Q·Kᵀ·V (default 0.125, Spikformer's). */
   ssaScale?: number;
   /** Encoding of the input over T: `"repeat"` (direct, default) or `"poisson"`. */
   encoding?: "repeat" | "poisson";
@@ -224,9 +224,9 @@ function checkKeys(where: string, obj: object, allowed: readonly string[]): void
  * ```
  */
 export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig {
+  // the standard fields are validated by the standard resolver, the switches below
   const base: Record<string, unknown> = {};
-  const extra: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(config)) (HYBRID_KEYS.includes(k) ? extra : base)[k] = v;
+  for (const [k, v] of Object.entries(config)) if (!HYBRID_KEYS.includes(k)) base[k] = v;
   const c = resolveTransformerConfig(base as unknown as TransformerConfig);
   const h = config;
   const T = h.timesteps ?? 4;
@@ -291,7 +291,6 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
   ) {
     fail("modes", 'a non-empty list of "standard" / "spiking"', modes);
   }
-  void extra;
   const likelihood = h.likelihood ?? "poisson";
   if (likelihood !== "poisson" && likelihood !== "negbinomial") {
     fail("likelihood", '"poisson" or "negbinomial"', likelihood);
