@@ -33,3 +33,19 @@ export function checkKeys(opts: unknown, allowed: readonly string[], what: strin
     }
   }
 }
+
+/** Return `v` if it is a finite number, else throw `<what> "<name>" must be a finite number`. */
+export function finiteOption(what: string, name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    throw new Error(`${what} "${name}" must be a finite number, found ${describe(v)}`);
+  }
+  return v;
+}
+
+/** Return `v` if it is a boolean, else throw `<what> "<name>" must be a boolean`. */
+export function boolOption(what: string, name: string, v: unknown): boolean {
+  if (typeof v !== "boolean") {
+    throw new Error(`${what} "${name}" must be a boolean, found ${describe(v)}`);
+  }
+  return v;
+}

@@ -43,6 +43,7 @@ import {
   type ApplyContext,
   applyLayerNorm,
   applyLinear,
+  contextMask,
   dropout,
   gelu,
   initLayerNorm,
@@ -439,16 +440,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         let m: tf.Tensor2D = tf.zeros([total, total]);
         if (c.causal) m = tf.add(m, causalMask(total));
         if (c.localWindow) m = tf.add(m, bandMask(total, { window: c.localWindow }));
-        if (c.context) {
-          const { backward, forward } = c.context;
-          const v = new Float32Array(total * total);
-          for (let i = 0; i < total; i++) {
-            for (let j = 0; j < total; j++) {
-              v[i * total + j] = j < i - backward || j > i + forward ? -1e9 : 0;
-            }
-          }
-          m = tf.add(m, tf.tensor2d(v, [total, total]));
-        }
+        if (c.context) m = tf.add(m, contextMask(total, c.context));
         return tf.minimum(m, 0) as tf.Tensor2D;
       }));
       // The softmax-free spiking attention masks multiplicatively: 1 where allowed, 0 elsewhere.

@@ -24,7 +24,7 @@
  * @module
  */
 import { tf } from "./backend.ts";
-import { checkKeys, describe } from "./_internal.ts";
+import { boolOption, checkKeys, describe, finiteOption } from "./_internal.ts";
 import { type Key, tfSeed } from "./random.ts";
 import {
   heaviside,
@@ -102,17 +102,11 @@ const LIF_KEYS = [
 ];
 
 function finite(name: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new Error(`LIF option "${name}" must be a finite number, found ${describe(v)}`);
-  }
-  return v;
+  return finiteOption("LIF option", name, v);
 }
 
 function bool(name: string, v: unknown): boolean {
-  if (typeof v !== "boolean") {
-    throw new Error(`LIF option "${name}" must be a boolean, found ${describe(v)}`);
-  }
-  return v;
+  return boolOption("LIF option", name, v);
 }
 
 /**

@@ -41,7 +41,7 @@
  * @module
  */
 import { tf } from "./backend.ts";
-import { describe } from "./_internal.ts";
+import { boolOption, describe, finiteOption } from "./_internal.ts";
 import {
   applyCausalConv,
   type CausalConvInitOptions,
@@ -128,17 +128,11 @@ const TIM_KEYS = [
 ];
 
 function finite(name: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new Error(`TIM option "${name}" must be a finite number, found ${describe(v)}`);
-  }
-  return v;
+  return finiteOption("TIM option", name, v);
 }
 
 function bool(name: string, v: unknown): boolean {
-  if (typeof v !== "boolean") {
-    throw new Error(`TIM option "${name}" must be a boolean, found ${describe(v)}`);
-  }
-  return v;
+  return boolOption("TIM option", name, v);
 }
 
 function resolveTimOptions(opts: TimOptions): ResolvedTimOptions {
