@@ -141,3 +141,91 @@ export {
   type TrainRunOptions,
   writePredictions,
 } from "./lib/run.ts";
+export {
+  canonicalJson,
+  decodeTrainState,
+  disposeTrainState,
+  encodeTrainState,
+  HEST_VERSION,
+  loadTrainState,
+  saveTrainState,
+  TRAIN_STATE_FORMAT,
+  type TrainState,
+  versionMetadata,
+} from "./lib/train_state.ts";
+export {
+  fitPoissonGlm,
+  gaussianWindow,
+  type PoissonGlm,
+  type PoissonGlmOptions,
+  rawCountRidge,
+  type RawCountRidgeOptions,
+  type RawCountRidgeResult,
+  smoothingBaseline,
+  type SmoothingBaselineOptions,
+  type SmoothingBaselineResult,
+  type SmoothingCandidate,
+  type SmoothingPredictions,
+  smoothingPredictions,
+  type SmoothOptions,
+  smoothSpikes,
+} from "./lib/baselines.ts";
+export {
+  type ArrayOrigin,
+  type ArraySource,
+  checkCounts,
+  checkFiniteOrNaN,
+  expectShape,
+  loadError,
+  memorySource,
+  type NdArray,
+  ndarray,
+  type NumericArray,
+  reverseAxes,
+  shapeSize,
+  toArray3D,
+  transpose2d,
+  unravel,
+} from "./lib/ndarray.ts";
+export {
+  HDF5_SIGNATURE,
+  type Hdf5Dataset,
+  hdf5Dataset,
+  type Hdf5File,
+  hdf5Ready,
+  hdf5SignatureOffset,
+  type Hdf5Tree,
+  openHdf5,
+  writeHdf5,
+  type WriteHdf5Options,
+} from "./lib/hdf5.ts";
+export { encodeNpy, encodeNpz, NPY_MAGIC, parseNpy, parseNpz, writeNpy } from "./lib/npy.ts";
+export { MAT_HEADER_PREFIX, matVersion, openMat, openMat73, parseMat5 } from "./lib/mat.ts";
+export {
+  binSpikeTimes,
+  windowDataset,
+  type WindowOptions,
+  type WindowSplit,
+} from "./lib/windows.ts";
+export {
+  hasNlbKeys,
+  loadNlb,
+  NLB_REQUIRED_KEYS,
+  nlbDataset,
+  type NlbMeta,
+  type NlbOptions,
+  nlbSubmission,
+  type NlbSubmissionOptions,
+  unknownTestTargets,
+  writeNlbSubmission,
+} from "./lib/nlb.ts";
+export { loadNwb, type NwbOptions } from "./lib/nwb.ts";
+export {
+  arraysDataset,
+  type DataFormat,
+  loadDataset,
+  type LoadOptions,
+  sniffFormat,
+  validateLoadOptions,
+} from "./lib/load.ts";
+export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib/run.ts";

@@ -11,22 +11,28 @@
 import { tf } from "./backend.ts";
 import { encodeSafetensors, loadCheckpoint, writeFileAtomic } from "./checkpoint.ts";
 import type { SpikeDataset } from "./dataset.ts";
-import { loadDatasetJson, writeJsonAtomic } from "./io.ts";
+import { writeJsonAtomic } from "./io.ts";
+import { loadDataset, type LoadOptions } from "./load.ts";
 import { lorenzDataset, type LorenzOptions } from "./lorenz.ts";
 import { type EvalResult, evaluate, type RatePredictions } from "./metrics.ts";
 import type { SpikeStatsCollector } from "./hybrid.ts";
 import type { Mode } from "./layers.ts";
+import { unknownTestTargets, writeNlbSubmission } from "./nlb.ts";
+import { writeNpy } from "./npy.ts";
 import { type ModelPreset, preset, transformerFor } from "./presets.ts";
 import { predict, train, type TrainOptions } from "./train.ts";
+import { HEST_VERSION, loadTrainState } from "./train_state.ts";
 import { countParams, disposeTree, type Params } from "./tree.ts";
 
 /** Where a run's data comes from: the generated Lorenz set (with options) or a dataset file. */
-export type DataSpec = { kind: "lorenz"; options?: LorenzOptions } | { kind: "file"; path: string };
+export type DataSpec =
+  | { kind: "lorenz"; options?: LorenzOptions }
+  | { kind: "file"; path: string; options?: LoadOptions };
 
 /** JSON-serialisable training overrides allowed in a run config. */
 export type TrainOverrides = Omit<
   TrainOptions,
-  "onStep" | "key" | "outDir" | "initialParams" | "progress"
+  "onStep" | "key" | "outDir" | "initialParams" | "progress" | "resumeFrom"
 >;
 
 /** Everything that defines a run (`config.json`). */
@@ -81,13 +87,7 @@ export interface MetricsFile {
 export async function loadData(spec: DataSpec): Promise<SpikeDataset> {
   if (spec.kind === "lorenz") return lorenzDataset(spec.options ?? {});
   if (spec.kind === "file") {
-    if (!spec.path.endsWith(".json")) {
-      throw new Error(
-        `data file ${spec.path}: unsupported file type; this version reads hest dataset JSON ` +
-          `(.json) and the built-in "lorenz" data`,
-      );
-    }
-    return await loadDatasetJson(spec.path);
+    return await loadDataset(spec.path, spec.options ?? {});
   }
   throw new Error(`unknown data kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
 }
@@ -141,6 +141,11 @@ export interface TrainRunOptions {
   progress?: boolean;
   /** Split reported in `metrics.json` (default `"test"`). */
   split?: "train" | "val" | "test";
+  /**
+   * Continue the run in `outDir` from its `state.safetensors` instead of starting afresh
+   * (`config.json` is kept; the caller checks that `cfg` matches it).
+   */
+  resume?: boolean;
 }
 
 /**
@@ -161,19 +166,30 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<M
   const ds = await loadData(cfg.data);
   const model = modelFor(cfg, ds);
   await Deno.mkdir(opts.outDir, { recursive: true });
-  await writeJsonAtomic(`${opts.outDir}/config.json`, {
-    ...cfg,
-    resolvedModel: model.config,
-    resolvedTrain: { ...p.train, ...(cfg.train ?? {}) },
-    versions: { hest: "0.1.0", deno: Deno.version.deno, tfjs: tf.version.tfjs },
-  });
+  const resumeFrom = opts.resume
+    ? await loadTrainState(`${opts.outDir}/state.safetensors`)
+    : undefined;
+  if (!opts.resume) {
+    await writeJsonAtomic(`${opts.outDir}/config.json`, {
+      ...cfg,
+      resolvedModel: model.config,
+      resolvedTrain: { ...p.train, ...(cfg.train ?? {}) },
+      versions: { hest: HEST_VERSION, deno: Deno.version.deno, tfjs: tf.version.tfjs },
+    });
+  }
   const result = await train(model, ds, {
     ...p.train,
     ...(cfg.train ?? {}),
     seed: cfg.seed,
     outDir: opts.outDir,
     progress: opts.progress,
-    metadata: { preset: cfg.preset, seed: String(cfg.seed), backend: cfg.backend },
+    resumeFrom,
+    metadata: {
+      preset: cfg.preset,
+      seed: String(cfg.seed),
+      backend: cfg.backend,
+      runConfig: JSON.stringify(cfg),
+    },
   });
   const metrics = await writeRunOutputs(opts.outDir, cfg, ds, result.params, {
     split: opts.split,
@@ -188,10 +204,18 @@ async function writeRunOutputs(
   cfg: RunConfig,
   ds: SpikeDataset,
   params: Params,
-  opts: { split?: "train" | "val" | "test"; extra?: Partial<ResultRow> },
+  opts: { split?: "train" | "val" | "test"; extra?: Partial<ResultRow>; exports?: RunExports },
 ): Promise<MetricsFile> {
   const model = modelFor(cfg, ds);
-  const split = opts.split ?? "test";
+  // NLB files without eval_spikes_heldout cannot score the test split: default to val
+  const unknown = unknownTestTargets(ds);
+  if (opts.split === "test" && unknown.heldOut) {
+    throw new Error(
+      `${ds.meta.source ?? ds.name}: the test (eval) trials have no held-out counts in the file ` +
+        `(no eval_spikes_heldout), so the test split cannot be scored; use split "val"`,
+    );
+  }
+  const split = opts.split ?? (unknown.heldOut ? "val" : "test");
   const results: ResultRow[] = [];
   const modes = runModes(cfg);
   for (const mode of modes) {
@@ -205,9 +229,12 @@ async function writeRunOutputs(
       mode,
       stats: mode === "spiking" ? stats : undefined,
     });
-    if (mode === modes[0]) await writePredictions(`${dir}/predictions.safetensors`, preds);
-    else await writePredictions(`${dir}/predictions_${mode}.safetensors`, preds);
+    if (mode === modes[0]) {
+      await writePredictions(`${dir}/predictions.safetensors`, preds);
+      await writeRunExports(preds, ds, opts.exports ?? {});
+    } else await writePredictions(`${dir}/predictions_${mode}.safetensors`, preds);
     const ev = await evaluate(preds, ds, { split, onWarning: () => {} });
+    if (split === "test" && unknown.forward) delete ev.fpBps; // forward targets not in the file
     const row: ResultRow = {
       model: cfg.preset,
       mode,
@@ -255,6 +282,50 @@ export async function writePredictions(path: string, preds: RatePredictions): Pr
   await writeFileAtomic(path, bytes);
 }
 
+/** Extra files a run's predictions are written to (besides `predictions.safetensors`). */
+export interface RunExports {
+  /** NLB submission HDF5 (`{name}/{train,eval}_rates_{heldin,heldout}[_forward]`). */
+  nlbSubmission?: string;
+  /** Group name in the submission (default: the NLB dataset name, else the dataset name). */
+  nlbName?: string;
+  /** Rates `[trials, bins, neurons]` as .npy; forward rates go to `<name>_forward.npy`. */
+  npy?: string;
+}
+
+/** Options of {@linkcode evaluateRun}. */
+export interface EvaluateRunOptions extends RunExports {
+  /** Split to score (default test; val when the file has no held-out counts for the test trials). */
+  split?: "train" | "val" | "test";
+  /** Data to evaluate on instead of the run's own data spec (same neurons and bins). */
+  data?: DataSpec;
+}
+
+/**
+ * Write a run's predictions to the extra files `exports` names (each atomically).
+ *
+ * @example
+ * ```ts
+ * import { lorenzDataset, writeRunExports } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2 });
+ * await writeRunExports({ rates: ds.trueRates! }, ds, { npy: "/tmp/rates.npy" });
+ * ```
+ */
+export async function writeRunExports(
+  preds: RatePredictions,
+  ds: SpikeDataset,
+  exports: RunExports,
+): Promise<void> {
+  if (exports.nlbSubmission) {
+    await writeNlbSubmission(exports.nlbSubmission, preds, ds, { name: exports.nlbName });
+  }
+  if (exports.npy) {
+    await writeNpy(exports.npy, preds.rates);
+    if (preds.forwardRates && preds.forwardRates.shape[1] > 0) {
+      await writeNpy(exports.npy.replace(/(\.npy)?$/, "_forward.npy"), preds.forwardRates);
+    }
+  }
+}
+
 /**
  * Re-evaluate a run folder: rebuild its data and model from `config.json`, load the checkpoint,
  * predict, evaluate and rewrite `predictions.safetensors` and `metrics.json`.
@@ -267,7 +338,7 @@ export async function writePredictions(path: string, preds: RatePredictions): Pr
  */
 export async function evaluateRun(
   dir: string,
-  opts: { split?: "train" | "val" | "test" } = {},
+  opts: EvaluateRunOptions = {},
 ): Promise<MetricsFile> {
   let cfg: RunConfig;
   try {
@@ -275,7 +346,7 @@ export async function evaluateRun(
   } catch (err) {
     throw new Error(`${dir}/config.json: cannot read the run config: ${(err as Error).message}`);
   }
-  const ds = await loadData(cfg.data);
+  const ds = await loadData(opts.data ?? cfg.data);
   const { params } = await loadCheckpoint(`${dir}/checkpoint.safetensors`);
   let previous: Partial<ResultRow> = {};
   try {
@@ -287,6 +358,7 @@ export async function evaluateRun(
   const metrics = await writeRunOutputs(dir, cfg, ds, params, {
     split: opts.split,
     extra: previous,
+    exports: opts,
   });
   disposeTree(params);
   return metrics;

@@ -30,6 +30,7 @@ import { bitsPerSpike, type RatePredictions } from "./metrics.ts";
 import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
 import { foldIn, type Key, key as makeKey, permutation, split } from "./random.ts";
 import type { Model } from "./transformer.ts";
+import { canonicalJson, saveTrainState, type TrainState, versionMetadata } from "./train_state.ts";
 import { disposeTree, flatten, type Params, unflatten } from "./tree.ts";
 
 /** Options of {@linkcode train}. */
@@ -76,6 +77,29 @@ export interface TrainOptions {
   modeSchedule?: "standard" | "spiking" | "alternate";
   /** Steps per mode in the alternating schedule (default 1). */
   switchEvery?: number;
+  /**
+   * Weight λ of the cross-mode distillation term in spiking-mode steps (default 0 = off). With
+   * λ > 0, a spiking step adds λ · mean over all bins and neurons of the Poisson KL divergence
+   * KL(Poisson(r_std) ‖ Poisson(r_spk)) = r_std·(log r_std − log r_spk) − r_std + r_spk, where
+   * r_std are the standard-mode rates of the same parameters on the same masked input, treated
+   * as constants (no gradient). The masked NLL only scores masked and held-out entries; the KL
+   * term gives the spiking mode a dense target at every bin and neuron. Needs a model that runs
+   * in both modes.
+   */
+  distill?: number;
+  /**
+   * Write the resumable `state.safetensors` (see `lib/train_state.ts`) into `outDir` every this
+   * many steps and at the end (default: `evalEvery`).
+   */
+  checkpointEvery?: number;
+  /**
+   * Continue a run from a saved {@linkcode TrainState} (e.g. `loadTrainState(dir +
+   * "/state.safetensors")`): with the same options, model, data, seed and backend the run ends
+   * with exactly the parameters of an uninterrupted run. Options that change the trajectory must
+   * equal the saved ones (an error names those that differ). Ownership of the state's tensors
+   * passes to `train` once the check passes; `log.jsonl` is appended to, not truncated.
+   */
+  resumeFrom?: TrainState;
 }
 
 /** What {@linkcode TrainOptions.onStep} receives. */
@@ -146,6 +170,9 @@ const TRAIN_KEYS = [
   "initialParams",
   "modeSchedule",
   "switchEvery",
+  "distill",
+  "checkpointEvery",
+  "resumeFrom",
 ];
 
 function checkNum(name: string, v: number, ok: (x: number) => boolean, what: string): number {
@@ -168,7 +195,10 @@ export function resolveTrainOptions(
   opts: TrainOptions = {},
 ):
   & Required<
-    Omit<TrainOptions, "outDir" | "onStep" | "key" | "metadata" | "initialParams" | "modeSchedule">
+    Omit<
+      TrainOptions,
+      "outDir" | "onStep" | "key" | "metadata" | "initialParams" | "modeSchedule" | "resumeFrom"
+    >
   >
   & TrainOptions {
   for (const k of Object.keys(opts)) {
@@ -202,6 +232,13 @@ export function resolveTrainOptions(
     seed: checkNum("seed", opts.seed ?? 0, Number.isSafeInteger, "an integer"),
     progress: opts.progress ?? false,
     switchEvery: checkNum("switchEvery", opts.switchEvery ?? 1, isPosInt, "an integer >= 1"),
+    distill: checkNum("distill", opts.distill ?? 0, (x) => x >= 0 && x < 1e6, ">= 0"),
+    checkpointEvery: checkNum(
+      "checkpointEvery",
+      opts.checkpointEvery ?? opts.evalEvery ?? 100,
+      isPosInt,
+      "an integer >= 1",
+    ),
     modeSchedule: (() => {
       const m = opts.modeSchedule;
       if (m !== undefined && !["standard", "spiking", "alternate"].includes(m)) {
@@ -359,7 +396,7 @@ export async function trainStep(
   model: Model,
   current: { params: Params; state: OptState },
   batch: TrainingBatch,
-  opts: { optimizer: Optimizer; clipNorm?: number; key: Key; mode?: Mode },
+  opts: { optimizer: Optimizer; clipNorm?: number; key: Key; mode?: Mode; distill?: number },
 ): Promise<TrainStepResult> {
   const { params, state } = current;
   const mode = opts.mode ?? model.modes?.[0] ?? "standard";
@@ -368,6 +405,21 @@ export async function trainStep(
   // parameters whose .grad is None); their moments are kept as they are.
   const leaves = model.usesParam ? all.filter((l) => model.usesParam!(l.path, mode)) : all;
   const usedPaths = new Set(leaves.map((l) => l.path));
+  const distill = opts.distill ?? 0;
+  let teacher: tf.Tensor | undefined;
+  if (distill > 0 && mode === "spiking") {
+    if (!model.modes?.includes("standard")) {
+      throw new Error(
+        `distillation needs a model that also runs in standard mode; this one runs in ${
+          model.modes?.join(", ")
+        }`,
+      );
+    }
+    teacher = model.apply(params, { input: batch.input, inputMask: batch.mask }, {
+      training: false,
+      mode: "standard",
+    });
+  }
   const { value, grads } = tf.tidy(() =>
     tf.valueAndGrads((...xs: tf.Tensor[]) => {
       const byPath = new Map(leaves.map((l, i) => [l.path, xs[i]]));
@@ -379,9 +431,11 @@ export async function trainStep(
         key: opts.key,
         mode,
       });
-      return countLoss(p, logRates, batch);
+      const nll = countLoss(p, logRates, batch);
+      return teacher ? tf.add(nll, tf.mul(poissonKl(teacher, logRates), distill)) : nll;
     })(leaves.map((l) => l.tensor))
   );
+  teacher?.dispose();
   const gradTree = unflatten(leaves.map((l, i) => ({ path: l.path, tensor: grads[i] })));
   const clipped = await clipByGlobalNorm(gradTree, opts.clipNorm ?? 1);
   const loss = (await value.data())[0];
@@ -433,6 +487,15 @@ function countLoss(p: Params, logRates: tf.Tensor, batch: TrainingBatch): tf.Sca
     : poissonNll(logRates, batch.target, { mask: batch.weight });
 }
 
+/**
+ * Mean Poisson KL divergence KL(Poisson(e^t) ‖ Poisson(e^s)) = e^t·(t − s) − e^t + e^s over all
+ * elements, for teacher log-rates `t` (constants) and student log-rates `s`.
+ */
+function poissonKl(t: tf.Tensor, s: tf.Tensor): tf.Scalar {
+  const rt = tf.exp(t);
+  return tf.mean(tf.add(tf.sub(tf.mul(rt, tf.sub(t, s)), rt), tf.exp(s)));
+}
+
 async function appendLine(path: string, obj: unknown): Promise<void> {
   await Deno.writeTextFile(path, JSON.stringify(obj) + "\n", { append: true });
 }
@@ -440,6 +503,88 @@ async function appendLine(path: string, obj: unknown): Promise<void> {
 function cloneTree(p: Params): Params {
   return unflatten(
     flatten(p).map(({ path, tensor }) => ({ path, tensor: tf.keep(tensor.clone()) })),
+  );
+}
+
+/** FNV-1a over 32-bit words. */
+function fnv1a(h: number, words: Uint32Array | Int32Array): number {
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 16777619) >>> 0;
+  return h;
+}
+
+/** What identifies a dataset for resuming: sizes, splits and a hash of the counts. */
+function dataFingerprint(ds: SpikeDataset): Record<string, unknown> {
+  const c = ds.counts.data;
+  let h = fnv1a(2166136261, new Uint32Array(c.buffer, c.byteOffset, c.length));
+  for (const s of [ds.heldIn, ds.heldOut, ds.split.train, ds.split.val]) h = fnv1a(h, s);
+  return {
+    name: ds.name,
+    shape: ds.counts.shape,
+    forwardBins: ds.forwardCounts.shape[1],
+    heldOut: ds.heldOut.length,
+    split: [ds.split.train.length, ds.split.val.length, ds.split.test.length],
+    hash: h.toString(16),
+  };
+}
+
+/** Everything that decides a run's trajectory, as canonical JSON (stored in the state). */
+function trainConfigJson(
+  o: ReturnType<typeof resolveTrainOptions>,
+  model: Model,
+  ds: SpikeDataset,
+): string {
+  const notTrajectory = [
+    "outDir",
+    "progress",
+    "metadata",
+    "onStep",
+    "initialParams",
+    "resumeFrom",
+    "checkpointEvery",
+    "key",
+    "seed",
+  ];
+  const options = Object.fromEntries(
+    Object.entries(o).filter(([k]) => !notTrajectory.includes(k)),
+  );
+  return canonicalJson({
+    options,
+    runKey: [...(o.key ?? makeKey(o.seed))],
+    model: model.config,
+    data: dataFingerprint(ds),
+  });
+}
+
+function describeDiffs(saved: unknown, now: unknown, path: string, out: string[]): void {
+  const isObj = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+  if (isObj(saved) && isObj(now)) {
+    const a = saved as Record<string, unknown>, b = now as Record<string, unknown>;
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      describeDiffs(a[k], b[k], path ? `${path}.${k}` : k, out);
+    }
+  } else if (JSON.stringify(saved) !== JSON.stringify(now)) {
+    const name = path === "runKey" ? "seed/key" : path;
+    out.push(
+      `${name}: saved ${JSON.stringify(saved) ?? "unset"}, now ${JSON.stringify(now) ?? "unset"}`,
+    );
+  }
+}
+
+/** Throw, naming every difference, when a saved state was made with other settings. */
+function checkResume(saved: TrainState, trainConfig: string): void {
+  if (saved.trainConfig === trainConfig) return;
+  const diffs: string[] = [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(saved.trainConfig);
+  } catch {
+    parsed = saved.trainConfig;
+  }
+  describeDiffs(parsed, JSON.parse(trainConfig), "", diffs);
+  throw new Error(
+    `train option "resumeFrom": the saved state was made with different settings (` +
+      `${diffs.join("; ") || "unreadable saved settings"}); resume with the same options, model, ` +
+      `data and seed, or start a new run`,
   );
 }
 
@@ -493,16 +638,25 @@ export async function train(
       : schedule0;
   const runKey = o.key ?? makeKey(o.seed);
   const [kInit, kTrain] = split(runKey);
-  let params = o.initialParams ?? model.init(kInit);
+  const trainConfig = trainConfigJson(o, model, ds);
+  const resume = o.resumeFrom;
+  if (resume) {
+    if (o.initialParams) {
+      throw new Error(`train options "resumeFrom" and "initialParams" exclude each other`);
+    }
+    checkResume(resume, trainConfig);
+  }
+  let params = resume ? resume.params : o.initialParams ?? model.init(kInit);
   const warmupSteps = Math.round(o.warmupFraction * o.steps);
   const schedule = (step: number) =>
     cosineWarmup(step, { totalSteps: o.steps, warmupSteps, peakLr: o.lr, minLr: o.minLr });
   const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
-  let state = opt.init(params);
+  let state = resume ? resume.opt : opt.init(params);
   const logPath = o.outDir ? `${o.outDir}/log.jsonl` : undefined;
   if (o.outDir) {
     await Deno.mkdir(o.outDir, { recursive: true });
-    await Deno.writeTextFile(logPath!, "");
+    if (resume) await appendLine(logPath!, { kind: "resume", step: resume.step });
+    else await Deno.writeTextFile(logPath!, "");
   }
   const bar = o.progress
     ? new cliProgress.SingleBar({
@@ -514,21 +668,43 @@ export async function train(
       hideCursor: false,
     }, cliProgress.Presets.shades_classic)
     : undefined;
-  bar?.start(o.steps, 0, { loss: "-", val: "-" });
+  bar?.start(o.steps, resume?.step ?? 0, { loss: "-", val: "-" });
 
   const t0 = performance.now();
-  const history: ValRecord[] = [];
-  let best: Params | undefined;
-  let bestScore = -Infinity;
-  let bestStep = 0;
-  let sinceBest = 0;
-  let lossSum = 0;
-  let lossN = 0;
-  let stoppedEarly = false;
-  let step = 0;
+  const secondsBefore = resume?.seconds ?? 0;
+  const elapsed = () => secondsBefore + (performance.now() - t0) / 1000;
+  const history: ValRecord[] = resume ? [...resume.history] : [];
+  let best: Params | undefined = resume?.best;
+  let bestScore = resume?.bestScore ?? -Infinity;
+  let bestStep = resume?.bestStep ?? 0;
+  let sinceBest = resume?.sinceBest ?? 0;
+  let lossSum = resume?.lossSum ?? 0;
+  let lossN = resume?.lossN ?? 0;
+  let stoppedEarly = resume?.stoppedEarly ?? false;
+  let step = resume?.step ?? 0;
+  const versions = versionMetadata();
+  const saveState = async (stepsTaken: number) => {
+    if (!o.outDir) return;
+    await saveTrainState(`${o.outDir}/state.safetensors`, {
+      step: stepsTaken,
+      params,
+      opt: state,
+      best,
+      bestScore,
+      bestStep,
+      sinceBest,
+      history,
+      lossSum,
+      lossN,
+      stoppedEarly,
+      seconds: elapsed(),
+      trainConfig,
+      metadata: { ...(o.metadata ?? {}), modelConfig: JSON.stringify(model.config) },
+    });
+  };
   const nTrain = ds.split.train.length;
   const bs = Math.min(o.batchSize, nTrain);
-  for (; step < o.steps; step++) {
+  for (; step < o.steps && !stoppedEarly; step++) {
     const [kBatch, kMask, kDrop] = split(foldIn(kTrain, step), 3);
     const perm = permutation(kBatch, nTrain).subarray(0, bs);
     const trials = Int32Array.from(perm, (i) => ds.split.train[i]);
@@ -539,6 +715,7 @@ export async function train(
       clipNorm: o.clipNorm,
       key: kDrop,
       mode,
+      distill: o.distill,
     });
     disposeBatch(batch);
     params = res.params;
@@ -589,7 +766,7 @@ export async function train(
         await appendLine(logPath, {
           kind: "val",
           ...rec,
-          seconds: (performance.now() - t0) / 1000,
+          seconds: elapsed(),
         });
       }
       if (score > bestScore) {
@@ -602,17 +779,22 @@ export async function train(
           await saveCheckpoint(`${o.outDir}/checkpoint.safetensors`, best, {
             metadata: {
               ...(o.metadata ?? {}),
+              ...versions,
               step: String(bestStep),
               [metric]: String(score),
               modelConfig: JSON.stringify(model.config),
+              trainConfig,
             },
           });
         }
       } else if (o.patience > 0 && ++sinceBest >= o.patience) {
         stoppedEarly = true;
-        step++;
-        break;
       }
+    }
+    if (stoppedEarly || last || (step + 1) % o.checkpointEvery === 0) await saveState(step + 1);
+    if (stoppedEarly) {
+      step++;
+      break;
     }
   }
   bar?.stop();
@@ -631,6 +813,6 @@ export async function train(
     stepsTaken: Math.min(step, o.steps),
     stoppedEarly,
     history,
-    seconds: (performance.now() - t0) / 1000,
+    seconds: elapsed(),
   };
 }

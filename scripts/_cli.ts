@@ -7,6 +7,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { BACKENDS, useBackend } from "../lib/backend.ts";
 import { resolveHybridConfig } from "../lib/hybrid.ts";
+import { validateLoadOptions } from "../lib/load.ts";
 import { lorenzDataset } from "../lib/lorenz.ts";
 import { preset } from "../lib/presets.ts";
 import type { DataSpec, RunConfig } from "../lib/run.ts";
@@ -125,8 +126,8 @@ export function validateRunConfig(cfg: RunConfig): void {
       checkKeys("data", cfg.data, ["kind", "options"]);
       lorenzDataset({ ...(cfg.data.options ?? {}), conditions: 1, trialsPerCondition: 1 });
     } else if (cfg.data.kind === "file") {
-      checkKeys("data", cfg.data, ["kind", "path"]);
       if (typeof cfg.data.path !== "string") throw new Error(`data "path" must be a string`);
+      if (cfg.data.options !== undefined) validateLoadOptions(cfg.data.options);
     } else {
       throw new Error(
         `data "kind" must be "lorenz" or "file", found ${

@@ -2,12 +2,13 @@
  * Train a preset on a dataset and write a run folder.
  *
  *     deno task train [--data lorenz|PATH] [--preset NAME] [--steps N] [--seed S]
- *                     [--backend wasm|webgpu|cpu] [--out DIR] [--config FILE.json] ...
+ *                     [--backend wasm|webgpu|cpu] [--out DIR] [--config FILE.json] [--resume] ...
  *
  * @module
  */
 import { PRESETS } from "../lib/presets.ts";
 import { formatResults, type RunConfig, trainRun } from "../lib/run.ts";
+import { canonicalJson } from "../lib/train_state.ts";
 import {
   checkKeys,
   dataSpecFromFlag,
@@ -23,7 +24,9 @@ import {
 
 const USAGE = `usage: deno task train [options]
 
-  --data lorenz|PATH   dataset: the built-in Lorenz set (default) or a hest dataset .json
+  --data lorenz|PATH   dataset: the built-in Lorenz set (default) or a data file, format picked
+                       by content: NLB tensor / NWB / plain HDF5, MATLAB .mat (v5, v7.3),
+                       NumPy .npy/.npz, hest dataset .json (loader options: config "data")
   --preset NAME        ${Object.keys(PRESETS).join(" | ")} (default standard)
   --steps N            optimiser steps (default: the preset's)
   --lr X               peak learning rate (default: the preset's)
@@ -32,6 +35,8 @@ const USAGE = `usage: deno task train [options]
   --backend B          wasm | webgpu | cpu (default wasm)
   --out DIR            run folder (default runs/<preset>)
   --config FILE.json   {"data", "preset", "model", "train", "seed", "backend", "out"}; flags override it
+  --resume             continue the run in --out (or the config's "out") from its state.safetensors;
+                       unset settings come from its config.json, set ones must equal it
   --quiet              no progress bar
   -h, --help           this text`;
 
@@ -46,6 +51,7 @@ await runMain(USAGE, async () => {
     backend: { type: "string" },
     out: { type: "string" },
     config: { type: "string" },
+    resume: { type: "boolean" },
     quiet: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -59,7 +65,14 @@ await runMain(USAGE, async () => {
     checkKeys(f.config, raw, ["data", "preset", "model", "train", "seed", "backend", "out"]);
     fileCfg = raw as Record<string, unknown>;
   }
-  const trainOverrides = { ...(fileCfg.train as Record<string, unknown> ?? {}) };
+  let saved: Record<string, unknown> | undefined;
+  let out = f.out ?? (fileCfg.out as string | undefined);
+  if (f.resume) {
+    out ??= `runs/${f.preset ?? (fileCfg.preset as string) ?? "standard"}`;
+    saved = await savedRunConfig(out);
+  }
+  const base = { ...(saved ?? {}), ...fileCfg };
+  const trainOverrides = { ...(base.train as Record<string, unknown> ?? {}) };
   const steps = intFlag("steps", f.steps, 1);
   if (steps !== undefined) trainOverrides.steps = steps;
   const lr = floatFlag("lr", f.lr);
@@ -67,24 +80,78 @@ await runMain(USAGE, async () => {
   const bs = intFlag("batch-size", f["batch-size"], 1);
   if (bs !== undefined) trainOverrides.batchSize = bs;
   const cfg: RunConfig = {
-    data: f.data !== undefined ? dataSpecFromFlag(f.data) : (fileCfg.data as RunConfig["data"]) ??
+    data: f.data !== undefined ? dataSpecFromFlag(f.data) : (base.data as RunConfig["data"]) ??
       { kind: "lorenz" },
-    preset: f.preset ?? (fileCfg.preset as string) ?? "standard",
-    model: fileCfg.model as RunConfig["model"],
+    preset: f.preset ?? (base.preset as string) ?? "standard",
+    model: base.model as RunConfig["model"],
     train: trainOverrides,
-    seed: intFlag("seed", f.seed) ?? (fileCfg.seed as number) ?? 0,
-    backend: f.backend ?? (fileCfg.backend as string) ?? "wasm",
+    seed: intFlag("seed", f.seed) ?? (base.seed as number) ?? 0,
+    backend: f.backend ?? (base.backend as string) ?? "wasm",
   };
   validateRunConfig(cfg);
-  const out = f.out ?? (fileCfg.out as string) ?? `runs/${cfg.preset}`;
+  out ??= `runs/${cfg.preset}`;
   if (typeof out !== "string") throw new UsageError(`"out" must be a folder path`);
+  if (saved) sameRunConfig(cfg, saved, out);
   cfg.backend = await selectBackend(cfg.backend);
   console.error(
-    `hest train: preset ${cfg.preset}, backend ${cfg.backend}, seed ${cfg.seed} -> ${out}`,
+    `hest train: preset ${cfg.preset}, backend ${cfg.backend}, seed ${cfg.seed} -> ${out}` +
+      (saved ? " (resuming)" : ""),
   );
-  const metrics = await trainRun(cfg, { outDir: out, progress: !f.quiet });
+  const metrics = await trainRun(cfg, { outDir: out, progress: !f.quiet, resume: !!saved });
   console.log(formatResults(metrics.results));
   console.log(
     `\nwrote ${out}/{config.json, checkpoint.safetensors, log.jsonl, predictions.safetensors, metrics.json}`,
   );
 });
+
+/** The saved `config.json` of a run folder to resume; a usage error when there is nothing. */
+async function savedRunConfig(out: string): Promise<Record<string, unknown>> {
+  for (const f of ["config.json", "state.safetensors"]) {
+    try {
+      await Deno.stat(`${out}/${f}`);
+    } catch {
+      throw new UsageError(
+        `--resume: nothing to resume in ${out}: expected ${out}/${f} (written by an earlier ` +
+          `\`deno task train --out ${out}\`), found none`,
+      );
+    }
+  }
+  const raw = await readJson(`${out}/config.json`);
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new UsageError(`${out}/config.json must be a JSON object`);
+  }
+  // the run settings only; the file also records resolved values and versions
+  const keys = ["data", "preset", "model", "train", "seed", "backend"];
+  return Object.fromEntries(
+    Object.entries(raw as Record<string, unknown>).filter(([k]) => keys.includes(k)),
+  );
+}
+
+/** Refuse to resume with settings other than the saved ones, naming each difference. */
+function sameRunConfig(cfg: RunConfig, saved: Record<string, unknown>, out: string): void {
+  const diffs: string[] = [];
+  const keys = ["data", "preset", "model", "train", "seed", "backend"] as const;
+  for (const k of keys) {
+    const a = (cfg as unknown as Record<string, unknown>)[k], b = saved[k];
+    const isObj = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+    const sub = isObj(a) || isObj(b)
+      ? [...new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])].sort()
+      : [undefined];
+    for (const s of sub) {
+      const x = s === undefined ? a : (a as Record<string, unknown> | undefined)?.[s];
+      const y = s === undefined ? b : (b as Record<string, unknown> | undefined)?.[s];
+      if (canonicalJson(x ?? null) !== canonicalJson(y ?? null)) {
+        diffs.push(
+          `"${s === undefined ? k : `${k}.${s}`}" is ${canonicalJson(x ?? null)} here but ` +
+            `${canonicalJson(y ?? null)} in ${out}/config.json`,
+        );
+      }
+    }
+  }
+  if (diffs.length) {
+    throw new UsageError(
+      `--resume: the run settings differ from the saved run: ${diffs.join("; ")}; a resumed ` +
+        `run must use the saved settings (or train into a new --out folder)`,
+    );
+  }
+}

@@ -142,6 +142,58 @@ Deno.test("train: two training steps on the webgpu backend match cpu", async () 
   assert.ok(Math.abs(c2 - g2) < 1e-3, `cpu ${c2} vs webgpu ${g2}`);
 });
 
+Deno.test("trainStep: distillation adds λ·KL(Poisson(standard) ‖ Poisson(spiking)) to the loss", async () => {
+  await useBackend("cpu");
+  const ds = lorenzDataset({ ...small, conditions: 2 });
+  const model = transformerFor(ds, {
+    ...tinyModel,
+    dropout: 0,
+    embedDropout: 0,
+    rsm: { ratio: 0.2 },
+  }, {
+    kind: "hybrid",
+  });
+  const optimizer = adamw({ lr: 1e-3 });
+  const trials = Int32Array.from(ds.split.train.slice(0, 6));
+  const batch = maskedBatch(ds, trials, { key: key(1) });
+  const losses: number[] = [];
+  for (const distill of [0, 0.7]) {
+    const params = model.init(key(0));
+    const r = await trainStep(model, { params, state: optimizer.init(params) }, batch, {
+      optimizer,
+      key: key(2),
+      mode: "spiking",
+      distill,
+    });
+    losses.push(r.loss);
+    // the same loss by hand from the two modes' log-rates
+    const fresh = model.init(key(0));
+    const x = { input: batch.input, inputMask: batch.mask };
+    const t = await model.apply(fresh, x, { training: false, mode: "standard" }).data();
+    const s = await model.apply(fresh, x, { training: true, key: key(2), mode: "spiking" }).data();
+    const y = await batch.target.data();
+    const w = await batch.weight.data();
+    let nll = 0, wsum = 0, kl = 0;
+    for (let i = 0; i < s.length; i++) {
+      nll += w[i] * (Math.exp(s[i]) - y[i] * s[i]);
+      wsum += w[i];
+      kl += Math.exp(t[i]) * (t[i] - s[i]) - Math.exp(t[i]) + Math.exp(s[i]);
+    }
+    const expected = nll / wsum + distill * kl / s.length;
+    assert.ok(Math.abs(r.loss - expected) < 1e-4 * Math.abs(expected), `${r.loss} vs ${expected}`);
+    disposeTree(r.params);
+    disposeTree(r.state.mu);
+    disposeTree(r.state.nu);
+    disposeTree(fresh);
+  }
+  assert.ok(losses[1] > losses[0], `distillation adds a positive term: ${losses}`);
+  disposeBatch(batch);
+  await assert.rejects(
+    () => train(transformerFor(ds, tinyModel), ds, { steps: 1, distill: -1 }),
+    /"distill" must be >= 0/,
+  );
+});
+
 Deno.test("backend: unknown names are rejected clearly", async () => {
   const { useBackend: ub } = await import("../lib/backend.ts");
   await assert.rejects(() => ub("tpu"), /unknown backend "tpu": expected one of wasm, webgpu, cpu/);
