@@ -39,6 +39,7 @@ import {
   initCausalConv,
 } from "./conv.ts";
 import { cpgEncoding } from "./cpg.ts";
+import type { OpsCollector } from "./energy.ts";
 import {
   type ApplyContext,
   applyLayerNorm,
@@ -327,6 +328,8 @@ export interface SpikeStatsCollector {
 export interface HybridApplyContext extends ApplyContext {
   /** Receives every LIF site's spikes (spiking mode). */
   readonly stats?: SpikeStatsCollector;
+  /** Receives every weight product (linear, convolution, attention) for energy accounting. */
+  readonly ops?: OpsCollector;
 }
 
 interface HybridBlock extends Params {
@@ -392,7 +395,10 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         attn.qkv = initLinear(ka, [D, 3 * D]);
       }
       const sn: Params = {};
-      for (const site of ["q", "k", "v", "attn", "o", "ff1", "ff2"]) {
+      const sites = ["q", "k", "v", "attn", "o", "ff1", "ff2"];
+      // the membrane shortcut fires LIFs on the real-valued stream before attention and MLP
+      if (c.residual === "membrane") sites.push("in", "mlpIn");
+      for (const site of sites) {
         sn[site] = initLayerNorm(site === "ff1" ? c.dFF : D);
       }
       const block: HybridBlock = {
@@ -450,7 +456,12 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
   }
 
   /** Embedded input [B, L+F, D] (real-valued), shared by both modes. */
-  function embed(params: Params, batch: ModelBatch, input: tf.Tensor): tf.Tensor {
+  function embed(
+    params: Params,
+    batch: ModelBatch,
+    input: tf.Tensor,
+    ops?: OpsCollector,
+  ): tf.Tensor {
     const k = constants();
     const b = input.shape[input.rank - 3];
     const lead = input.shape.slice(0, -2);
@@ -465,6 +476,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       const pe = tf.broadcastTo(k.cpg!, [...x.shape.slice(0, -1), c.cpg.dims]);
       x = tf.concat([x, pe], -1);
     }
+    ops?.linear("embed", x, D);
     let e = applyLinear(params.embed as LinearParams, x);
     if (c.maskToken && batch.inputMask) {
       // bins whose every input neuron is masked get the learned mask token
@@ -496,15 +508,24 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
     return tf.reshape(tf.transpose(x, order), [...lead, total, D]);
   }
 
-  function qkvProject(p: HybridBlock, x: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  function qkvProject(
+    p: HybridBlock,
+    x: tf.Tensor,
+    name: string,
+    ops?: OpsCollector,
+  ): [tf.Tensor, tf.Tensor, tf.Tensor] {
     if (c.attention === "conv") {
       const opts = { centered: !c.causal };
+      ops?.conv(`${name}.q`, x, D, { kernel: c.convKernel, centered: opts.centered });
+      ops?.conv(`${name}.k`, x, D, { kernel: c.convKernel, centered: opts.centered });
+      ops?.linear(`${name}.v`, x, D);
       return [
         applyCausalConv(p.attn.qConv as CausalConvParams, x, opts),
         applyCausalConv(p.attn.kConv as CausalConvParams, x, opts),
         applyLinear(p.attn.v as LinearParams, x),
       ];
     }
+    ops?.linear(`${name}.qkv`, x, 3 * D);
     return tf.split(applyLinear(p.attn.qkv as LinearParams, x), 3, -1) as [
       tf.Tensor,
       tf.Tensor,
@@ -516,22 +537,29 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
     const keys = ctx.training && ctx.key ? split(ctx.key, 2 + 3 * c.nLayers) : [];
     const sub = (i: number): ApplyContext => ({ training: ctx.training, key: keys[i] });
     const k = constants();
-    let x = dropout(embed(params, batch, batch.input), c.embedDropout, sub(0));
+    const ops = ctx.ops;
+    const lin = (name: string, w: LinearParams, x: tf.Tensor) => {
+      ops?.linear(name, x, w.w.shape[1]);
+      return applyLinear(w, x);
+    };
+    let x = dropout(embed(params, batch, batch.input, ops), c.embedDropout, sub(0));
     const blocks = params.blocks as Params;
     for (let i = 0; i < c.nLayers; i++) {
       const p = blocks[String(i)] as HybridBlock;
-      const [q, kk, v] = qkvProject(p, applyLayerNorm(p.ln1, x)).map(heads);
+      const [q, kk, v] = qkvProject(p, applyLayerNorm(p.ln1, x), `block${i}`, ops).map(heads);
+      ops?.matmul(`block${i}.attn.qk`, q, kk, { transposeB: true });
       let scores = tf.mul(tf.matMul(q, kk, false, true), 1 / Math.sqrt(d));
       if (k.addMask) scores = tf.add(scores, k.addMask);
       const att = dropout(tf.softmax(scores, -1), c.attnDropout, sub(1 + 3 * i));
-      const a = applyLinear(p.attn.o as LinearParams, merge(tf.matMul(att, v)));
+      ops?.matmul(`block${i}.attn.av`, att, v);
+      const a = lin(`block${i}.o`, p.attn.o as LinearParams, merge(tf.matMul(att, v)));
       x = tf.add(x, dropout(a, c.dropout, sub(2 + 3 * i)));
-      const f = applyLinear(p.ff2, gelu(applyLinear(p.ff1, applyLayerNorm(p.ln2, x))));
-      x = tf.add(x, dropout(f, c.dropout, sub(3 + 3 * i)));
+      const h = gelu(lin(`block${i}.ff1`, p.ff1, applyLayerNorm(p.ln2, x)));
+      x = tf.add(x, dropout(lin(`block${i}.ff2`, p.ff2, h), c.dropout, sub(3 + 3 * i)));
     }
     x = applyLayerNorm(params.lnFinal as LayerNormParams, x);
     x = dropout(x, c.rateDropout, sub(1 + 3 * c.nLayers));
-    return applyLinear(params.readout as LinearParams, x) as tf.Tensor3D;
+    return lin("readout", params.readout as LinearParams, x) as tf.Tensor3D;
   }
 
   /**
@@ -609,10 +637,21 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       return s;
     };
     const encodeKey = keys[0] ?? foldIn([0xe5c0, 0xde] as Key, 0);
-    const xin = c.encoding === "repeat"
-      ? tf.tile(tf.expandDims(batch.input, 0), [T, 1, 1, 1])
-      : encodeInput(batch.input, { T, mode: "poisson", key: encodeKey });
-    let e = embed(params, batch, xin); // [T, B, L+F, D]
+    const ops = ctx.ops;
+    const lin = (name: string, w: LinearParams, x: tf.Tensor) => {
+      ops?.linear(name, x, w.w.shape[1]);
+      return applyLinear(w, x);
+    };
+    // Direct encoding feeds the same real-valued input at every timestep, so the embedding is
+    // computed once and repeated over T (identical values, 1/T of the work and MACs).
+    let e = c.encoding === "repeat"
+      ? tf.tile(tf.expandDims(embed(params, batch, batch.input, ops), 0), [T, 1, 1, 1])
+      : embed(
+        params,
+        batch,
+        encodeInput(batch.input, { T, mode: "poisson", key: encodeKey }),
+        ops,
+      ); // [T, B, L+F, D]
     e = dropout(e, c.embedDropout, trainKey(1));
     const membrane = c.residual === "membrane";
     let x = membrane ? e : lifAt("embed", spikeNorm(params.snEmbed as LayerNormParams, e));
@@ -620,49 +659,62 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
     for (let i = 0; i < c.nLayers; i++) {
       const p = blocks[String(i)] as HybridBlock;
       const sn = p.sn as Record<string, LayerNormParams>;
-      const s = membrane ? lifAt(`block${i}.shortcut`, x) : x;
-      const [qr, kr, vr] = qkvProject(p, s);
+      const s = membrane ? lifAt(`block${i}.shortcut`, spikeNorm(sn.in, x)) : x;
+      const [qr, kr, vr] = qkvProject(p, s, `block${i}`, ops);
       let q = heads(lifAt(`block${i}.q`, spikeNorm(sn.q, qr)));
       let kk = heads(lifAt(`block${i}.k`, spikeNorm(sn.k, kr)));
       const v = heads(lifAt(`block${i}.v`, spikeNorm(sn.v, vr)));
       if (c.tim) {
         q = applyTim(p.tim as TimParams, q, timOpts);
         record(`block${i}.tim`, q);
+        // TIM convolves each timestep's output Q̃[t−1] (t = 1..T−1) along the bins
+        if (ops && T > 1) {
+          ops.conv(`block${i}.tim`, tf.slice(q, 0, T - 1), d, {
+            kernel: c.tim.kernel,
+            centered: !c.causal,
+          });
+        }
       }
       const ratio = c.rsm ? c.rsm.ratio[i] : 0;
       q = rsmQK(q, ratio, rsmKey(i, 0));
       kk = rsmQK(kk, ratio, rsmKey(i, 1));
+      ops?.matmul(`block${i}.attn.qk`, q, kk, { transposeB: true });
       let att = tf.mul(tf.matMul(q, kk, false, true), c.ssaScale); // [T, B, H, L, L]
       if (k.mulMask) att = tf.mul(att, k.mulMask);
       if (c.rsm && c.rsm.mode === "random" && ratio > 0) {
         att = randomSpikeMask(att, { p: ratio, key: rsmKey(i, 2) });
       }
+      ops?.matmul(`block${i}.attn.av`, att, v);
       const o = lifAt(`block${i}.attn`, spikeNorm(sn.attn, merge(tf.matMul(att, v))), {
         ...lifOpts,
         vThreshold: c.attnThreshold,
       });
-      const a = spikeNorm(sn.o, applyLinear(p.attn.o as LinearParams, o));
+      const a = spikeNorm(sn.o, lin(`block${i}.o`, p.attn.o as LinearParams, o));
       if (membrane) {
         x = tf.add(x, dropout(a, c.dropout, trainKey(3 + 4 * i)));
         const h = lifAt(
           `block${i}.ff1`,
-          spikeNorm(sn.ff1, applyLinear(p.ff1, lifAt(`block${i}.mlpIn`, x))),
+          spikeNorm(sn.ff1, lin(`block${i}.ff1`, p.ff1, lifAt(`block${i}.mlpIn`, spikeNorm(sn.mlpIn, x)))),
         );
         x = tf.add(
           x,
-          dropout(spikeNorm(sn.ff2, applyLinear(p.ff2, h)), c.dropout, trainKey(4 + 4 * i)),
+          dropout(
+            spikeNorm(sn.ff2, lin(`block${i}.ff2`, p.ff2, h)),
+            c.dropout,
+            trainKey(4 + 4 * i),
+          ),
         );
       } else {
         x = sew(x, lifAt(`block${i}.proj`, a), { mode: c.residual as "add" | "and" | "iand" });
-        const h = lifAt(`block${i}.ff1`, spikeNorm(sn.ff1, applyLinear(p.ff1, x)));
-        const f = lifAt(`block${i}.ff2`, spikeNorm(sn.ff2, applyLinear(p.ff2, h)));
+        const h = lifAt(`block${i}.ff1`, spikeNorm(sn.ff1, lin(`block${i}.ff1`, p.ff1, x)));
+        const f = lifAt(`block${i}.ff2`, spikeNorm(sn.ff2, lin(`block${i}.ff2`, p.ff2, h)));
         x = sew(x, f, { mode: c.residual as "add" | "and" | "iand" });
       }
     }
     let y = tf.mean(x, 0); // [B, L+F, D]
     y = applyLayerNorm(params.lnFinal as LayerNormParams, y);
     y = dropout(y, c.rateDropout, trainKey(2 + 4 * c.nLayers));
-    return applyLinear(params.readout as LinearParams, y) as tf.Tensor3D;
+    return lin("readout", params.readout as LinearParams, y) as tf.Tensor3D;
   }
 
   function apply(params: Params, batch: ModelBatch, ctx: HybridApplyContext): tf.Tensor3D {
