@@ -8,6 +8,7 @@
  * @module
  */
 import { tf } from "./backend.ts";
+import type { OpsCollector } from "./energy.ts";
 import { type Key, normal, split, tfSeed, uniform } from "./random.ts";
 import type { Params } from "./tree.ts";
 
@@ -22,6 +23,8 @@ export interface ApplyContext {
   readonly training: boolean;
   /** Key for dropout and other per-call randomness (required when `training` and dropout > 0). */
   readonly key?: Key;
+  /** Receives every weight product (linear, convolution, attention) for energy accounting. */
+  readonly ops?: OpsCollector;
 }
 
 /**
@@ -300,14 +303,18 @@ export function applyAttention(
   const h = opts.heads;
   if (dim % h !== 0) throw new Error(`width ${dim} is not divisible by ${h} heads`);
   const d = dim / h;
+  ctx.ops?.linear("qkv", x, 3 * dim);
   const qkv = applyLinear(p.qkv, x); // [B, L, 3D]
   const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [b, l, h, d]), [0, 2, 1, 3]);
   const [q, k, v] = tf.split(qkv, 3, 2).map(heads); // each [B, H, L, d]
+  ctx.ops?.matmul("attn.qk", q, k, { transposeB: true });
   let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)); // [B, H, L, L]
   if (opts.mask) scores = tf.add(scores, opts.mask);
   let att = tf.softmax(scores, -1);
   att = dropout(att, opts.dropout ?? 0, ctx);
+  ctx.ops?.matmul("attn.av", att, v);
   const out = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [b, l, dim]);
+  ctx.ops?.linear("o", out, dim);
   return applyLinear(p.o, out);
 }
 

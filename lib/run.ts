@@ -10,7 +10,8 @@
  */
 import { tf } from "./backend.ts";
 import { encodeSafetensors, loadCheckpoint, writeFileAtomic } from "./checkpoint.ts";
-import type { SpikeDataset } from "./dataset.ts";
+import { type SpikeDataset, take3d } from "./dataset.ts";
+import { energyReport } from "./energy.ts";
 import { writeJsonAtomic } from "./io.ts";
 import { loadDataset, type LoadOptions } from "./load.ts";
 import { lorenzDataset, type LorenzOptions } from "./lorenz.ts";
@@ -65,6 +66,24 @@ export interface ResultRow extends EvalResult {
   bestStep?: number;
   /** Training wall-clock seconds. */
   trainSeconds?: number;
+  /** Estimated inference energy per trial of the evaluated split (see lib/energy.ts). */
+  energy?: RunEnergy;
+}
+
+/** Energy of a run's inference, per trial (from {@linkcode energyReport}). */
+export interface RunEnergy {
+  /** Energy per trial, µJ. */
+  perSampleUj: number;
+  /** Energy per bin, nJ. */
+  perBinNj: number;
+  /** MACs per trial. */
+  macs: number;
+  /** ACs per trial. */
+  acs: number;
+  /** MACs per trial of the same network run densely. */
+  denseMacs: number;
+  /** Trials the counts were measured on. */
+  trials: number;
 }
 
 /** Contents of `metrics.json`. */
@@ -242,6 +261,7 @@ async function writeRunOutputs(
       params: countParams(params),
       ...(opts.extra ?? {}),
     };
+    row.energy = await runEnergy(model, params, ds, split, mode);
     if (mode === "spiking") {
       const acc = new Map<string, { spikes: number; n: number }>();
       for (const { name, sum, n } of pending) {
@@ -258,6 +278,36 @@ async function writeRunOutputs(
   const metrics: MetricsFile = { dataset: datasetSummary(ds), results };
   await writeJsonAtomic(`${dir}/metrics.json`, metrics);
   return metrics;
+}
+
+/**
+ * Energy per trial of `mode` inference on up to 32 trials of a split (operations counted from the
+ * forward pass, unmasked input).
+ */
+async function runEnergy(
+  model: ReturnType<typeof modelFor>,
+  params: Params,
+  ds: SpikeDataset,
+  split: "train" | "val" | "test",
+  mode: Mode,
+): Promise<RunEnergy> {
+  const all = ds.split[split].length > 0 ? ds.split[split] : ds.split.train;
+  const trials = Int32Array.from(all).subarray(0, 32);
+  const held = take3d(ds.counts, trials, { last: ds.heldIn });
+  const input = tf.tensor3d(held.data, [...held.shape]);
+  try {
+    const r = await energyReport(model, params, { input }, { mode });
+    return {
+      perSampleUj: r.perSample.energyPj / 1e6,
+      perBinNj: r.perBin.energyPj / 1e3,
+      macs: r.perSample.macs,
+      acs: r.perSample.acs,
+      denseMacs: r.perSample.denseMacs,
+      trials: trials.length,
+    };
+  } finally {
+    input.dispose();
+  }
 }
 
 /**
@@ -384,6 +434,7 @@ export function formatResults(rows: readonly ResultRow[]): string {
     ["rate R²", (r) => fmt(r.rateR2)],
     ["PSTH R²", (r) => fmt(r.psthR2)],
     ["vel R²", (r) => fmt(r.velR2)],
+    ["µJ/trial", (r) => fmt(r.energy?.perSampleUj, 3)],
     ["params", (r) => String(r.params)],
   ];
   const cells = [cols.map((c) => c[0]), ...rows.map((r) => cols.map((c) => c[1](r)))];

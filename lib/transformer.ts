@@ -274,12 +274,29 @@ export function transformer(config: TransformerConfig): Model {
       );
     }
     const keys = ctx.training && ctx.key ? split(ctx.key, 2 + 3 * c.nLayers) : [];
+    const ops = ctx.ops;
     const sub = (i: number): ApplyContext => ({ training: ctx.training, key: keys[i] });
+    const lin = (name: string, w: LinearParams, x: tf.Tensor) => {
+      ops?.linear(name, x, w.w.shape[1]);
+      return applyLinear(w, x);
+    };
+    // attention sites are reported as block<i>.<site>
+    const named = (i: number, inner: ApplyContext): ApplyContext =>
+      ops
+        ? {
+          ...inner,
+          ops: {
+            linear: (n, x, f) => ops.linear(`block${i}.${n}`, x, f),
+            conv: (n, x, f, o) => ops.conv(`block${i}.${n}`, x, f, o),
+            matmul: (n, a, b, o) => ops.matmul(`block${i}.${n}`, a, b, o),
+          },
+        }
+        : inner;
     return tf.tidy(() => {
       const b = x0.shape[0];
       let x: tf.Tensor = c.inputTransform === "log1p" ? tf.log1p(x0) : x0;
       if (c.forwardBins > 0) x = tf.concat([x, tf.zeros([b, c.forwardBins, c.nInputs])], 1);
-      x = applyLinear(params.embed as LinearParams, x);
+      x = lin("embed", params.embed as LinearParams, x);
       if (c.position === "learned") {
         x = tf.add(x, params.pos as tf.Tensor);
       } else {
@@ -291,18 +308,19 @@ export function transformer(config: TransformerConfig): Model {
       const blocks = params.blocks as Params;
       for (let i = 0; i < c.nLayers; i++) {
         const p = blocks[String(i)] as BlockParams;
-        const a = applyAttention(p.attn, applyLayerNorm(p.ln1, x), sub(1 + 3 * i), {
+        const a = applyAttention(p.attn, applyLayerNorm(p.ln1, x), named(i, sub(1 + 3 * i)), {
           heads: c.nHeads,
           mask,
           dropout: c.attnDropout,
         });
         x = tf.add(x, dropout(a, c.dropout, sub(2 + 3 * i)));
-        const f = applyLinear(p.ff2, gelu(applyLinear(p.ff1, applyLayerNorm(p.ln2, x))));
+        const h = gelu(lin(`block${i}.ff1`, p.ff1, applyLayerNorm(p.ln2, x)));
+        const f = lin(`block${i}.ff2`, p.ff2, h);
         x = tf.add(x, dropout(f, c.dropout, sub(3 + 3 * i)));
       }
       x = applyLayerNorm(params.lnFinal as LayerNormParams, x);
       x = dropout(x, c.rateDropout, sub(1 + 3 * c.nLayers));
-      return applyLinear(params.readout as LinearParams, x) as tf.Tensor3D;
+      return lin("readout", params.readout as LinearParams, x) as tf.Tensor3D;
     });
   }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/backend.ts";
 import { convTaps, energyReport, energyTable, opsCounter } from "../lib/energy.ts";
 import { hybridTransformer } from "../lib/hybrid.ts";
+import { transformer } from "../lib/transformer.ts";
 import { key } from "../lib/random.ts";
 import { disposeTree } from "../lib/tree.ts";
 
@@ -108,6 +109,21 @@ Deno.test("energyReport: hand counts on a tiny hybrid model in both modes", asyn
   assert.equal(std.total.acs, 0);
   close(std.perSample.energyPj, L * perToken * 4.6);
   close(std.perBin.macs, perToken);
+  // the NDT transformer of the same sizes counts the same MACs
+  const ndt = transformer({
+    nInputs: N,
+    nOutputs: nOut,
+    bins: L,
+    dModel: D,
+    nHeads: H,
+    dFF: F,
+    nLayers: 1,
+  });
+  const ndtParams = ndt.init(key(1));
+  const ndtReport = await energyReport(ndt, ndtParams, { input });
+  assert.equal(ndtReport.total.macs, B * L * perToken);
+  assert.ok(ndtReport.rows.some((r) => r.name === "block0.attn.qk"));
+  disposeTree(ndtParams);
 
   // spiking: record the LIF outputs to count events independently
   const spikes = new Map<string, tf.Tensor>();
