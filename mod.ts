@@ -229,3 +229,6 @@ export {
   validateLoadOptions,
 } from "./lib/load.ts";
 export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib/run.ts";
+export { bmm, type BmmOptions, spikeMatMul } from "./kernels/bmm.ts";
+export { lifKernel } from "./kernels/lif.ts";
+export { kernelsActive, setKernelsEnabled } from "./kernels/wasm.ts";

@@ -38,6 +38,7 @@ import {
   causalMask,
   initCausalConv,
 } from "./conv.ts";
+import { bmm } from "../kernels/bmm.ts";
 import { cpgEncoding } from "./cpg.ts";
 import type { OpsCollector } from "./energy.ts";
 import {
@@ -328,8 +329,6 @@ export interface SpikeStatsCollector {
 export interface HybridApplyContext extends ApplyContext {
   /** Receives every LIF site's spikes (spiking mode). */
   readonly stats?: SpikeStatsCollector;
-  /** Receives every weight product (linear, convolution, attention) for energy accounting. */
-  readonly ops?: OpsCollector;
 }
 
 interface HybridBlock extends Params {
@@ -548,11 +547,11 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       const p = blocks[String(i)] as HybridBlock;
       const [q, kk, v] = qkvProject(p, applyLayerNorm(p.ln1, x), `block${i}`, ops).map(heads);
       ops?.matmul(`block${i}.attn.qk`, q, kk, { transposeB: true });
-      let scores = tf.mul(tf.matMul(q, kk, false, true), 1 / Math.sqrt(d));
+      let scores = tf.mul(bmm(q, kk, { transposeB: true }), 1 / Math.sqrt(d));
       if (k.addMask) scores = tf.add(scores, k.addMask);
       const att = dropout(tf.softmax(scores, -1), c.attnDropout, sub(1 + 3 * i));
       ops?.matmul(`block${i}.attn.av`, att, v);
-      const a = lin(`block${i}.o`, p.attn.o as LinearParams, merge(tf.matMul(att, v)));
+      const a = lin(`block${i}.o`, p.attn.o as LinearParams, merge(bmm(att, v)));
       x = tf.add(x, dropout(a, c.dropout, sub(2 + 3 * i)));
       const h = gelu(lin(`block${i}.ff1`, p.ff1, applyLayerNorm(p.ln2, x)));
       x = tf.add(x, dropout(lin(`block${i}.ff2`, p.ff2, h), c.dropout, sub(3 + 3 * i)));
@@ -679,13 +678,17 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       q = rsmQK(q, ratio, rsmKey(i, 0));
       kk = rsmQK(kk, ratio, rsmKey(i, 1));
       ops?.matmul(`block${i}.attn.qk`, q, kk, { transposeB: true });
-      let att = tf.mul(tf.matMul(q, kk, false, true), c.ssaScale); // [T, B, H, L, L]
+      // Q and K are spikes: the event-driven kernel adds rows instead of multiplying
+      let att = tf.mul(
+        bmm(q, kk, { transposeB: true, binaryA: true, binaryB: true }),
+        c.ssaScale,
+      ); // [T, B, H, L, L]
       if (k.mulMask) att = tf.mul(att, k.mulMask);
       if (c.rsm && c.rsm.mode === "random" && ratio > 0) {
         att = randomSpikeMask(att, { p: ratio, key: rsmKey(i, 2) });
       }
       ops?.matmul(`block${i}.attn.av`, att, v);
-      const o = lifAt(`block${i}.attn`, spikeNorm(sn.attn, merge(tf.matMul(att, v))), {
+      const o = lifAt(`block${i}.attn`, spikeNorm(sn.attn, merge(bmm(att, v, { binaryB: true }))), {
         ...lifOpts,
         vThreshold: c.attnThreshold,
       });
@@ -694,7 +697,10 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         x = tf.add(x, dropout(a, c.dropout, trainKey(3 + 4 * i)));
         const h = lifAt(
           `block${i}.ff1`,
-          spikeNorm(sn.ff1, lin(`block${i}.ff1`, p.ff1, lifAt(`block${i}.mlpIn`, spikeNorm(sn.mlpIn, x)))),
+          spikeNorm(
+            sn.ff1,
+            lin(`block${i}.ff1`, p.ff1, lifAt(`block${i}.mlpIn`, spikeNorm(sn.mlpIn, x))),
+          ),
         );
         x = tf.add(
           x,

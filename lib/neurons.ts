@@ -33,6 +33,8 @@ import {
   stopGradient,
   type SurrogateLike,
 } from "./surrogates.ts";
+import { lifKernel } from "../kernels/lif.ts";
+import { kernelsActive } from "../kernels/wasm.ts";
 
 /** Options of {@linkcode lif} and {@linkcode lifWithState}; every field is optional. */
 export interface LifOptions {
@@ -221,6 +223,10 @@ function simulate(x: tf.Tensor, o: ResolvedLifOptions, withState: boolean): tf.T
  * spikes `[T, ...]` (float32 0/1). Differentiable through the surrogate gradient, with BPTT
  * through the membrane unless `detachMembrane` is set.
  *
+ * On the wasm and cpu backends this runs the fused WASM SIMD kernel (kernels/lif.ts: one call
+ * for the forward over T, one for the backward) with the same semantics; on webgpu, or after
+ * `setKernelsEnabled(false)`, the composite TF.js ops below, the reference.
+ *
  * @example
  * ```ts
  * import { lif } from "./lib/neurons.ts";
@@ -230,7 +236,12 @@ function simulate(x: tf.Tensor, o: ResolvedLifOptions, withState: boolean): tf.T
  */
 export function lif(x: tf.Tensor, opts?: LifOptions): tf.Tensor {
   const o = resolveLifOptions(opts);
-  return simulate(checkInput(x, "lif"), o, false)[0];
+  checkInput(x, "lif");
+  if (kernelsActive()) {
+    if (o.v0 !== undefined) checkV0(o.v0, x.shape.slice(1));
+    return lifKernel(x, o);
+  }
+  return simulate(x, o, false)[0];
 }
 
 /**

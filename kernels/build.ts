@@ -1,0 +1,85 @@
+/**
+ * Build the hest WASM SIMD kernels: compile `kernels/hest_kernels.c` with clang (wasm32,
+ * SIMD128, -O3, no libc) and wasm-ld into `kernels/hest_kernels.wasm`, the file committed to the
+ * repository and loaded by `kernels/wasm.ts`.
+ *
+ * Run it with `deno task kernels` (or `deno run -A kernels/build.ts [--out FILE]`). It needs
+ * Debian's `clang` and `lld` packages (`apt-get install -y --no-install-recommends clang lld`).
+ * The build is deterministic: the same compiler gives the same bytes, which the tests check.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** The C source, next to this file. */
+export const KERNEL_SOURCE: URL = new URL("./hest_kernels.c", import.meta.url);
+/** The committed, built module. */
+export const KERNEL_WASM: URL = new URL("./hest_kernels.wasm", import.meta.url);
+
+/** The clang command line, without the output path. */
+export const CLANG_ARGS: readonly string[] = [
+  "--target=wasm32",
+  "-O3",
+  "-msimd128",
+  "-ffreestanding",
+  "-nostdlib",
+  "-fno-builtin",
+  "-Wall",
+  "-Werror",
+  "-Wl,--no-entry",
+  "-Wl,--export=__heap_base",
+  "-Wl,--strip-all",
+];
+
+/**
+ * Compile the kernels into `outPath` with `clang` from PATH; throws with clang's message when the
+ * compiler is missing or the build fails.
+ *
+ * @example
+ * ```ts
+ * import { buildKernels } from "./kernels/build.ts";
+ * await buildKernels("/tmp/hest_kernels.wasm");
+ * ```
+ */
+export async function buildKernels(outPath: string): Promise<void> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("clang", {
+      args: [...CLANG_ARGS, "-o", outPath, KERNEL_SOURCE.pathname],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (err) {
+    throw new Error(
+      `building kernels needs clang and lld on PATH (Debian: apt-get install clang lld), ` +
+        `found none: ${(err as Error).message}`,
+    );
+  }
+  if (!out.success) {
+    throw new Error(
+      `clang failed on ${KERNEL_SOURCE.pathname} (exit ${out.code}):\n` +
+        new TextDecoder().decode(out.stderr),
+    );
+  }
+}
+
+/** Whether `clang` can be started (for tests that skip without it). */
+export async function hasClang(): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("clang", { args: ["--version"], stdout: "null" }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
+  const dest = values.out ?? KERNEL_WASM.pathname;
+  // Build next to the destination, then rename: the committed file is replaced atomically.
+  const tmp = `${dest}.tmp-${Deno.pid}`;
+  await buildKernels(tmp);
+  await Deno.chmod(tmp, 0o644);
+  await Deno.rename(tmp, dest);
+  console.log(`wrote ${dest} (${(await Deno.stat(dest)).size} bytes)`);
+}

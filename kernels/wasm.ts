@@ -1,0 +1,245 @@
+/**
+ * Loader and memory arena of the hest WASM SIMD kernels (`kernels/hest_kernels.wasm`, built from
+ * `kernels/hest_kernels.c` by `deno task kernels`), and the switch that decides when hest uses
+ * them instead of composite TF.js ops.
+ *
+ * The module is read synchronously (`Deno.readFileSync`, so `--allow-read` is needed) the first
+ * time a kernel runs. It has no imports and exports its memory; every call lays its buffers out
+ * from `__heap_base` upwards ({@linkcode kernelArena}), growing the memory when needed, so
+ * nothing is freed and nothing leaks between calls.
+ *
+ * Data moves in and out by copy: inputs are copied into kernel memory (on the wasm backend
+ * straight from TF.js's wasm heap, elsewhere from `dataSync()`), outputs by `tf.tensor(..)` of a
+ * view (on the cpu backend `tf.tensor` keeps the array it is given, so the view is copied first).
+ *
+ * @module
+ */
+import { tf } from "../lib/backend.ts";
+
+/** The raw exports of `hest_kernels.wasm` (pointers are byte offsets into `memory`). */
+export interface KernelExports {
+  /** The module's linear memory. */
+  memory: WebAssembly.Memory;
+  /** First free byte above the module's stack and data. */
+  __heap_base: WebAssembly.Global;
+  /** Fused multi-step LIF forward (see hest_kernels.c). */
+  lif_forward(
+    x: number,
+    s: number,
+    h: number,
+    v: number,
+    T: number,
+    n: number,
+    k: number,
+    omk: number,
+    vr: number,
+    vth: number,
+    soft: number,
+    decay: number,
+    leakMode: number,
+  ): void;
+  /** Fused multi-step LIF BPTT backward (see hest_kernels.c). */
+  lif_backward(
+    dy: number,
+    h: number,
+    dx: number,
+    gv: number,
+    T: number,
+    n: number,
+    k: number,
+    omk: number,
+    vr: number,
+    vth: number,
+    soft: number,
+    decay: number,
+    detachReset: number,
+    detachMembrane: number,
+    kind: number,
+    alpha: number,
+  ): void;
+  /** Batched matrix product; returns the number of non-0/1 entries of a binary operand. */
+  bmm(
+    a: number,
+    b: number,
+    c: number,
+    batch: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: number,
+    transB: number,
+    mode: number,
+    scratch: number,
+  ): number;
+  /** Scratch floats `bmm` needs. */
+  bmm_scratch_floats(M: number, N: number, K: number, mode: number): number;
+}
+
+let instance: KernelExports | undefined;
+let enabled = envEnabled();
+
+/** `HEST_KERNELS=0` in the environment starts with the kernels off (when env access is granted). */
+function envEnabled(): boolean {
+  try {
+    const q = Deno.permissions.querySync({ name: "env", variable: "HEST_KERNELS" });
+    return q.state !== "granted" || Deno.env.get("HEST_KERNELS") !== "0";
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The instantiated kernel module, loaded on first use from `kernels/hest_kernels.wasm`.
+ *
+ * @example
+ * ```ts
+ * import { kernelExports } from "./kernels/wasm.ts";
+ * kernelExports().memory.buffer.byteLength > 0; // true
+ * ```
+ */
+export function kernelExports(): KernelExports {
+  if (instance === undefined) {
+    const url = new URL("./hest_kernels.wasm", import.meta.url);
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(url);
+    } catch (err) {
+      throw new Error(
+        `cannot read the hest kernels module ${url.pathname} (run with --allow-read; rebuild ` +
+          `it with "deno task kernels"): ${(err as Error).message}`,
+      );
+    }
+    const mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    instance = new WebAssembly.Instance(mod, {}).exports as unknown as KernelExports;
+  }
+  return instance;
+}
+
+/**
+ * Turn the kernels on or off for the whole process (on by default; `HEST_KERNELS=0` in the
+ * environment turns them off at start-up). Off, every hest op takes its composite TF.js path on
+ * every backend: the reference the tests compare against.
+ *
+ * @example
+ * ```ts
+ * import { setKernelsEnabled } from "./kernels/wasm.ts";
+ * setKernelsEnabled(false); // composite TF.js ops everywhere
+ * setKernelsEnabled(true);
+ * ```
+ */
+export function setKernelsEnabled(on: boolean): void {
+  if (typeof on !== "boolean") {
+    throw new Error(`setKernelsEnabled expects a boolean, found ${typeof on}`);
+  }
+  enabled = on;
+}
+
+/**
+ * Whether hest ops should run the WASM kernels now: kernels enabled and the active TF.js backend
+ * is `"wasm"` or `"cpu"` (where data can be read synchronously). WebGPU keeps the composite
+ * path.
+ *
+ * @example
+ * ```ts
+ * import { kernelsActive } from "./kernels/wasm.ts";
+ * import { useBackend } from "./lib/backend.ts";
+ * await useBackend("cpu");
+ * kernelsActive(); // true
+ * ```
+ */
+export function kernelsActive(): boolean {
+  if (!enabled) return false;
+  const b = tf.getBackend();
+  return b === "wasm" || b === "cpu";
+}
+
+/** Byte offsets of the buffers laid out by {@linkcode kernelArena}. */
+export type ArenaPointers = number[];
+
+/**
+ * Lay out buffers of the given sizes (in 4-byte words) from `__heap_base`, each 16-byte aligned,
+ * growing the memory when needed, and return their byte offsets. Every call starts again at
+ * `__heap_base`: the buffers of the previous call are overwritten. Create typed-array views only
+ * after this call (growing the memory detaches older views).
+ *
+ * @example
+ * ```ts
+ * import { kernelArena } from "./kernels/wasm.ts";
+ * const [a, b] = kernelArena([10, 3]); // b - a === 48
+ * ```
+ */
+export function kernelArena(words: readonly number[]): ArenaPointers {
+  const ex = kernelExports();
+  let p = ex.__heap_base.value as number;
+  p = (p + 15) & ~15;
+  const out: number[] = [];
+  for (const w of words) {
+    out.push(p);
+    p += Math.ceil((w * 4) / 16) * 16;
+  }
+  const have = ex.memory.buffer.byteLength;
+  if (p > have) ex.memory.grow(Math.ceil((p - have) / 65536));
+  return out;
+}
+
+/**
+ * A Float32Array view of `length` floats at byte offset `ptr` of the kernel memory.
+ *
+ * @example
+ * ```ts
+ * import { f32View, kernelArena } from "./kernels/wasm.ts";
+ * const [p] = kernelArena([4]);
+ * f32View(p, 4).fill(1);
+ * ```
+ */
+export function f32View(ptr: number, length: number): Float32Array {
+  return new Float32Array(kernelExports().memory.buffer, ptr, length);
+}
+
+/**
+ * Copy a float32 tensor's values into kernel memory at byte offset `ptr`.
+ *
+ * @example
+ * ```ts
+ * import { kernelArena, writeTensor } from "./kernels/wasm.ts";
+ * import { tf } from "./lib/backend.ts";
+ * const [p] = kernelArena([3]);
+ * writeTensor(tf.tensor1d([1, 2, 3]), p);
+ * ```
+ */
+export function writeTensor(t: tf.Tensor, ptr: number): void {
+  const dst = f32View(ptr, t.size);
+  if (t.size === 0) return;
+  // On the wasm backend, copy straight from its heap (dataSync would allocate a copy first).
+  const be = tf.backend() as unknown as WasmBackendLike;
+  if (tf.getBackend() === "wasm" && be.dataIdMap?.has(t.dataId) && be.typedArrayFromHeap) {
+    dst.set(be.typedArrayFromHeap(t) as Float32Array);
+  } else {
+    dst.set(t.dataSync() as Float32Array);
+  }
+}
+
+/** The two members of tfjs-backend-wasm's BackendWasm that {@linkcode writeTensor} uses. */
+interface WasmBackendLike {
+  dataIdMap?: { has(id: object): boolean };
+  typedArrayFromHeap?(t: tf.Tensor): ArrayLike<number>;
+}
+
+/**
+ * A new float32 tensor of `shape` holding the floats at byte offset `ptr` of kernel memory
+ * (always a copy, so the kernel memory may be reused at once).
+ *
+ * @example
+ * ```ts
+ * import { kernelArena, readTensorAt } from "./kernels/wasm.ts";
+ * const [p] = kernelArena([2]);
+ * const t = readTensorAt(p, [2]); // [0, 0] or whatever was there
+ * ```
+ */
+export function readTensorAt(ptr: number, shape: readonly number[]): tf.Tensor {
+  let n = 1;
+  for (const d of shape) n *= d;
+  const view = f32View(ptr, n);
+  // The wasm backend copies on write; the cpu backend keeps the array, so copy for it.
+  return tf.tensor(tf.getBackend() === "cpu" ? view.slice() : view, shape.slice(), "float32");
+}
