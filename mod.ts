@@ -86,10 +86,13 @@ export {
 export * from "./lib/surrogates.ts";
 export * from "./lib/neurons.ts";
 export * from "./lib/spike_ops.ts";
+export * from "./lib/spike_norm.ts";
 export * from "./lib/cpg.ts";
 export * from "./lib/conv.ts";
 export * from "./lib/tim.ts";
 export * from "./lib/hybrid.ts";
+export * from "./lib/energy.ts";
+export * from "./lib/experiment.ts";
 export {
   type Model,
   type ModelBatch,
@@ -136,6 +139,7 @@ export {
   type MetricsFile,
   type ResultRow,
   type RunConfig,
+  type RunEnergy,
   type TrainOverrides,
   trainRun,
   type TrainRunOptions,
@@ -232,3 +236,68 @@ export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib
 export { bmm, type BmmOptions, spikeMatMul } from "./kernels/bmm.ts";
 export { lifKernel } from "./kernels/lif.ts";
 export { kernelsActive, setKernelsEnabled } from "./kernels/wasm.ts";
+
+// Figures, reports and results files (lib/plot.ts, lib/report.ts).
+export {
+  accuracyEnergyChart,
+  type AccuracyEnergyOptions,
+  type AccuracyEnergyPoint,
+  type ChartOptions,
+  type ChartSpec,
+  type CurveRecord,
+  DEFAULT_FONT_FILES,
+  type Figure,
+  figure,
+  type FigureFormat,
+  type FigureOptions,
+  firingRateChart,
+  type FiringRateOptions,
+  type FiringRateRow,
+  JUPYTER_DISPLAY,
+  type MimeBundle,
+  type PngOptions,
+  RASTER_COLORS,
+  rasterChart,
+  type RasterInput,
+  type RasterOptions,
+  renderPng,
+  renderSvg,
+  saveFigure,
+  type SaveFigureOptions,
+  svgToPng,
+  trainingCurvesChart,
+  type TrainingCurvesOptions,
+  trialMatrix,
+  WATERFALL_COLORS,
+  type WaterfallBar,
+  waterfallBars,
+  type WaterfallBarsOptions,
+  waterfallChart,
+  type WaterfallEffect,
+  type WaterfallOptions,
+  type WaterfallStep,
+  type WaterfallValue,
+} from "./lib/plot.ts";
+export {
+  type AblationResults,
+  type AblationStep,
+  ablationWaterfallSteps,
+  compareAccuracyEnergyPoints,
+  type CompareResults,
+  type CompareRow,
+  escapeHtml,
+  type HtmlReport,
+  htmlReport,
+  loadAblationResults,
+  loadCompareResults,
+  parseAblationResults,
+  parseCompareResults,
+  type ReportBlock,
+  type ReportCell,
+  type ReportFigure,
+  type ReportHeading,
+  type ReportTable,
+  type ReportText,
+  type StatSummary,
+  writeHtmlReport,
+} from "./lib/report.ts";

@@ -59,6 +59,7 @@ import {
 import { encodeInput, lif, type LifOptions } from "./neurons.ts";
 import { foldIn, type Key, split, tfSeed } from "./random.ts";
 import { randomSpikeMask, sew } from "./spike_ops.ts";
+import { spikeNorm } from "./spike_norm.ts";
 import { applyTim, initTim, type TimOptions, type TimParams } from "./tim.ts";
 import {
   type Model,
@@ -559,19 +560,6 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
     x = applyLayerNorm(params.lnFinal as LayerNormParams, x);
     x = dropout(x, c.rateDropout, sub(1 + 3 * c.nLayers));
     return lin("readout", params.readout as LinearParams, x) as tf.Tensor3D;
-  }
-
-  /**
-   * The norm in front of every LIF in spiking mode: per trial and channel, over the SNN
-   * timesteps and bins (axes T and L of `[T, B, L, C]`), with a learned gain and bias. Unlike a
-   * per-position layer norm it does not divide by ~0 at positions where a spike-driven input is
-   * all zeros (such positions are common after the attention), and unlike BatchNorm it has no
-   * running state and never mixes trials.
-   */
-  function spikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
-    const { mean, variance } = tf.moments(x, [0, 2], true);
-    const xn = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5)));
-    return tf.add(tf.mul(xn, p.g), p.b);
   }
 
   /** Significance-based or random spike masking of Q / K spikes `[T, B, H, L, d]`. */
