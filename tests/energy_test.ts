@@ -97,8 +97,13 @@ Deno.test("energyReport: hand counts on a tiny hybrid model in both modes", asyn
     rateDropout: 0,
   });
   const params = model.init(key(0));
+  // a strong embedding so the membrane-shortcut LIFs fire at init (they read the raw stream)
+  const emb = params.embed as { w: tf.Tensor };
+  const w0 = emb.w;
+  emb.w = tf.mul(w0, 20);
+  w0.dispose();
   const input = tf.tensor3d(
-    Array.from({ length: B * L * N }, (_, i) => (i * 7) % 3),
+    Array.from({ length: B * L * N }, (_, i) => Math.floor(((i * 2654435761) % 1000) / 250)),
     [B, L, N],
   );
   const std = await energyReport(model, params, { input }, { mode: "standard" });
@@ -135,6 +140,8 @@ Deno.test("energyReport: hand counts on a tiny hybrid model in both modes", asyn
   // embedding: real-valued counts, computed once (not per timestep)
   assert.deepEqual([row("embed").spikeInput, row("embed").macs], [false, B * L * N * D]);
   // Q/K/V from the shortcut LIF's spikes: nnz · 3D ACs
+  const fired = [await nnz("block0.shortcut"), await nnz("block0.mlpIn"), await nnz("block0.v")];
+  assert.ok(fired.every((n) => n > 0), `spikes at shortcut, mlpIn, v: ${fired}`);
   assert.equal(row("block0.qkv").acs, (await nnz("block0.shortcut")) * 3 * D);
   assert.equal(row("block0.o").acs, (await nnz("block0.attn")) * D);
   assert.equal(row("block0.ff1").acs, (await nnz("block0.mlpIn")) * F);
