@@ -264,6 +264,8 @@ export {
   renderSvg,
   saveFigure,
   type SaveFigureOptions,
+  show,
+  type ShowOptions,
   svgToPng,
   trainingCurvesChart,
   type TrainingCurvesOptions,

@@ -11,7 +11,13 @@ import { parseArgs } from "node:util";
 import { tf, useBackend } from "../lib/backend.ts";
 import { lif } from "../lib/neurons.ts";
 import { bmm, spikeMatMul } from "./bmm.ts";
-import { setKernelsEnabled } from "./wasm.ts";
+import { kernelsActive, setKernelsEnabled } from "./wasm.ts";
+import { convKernel } from "./conv.ts";
+import { spikeNorm } from "../lib/spike_norm.ts";
+import { applyLinear, initLinear } from "../lib/layers.ts";
+import { applyCausalConv, initCausalConv } from "../lib/conv.ts";
+import { applyTim, initTim } from "../lib/tim.ts";
+import { key } from "../lib/random.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -96,4 +102,44 @@ const w2 = tf.randomNormal([64, 64]);
 row("spikeMatMul [7680,64]x[64,64] (15%)", () => tf.matMul(s2, w2), () => spikeMatMul(s2, w2));
 const gs = () => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(spikeMatMul(x, y)))([s2, w2]);
 row("spikeMatMul fwd+bwd", gs, gs);
+const sn = {
+  g: tf.randomNormal([64], 1, 0.2) as tf.Tensor1D,
+  b: tf.randomNormal([64]) as tf.Tensor1D,
+};
+const snx = tf.randomNormal([4, 32, 60, 64]);
+row("spikeNorm fwd [4,32,60,64]", () => spikeNorm(sn, snx), () => spikeNorm(sn, snx));
+const gn = () =>
+  tf.grads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(tf.mul(spikeNorm({ g: g as tf.Tensor1D, b: b as tf.Tensor1D }, x), snx))
+  )([snx, sn.g, sn.b]);
+row("spikeNorm fwd+bwd", gn, gn);
+
+const lp = initLinear(key(1), [64, 64]);
+const linX = tf.randomNormal([4, 32, 60, 64]);
+const gLin = (binary: boolean, x: tf.Tensor) => () =>
+  tf.grads((xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(applyLinear({ w: w as tf.Tensor2D, b: b as tf.Tensor1D }, xx, { binary }))
+  )([x, lp.w, lp.b]);
+row("applyLinear fwd+bwd [7680,64]x[64,64]", gLin(false, linX), gLin(false, linX));
+const ls = spikesOf([4, 32, 60, 64], 0.15);
+row("applyLinear binary (15%) fwd+bwd", gLin(false, ls), gLin(true, ls));
+
+const cp = initCausalConv(key(2), { channelsIn: 64, channelsOut: 64, kernel: 3 });
+const cx = tf.randomNormal([128, 60, 64]);
+const gConv = () =>
+  tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(
+      kernelsActive()
+        ? convKernel(x, w, b, { padLeft: 1 })
+        : applyCausalConv({ w: w as tf.Tensor3D, b: b as tf.Tensor1D }, x, { centered: true }),
+    )
+  )([cx, cp.w, cp.b]);
+row("conv k3 fwd+bwd [128,60,64]->64", gConv, gConv);
+const tp = initTim(key(3), { channels: 32 });
+const tq = spikesOf([4, 32, 2, 60, 32], 0.2);
+const gTim = () =>
+  tf.grads((q: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(applyTim({ w: w as tf.Tensor3D, b: b as tf.Tensor1D }, q))
+  )([tq, tp.w, tp.b]);
+row("TIM fwd+bwd [4,32,2,60,32] k5", gTim, gTim);
 console.log(JSON.stringify({ backend: values.backend, runs, rows }));

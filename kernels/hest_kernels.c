@@ -290,3 +290,262 @@ int bmm_scratch_floats(int M, int N, int K, int mode) {
   if (mode == 1) return K * round_up(N, 8) + K + 16;
   return K * round_up(M, 8) + N * round_up(M, 8) + K + 16;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Spike norm (lib/spike_norm.ts): x [T, B, L, C] normalised per (b, c) over the T·L positions,
+//   μ = mean, σ² = mean((x − μ)²), r = 1/sqrt(σ² + eps), y = ((x − μ)·r)·g[c] + bias[c],
+// evaluated in that order, as the composite path (tf.moments, then sub, rsqrt, mul, mul, add).
+
+static void sn_stats(const float *restrict x, int T, int B, int L, int C, float eps,
+                     float *restrict mean, float *restrict rstd) {
+  int BC = B * C;
+  float inv = 1.0f / (float)(T * L);
+  for (int i = 0; i < BC; i++) mean[i] = 0.0f, rstd[i] = 0.0f;
+  for (int t = 0; t < T; t++) {
+    for (int b = 0; b < B; b++) {
+      float *m = mean + (long)b * C;
+      const float *xr = x + ((long)t * B + b) * L * C;
+      for (int l = 0; l < L; l++, xr += C) {
+        for (int c = 0; c < C; c++) m[c] += xr[c];
+      }
+    }
+  }
+  for (int i = 0; i < BC; i++) mean[i] *= inv;
+  for (int t = 0; t < T; t++) {
+    for (int b = 0; b < B; b++) {
+      const float *m = mean + (long)b * C;
+      float *v = rstd + (long)b * C;
+      const float *xr = x + ((long)t * B + b) * L * C;
+      for (int l = 0; l < L; l++, xr += C) {
+        for (int c = 0; c < C; c++) {
+          float d = xr[c] - m[c];
+          v[c] += d * d;
+        }
+      }
+    }
+  }
+  for (int i = 0; i < BC; i++) rstd[i] = 1.0f / __builtin_sqrtf(rstd[i] * inv + eps);
+}
+
+// Forward: y [T, B, L, C]; scratch: 2·B·C floats (μ then r, left there for the caller).
+EXPORT(spike_norm_forward)
+void spike_norm_forward(const float *restrict x, const float *restrict g,
+                        const float *restrict bias, float *restrict y, int T, int B, int L, int C,
+                        float eps, float *restrict scratch) {
+  float *mean = scratch, *rstd = scratch + (long)B * C;
+  sn_stats(x, T, B, L, C, eps, mean, rstd);
+  for (int t = 0; t < T; t++) {
+    for (int b = 0; b < B; b++) {
+      const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
+      long off = ((long)t * B + b) * L * C;
+      const float *xr = x + off;
+      float *yr = y + off;
+      for (int l = 0; l < L; l++, xr += C, yr += C) {
+        for (int c = 0; c < C; c++) yr[c] = ((xr[c] - m[c]) * r[c]) * g[c] + bias[c];
+      }
+    }
+  }
+}
+
+// Backward of sum(dy ⊙ y): with x̂ = (x − μ)·r, n = T·L, and per (b, c) A = Σ dy, S = Σ dy·x̂
+// over (t, l): dx = r·g·(dy − A/n − x̂·S/n), dg[c] = Σ_b S, dbias[c] = Σ_b A.
+// scratch: 4·B·C floats.
+EXPORT(spike_norm_backward)
+void spike_norm_backward(const float *restrict x, const float *restrict g,
+                         const float *restrict dy, float *restrict dx, float *restrict dg,
+                         float *restrict db, int T, int B, int L, int C, float eps,
+                         float *restrict scratch) {
+  long BC = (long)B * C;
+  float *mean = scratch, *rstd = scratch + BC, *sa = scratch + 2 * BC, *ss = scratch + 3 * BC;
+  float inv = 1.0f / (float)(T * L);
+  sn_stats(x, T, B, L, C, eps, mean, rstd);
+  for (long i = 0; i < BC; i++) sa[i] = 0.0f, ss[i] = 0.0f;
+  for (int t = 0; t < T; t++) {
+    for (int b = 0; b < B; b++) {
+      const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
+      float *a = sa + (long)b * C, *s = ss + (long)b * C;
+      long off = ((long)t * B + b) * L * C;
+      const float *xr = x + off, *dr = dy + off;
+      for (int l = 0; l < L; l++, xr += C, dr += C) {
+        for (int c = 0; c < C; c++) {
+          float d = dr[c];
+          a[c] += d;
+          s[c] += d * ((xr[c] - m[c]) * r[c]);
+        }
+      }
+    }
+  }
+  for (int c = 0; c < C; c++) dg[c] = 0.0f, db[c] = 0.0f;
+  for (int b = 0; b < B; b++) {
+    for (int c = 0; c < C; c++) {
+      db[c] += sa[(long)b * C + c];
+      dg[c] += ss[(long)b * C + c];
+    }
+  }
+  // Reuse sa / ss as the per-(b, c) terms A/n and S/n, and mean's neighbour r·g as the scale.
+  for (int b = 0; b < B; b++) {
+    for (int c = 0; c < C; c++) {
+      long i = (long)b * C + c;
+      sa[i] *= inv;
+      ss[i] *= inv;
+    }
+  }
+  for (int t = 0; t < T; t++) {
+    for (int b = 0; b < B; b++) {
+      const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
+      const float *a = sa + (long)b * C, *s = ss + (long)b * C;
+      long off = ((long)t * B + b) * L * C;
+      const float *xr = x + off, *dr = dy + off;
+      float *o = dx + off;
+      for (int l = 0; l < L; l++, xr += C, dr += C, o += C) {
+        for (int c = 0; c < C; c++) {
+          float xh = (xr[c] - m[c]) * r[c];
+          o[c] = (r[c] * g[c]) * (dr[c] - a[c] - xh * s[c]);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear-layer helpers: C[m, :] += bias for every row m of C [M, N]; out[n] = Σ_m dy[m, n].
+
+EXPORT(add_bias_rows)
+void add_bias_rows(float *restrict c, const float *restrict bias, int M, int N) {
+  for (int m = 0; m < M; m++, c += N) {
+    for (int n = 0; n < N; n++) c[n] += bias[n];
+  }
+}
+
+EXPORT(col_sum)
+void col_sum(const float *restrict dy, float *restrict out, int M, int N) {
+  for (int n = 0; n < N; n++) out[n] = 0.0f;
+  for (int m = 0; m < M; m++, dy += N) {
+    for (int n = 0; n < N; n++) out[n] += dy[n];
+  }
+}
+
+// Weight gradient of a dense layer: C[I, J] = Xᵀ · D for X [R, I] and D [R, J] (both row-major,
+// row strides ldx and ldd), i.e. the sum over rows r of the outer products X[r]ᵀ D[r].
+// binary = 0: rows are taken in chunks of 64 (the chunk of X and D stays in cache) and C is
+// register-blocked 4 × 8; binary = 1: X holds only 0 and 1 and every one of X[r, i] adds D[r] to
+// C[i] (event-driven, no multiplies). Returns the number of entries of a binary X that are
+// neither 0 nor 1. C is overwritten.
+EXPORT(gemm_tn)
+int gemm_tn(const float *restrict X, const float *restrict D, float *restrict C, int R, int I,
+            int J, int ldx, int ldd, int binary) {
+  for (long q = 0; q < (long)I * J; q++) C[q] = 0.0f;
+  if (binary) {
+    int bad = 0;
+    for (int r = 0; r < R; r++) {
+      const float *xr = X + (long)r * ldx;
+      const float *dr = D + (long)r * ldd;
+      for (int i = 0; i < I; i++) {
+        float a = xr[i];
+        if (a == 0.0f) continue;
+        bad += a != 1.0f;
+        float *c = C + (long)i * J;
+        int j = 0;
+        for (; j + 4 <= J; j += 4) {
+          wasm_v128_store(c + j, wasm_f32x4_add(wasm_v128_load(c + j), wasm_v128_load(dr + j)));
+        }
+        for (; j < J; j++) c[j] += dr[j];
+      }
+    }
+    return bad;
+  }
+  const int RB = 64;
+  for (int r0 = 0; r0 < R; r0 += RB) {
+    int r1 = r0 + RB < R ? r0 + RB : R;
+    int i = 0;
+    for (; i + 4 <= I; i += 4) {
+      int j = 0;
+      for (; j + 8 <= J; j += 8) {
+        float *c0 = C + (long)i * J + j, *c1 = c0 + J, *c2 = c1 + J, *c3 = c2 + J;
+        v128_t a00 = wasm_v128_load(c0), a01 = wasm_v128_load(c0 + 4);
+        v128_t a10 = wasm_v128_load(c1), a11 = wasm_v128_load(c1 + 4);
+        v128_t a20 = wasm_v128_load(c2), a21 = wasm_v128_load(c2 + 4);
+        v128_t a30 = wasm_v128_load(c3), a31 = wasm_v128_load(c3 + 4);
+        const float *xr = X + (long)r0 * ldx + i;
+        const float *dr = D + (long)r0 * ldd + j;
+        for (int r = r0; r < r1; r++, xr += ldx, dr += ldd) {
+          v128_t b0 = wasm_v128_load(dr), b1 = wasm_v128_load(dr + 4);
+          v128_t x0 = wasm_f32x4_splat(xr[0]);
+          v128_t x1 = wasm_f32x4_splat(xr[1]);
+          v128_t x2 = wasm_f32x4_splat(xr[2]);
+          v128_t x3 = wasm_f32x4_splat(xr[3]);
+          a00 = wasm_f32x4_add(a00, wasm_f32x4_mul(x0, b0));
+          a01 = wasm_f32x4_add(a01, wasm_f32x4_mul(x0, b1));
+          a10 = wasm_f32x4_add(a10, wasm_f32x4_mul(x1, b0));
+          a11 = wasm_f32x4_add(a11, wasm_f32x4_mul(x1, b1));
+          a20 = wasm_f32x4_add(a20, wasm_f32x4_mul(x2, b0));
+          a21 = wasm_f32x4_add(a21, wasm_f32x4_mul(x2, b1));
+          a30 = wasm_f32x4_add(a30, wasm_f32x4_mul(x3, b0));
+          a31 = wasm_f32x4_add(a31, wasm_f32x4_mul(x3, b1));
+        }
+        wasm_v128_store(c0, a00), wasm_v128_store(c0 + 4, a01);
+        wasm_v128_store(c1, a10), wasm_v128_store(c1 + 4, a11);
+        wasm_v128_store(c2, a20), wasm_v128_store(c2 + 4, a21);
+        wasm_v128_store(c3, a30), wasm_v128_store(c3 + 4, a31);
+      }
+      for (; j < J; j++) {
+        for (int ii = i; ii < i + 4; ii++) {
+          float s = C[(long)ii * J + j];
+          for (int r = r0; r < r1; r++) s += X[(long)r * ldx + ii] * D[(long)r * ldd + j];
+          C[(long)ii * J + j] = s;
+        }
+      }
+    }
+    for (; i < I; i++) {
+      for (int j = 0; j < J; j++) {
+        float s = C[(long)i * J + j];
+        for (int r = r0; r < r1; r++) s += X[(long)r * ldx + i] * D[(long)r * ldd + j];
+        C[(long)i * J + j] = s;
+      }
+    }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1-D convolution along the bins by im2col: x [S, L, Ci] → col [S·L, k·Ci] with
+// col[(s, t), j·Ci + c] = x[s, t − padLeft + j, c] (0 outside 0..L−1), so that
+// y = col · w[k·Ci, Co] + b; col2im is its adjoint (sums the columns back into dx).
+
+EXPORT(im2col)
+void im2col(const float *restrict x, float *restrict col, int S, int L, int Ci, int k,
+            int padLeft) {
+  long kc = (long)k * Ci;
+  for (int s = 0; s < S; s++) {
+    for (int t = 0; t < L; t++) {
+      float *o = col + ((long)s * L + t) * kc;
+      for (int j = 0; j < k; j++, o += Ci) {
+        int src = t - padLeft + j;
+        if (src < 0 || src >= L) {
+          for (int c = 0; c < Ci; c++) o[c] = 0.0f;
+        } else {
+          const float *xr = x + ((long)s * L + src) * Ci;
+          for (int c = 0; c < Ci; c++) o[c] = xr[c];
+        }
+      }
+    }
+  }
+}
+
+EXPORT(col2im)
+void col2im(const float *restrict col, float *restrict dx, int S, int L, int Ci, int k,
+            int padLeft) {
+  long kc = (long)k * Ci;
+  for (long q = 0; q < (long)S * L * Ci; q++) dx[q] = 0.0f;
+  for (int s = 0; s < S; s++) {
+    for (int t = 0; t < L; t++) {
+      const float *o = col + ((long)s * L + t) * kc;
+      for (int j = 0; j < k; j++, o += Ci) {
+        int src = t - padLeft + j;
+        if (src < 0 || src >= L) continue;
+        float *d = dx + ((long)s * L + src) * Ci;
+        for (int c = 0; c < Ci; c++) d[c] += o[c];
+      }
+    }
+  }
+}

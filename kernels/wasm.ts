@@ -73,6 +73,54 @@ export interface KernelExports {
   ): number;
   /** Scratch floats `bmm` needs. */
   bmm_scratch_floats(M: number, N: number, K: number, mode: number): number;
+  /** Spike-norm forward (see hest_kernels.c); scratch 2·B·C floats, leaves μ and r there. */
+  spike_norm_forward(
+    x: number,
+    g: number,
+    bias: number,
+    y: number,
+    T: number,
+    B: number,
+    L: number,
+    C: number,
+    eps: number,
+    scratch: number,
+  ): void;
+  /** Spike-norm backward: dx, dg, dbias (see hest_kernels.c); scratch 4·B·C floats. */
+  spike_norm_backward(
+    x: number,
+    g: number,
+    dy: number,
+    dx: number,
+    dg: number,
+    db: number,
+    T: number,
+    B: number,
+    L: number,
+    C: number,
+    eps: number,
+    scratch: number,
+  ): void;
+  /** `c[m, :] += bias` for every row of `c [M, N]`. */
+  add_bias_rows(c: number, bias: number, M: number, N: number): void;
+  /** `out[n] = Σ_m dy[m, n]` over `dy [M, N]`. */
+  col_sum(dy: number, out: number, M: number, N: number): void;
+  /** Bins-axis im2col of `x [S, L, Ci]` into `col [S·L, k·Ci]` (see hest_kernels.c). */
+  im2col(x: number, col: number, S: number, L: number, Ci: number, k: number, pad: number): void;
+  /** Adjoint of `im2col`: `dx [S, L, Ci]` from `col [S·L, k·Ci]`. */
+  col2im(col: number, dx: number, S: number, L: number, Ci: number, k: number, pad: number): void;
+  /** `C [I, J] = Xᵀ · D` for `X [R, I]`, `D [R, J]` (row strides ldx, ldd); binary X: event-driven. */
+  gemm_tn(
+    X: number,
+    D: number,
+    C: number,
+    R: number,
+    I: number,
+    J: number,
+    ldx: number,
+    ldd: number,
+    binary: number,
+  ): number;
 }
 
 let instance: KernelExports | undefined;

@@ -11,6 +11,8 @@ import { tf } from "./backend.ts";
 import type { OpsCollector } from "./energy.ts";
 import { type Key, normal, split, tfSeed, uniform } from "./random.ts";
 import type { Params } from "./tree.ts";
+import { linearKernel } from "../kernels/linear.ts";
+import { kernelsActive } from "../kernels/wasm.ts";
 
 /** Run mode of a model: real-valued (`"standard"`) or multi-step LIF spiking (`"spiking"`). */
 export type Mode = "standard" | "spiking";
@@ -114,23 +116,39 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return tf.getBackend() === "wasm" ? matMulExplicitGrad(a, b) as tf.Tensor2D : tf.matMul(a, b);
 }
 
+/** Options of {@linkcode applyLinear}. */
+export interface LinearOptions {
+  /**
+   * `x` holds only 0 and 1 (spikes): on the wasm and cpu backends the product and the weight
+   * gradient run event-driven (rows of `w` summed per spike, no multiplies); any other value in
+   * `x` then throws. Elsewhere it changes nothing. Default false.
+   */
+  binary?: boolean;
+}
+
 /**
- * `x · w + b` over the last axis of a tensor of any rank ≥ 2.
+ * `x · w + b` over the last axis of a tensor of any rank ≥ 2. On the wasm and cpu backends (WASM
+ * kernels enabled) it runs the fused kernel of kernels/linear.ts (product + bias forward; dx, dw
+ * and db in one backward); elsewhere `matMul2d` plus a bias add.
  *
  * @example
  * ```ts
  * import { applyLinear, initLinear, key, tf } from "./mod.ts";
  * const y = applyLinear(initLinear(key(0), [3, 2]), tf.ones([5, 7, 3])); // [5, 7, 2]
+ * const s = applyLinear(initLinear(key(0), [3, 2]), tf.ones([5, 7, 3]), { binary: true });
  * ```
  */
-export function applyLinear(p: LinearParams, x: tf.Tensor): tf.Tensor {
+export function applyLinear(p: LinearParams, x: tf.Tensor, opts: LinearOptions = {}): tf.Tensor {
   const inDim = p.w.shape[0];
   const outDim = p.w.shape[1];
   if (x.shape[x.rank - 1] !== inDim) {
     throw new Error(`linear layer expects last dim ${inDim}, found shape [${x.shape.join(", ")}]`);
   }
   const lead = x.shape.slice(0, -1);
-  const y = tf.add(matMul2d(tf.reshape(x, [-1, inDim]), p.w), p.b);
+  const x2 = tf.reshape(x, [-1, inDim]);
+  const y = kernelsActive() && x.dtype === "float32" && p.b.rank === 1
+    ? linearKernel(x2, p.w, p.b, { binary: opts.binary ?? false })
+    : tf.add(matMul2d(x2 as tf.Tensor2D, p.w), p.b);
   return tf.reshape(y, [...lead, outDim]);
 }
 

@@ -129,7 +129,10 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
       convKernel: 3,
       cpg: { dims: 16 },
       tim: {},
-      residual: "add",
+      // the membrane-shortcut variant of the SEW residual: every weight layer reads spikes and
+      // the stream stays real-valued (measured on Lorenz, 300 spiking steps: co-bps 0.603 vs
+      // 0.507 with SEW-ADD)
+      residual: "membrane",
       rsm: { ratio: 0.25 },
     },
     train: {

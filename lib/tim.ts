@@ -49,6 +49,8 @@ import {
   initCausalConv,
 } from "./conv.ts";
 import type { Key } from "./random.ts";
+import { convKernel } from "../kernels/conv.ts";
+import { kernelsActive } from "../kernels/wasm.ts";
 import {
   heaviside,
   type ResolvedSurrogate,
@@ -225,6 +227,17 @@ function checkInputs(p: TimParams, q: tf.Tensor, fn: string): void {
   }
 }
 
+/**
+ * TIM's convolution of the previous output along the bins: the fused WASM kernel
+ * (kernels/conv.ts, im2col + one product, one backward) on wasm/cpu, else `applyCausalConv`.
+ * `spikes`: the input is known to be 0/1 (an SN_out output), so the kernel runs event-driven.
+ */
+function conv(p: TimParams, x: tf.Tensor, o: ResolvedTimOptions, spikes: boolean): tf.Tensor {
+  if (!kernelsActive() || x.size === 0) return applyCausalConv(p, x, { centered: !o.causal });
+  const k = p.w.shape[0];
+  return convKernel(x, p.w, p.b, { padLeft: o.causal ? k - 1 : Math.floor(k / 2), binary: spikes });
+}
+
 function simulate(
   p: TimParams,
   q: tf.Tensor,
@@ -241,7 +254,7 @@ function simulate(
     const out: tf.Tensor[] = [qs[0]];
     const trace: tf.Tensor[][] = [[zero], [zero], [zero], [zero], [zero]];
     for (let t = 1; t < qs.length; t++) {
-      const c = applyCausalConv(p, out[t - 1], { centered: !o.causal });
+      const c = conv(p, out[t - 1], o, t >= 2);
       // SN_in: decay-input charge H = V(1 − 1/τ) + X/τ, fire, hard reset to 0 (S detached).
       const vInPrev = o.detachMembrane ? stopGradient(vIn) : vIn;
       const hIn = tf.add(tf.mul(vInPrev, 1 - k), tf.mul(c, k));

@@ -1,0 +1,126 @@
+/**
+ * Fused dense layer `x · w + b` on the WASM SIMD kernels, differentiable: the forward is one
+ * product plus a bias pass in kernel memory; the backward computes `dx = dy · wᵀ`,
+ * `dw = xᵀ · dy` and `db = Σ_rows dy` in one arena (no separate TF.js transpose, sum or
+ * broadcast-reduction ops). With `binary: true` the input holds only 0 and 1 (spikes): the
+ * forward and `dw` run the event-driven kernel (rows of `w` / `dy` summed over each spike, no
+ * multiplies). `lib/layers.ts` `applyLinear` calls it on the wasm and cpu backends.
+ *
+ * @module
+ */
+import { tf } from "../lib/backend.ts";
+import { describe } from "../lib/_internal.ts";
+import { kernelArena, kernelExports, kernelsActive, readTensorAt, writeTensor } from "./wasm.ts";
+
+/** Options of {@linkcode linearKernel}. */
+export interface LinearKernelOptions {
+  /**
+   * The input holds only 0 and 1 (spikes): event-driven forward and weight gradient. Any other
+   * value throws. Default false.
+   */
+  binary?: boolean;
+}
+
+type LinearFn = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+function checkBad(bad: number, what: string): void {
+  if (bad > 0) {
+    throw new Error(
+      `linearKernel option binary: the input must hold only 0 and 1, found ${bad} other ` +
+        `nonzero entries (${what})`,
+    );
+  }
+}
+
+function linearFnFor(binary: boolean): LinearFn {
+  const mode = binary ? 1 : 0;
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    const w = args[1] as tf.Tensor;
+    const b = args[2] as tf.Tensor;
+    const save = args[3] as tf.GradSaveFunc;
+    save([x, w]);
+    const [M, K] = x.shape as [number, number];
+    const N = w.shape[1] as number;
+    const ex = kernelExports();
+    const [px, pw, pb, py, ps] = kernelArena([
+      M * K,
+      K * N,
+      N,
+      M * N,
+      ex.bmm_scratch_floats(M, N, K, mode),
+    ]);
+    writeTensor(x, px);
+    writeTensor(w, pw);
+    writeTensor(b, pb);
+    checkBad(ex.bmm(px, pw, py, 1, M, N, K, 0, 0, mode, ps), "forward");
+    ex.add_bias_rows(py, pb, M, N);
+    return {
+      value: readTensorAt(py, [M, N]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+        const [sx, sw] = saved;
+        // dx [M, K] = dy [M, N] · wᵀ; dw [K, N] = xᵀ · dy (gemm_tn); db = Σ_rows dy
+        const [qx, qw, qdy, qdx, qdw, qdb, qs] = kernelArena([
+          M * K,
+          K * N,
+          M * N,
+          M * K,
+          K * N,
+          N,
+          ex.bmm_scratch_floats(M, K, N, 0),
+        ]);
+        writeTensor(sx, qx);
+        writeTensor(sw, qw);
+        writeTensor(dy, qdy);
+        ex.bmm(qdy, qw, qdx, 1, M, K, N, 0, 1, 0, qs);
+        checkBad(ex.gemm_tn(qx, qdy, qdw, M, K, N, K, N, mode), "backward");
+        ex.col_sum(qdy, qdb, M, N);
+        return [readTensorAt(qdx, [M, K]), readTensorAt(qdw, [K, N]), readTensorAt(qdb, [N])];
+      },
+    };
+  }) as LinearFn;
+}
+
+const fns = new Map<boolean, LinearFn>();
+
+/**
+ * `x [M, K] · w [K, N] + b [N]` → `[M, N]` on the WASM kernels, differentiable in x, w and b.
+ * Needs a backend with synchronous reads (wasm or cpu) and the kernels enabled; elsewhere it is
+ * `tf.add(tf.matMul(x, w), b)`. Most callers want `applyLinear` from lib/layers.ts.
+ *
+ * @example
+ * ```ts
+ * import { linearKernel } from "./kernels/linear.ts";
+ * import { tf } from "./lib/backend.ts";
+ * const y = linearKernel(tf.tensor2d([[1, 0, 1]]), tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([1, 1]), {
+ *   binary: true,
+ * }); // [[7, 9]]
+ * ```
+ */
+export function linearKernel(
+  x: tf.Tensor,
+  w: tf.Tensor,
+  b: tf.Tensor,
+  opts: LinearKernelOptions = {},
+): tf.Tensor {
+  const binary = opts.binary ?? false;
+  if (typeof binary !== "boolean") {
+    throw new Error(`linearKernel option "binary" must be a boolean, found ${describe(binary)}`);
+  }
+  if (
+    x.rank !== 2 || w.rank !== 2 || b.rank !== 1 || x.shape[1] !== w.shape[0] ||
+    b.shape[0] !== w.shape[1]
+  ) {
+    throw new Error(
+      `linearKernel expects x [M, K], w [K, N], b [N], found x [${x.shape.join(", ")}], ` +
+        `w [${w.shape.join(", ")}], b [${b.shape.join(", ")}]`,
+    );
+  }
+  if (!kernelsActive() || x.size === 0 || w.size === 0) return tf.add(tf.matMul(x, w), b);
+  let fn = fns.get(binary);
+  if (fn === undefined) {
+    fn = linearFnFor(binary);
+    fns.set(binary, fn);
+  }
+  return fn(x, w, b);
+}

@@ -1,0 +1,71 @@
+/**
+ * Ablation: the basic spiking transformer, then each enhancement added in turn, then the hybrid
+ * (alternating) training, all scored in spiking mode over several seeds; writes the waterfall.
+ *
+ *     deno task ablation [--quick] [--seeds 0,1,2] [--steps N] [--out DIR]
+ *
+ * @module
+ */
+import type { ExperimentVariant } from "../lib/experiment.ts";
+import { ablationJson, waterfallFigure } from "./_figures.ts";
+import { experimentMain } from "./_experiment.ts";
+
+/** Each step adds one component to the previous one (configs on top of the `spikformer` preset). */
+const STEPS: ExperimentVariant[] = [
+  { name: "basic", label: "basic spiking transformer", preset: "spikformer" },
+  { name: "conv", label: "+ conv attention", preset: "spikformer", model: { attention: "conv" } },
+  {
+    name: "cpg",
+    label: "+ CPG-PE",
+    preset: "spikformer",
+    model: { attention: "conv", cpg: { dims: 16 } },
+  },
+  {
+    name: "tim",
+    label: "+ TIM",
+    preset: "spikformer",
+    model: { attention: "conv", cpg: { dims: 16 }, tim: {} },
+  },
+  {
+    name: "sew",
+    label: "+ membrane-shortcut residual",
+    preset: "spikformer",
+    model: { attention: "conv", cpg: { dims: 16 }, tim: {}, residual: "membrane" },
+  },
+  {
+    name: "rsm",
+    label: "+ RSM",
+    preset: "spikformer",
+    model: {
+      attention: "conv",
+      cpg: { dims: 16 },
+      tim: {},
+      residual: "membrane",
+      rsm: { ratio: 0.25 },
+    },
+  },
+  {
+    name: "hybrid",
+    label: "+ alternating training (hybrid)",
+    preset: "hybrid",
+  },
+];
+
+/** The ablation steps, each scored in spiking mode. */
+export const ABLATION: ExperimentVariant[] = STEPS.map((v) => ({ ...v, modes: ["spiking"] }));
+
+if (import.meta.main) {
+  await experimentMain({
+    name: "ablation",
+    description:
+      "Ablation in spiking mode: the basic spiking transformer (Spikformer SSA, SEW-ADD, LIF), " +
+      "then convolutional attention, CPG-PE, TIM, the membrane-shortcut residual and RSM added " +
+      "in turn, then alternating standard/spiking training (the hybrid preset).",
+    variants: ABLATION,
+    async report(result, ctx) {
+      const json = ablationJson(result);
+      const md = await waterfallFigure(json, ctx.outDir);
+      return { json, markdown: md };
+    },
+  });
+}

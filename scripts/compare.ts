@@ -1,0 +1,32 @@
+/**
+ * Comparison: the standard NDT-style transformer, the basic spiking transformer and the hybrid
+ * (both modes) — co-bps, energy per trial, training time, stability across seeds, parameters —
+ * and the accuracy-vs-energy figure.
+ *
+ *     deno task compare [--quick] [--seeds 0,1,2] [--steps N] [--out DIR]
+ *
+ * @module
+ */
+import type { ExperimentVariant } from "../lib/experiment.ts";
+import { compareFigure, compareJson } from "./_figures.ts";
+import { experimentMain } from "./_experiment.ts";
+
+/** The three models compared. */
+export const COMPARE: ExperimentVariant[] = [
+  { name: "standard", label: "standard transformer", preset: "standard" },
+  { name: "spikformer", label: "basic spiking transformer", preset: "spikformer" },
+  { name: "hybrid", label: "hybrid", preset: "hybrid" },
+];
+
+if (import.meta.main) {
+  await experimentMain({
+    name: "compare",
+    description: "Standard transformer vs basic spiking transformer vs hybrid (both modes): " +
+      "co-bps, energy per trial, training time, stability across seeds and parameters.",
+    variants: COMPARE,
+    async report(result, ctx) {
+      const json = compareJson(result);
+      return { json, markdown: await compareFigure(json, ctx.outDir) };
+    },
+  });
+}
