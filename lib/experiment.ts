@@ -85,8 +85,13 @@ export interface ExperimentOptions {
   seeds?: readonly number[];
   /** Data (default the Lorenz set). */
   data?: DataSpec;
-  /** Folder of the experiment; run folders go to `<outDir>/runs/`. */
+  /** Folder of the experiment; run folders go to `<outDir>/runs/` unless `runsDir` is set. */
   outDir: string;
+  /**
+   * Folder of the run folders (default `<outDir>/runs`). Experiments that share it reuse each
+   * other's finished runs when a variant has the same name, preset, overrides, data and seed.
+   */
+  runsDir?: string;
   /** TF.js backend name recorded in the run configs (default `"wasm"`). */
   backend?: string;
   /** Training overrides applied to every variant (e.g. a step budget), before the variant's. */
@@ -177,7 +182,7 @@ export async function runExperiment(
   const total = variants.length * seeds.length;
   for (const v of variants) {
     for (const seed of seeds) {
-      const dir = `${opts.outDir}/runs/${v.name}_s${seed}`;
+      const dir = `${opts.runsDir ?? `${opts.outDir}/runs`}/${v.name}_s${seed}`;
       const cfg: RunConfig = {
         data,
         preset: v.preset,

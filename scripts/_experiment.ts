@@ -71,7 +71,9 @@ ${script.description}
   --steps N            optimiser steps of every run (default: each preset's full budget)
   --data lorenz|PATH   dataset (default: the built-in Lorenz set)
   --backend B          wasm | webgpu | cpu (default wasm)
-  --out DIR            output folder (default runs/${script.name}; run folders in DIR/runs/)
+  --out DIR            output folder (default runs/${script.name})
+  --runs DIR           folder of the run folders (default DIR/runs); scripts sharing it reuse
+                       each other's finished runs of the same variant, config and seed
   --quiet              no progress bars
   -h, --help           this text
 
@@ -85,6 +87,7 @@ be run by separate processes into the same --out (the last one to finish aggrega
       data: { type: "string" },
       backend: { type: "string" },
       out: { type: "string" },
+      runs: { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     });
@@ -121,6 +124,7 @@ be run by separate processes into the same --out (the last one to finish aggrega
       seeds,
       data,
       outDir,
+      runsDir: f.runs,
       backend,
       train: Object.keys(train).length ? train : undefined,
       progress: !f.quiet,

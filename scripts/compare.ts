@@ -14,7 +14,8 @@ import { experimentMain } from "./_experiment.ts";
 /** The three models compared. */
 export const COMPARE: ExperimentVariant[] = [
   { name: "standard", label: "standard transformer", preset: "standard" },
-  { name: "spikformer", label: "basic spiking transformer", preset: "spikformer" },
+  // the same names as the ablation's steps, so a shared --runs folder reuses those runs
+  { name: "basic", label: "basic spiking transformer", preset: "spikformer" },
   { name: "hybrid", label: "hybrid", preset: "hybrid" },
 ];
 
