@@ -303,3 +303,15 @@ export {
   type StatSummary,
   writeHtmlReport,
 } from "./lib/report.ts";
+// Streaming (bin-by-bin) inference of causal hybrid models.
+export {
+  causalSpikeNorm,
+  disposeStreamState,
+  streamBlocker,
+  type Streamer,
+  streamer,
+  type StreamOptions,
+  type StreamState,
+  type StreamStepOptions,
+  type StreamStepResult,
+} from "./lib/stream.ts";

@@ -62,6 +62,7 @@ import { encodeInput, lif, type LifOptions } from "./neurons.ts";
 import { foldIn, type Key, split, tfSeed } from "./random.ts";
 import { randomSpikeMask, sew } from "./spike_ops.ts";
 import { spikeNorm } from "./spike_norm.ts";
+import { causalSpikeNorm } from "./stream.ts";
 import { applyTim, initTim, type TimOptions, type TimParams } from "./tim.ts";
 import {
   type Model,
@@ -149,6 +150,12 @@ export interface HybridConfig extends TransformerConfig {
    * the negative-binomial NLL.
    */
   likelihood?: "poisson" | "negbinomial";
+  /**
+   * Normalisation in front of every spiking-mode LIF: `"trial"` (default, `spikeNorm`: over the
+   * SNN timesteps and all bins of the trial) or `"causal"` (`causalSpikeNorm`: over the
+   * timesteps and the bins up to each bin, so the spiking mode can stream, see lib/stream.ts).
+   */
+  norm?: "trial" | "causal";
 }
 
 /** A {@linkcode HybridConfig} with every default filled in. */
@@ -185,6 +192,8 @@ export interface ResolvedHybridConfig extends ResolvedTransformerConfig {
   modes: readonly Mode[];
   /** Count likelihood. */
   likelihood: "poisson" | "negbinomial";
+  /** Spiking-mode normalisation. */
+  norm: "trial" | "causal";
 }
 
 const HYBRID_KEYS = [
@@ -204,6 +213,7 @@ const HYBRID_KEYS = [
   "maskToken",
   "modes",
   "likelihood",
+  "norm",
 ];
 
 function fail(key: string, what: string, v: unknown): never {
@@ -301,8 +311,11 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
   if (likelihood !== "poisson" && likelihood !== "negbinomial") {
     fail("likelihood", '"poisson" or "negbinomial"', likelihood);
   }
+  const norm = h.norm ?? "trial";
+  if (norm !== "trial" && norm !== "causal") fail("norm", '"trial" or "causal"', norm);
   return {
     likelihood,
+    norm,
     ...c,
     timesteps: T,
     attention,
@@ -623,6 +636,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
 
   function applySpiking(params: Params, batch: ModelBatch, ctx: HybridApplyContext): tf.Tensor3D {
     const T = c.timesteps;
+    const spikeNormFn = c.norm === "causal" ? causalSpikeNorm : spikeNorm;
     const keys = ctx.key ? split(ctx.key, 4 + 4 * c.nLayers) : [];
     const trainKey = (i: number): ApplyContext => ({ training: ctx.training, key: keys[i] });
     // RSM applies at inference too, so it needs a key even when not training: derive a fixed one.
@@ -656,7 +670,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       ); // [T, B, L+F, D]
     e = dropout(e, c.embedDropout, trainKey(1));
     const membrane = c.residual === "membrane";
-    let x = membrane ? e : lifAt("embed", spikeNorm(params.snEmbed as LayerNormParams, e));
+    let x = membrane ? e : lifAt("embed", spikeNormFn(params.snEmbed as LayerNormParams, e));
     const blocks = params.blocks as Params;
     for (let i = 0; i < c.nLayers; i++) {
       const p = blocks[String(i)] as HybridBlock;
@@ -667,9 +681,9 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       const s = membrane ? lifAt(`block${i}.shortcut`, x) : x;
       const spikeIn = membrane || c.residual !== "add" || i === 0;
       const [qr, kr, vr] = qkvProject(p, s, `block${i}`, ops, spikeIn);
-      let q = heads(lifAt(`block${i}.q`, spikeNorm(sn.q, qr)));
-      let kk = heads(lifAt(`block${i}.k`, spikeNorm(sn.k, kr)));
-      const v = heads(lifAt(`block${i}.v`, spikeNorm(sn.v, vr)));
+      let q = heads(lifAt(`block${i}.q`, spikeNormFn(sn.q, qr)));
+      let kk = heads(lifAt(`block${i}.k`, spikeNormFn(sn.k, kr)));
+      const v = heads(lifAt(`block${i}.v`, spikeNormFn(sn.v, vr)));
       if (c.tim) {
         q = applyTim(p.tim as TimParams, q, timOpts);
         record(`block${i}.tim`, q);
@@ -695,16 +709,20 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         att = randomSpikeMask(att, { p: ratio, key: rsmKey(i, 2) });
       }
       ops?.matmul(`block${i}.attn.av`, att, v);
-      const o = lifAt(`block${i}.attn`, spikeNorm(sn.attn, merge(bmm(att, v, { binaryB: true }))), {
-        ...lifOpts,
-        vThreshold: c.attnThreshold,
-      });
-      const a = spikeNorm(sn.o, lin(`block${i}.o`, p.attn.o as LinearParams, o, true));
+      const o = lifAt(
+        `block${i}.attn`,
+        spikeNormFn(sn.attn, merge(bmm(att, v, { binaryB: true }))),
+        {
+          ...lifOpts,
+          vThreshold: c.attnThreshold,
+        },
+      );
+      const a = spikeNormFn(sn.o, lin(`block${i}.o`, p.attn.o as LinearParams, o, true));
       if (membrane) {
         x = tf.add(x, dropout(a, c.dropout, trainKey(3 + 4 * i)));
         const h = lifAt(
           `block${i}.ff1`,
-          spikeNorm(
+          spikeNormFn(
             sn.ff1,
             lin(`block${i}.ff1`, p.ff1, lifAt(`block${i}.mlpIn`, x), true),
           ),
@@ -712,7 +730,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         x = tf.add(
           x,
           dropout(
-            spikeNorm(sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true)),
+            spikeNormFn(sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true)),
             c.dropout,
             trainKey(4 + 4 * i),
           ),
@@ -721,9 +739,9 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         x = sew(x, lifAt(`block${i}.proj`, a), { mode: c.residual as "add" | "and" | "iand" });
         const h = lifAt(
           `block${i}.ff1`,
-          spikeNorm(sn.ff1, lin(`block${i}.ff1`, p.ff1, x, c.residual !== "add")),
+          spikeNormFn(sn.ff1, lin(`block${i}.ff1`, p.ff1, x, c.residual !== "add")),
         );
-        const f = lifAt(`block${i}.ff2`, spikeNorm(sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true)));
+        const f = lifAt(`block${i}.ff2`, spikeNormFn(sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true)));
         x = sew(x, f, { mode: c.residual as "add" | "and" | "iand" });
       }
     }

@@ -1,35 +1,90 @@
 /**
  * Speed benchmarks of the reference configuration (batch 32, 100 bins, 100 neurons, width 128,
- * 4 layers, 4 heads, feed-forward 512; dropout 0), the same workload as
- * ../shared/bench/torch_ref.py so the two can be set side by side.
+ * 4 layers, 4 heads, feed-forward 512, T = 4 SNN timesteps; dropout 0), the workload of
+ * ../shared/bench/torch_ref.py, optionally timed side by side with it.
  *
- *     deno task bench [--out FILE.json] [--backend B] [--steps N] [--warmup N]
+ *     deno task bench [--out FILE.json] [--vs-torch] [--backend B] [--reps N] [--warmup N]
+ *                     [--rows A,B,…]
  *
- * Rows: `train.standard` (one optimiser step: mask sampling, forward, masked Poisson loss,
- * backward, global-norm clip 1.0, AdamW lr 1e-4 wd 0.01), `infer.standard.b32` and
- * `infer.standard.b1` (forward only, unmasked). Each row is the median (and p99) of `--steps`
- * timed repetitions after `--warmup` untimed ones.
+ * Every row but the last two uses the hybrid model (`hybridTransformer`, one parameter tree for
+ * both modes); `*.ndt` rows use the NDT transformer (lib/transformer.ts) the earlier figures
+ * were taken with.
+ *
+ * | row | what is timed |
+ * |---|---|
+ * | `train.standard`, `train.conv`, `train.spiking` | one optimiser step: mask sampling (20 % of bins), forward, masked Poisson loss, backward, global-norm clip 1.0, AdamW (lr 1e-4, wd 0.01) |
+ * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
+ * | `stream.step` | one bin of streaming inference, batch 1 (lib/stream.ts; causal conv attention) |
+ * | `stream.step.spiking` | the same in spiking mode (needs the hybrid model's `norm: "causal"`) |
+ * | `train.standard.ndt`, `infer.standard.ndt.b32` | the NDT transformer |
+ *
+ * `conv` rows use convolutional attention (Q and K from a kernel-3 convolution over bins); the
+ * `stream.*` rows its causal form (causal convolution and causal mask). Each row is the median
+ * (and p99) of `--reps` repetitions after `--warmup` untimed ones; a stream row times every
+ * step of `--reps` passes over the 100 bins. `--vs-torch` runs
+ * `../shared/bench/torch_ref.py --models standard,conv,spiking --threads-list 1` (one thread)
+ * with the same repetitions in the same invocation and pairs its medians with the rows (see
+ * `TORCH_PAIRS`). `peakRssMb` is this process's VmHWM (/proc/self/status) at the end, and
+ * every row records the VmHWM after it (`rssHwmMb`).
  *
  * @module
  */
 import { tf } from "../lib/backend.ts";
-import { writeJsonAtomic } from "../lib/io.ts";
 import { array3d, spikeDataset } from "../lib/dataset.ts";
+import { type HybridConfig, hybridTransformer, resolveHybridConfig } from "../lib/hybrid.ts";
+import { writeJsonAtomic } from "../lib/io.ts";
+import type { Mode } from "../lib/layers.ts";
 import { disposeBatch, maskedBatch } from "../lib/masking.ts";
-import { adamw } from "../lib/optim.ts";
-import { foldIn, key, stream } from "../lib/random.ts";
+import { adamw, type OptState } from "../lib/optim.ts";
+import { foldIn, key, stream as randomStream } from "../lib/random.ts";
+import { disposeStreamState, streamer } from "../lib/stream.ts";
 import { trainStep } from "../lib/train.ts";
-import { transformer } from "../lib/transformer.ts";
-import { countParams, disposeTree } from "../lib/tree.ts";
-import { intFlag, parseFlags, runMain, selectBackend } from "./_cli.ts";
+import { type Model, transformer } from "../lib/transformer.ts";
+import { countParams, disposeTree, type Params } from "../lib/tree.ts";
+import { intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
+
+/** Every row, in the order they run (training first, so the VmHWM after them is theirs). */
+const ROWS = [
+  "train.standard",
+  "train.conv",
+  "train.spiking",
+  "train.standard.ndt",
+  "infer.standard.b32",
+  "infer.standard.b1",
+  "infer.spiking.b32",
+  "infer.spiking.b1",
+  "infer.standard.ndt.b32",
+  "stream.step",
+  "stream.step.spiking",
+] as const;
 
 const USAGE = `usage: deno task bench [options]
 
   --out FILE.json      also write the results there (atomically)
+  --vs-torch           also run ../shared/bench/torch_ref.py (PyTorch, 1 thread) in this
+                       invocation, add torchMedianMs and ratio to the rows it pairs, print the
+                       table (needs Debian's python3-torch and libopenblas0-openmp)
   --backend B          wasm | webgpu | cpu (default wasm)
-  --steps N            timed repetitions per row (default 20)
-  --warmup N           untimed repetitions first (default 3)
+  --reps N             timed repetitions per row (default 5; --steps is an alias)
+  --warmup N           untimed repetitions first (default 1)
+  --rows A,B,...       only these rows (default all): ${ROWS.join(", ")}
   -h, --help           this text`;
+
+/** Which torch_ref.py measurement each row is paired with: [model, field]. */
+const TORCH_PAIRS: Record<string, [string, string]> = {
+  "train.standard": ["standard", "train_step_ms"],
+  "train.conv": ["conv", "train_step_ms"],
+  "train.spiking": ["spiking", "train_step_ms"],
+  "train.standard.ndt": ["standard", "train_step_ms"],
+  "infer.standard.b32": ["standard", "infer_ms_b32"],
+  "infer.standard.b1": ["standard", "infer_ms_b1"],
+  "infer.spiking.b32": ["spiking", "infer_ms_b32"],
+  "infer.spiking.b1": ["spiking", "infer_ms_b1"],
+  "infer.standard.ndt.b32": ["standard", "infer_ms_b32"],
+};
+
+const TORCH_REF = new URL("../../shared/bench/torch_ref.py", import.meta.url);
+const PYTHON = "/usr/bin/python3";
 
 /** One benchmark row. */
 interface Row {
@@ -49,31 +104,34 @@ function quantile(sorted: number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function summary(name: string, ts: number[], extra: Record<string, unknown>): Row {
+  const s = [...ts].sort((a, b) => a - b);
+  return {
+    name,
+    medianMs: round3(quantile(s, 0.5)),
+    p99Ms: round3(quantile(s, 0.99)),
+    minMs: round3(s[0]),
+    maxMs: round3(s[s.length - 1]),
+    n: s.length,
+    ...extra,
+  };
+}
+
 async function time(
-  name: string,
   warmup: number,
-  steps: number,
+  reps: number,
   fn: () => Promise<void>,
-  extra: Record<string, unknown> = {},
-): Promise<Row> {
+): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn();
   const ts: number[] = [];
-  for (let i = 0; i < steps; i++) {
+  for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
     await fn();
     ts.push(performance.now() - t0);
   }
-  ts.sort((a, b) => a - b);
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  return {
-    name,
-    medianMs: r(quantile(ts, 0.5)),
-    p99Ms: r(quantile(ts, 0.99)),
-    minMs: r(ts[0]),
-    maxMs: r(ts[ts.length - 1]),
-    n: steps,
-    ...extra,
-  };
+  return ts;
 }
 
 /** Peak resident set size (VmHWM) in MiB, or the current RSS where /proc is unavailable. */
@@ -88,25 +146,198 @@ async function peakRssMb(): Promise<number> {
   return Math.round(Deno.memoryUsage().rss / 2 ** 20);
 }
 
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the numbers were measured on. */
+async function machine(backend: string): Promise<Record<string, unknown>> {
+  const cpuinfo = await readText("/proc/cpuinfo");
+  const meminfo = await readText("/proc/meminfo");
+  const out: Record<string, unknown> = {
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    cpu: cpuinfo?.match(/model name\s*:\s*(.+)/)?.[1]?.trim(),
+    cores: navigator.hardwareConcurrency,
+    memTotalMb: meminfo
+      ? Math.round(Number(meminfo.match(/MemTotal:\s+(\d+)/)?.[1]) / 1024)
+      : undefined,
+    loadAvgStart: (await readText("/proc/loadavg"))?.split(" ").slice(0, 3).map(Number),
+  };
+  if (backend === "webgpu") {
+    const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+    const adapter = await gpu?.requestAdapter() as
+      | { info?: Record<string, string> }
+      | null
+      | undefined;
+    const info = adapter?.info;
+    if (info) {
+      out.gpu = {
+        vendor: info.vendor,
+        architecture: info.architecture,
+        device: info.device,
+        description: info.description,
+      };
+    }
+  }
+  return out;
+}
+
+/** Is the hybrid model's `norm: "causal"` option (needed by spiking-mode streaming) there? */
+function hasCausalNorm(): boolean {
+  try {
+    resolveHybridConfig({ nInputs: 1, nOutputs: 1, bins: 1, norm: "causal" } as HybridConfig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** torch_ref.py, 1 thread, the same repetitions; its JSON lines and the command. */
+async function runTorch(reps: number, warmup: number): Promise<{
+  command: string[];
+  results: Record<string, Record<string, unknown>>;
+  seconds: number;
+}> {
+  const args = [
+    TORCH_REF.pathname,
+    "--models",
+    "standard,conv,spiking",
+    "--threads-list",
+    "1",
+    "--no-sysinfo",
+    "--no-matmul",
+    "--quiet-wait",
+    "0",
+    "--steps",
+    String(reps),
+    "--warmup",
+    String(warmup),
+    "--infer-steps",
+    String(reps),
+  ];
+  console.error(`running ${PYTHON} ${args.join(" ")}`);
+  const t0 = performance.now();
+  const out = await new Deno.Command(PYTHON, { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const results: Record<string, Record<string, unknown>> = {};
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const r = JSON.parse(line) as Record<string, unknown>;
+    if (r.error) {
+      throw new Error(
+        `torch_ref.py: ${r.error} (${(r.stderr_tail as string | undefined)?.trim() ?? ""})`,
+      );
+    }
+    if (typeof r.model === "string") results[r.model] = r;
+  }
+  if (!out.success || Object.keys(results).length === 0) {
+    throw new Error(
+      `torch_ref.py failed (exit ${out.code}): ${
+        new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join(" / ")
+      }`,
+    );
+  }
+  return { command: [PYTHON, ...args], results, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Check that torch_ref.py can run before spending minutes on the hest rows. */
+async function checkTorch(): Promise<void> {
+  try {
+    await Deno.stat(TORCH_REF);
+  } catch {
+    throw new UsageError(`--vs-torch: ${TORCH_REF.pathname} not found`);
+  }
+  let ok = false;
+  try {
+    const r = await new Deno.Command(PYTHON, {
+      args: ["-c", "import torch, numpy"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    ok = r.success;
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new UsageError(
+      `--vs-torch needs PyTorch for ${PYTHON}: apt-get install -y --no-install-recommends ` +
+        `python3-torch libopenblas0-openmp`,
+    );
+  }
+}
+
+function formatTable(rows: Row[]): string {
+  const lines = [
+    `${"row".padEnd(24)} ${"hest median".padStart(12)} ${"hest p99".padStart(11)} ${
+      "torch median".padStart(13)
+    } ${"ratio".padStart(8)}`,
+  ];
+  for (const r of rows) {
+    const torch = typeof r.torchMedianMs === "number" ? `${r.torchMedianMs.toFixed(2)} ms` : "—";
+    const ratio = typeof r.ratio === "number" ? `${r.ratio.toFixed(2)}×` : "—";
+    lines.push(
+      `${r.name.padEnd(24)} ${`${r.medianMs.toFixed(2)} ms`.padStart(12)} ${
+        `${r.p99Ms.toFixed(2)} ms`.padStart(11)
+      } ${torch.padStart(13)} ${ratio.padStart(8)}`,
+    );
+  }
+  return lines.join("\n");
+}
+
 await runMain(USAGE, async () => {
   const f = parseFlags({
     out: { type: "string" },
+    "vs-torch": { type: "boolean" },
     backend: { type: "string" },
+    reps: { type: "string" },
     steps: { type: "string" },
     warmup: { type: "string" },
+    rows: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (f.help) {
     console.log(USAGE);
     return;
   }
-  const steps = intFlag("steps", f.steps, 1) ?? 20;
-  const warmup = intFlag("warmup", f.warmup, 0) ?? 3;
+  if (f.reps !== undefined && f.steps !== undefined) {
+    throw new UsageError("--reps and --steps are the same option; give one");
+  }
+  const reps = intFlag(f.reps !== undefined ? "reps" : "steps", f.reps ?? f.steps, 1) ?? 5;
+  const warmup = intFlag("warmup", f.warmup, 0) ?? 1;
+  let wanted: Set<string> = new Set(ROWS);
+  if (f.rows !== undefined) {
+    const names = f.rows.split(",").map((s) => s.trim()).filter((s) => s);
+    for (const n of names) {
+      if (!(ROWS as readonly string[]).includes(n)) {
+        throw new UsageError(`--rows: unknown row "${n}"; expected some of ${ROWS.join(", ")}`);
+      }
+    }
+    wanted = new Set(names);
+  }
+  const causalNorm = hasCausalNorm();
+  const skipped: string[] = [];
+  if (!causalNorm && wanted.has("stream.step.spiking")) {
+    if (f.rows !== undefined) {
+      throw new UsageError(
+        `--rows stream.step.spiking needs the hybrid model's "norm": "causal" option, which ` +
+          `lib/hybrid.ts does not have`,
+      );
+    }
+    wanted.delete("stream.step.spiking");
+    skipped.push(`stream.step.spiking: lib/hybrid.ts has no "norm": "causal" option`);
+  }
+  if (f["vs-torch"]) await checkTorch();
   const backend = await selectBackend(f.backend);
+  const machineInfo = await machine(backend);
 
   // The torch_ref workload: 32 trials x 100 bins x 100 neurons, mean count ~0.44 per bin.
-  const B = 32, L = 100, N = 100;
-  const s = stream(key(1234));
+  const B = 32, L = 100, N = 100, T = 4;
+  const s = randomStream(key(1234));
   const counts = new Float32Array(B * L * N);
   for (let i = 0; i < counts.length; i++) counts[i] = s.poisson(0.44);
   const ds = spikeDataset({
@@ -116,7 +347,116 @@ await runMain(USAGE, async () => {
     heldOut: [],
     split: { train: [...Array(B).keys()], val: [], test: [] },
   });
-  const model = transformer({
+  const reference: HybridConfig = {
+    nInputs: N,
+    nOutputs: N,
+    bins: L,
+    dModel: 128,
+    nLayers: 4,
+    nHeads: 4,
+    dFF: 512,
+    dropout: 0,
+    embedDropout: 0,
+    rateDropout: 0,
+    position: "sinusoidal",
+    inputTransform: "none",
+    timesteps: T,
+  };
+  const all = ds.split.train;
+  const masking = { ratio: 0.2, mode: "timestep" as const };
+  const rows: Row[] = [];
+  const before = tf.memory().numTensors;
+  const input32 = maskedBatch(ds, all, { key: key(0), unmasked: true });
+  const input1 = maskedBatch(ds, all.subarray(0, 1), { key: key(0), unmasked: true });
+
+  async function trainRow(name: string, model: Model, mode: Mode, params: Params): Promise<Params> {
+    const optimizer = adamw({ lr: 1e-4, weightDecay: 0.01 });
+    let p = params;
+    let state: OptState = optimizer.init(p);
+    let i = 0;
+    let loss = NaN;
+    const ts = await time(warmup, reps, async () => {
+      const k = foldIn(key(7), i++);
+      const batch = maskedBatch(ds, all, { key: k, masking });
+      const r = await trainStep(model, { params: p, state }, batch, { optimizer, key: k, mode });
+      disposeBatch(batch);
+      p = r.params;
+      state = r.state;
+      loss = r.loss;
+    });
+    disposeTree(state.mu);
+    disposeTree(state.nu);
+    rows.push(summary(name, ts, {
+      batch: B,
+      mode,
+      params: countParams(p),
+      lossLast: Math.round(loss * 1e5) / 1e5,
+      rssHwmMb: await peakRssMb(),
+    }));
+    console.error(`${name}: median ${rows[rows.length - 1].medianMs} ms`);
+    return p;
+  }
+
+  async function inferRow(
+    name: string,
+    model: Model,
+    mode: Mode,
+    params: Params,
+    input: tf.Tensor,
+  ): Promise<void> {
+    const ts = await time(warmup, reps, async () => {
+      const y = model.apply(params, { input }, { training: false, mode });
+      await y.data();
+      y.dispose();
+    });
+    rows.push(summary(name, ts, { batch: input.shape[0], mode, rssHwmMb: await peakRssMb() }));
+    console.error(`${name}: median ${rows[rows.length - 1].medianMs} ms`);
+  }
+
+  async function streamRow(name: string, mode: Mode): Promise<void> {
+    const config = { ...reference, attention: "conv", causal: true } as HybridConfig;
+    if (mode === "spiking") (config as { norm?: string }).norm = "causal";
+    const model = hybridTransformer(config);
+    const params = model.init(key(0));
+    const st = streamer(model, params, { mode, batch: 1 });
+    const x = await input1.input.data();
+    const ts: number[] = [];
+    for (let pass = 0; pass < warmup + reps; pass++) {
+      let state = st.init();
+      for (let l = 0; l < L; l++) {
+        const t0 = performance.now();
+        const r = st.step(state, x.subarray(l * N, (l + 1) * N));
+        await r.logRates.data();
+        if (pass >= warmup) ts.push(performance.now() - t0);
+        r.logRates.dispose();
+        state = r.state;
+      }
+      disposeStreamState(state);
+    }
+    st.dispose();
+    rows.push(summary(name, ts, {
+      batch: 1,
+      mode,
+      attention: "conv (causal)",
+      params: countParams(params),
+      rssHwmMb: await peakRssMb(),
+    }));
+    disposeTree(params);
+    console.error(`${name}: median ${rows[rows.length - 1].medianMs} ms`);
+  }
+
+  const t0 = performance.now();
+  // one hybrid parameter tree, trained a few steps in standard then spiking mode, then inferred
+  const hybrid = hybridTransformer(reference);
+  let hp = hybrid.init(key(0));
+  const paramsHybrid = countParams(hp);
+  if (wanted.has("train.standard")) hp = await trainRow("train.standard", hybrid, "standard", hp);
+  if (wanted.has("train.conv")) {
+    const conv = hybridTransformer({ ...reference, attention: "conv" });
+    disposeTree(await trainRow("train.conv", conv, "standard", conv.init(key(0))));
+  }
+  if (wanted.has("train.spiking")) hp = await trainRow("train.spiking", hybrid, "spiking", hp);
+  const ndt = transformer({
     nInputs: N,
     nOutputs: N,
     bins: L,
@@ -130,69 +470,96 @@ await runMain(USAGE, async () => {
     position: "sinusoidal",
     inputTransform: "none",
   });
-  const optimizer = adamw({ lr: 1e-4, weightDecay: 0.01 });
-  let params = model.init(key(0));
-  let state = optimizer.init(params);
-  const nParams = countParams(params);
-  const all = ds.split.train;
-  const masking = { ratio: 0.2, mode: "timestep" as const };
-  let i = 0;
-  const rows: Row[] = [];
-  const before = tf.memory().numTensors;
-
-  rows.push(
-    await time("train.standard", warmup, steps, async () => {
-      const k = foldIn(key(7), i++);
-      const batch = maskedBatch(ds, all, { key: k, masking });
-      const r = await trainStep(model, { params, state }, batch, { optimizer, key: k });
-      disposeBatch(batch);
-      params = r.params;
-      state = r.state;
-    }, { batch: B, params: nParams }),
-  );
-  const input32 = maskedBatch(ds, all, { key: key(0), unmasked: true });
-  rows.push(
-    await time("infer.standard.b32", warmup, steps, async () => {
-      const y = model.apply(params, { input: input32.input }, { training: false });
-      await y.data();
-      y.dispose();
-    }, { batch: B }),
-  );
-  const input1 = maskedBatch(ds, all.subarray(0, 1), { key: key(0), unmasked: true });
-  rows.push(
-    await time("infer.standard.b1", warmup, steps, async () => {
-      const y = model.apply(params, { input: input1.input }, { training: false });
-      await y.data();
-      y.dispose();
-    }, { batch: 1 }),
-  );
+  let np = ndt.init(key(0));
+  const paramsNdt = countParams(np);
+  if (wanted.has("train.standard.ndt")) {
+    np = await trainRow("train.standard.ndt", ndt, "standard", np);
+  }
+  const trainPeakRssMb = await peakRssMb();
+  if (wanted.has("infer.standard.b32")) {
+    await inferRow("infer.standard.b32", hybrid, "standard", hp, input32.input);
+  }
+  if (wanted.has("infer.standard.b1")) {
+    await inferRow("infer.standard.b1", hybrid, "standard", hp, input1.input);
+  }
+  if (wanted.has("infer.spiking.b32")) {
+    await inferRow("infer.spiking.b32", hybrid, "spiking", hp, input32.input);
+  }
+  if (wanted.has("infer.spiking.b1")) {
+    await inferRow("infer.spiking.b1", hybrid, "spiking", hp, input1.input);
+  }
+  if (wanted.has("infer.standard.ndt.b32")) {
+    await inferRow("infer.standard.ndt.b32", ndt, "standard", np, input32.input);
+  }
+  disposeTree(hp);
+  disposeTree(np);
+  if (wanted.has("stream.step")) await streamRow("stream.step", "standard");
+  if (wanted.has("stream.step.spiking")) await streamRow("stream.step.spiking", "spiking");
   disposeBatch(input32);
   disposeBatch(input1);
-  disposeTree(params);
-  disposeTree(state.mu);
-  disposeTree(state.nu);
+  const hestSeconds = (performance.now() - t0) / 1000;
   const leaked = tf.memory().numTensors - before;
 
+  let torch: Awaited<ReturnType<typeof runTorch>> | undefined;
+  if (f["vs-torch"]) {
+    torch = await runTorch(reps, warmup);
+    for (const r of rows) {
+      const pair = TORCH_PAIRS[r.name];
+      const tr = pair ? torch.results[pair[0]] : undefined;
+      const v = tr?.[pair![1]];
+      if (typeof v === "number") {
+        r.torchRef = `${pair![0]}.${pair![1]}`;
+        r.torchMedianMs = v;
+        r.ratio = Math.round((r.medianMs / v) * 100) / 100;
+      }
+    }
+  }
+
   const result = {
-    config: { batch: B, bins: L, neurons: N, dModel: 128, nLayers: 4, nHeads: 4, dFF: 512 },
+    config: {
+      batch: B,
+      bins: L,
+      neurons: N,
+      dModel: 128,
+      nLayers: 4,
+      nHeads: 4,
+      dFF: 512,
+      timesteps: T,
+      paramsHybrid,
+      paramsNdt,
+      reps,
+      warmup,
+    },
     backend,
+    machine: {
+      ...machineInfo,
+      loadAvgEnd: (await readText("/proc/loadavg"))?.split(" ").slice(0, 3).map(Number),
+    },
     versions: { deno: Deno.version.deno, v8: Deno.version.v8, tfjs: tf.version.tfjs },
     date: new Date().toISOString(),
     rows,
     peakRssMb: await peakRssMb(),
+    trainPeakRssMb,
+    hestSeconds: Math.round(hestSeconds),
     tensorsLeft: leaked,
+    ...(skipped.length ? { skippedRows: skipped } : {}),
+    ...(torch
+      ? {
+        torch: {
+          command: torch.command.join(" "),
+          seconds: Math.round(torch.seconds),
+          results: torch.results,
+        },
+      }
+      : {}),
   };
-  for (const r of rows) {
-    console.log(
-      `${r.name.padEnd(22)} median ${r.medianMs.toFixed(2).padStart(9)} ms   p99 ${
-        r.p99Ms.toFixed(2).padStart(9)
-      } ms`,
-    );
-  }
+  console.log(formatTable(rows));
+  console.log(
+    `peak RSS ${result.peakRssMb} MiB (after the training rows ${trainPeakRssMb} MiB); ` +
+      `${backend}; ${machineInfo.cpu ?? "unknown CPU"}`,
+  );
   if (f.out) {
     await writeJsonAtomic(f.out, result);
     console.log(`wrote ${f.out}`);
-  } else {
-    console.log(JSON.stringify(result));
   }
 });

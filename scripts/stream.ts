@@ -1,0 +1,247 @@
+/**
+ * Replay recorded trials bin by bin through a causal hybrid model (lib/stream.ts), time every
+ * step and check that the streamed log-rates equal the full-sequence forward.
+ *
+ *     deno task stream [--run DIR | --preset NAME] [--data lorenz|PATH] [--mode standard|spiking]
+ *                      [--trials N] [--batch N] [--seed S] [--backend B] [--out FILE.json]
+ *
+ * @module
+ */
+import { loadCheckpoint } from "../lib/checkpoint.ts";
+import type { SpikeDataset } from "../lib/dataset.ts";
+import type { HybridModel } from "../lib/hybrid.ts";
+import { writeJsonAtomic } from "../lib/io.ts";
+import type { Mode } from "../lib/layers.ts";
+import { disposeBatch, maskedBatch } from "../lib/masking.ts";
+import { type ModelPreset, preset, PRESETS, transformerFor } from "../lib/presets.ts";
+import { key } from "../lib/random.ts";
+import { type DataSpec, loadData, type RunConfig } from "../lib/run.ts";
+import { disposeStreamState, streamer } from "../lib/stream.ts";
+import { disposeTree, type Params } from "../lib/tree.ts";
+import {
+  dataSpecFromFlag,
+  intFlag,
+  parseFlags,
+  runMain,
+  selectBackend,
+  UsageError,
+} from "./_cli.ts";
+
+const USAGE = `usage: deno task stream [options]
+
+  --run DIR            stream a trained run (config.json + checkpoint.safetensors); its model
+                       must be a causal hybrid model (model config "causal": true)
+  --preset NAME        without --run: a randomly initialised hybrid model with this preset's
+                       sizes and switches, made causal (default hybrid; one of
+                       ${Object.keys(PRESETS).join(", ")})
+  --data lorenz|PATH   recording to replay (default: the run's data, else the Lorenz set)
+  --mode M             standard | spiking (default standard; spiking needs the model's
+                       "norm": "causal")
+  --trials N           test trials to replay (default 8)
+  --batch N            trials streamed side by side (default 1)
+  --seed S             initialisation seed without --run (default 0)
+  --backend B          wasm | webgpu | cpu (default wasm)
+  --out FILE.json      also write the results there (atomically)
+  -h, --help           this text`;
+
+function quantile(sorted: readonly number[], q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** Build the model, its parameters and the dataset to replay. */
+async function setup(f: {
+  run?: string;
+  preset?: string;
+  data?: string;
+  seed: number;
+  mode: Mode;
+}): Promise<{ model: HybridModel; params: Params; ds: SpikeDataset; source: string }> {
+  if (f.run !== undefined) {
+    if (f.preset !== undefined) throw new UsageError("--run and --preset exclude each other");
+    let cfg: RunConfig;
+    try {
+      cfg = JSON.parse(await Deno.readTextFile(`${f.run}/config.json`));
+    } catch (err) {
+      throw new UsageError(`--run ${f.run}: cannot read config.json: ${(err as Error).message}`);
+    }
+    const p = preset(cfg.preset);
+    if (p.kind !== "hybrid") {
+      throw new UsageError(
+        `--run ${f.run}: preset "${cfg.preset}" builds the standard NDT transformer; streaming ` +
+          `needs a causal hybrid model (e.g. preset "hybrid" with model {"causal": true})`,
+      );
+    }
+    const data: DataSpec = f.data !== undefined ? dataSpecFromFlag(f.data) : cfg.data;
+    const ds = await loadData(data);
+    const model = transformerFor(ds, { ...p.model, ...(cfg.model ?? {}) }, {
+      kind: "hybrid",
+    }) as HybridModel;
+    const { params } = await loadCheckpoint(`${f.run}/checkpoint.safetensors`);
+    return { model, params, ds, source: `run ${f.run}` };
+  }
+  const name = f.preset ?? "hybrid";
+  const p = preset(name);
+  const ds = await loadData(dataSpecFromFlag(f.data));
+  const config: ModelPreset & { norm?: string } = {
+    ...p.model,
+    dropout: 0,
+    embedDropout: 0,
+    rateDropout: 0,
+    causal: true,
+  };
+  if (f.mode === "spiking") config.norm = "causal";
+  let model: HybridModel;
+  try {
+    model = transformerFor(ds, config as ModelPreset, { kind: "hybrid" }) as HybridModel;
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/key "norm"/.test(msg)) {
+      throw new UsageError(
+        `spiking-mode streaming needs the hybrid model's "norm": "causal" option, which this ` +
+          `lib/hybrid.ts does not have yet (${msg})`,
+      );
+    }
+    throw err;
+  }
+  const params = model.init(key(f.seed));
+  return { model, params, ds, source: `preset ${name} (causal, random init, seed ${f.seed})` };
+}
+
+await runMain(USAGE, async () => {
+  const f = parseFlags({
+    run: { type: "string" },
+    preset: { type: "string" },
+    data: { type: "string" },
+    mode: { type: "string" },
+    trials: { type: "string" },
+    batch: { type: "string" },
+    seed: { type: "string" },
+    backend: { type: "string" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (f.help) {
+    console.log(USAGE);
+    return;
+  }
+  const mode = (f.mode ?? "standard") as Mode;
+  if (mode !== "standard" && mode !== "spiking") {
+    throw new UsageError(`--mode must be standard or spiking, found "${f.mode}"`);
+  }
+  const nTrials = intFlag("trials", f.trials, 1) ?? 8;
+  const batch = intFlag("batch", f.batch, 1) ?? 1;
+  const seed = intFlag("seed", f.seed, 0) ?? 0;
+  if (f.preset !== undefined && !PRESETS[f.preset]) {
+    throw new UsageError(
+      `--preset must be one of ${Object.keys(PRESETS).join(", ")}, found "${f.preset}"`,
+    );
+  }
+  const backend = await selectBackend(f.backend);
+  const { model, params, ds, source } = await setup({
+    run: f.run,
+    preset: f.preset,
+    data: f.data,
+    seed,
+    mode,
+  });
+  let s;
+  try {
+    s = streamer(model, params, { mode, batch });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const c = model.config;
+  const total = c.bins + c.forwardBins;
+  const pool = ds.split.test.length > 0 ? ds.split.test : ds.split.train;
+  if (pool.length < batch) {
+    throw new UsageError(`--batch ${batch} is more than the ${pool.length} test trials`);
+  }
+  const groups = Math.max(1, Math.floor(Math.min(nTrials, pool.length) / batch));
+  const times: number[] = [];
+  let maxDiff = 0;
+  const t0 = performance.now();
+  // one untimed warm-up pass over the first group, then every group timed
+  for (let g = -1; g < groups; g++) {
+    const trials = pool.slice(Math.max(0, g) * batch, Math.max(0, g) * batch + batch);
+    const input = maskedBatch(ds, trials, { key: key(0), unmasked: true });
+    const x = await input.input.data();
+    const full = model.apply(params, { input: input.input }, { training: false, mode });
+    const fd = await full.data();
+    full.dispose();
+    disposeBatch(input);
+    let state = s.init();
+    const nIn = c.nInputs;
+    for (let l = 0; l < total; l++) {
+      const row = new Float32Array(batch * nIn);
+      if (l < c.bins) {
+        for (let b = 0; b < batch; b++) {
+          row.set(x.subarray((b * c.bins + l) * nIn, (b * c.bins + l + 1) * nIn), b * nIn);
+        }
+      }
+      const ts = performance.now();
+      const r = s.step(state, row);
+      const y = await r.logRates.data();
+      if (g >= 0) times.push(performance.now() - ts);
+      r.logRates.dispose();
+      state = r.state;
+      for (let b = 0; b < batch; b++) {
+        for (let o = 0; o < c.nOutputs; o++) {
+          const d = Math.abs(y[b * c.nOutputs + o] - fd[(b * total + l) * c.nOutputs + o]);
+          if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Infinity : d;
+        }
+      }
+    }
+    disposeStreamState(state);
+  }
+  const wall = (performance.now() - t0) / 1000;
+  s.dispose();
+  disposeTree(params);
+  const sorted = [...times].sort((a, b) => a - b);
+  const r3 = (v: number) => Math.round(v * 1000) / 1000;
+  // spiking mode reproduces the full forward bit for bit on wasm/cpu; standard mode to rounding
+  const tolerance = mode === "spiking" && backend !== "webgpu" ? 1e-5 : 1e-4;
+  const result = {
+    source,
+    data: ds.name,
+    mode,
+    backend,
+    attention: c.attention,
+    dModel: c.dModel,
+    nLayers: c.nLayers,
+    trials: groups * batch,
+    batch,
+    bins: c.bins,
+    forwardBins: c.forwardBins,
+    steps: times.length,
+    stepMedianMs: r3(quantile(sorted, 0.5)),
+    stepP99Ms: r3(quantile(sorted, 0.99)),
+    stepMaxMs: r3(sorted[sorted.length - 1]),
+    maxAbsDiff: maxDiff,
+    tolerance,
+    equal: maxDiff <= tolerance,
+    wallSeconds: Math.round(wall * 10) / 10,
+  };
+  console.log(
+    `stream: ${source}, ${mode} mode, ${c.attention} attention, width ${c.dModel} x ` +
+      `${c.nLayers} layers; ${result.trials} ${ds.name} trials x ${total} bins ` +
+      `(${c.bins} + ${c.forwardBins} forward), batch ${batch}, ${backend}`,
+  );
+  console.log(
+    `step latency: median ${result.stepMedianMs.toFixed(3)} ms, p99 ${
+      result.stepP99Ms.toFixed(3)
+    } ms, max ${result.stepMaxMs.toFixed(3)} ms (${times.length} steps)`,
+  );
+  console.log(
+    `full-forward check: max |Δ log-rate| ${maxDiff.toExponential(2)} (tolerance ${tolerance}): ${
+      result.equal ? "equal" : "DIFFERENT"
+    }`,
+  );
+  if (f.out) {
+    await writeJsonAtomic(f.out, result);
+    console.log(`wrote ${f.out}`);
+  }
+  if (!result.equal) Deno.exit(1);
+});
