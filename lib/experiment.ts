@@ -14,7 +14,8 @@
  */
 import { writeJsonAtomic } from "./io.ts";
 import type { Mode } from "./layers.ts";
-import type { ModelPreset } from "./presets.ts";
+import { type ModelPreset, preset } from "./presets.ts";
+import { canonicalJson } from "./train_state.ts";
 import {
   type DataSpec,
   type MetricsFile,
@@ -131,12 +132,23 @@ export function stat(values: readonly number[]): Stat {
   return { mean, sd, values: [...values] };
 }
 
+/**
+ * Whether a saved `config.json` describes the run `b` would train: the same settings and the same
+ * preset contents (a preset edited since the run was trained makes it stale). Run folders written
+ * before `presetSnapshot` existed are checked on their resolved training options.
+ */
 function sameConfig(a: unknown, b: RunConfig): boolean {
   if (!a || typeof a !== "object") return false;
   const x = a as Record<string, unknown>;
   const pick = (c: Record<string, unknown>) =>
-    JSON.stringify([c.data, c.preset, c.model ?? {}, c.train ?? {}, c.seed, c.backend]);
-  return pick(x) === pick(b as unknown as Record<string, unknown>);
+    canonicalJson([c.data, c.preset, c.model ?? {}, c.train ?? {}, c.seed, c.backend]);
+  if (pick(x) !== pick(b as unknown as Record<string, unknown>)) return false;
+  const p = preset(b.preset);
+  if (x.presetSnapshot !== undefined) {
+    return canonicalJson(x.presetSnapshot) === canonicalJson({ model: p.model, train: p.train });
+  }
+  return canonicalJson(x.resolvedTrain ?? null) ===
+    canonicalJson({ ...p.train, ...(b.train ?? {}) });
 }
 
 async function readJson(path: string): Promise<unknown | undefined> {

@@ -193,6 +193,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<M
       ...cfg,
       resolvedModel: model.config,
       resolvedTrain: { ...p.train, ...(cfg.train ?? {}) },
+      presetSnapshot: { model: p.model, train: p.train },
       versions: { hest: HEST_VERSION, deno: Deno.version.deno, tfjs: tf.version.tfjs },
     });
   }

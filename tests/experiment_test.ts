@@ -49,6 +49,13 @@ Deno.test("runExperiment: seeds aggregate per mode, finished runs are reused", a
   assert.equal((await Deno.stat(log)).mtime!.getTime(), before);
   assert.deepEqual(b.results.map((r) => r.coBps.values), a.results.map((r) => r.coBps.values));
   assert.match(experimentTable(b.results), /\| hybrid \| spiking \|/);
+  // a run trained with other preset contents (here: another preset lr) is stale and retrained
+  const cfgPath = `${dir}/runs/std_s0/config.json`;
+  const saved = JSON.parse(await Deno.readTextFile(cfgPath));
+  saved.presetSnapshot.train.lr *= 2;
+  await Deno.writeTextFile(cfgPath, JSON.stringify(saved));
+  await runExperiment([variants[0]], { outDir: dir, seeds: [0], data, train });
+  assert.ok((await Deno.stat(log)).mtime!.getTime() > before, "the stale run was retrained");
   await assert.rejects(
     () => runExperiment([variants[0], variants[0]], { outDir: dir, data, train }),
     /duplicate variant name "std"/,
