@@ -256,6 +256,7 @@ export async function runExperiment(
   }
   const first = metrics.get(`${variants[0].name}/${seeds[0]}`)!;
   const out: ExperimentResult = { seeds, data, dataset: first.dataset, results };
+  await Deno.mkdir(opts.outDir, { recursive: true });
   await writeJsonAtomic(`${opts.outDir}/experiment.json`, out);
   return out;
 }
