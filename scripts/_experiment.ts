@@ -69,6 +69,7 @@ ${script.description}
   --quick              tiny data, model and budget: a smoke run of the whole pipeline (seconds)
   --seeds LIST         comma-separated seeds (default 0,1,2; --quick: 0)
   --steps N            optimiser steps of every run (default: each preset's full budget)
+  --variants LIST      comma-separated subset of the variants (default: all)
   --data lorenz|PATH   dataset (default: the built-in Lorenz set)
   --backend B          wasm | webgpu | cpu (default wasm)
   --out DIR            output folder (default runs/${script.name})
@@ -84,6 +85,7 @@ be run by separate processes into the same --out (the last one to finish aggrega
       quick: { type: "boolean" },
       seeds: { type: "string" },
       steps: { type: "string" },
+      variants: { type: "string" },
       data: { type: "string" },
       backend: { type: "string" },
       out: { type: "string" },
@@ -111,7 +113,19 @@ be run by separate processes into the same --out (the last one to finish aggrega
     const data = f.data !== undefined ? dataSpecFromFlag(f.data) : quick ? QUICK.data : undefined;
     const train: TrainOverrides = { ...(quick ? QUICK.train : {}) };
     if (steps !== undefined) train.steps = steps;
-    const variants = script.variants.map((v) => {
+    let chosen = script.variants;
+    if (f.variants !== undefined) {
+      const names = f.variants.split(",").map((n) => n.trim());
+      const known = script.variants.map((v) => v.name);
+      const bad = names.filter((n) => !known.includes(n));
+      if (bad.length || names.length === 0) {
+        throw new UsageError(
+          `--variants must name some of ${known.join(", ")}, found "${f.variants}"`,
+        );
+      }
+      chosen = script.variants.filter((v) => names.includes(v.name));
+    }
+    const variants = chosen.map((v) => {
       if (!quick) return v;
       // SNN timesteps only exist in hybrid models
       const { timesteps, ...sizes } = QUICK.model;
