@@ -2,38 +2,12 @@ import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/backend.ts";
 import { applyCausalConv, type CausalConvParams } from "../lib/conv.ts";
 import { applyTim, type TimParams } from "../lib/tim.ts";
-import { key, normal, uniform } from "../lib/random.ts";
 import { convKernel } from "../kernels/conv.ts";
-import { setKernelsEnabled } from "../kernels/wasm.ts";
+import { close, randomTensors, withoutKernels } from "./_kernel_util.ts";
 
 await useBackend("cpu");
 
-let seed = 9000;
-function randn(shape: number[], scale = 1): tf.Tensor {
-  const n = shape.reduce((p, d) => p * d, 1);
-  return tf.tensor(Array.from(normal(key(seed++), n), (z) => scale * z), shape);
-}
-function spikes(shape: number[], p: number): tf.Tensor {
-  const n = shape.reduce((q, d) => q * d, 1);
-  return tf.tensor(Array.from(uniform(key(seed++), n), (u) => (u < p ? 1 : 0)), shape);
-}
-function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(a.length, b.length, `${what}: length ${a.length} vs ${b.length}`);
-  for (let i = 0; i < a.length; i++) {
-    assert.ok(
-      Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])),
-      `${what}[${i}]: kernel ${a[i]} vs composite ${b[i]}`,
-    );
-  }
-}
-function composite<R>(f: () => R): R {
-  setKernelsEnabled(false);
-  try {
-    return f();
-  } finally {
-    setKernelsEnabled(true);
-  }
-}
+const { randn, spikes } = randomTensors(9000);
 
 function convCases(): void {
   const cases: [number[], number, number, number][] = [
@@ -60,7 +34,7 @@ function convCases(): void {
             )([x, p.w, p.b]),
           ].map((t) => t.dataSync());
         });
-        const ref = composite(() =>
+        const ref = withoutKernels(() =>
           tf.tidy(() => {
             const f = (xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
               applyCausalConv({ w, b } as CausalConvParams, xx, { centered });
@@ -132,7 +106,7 @@ function timCases(): void {
         ].map((t) => t.dataSync());
       });
     const ker = run();
-    const ref = composite(run);
+    const ref = withoutKernels(run);
     // spikes must agree exactly; gradients within float32 rounding
     assert.deepEqual(Array.from(ker[0]), Array.from(ref[0]), `TIM spikes causal ${causal}`);
     assert.ok(ker[0].some((v) => v === 1), "TIM should fire");

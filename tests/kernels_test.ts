@@ -1,36 +1,18 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/backend.ts";
 import { lif, type LifOptions } from "../lib/neurons.ts";
-import { key, normal, uniform } from "../lib/random.ts";
 import { bmm, type BmmOptions, spikeMatMul } from "../kernels/bmm.ts";
 import { buildKernels, hasClang, KERNEL_WASM } from "../kernels/build.ts";
 import { kernelsActive, setKernelsEnabled } from "../kernels/wasm.ts";
+import { close, randomTensors } from "./_kernel_util.ts";
 
 await useBackend("cpu");
-
-function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(a.length, b.length, `${what}: length ${a.length} vs ${b.length}`);
-  for (let i = 0; i < a.length; i++) {
-    assert.ok(
-      Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])),
-      `${what}[${i}]: kernel ${a[i]} vs composite ${b[i]}`,
-    );
-  }
-}
 
 function values(t: tf.Tensor): Float32Array {
   return t.dataSync() as Float32Array;
 }
 
-let seed = 1000;
-function randn(shape: number[], scale = 1, shift = 0): tf.Tensor {
-  const n = shape.reduce((p, d) => p * d, 1);
-  return tf.tensor(Array.from(normal(key(seed++), n), (z) => shift + scale * z), shape);
-}
-function spikes(shape: number[], p: number): tf.Tensor {
-  const n = shape.reduce((q, d) => q * d, 1);
-  return tf.tensor(Array.from(uniform(key(seed++), n), (u) => (u < p ? 1 : 0)), shape);
-}
+const { randn, spikes } = randomTensors(1000);
 
 /** Run `f` with the kernels on and with them off (composite TF.js), return both results. */
 function both<R>(f: () => R): [R, R] {

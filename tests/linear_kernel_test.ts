@@ -1,31 +1,12 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/backend.ts";
 import { applyLinear, type LinearParams } from "../lib/layers.ts";
-import { key, normal, uniform } from "../lib/random.ts";
 import { linearKernel } from "../kernels/linear.ts";
-import { setKernelsEnabled } from "../kernels/wasm.ts";
+import { close, randomTensors, withoutKernels } from "./_kernel_util.ts";
 
 await useBackend("cpu");
 
-let seed = 7000;
-function randn(shape: number[], scale = 1): tf.Tensor {
-  const n = shape.reduce((p, d) => p * d, 1);
-  return tf.tensor(Array.from(normal(key(seed++), n), (z) => scale * z), shape);
-}
-function spikes(shape: number[], p: number): tf.Tensor {
-  const n = shape.reduce((q, d) => q * d, 1);
-  return tf.tensor(Array.from(uniform(key(seed++), n), (u) => (u < p ? 1 : 0)), shape);
-}
-
-function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(a.length, b.length, `${what}: length ${a.length} vs ${b.length}`);
-  for (let i = 0; i < a.length; i++) {
-    assert.ok(
-      Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])),
-      `${what}[${i}]: kernel ${a[i]} vs composite ${b[i]}`,
-    );
-  }
-}
+const { randn, spikes } = randomTensors(7000);
 
 /** Value and gradients (x, w, b) of sum(u ⊙ applyLinear(p, x)). */
 function run(p: LinearParams, x: tf.Tensor, u: tf.Tensor, binary: boolean): Float32Array[] {
@@ -52,13 +33,7 @@ function kernelVsComposite(): void {
       const p = { w: randn([K, N], 0.5) as tf.Tensor2D, b: randn([N]) as tf.Tensor1D };
       const u = randn([...lead, N]);
       const k = run(p, x, u, binary);
-      setKernelsEnabled(false);
-      let c: Float32Array[];
-      try {
-        c = run(p, x, u, binary);
-      } finally {
-        setKernelsEnabled(true);
-      }
+      const c = withoutKernels(() => run(p, x, u, binary));
       ["y", "dx", "dw", "db"].forEach((name, i) =>
         close(k[i], c[i], 1e-5, `${name} [${lead}, ${K}]x[${K}, ${N}] binary ${binary}`)
       );
