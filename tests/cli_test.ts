@@ -1,25 +1,6 @@
 import assert from "node:assert/strict";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-
-async function run(
-  script: string,
-  args: string[],
-): Promise<{ code: number; out: string; err: string }> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}scripts/${script}`, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const r = await cmd.output();
-  return {
-    code: r.code,
-    out: new TextDecoder().decode(r.stdout),
-    err: new TextDecoder().decode(r.stderr),
-  };
-}
+import { runScript as run } from "./_script_util.ts";
 
 Deno.test("cli: unknown flags and bad values exit 2 with a message naming them", async () => {
   const cases: [string, string[], RegExp][] = [

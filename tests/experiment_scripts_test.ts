@@ -1,18 +1,11 @@
 import assert from "node:assert/strict";
 import { loadAblationResults, loadCompareResults } from "../lib/report.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+import { runScript } from "./_script_util.ts";
 
 async function run(script: string, args: string[]): Promise<{ code: number; text: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}scripts/${script}`, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, text: dec.decode(r.stdout) + dec.decode(r.stderr) };
+  const r = await runScript(script, args);
+  return { code: r.code, text: r.out + r.err };
 }
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];

@@ -9,7 +9,7 @@ import { loadNlb, nlbSubmission, unknownTestTargets, writeNlbSubmission } from "
 import { parseNpy } from "../lib/npy.ts";
 import { evaluateRun, trainRun } from "../lib/run.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+import { runScript } from "./_script_util.ts";
 
 /** Select trials and neurons of a [trials, bins, neurons] array. */
 function pick(a: Array3D, trials: number[], neurons: ArrayLike<number>): Array3D {
@@ -359,20 +359,7 @@ Deno.test("nlb: deno task train --data FILE.h5 and eval --nlb-submission on the 
   try {
     const file = `${dir}/lorenz_nlb.h5`;
     await writeHdf5(file, nlbTree(), { attrs: { bin_size_ms: 20 } });
-    const run = async (script: string, args: string[]) => {
-      const r = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${ROOT}scripts/${script}`, ...args],
-        cwd: ROOT,
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      return {
-        code: r.code,
-        out: new TextDecoder().decode(r.stdout),
-        err: new TextDecoder().decode(r.stderr),
-      };
-    };
+    const run = runScript;
     const t = await run("train.ts", [
       "--data",
       file,

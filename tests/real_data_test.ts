@@ -3,24 +3,12 @@ import { rawCountRidge } from "../lib/baselines.ts";
 import { loadDataset } from "../lib/load.ts";
 import { REAL_DATASETS } from "../scripts/real_data.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const REAL = new URL("../../shared/data/real/", import.meta.url).pathname;
+import { runScript } from "./_script_util.ts";
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}scripts/real_data.ts`, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const r = await cmd.output();
-  return {
-    code: r.code,
-    out: new TextDecoder().decode(r.stdout),
-    err: new TextDecoder().decode(r.stderr),
-  };
+function run(args: string[]) {
+  return runScript("real_data.ts", args);
 }
+const REAL = new URL("../../shared/data/real/", import.meta.url).pathname;
 
 async function realDataPresent(): Promise<boolean> {
   try {

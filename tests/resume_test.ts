@@ -15,7 +15,7 @@ import {
 import { disposeTree, flatten, type Params } from "../lib/tree.ts";
 import { decodeSafetensors } from "../lib/checkpoint.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+import { runScript } from "./_script_util.ts";
 const small = { conditions: 4, trialsPerCondition: 10, bins: 16, forwardBins: 4, seed: 2 };
 // dropout on, so the per-step dropout keys matter for the trajectory
 const tinyModel = {
@@ -430,19 +430,8 @@ Deno.test("train state: round trip keeps every number; corrupt files are clear e
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}scripts/train.ts`, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: r.code,
-    out: new TextDecoder().decode(r.stdout),
-    err: new TextDecoder().decode(r.stderr),
-  };
+function cli(args: string[]) {
+  return runScript("train.ts", args);
 }
 
 Deno.test("cli: --resume continues a crashed run folder to the uninterrupted result", async () => {

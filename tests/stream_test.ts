@@ -15,6 +15,7 @@ import {
 import { transformer } from "../lib/transformer.ts";
 import { disposeTree, type Params } from "../lib/tree.ts";
 import { setKernelsEnabled } from "../kernels/wasm.ts";
+import { runScript } from "./_script_util.ts";
 
 await useBackend("wasm");
 
@@ -348,26 +349,6 @@ Deno.test("stream: step consumes its state (bounded memory), keep: true branches
   s.dispose();
   disposeTree(params);
 });
-
-const ROOT = new URL("..", import.meta.url).pathname;
-
-async function runScript(
-  script: string,
-  args: string[],
-): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}scripts/${script}`, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: r.code,
-    out: new TextDecoder().decode(r.stdout),
-    err: new TextDecoder().decode(r.stderr),
-  };
-}
 
 Deno.test("scripts/stream.ts replays Lorenz test trials bin by bin, timed and checked against the full forward", async () => {
   const out = await Deno.makeTempFile({ suffix: ".json" });
