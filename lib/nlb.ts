@@ -20,7 +20,8 @@
  * else NLB's convention: 20 ms when the name ends in `_20` (`mc_maze_20`), otherwise 5 ms.
  *
  * Unknown targets are recorded, not invented: without `eval_spikes_heldout` the eval trials'
- * held-out counts are placeholders (zeros) and `meta.nlb.evalHeldOutKnown` is false, so the
+ * held-out counts are filled with zeros (SpikeDataset is dense; they are never scored) and
+ * `meta.nlb.evalHeldOutKnown` is false, so the
  * test split cannot be scored ({@linkcode unknownTestTargets}); likewise for the forward window
  * (`evalForwardKnown`). Behaviour is used when both `train_behavior` and `eval_behavior` are
  * per-bin `[trials, bins, dims]` arrays; otherwise it is left out and `meta.nlb.behavior` says
@@ -330,7 +331,7 @@ export async function loadNlb(path: string, opts: NlbOptions = {}): Promise<Spik
 }
 
 /**
- * Which targets of the test split are unknown (placeholders) in a dataset loaded from NLB
+ * Which targets of the test split are unknown (zero-filled, never scored) in a dataset loaded from NLB
  * tensors: held-out counts (no `eval_spikes_heldout`) and forward counts. Other datasets know
  * all their targets.
  *
