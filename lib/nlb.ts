@@ -21,8 +21,8 @@
  *
  * Unknown targets are recorded, not invented: without `eval_spikes_heldout` the eval trials'
  * held-out counts are filled with zeros (SpikeDataset is dense; they are never scored) and
- * `meta.nlb.evalHeldOutKnown` is false, so the
- * test split cannot be scored ({@linkcode unknownTestTargets}); likewise for the forward window
+ * `meta.nlb.evalHeldOutKnown` is false, so the test split cannot be scored
+ * ({@linkcode unknownTestTargets}); likewise for the forward window
  * (`evalForwardKnown`). Behaviour is used when both `train_behavior` and `eval_behavior` are
  * per-bin `[trials, bins, dims]` arrays; otherwise it is left out and `meta.nlb.behavior` says
  * why.
