@@ -235,7 +235,12 @@ export {
 export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib/run.ts";
 export { bmm, type BmmOptions, spikeMatMul } from "./kernels/bmm.ts";
 export { lifKernel } from "./kernels/lif.ts";
-export { kernelsActive, setKernelsEnabled } from "./kernels/wasm.ts";
+export {
+  type KernelExports,
+  kernelsActive,
+  newKernelInstance,
+  setKernelsEnabled,
+} from "./kernels/wasm.ts";
 
 // Figures, reports and results files (lib/plot.ts, lib/report.ts).
 export {
@@ -314,4 +319,12 @@ export {
   type StreamState,
   type StreamStepOptions,
   type StreamStepResult,
+  type StreamTables,
+  streamTables,
 } from "./lib/stream.ts";
+// The WASM streaming engine: the same stream with no TF.js op per bin (real-time decoding).
+export {
+  type StreamEngine,
+  streamEngine,
+  type StreamEngineOptions,
+} from "./kernels/stream_engine.ts";

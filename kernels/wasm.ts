@@ -71,6 +71,16 @@ export interface KernelExports {
     mode: number,
     scratch: number,
   ): number;
+  /** y = x · W + b row by row, zero inputs skipped (see hest_kernels.c; b = 0: no bias). */
+  matvec(
+    x: number,
+    w: number,
+    b: number,
+    y: number,
+    rows: number,
+    inDim: number,
+    outDim: number,
+  ): void;
   /** Scratch floats `bmm` needs. */
   bmm_scratch_floats(M: number, N: number, K: number, mode: number): number;
   /** Spike-norm forward (see hest_kernels.c); scratch 2·B·C floats, leaves μ and r there. */
@@ -146,7 +156,27 @@ function envEnabled(): boolean {
  * ```
  */
 export function kernelExports(): KernelExports {
-  if (instance === undefined) {
+  if (instance === undefined) instance = newKernelInstance();
+  return instance;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/**
+ * A fresh instance of the kernel module with its own memory (the module is compiled once): for
+ * code that keeps data in kernel memory between calls, such as the streaming engine
+ * (kernels/stream_engine.ts), whose parameters would otherwise be overwritten by the shared
+ * arena of {@linkcode kernelExports}.
+ *
+ * @example
+ * ```ts
+ * import { newKernelInstance } from "./kernels/wasm.ts";
+ * const ex = newKernelInstance();
+ * ex.memory.buffer.byteLength > 0; // true
+ * ```
+ */
+export function newKernelInstance(): KernelExports {
+  if (compiled === undefined) {
     const url = new URL("./hest_kernels.wasm", import.meta.url);
     let bytes: Uint8Array;
     try {
@@ -157,10 +187,9 @@ export function kernelExports(): KernelExports {
           `it with "deno task kernels"): ${(err as Error).message}`,
       );
     }
-    const mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-    instance = new WebAssembly.Instance(mod, {}).exports as unknown as KernelExports;
+    compiled = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   }
-  return instance;
+  return new WebAssembly.Instance(compiled, {}).exports as unknown as KernelExports;
 }
 
 /**

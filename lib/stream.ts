@@ -252,6 +252,94 @@ function positiveInt(what: string, v: unknown): number {
   return v;
 }
 
+/** Constant tables of a stream, made by {@linkcode streamTables}. */
+export interface StreamTables {
+  /** Position rows `[bins + forwardBins, dModel]` (the learned table or the sinusoids). */
+  pos: tf.Tensor2D;
+  /** CPG-PE rows `[bins + forwardBins, dims]`, when the model has CPG-PE. */
+  cpg?: tf.Tensor2D;
+  /**
+   * Per layer, random spike masking's keep masks of the full forward at inference (`q`, `k`:
+   * `[T, B, H, L, d]`; `att`: `[T, B, H, L, L]`; L = bins + forwardBins), or `{}` for a layer
+   * without masking (and in standard mode).
+   */
+  rsm: { q?: tf.Tensor; k?: tf.Tensor; att?: tf.Tensor }[];
+  /** Release the tensors the tables own (not the learned position table of `params`). */
+  dispose(): void;
+}
+
+/**
+ * The constant tables a stream reads one row per bin: positions, CPG-PE, and the random spike
+ * masks drawn from the same keys as the full forward at inference. Shared by
+ * {@linkcode streamer} and the WASM engine (kernels/stream_engine.ts).
+ *
+ * @example
+ * ```ts
+ * import { hybridTransformer } from "./lib/hybrid.ts";
+ * import { streamTables } from "./lib/stream.ts";
+ * import { key } from "./lib/random.ts";
+ * const m = hybridTransformer({ nInputs: 3, nOutputs: 3, bins: 10, causal: true });
+ * const t = streamTables(m.config, m.init(key(0)), { mode: "standard", batch: 1 });
+ * t.pos.shape; // [10, 64]
+ * t.dispose();
+ * ```
+ */
+export function streamTables(
+  c: ResolvedHybridConfig,
+  params: Params,
+  opts: { mode: Mode; batch: number },
+): StreamTables {
+  const total = c.bins + c.forwardBins;
+  const D = c.dModel;
+  const H = c.nHeads;
+  const d = D / H;
+  const T = c.timesteps;
+  const batch = opts.batch;
+  const owned: tf.Tensor[] = [];
+  const keep = <X extends tf.Tensor>(t: X): X => {
+    owned.push(tf.keep(t));
+    return t;
+  };
+  const pos: tf.Tensor2D = c.position === "learned"
+    ? params.pos as tf.Tensor2D
+    : keep(sinusoidalEncoding(total, D));
+  const cpg = c.cpg
+    ? keep(cpgEncoding(total, c.cpg.dims, { wMax: c.cpg.wMax, threshold: c.cpg.threshold }))
+    : undefined;
+  const rsm: StreamTables["rsm"] = [];
+  if (opts.mode === "spiking" && c.rsm && c.rsm.mode === "random") {
+    for (let i = 0; i < c.nLayers; i++) {
+      const p = c.rsm.ratio[i];
+      if (p <= 0) {
+        rsm.push({});
+        continue;
+      }
+      const mask = (shape: number[], j: number): tf.Tensor => {
+        if (p >= 1) return keep(tf.zeros(shape));
+        const k: Key = foldIn(foldIn([0x5eed, 0x45e] as Key, i), j);
+        return keep(tf.tidy(() => {
+          const u = tf.randomUniform(shape, 0, 1, "float32", tfSeed(k));
+          return tf.sub(1, tf.step(tf.sub(p, u)));
+        }));
+      };
+      rsm.push({
+        q: mask([T, batch, H, total, d], 0),
+        k: mask([T, batch, H, total, d], 1),
+        att: mask([T, batch, H, total, total], 2),
+      });
+    }
+  }
+  return {
+    pos,
+    cpg,
+    rsm,
+    dispose() {
+      tf.dispose(owned);
+      owned.length = 0;
+    },
+  };
+}
+
 /**
  * Build a bin-by-bin runner of a causal hybrid model (see the module documentation): `init()`
  * gives the state at bin 0, `step(state, counts)` consumes one bin. Throws, saying why, when the
@@ -338,38 +426,10 @@ export function streamer(
     consts.push(tf.keep(t));
     return t;
   };
-  const posTable: tf.Tensor2D = c.position === "learned"
-    ? params.pos as tf.Tensor2D
-    : keep(sinusoidalEncoding(total, D));
-  const cpgTable = c.cpg
-    ? keep(cpgEncoding(total, c.cpg.dims, { wMax: c.cpg.wMax, threshold: c.cpg.threshold }))
-    : undefined;
-  // Random spike masking: the keep masks of the full forward ([T, B, H, L, d] for Q and K,
-  // [T, B, H, L, L] for the attention map), drawn from the keys the full forward uses at
-  // inference, read one bin at a time.
-  const rsmMasks: { q?: tf.Tensor; k?: tf.Tensor; att?: tf.Tensor }[] = [];
-  if (spiking && c.rsm && c.rsm.mode === "random") {
-    for (let i = 0; i < c.nLayers; i++) {
-      const p = c.rsm.ratio[i];
-      if (p <= 0) {
-        rsmMasks.push({});
-        continue;
-      }
-      const mask = (shape: number[], j: number): tf.Tensor => {
-        if (p >= 1) return keep(tf.zeros(shape));
-        const k: Key = foldIn(foldIn([0x5eed, 0x45e] as Key, i), j);
-        return keep(tf.tidy(() => {
-          const u = tf.randomUniform(shape, 0, 1, "float32", tfSeed(k));
-          return tf.sub(1, tf.step(tf.sub(p, u)));
-        }));
-      };
-      rsmMasks.push({
-        q: mask([T, batch, H, total, d], 0),
-        k: mask([T, batch, H, total, d], 1),
-        att: mask([T, batch, H, total, total], 2),
-      });
-    }
-  }
+  const tables = streamTables(c, params, { mode, batch });
+  const posTable = tables.pos;
+  const cpgTable = tables.cpg;
+  const rsmMasks = tables.rsm;
 
   /** The taps of a convolution, split once (`tf.unstack` per step costs more than the product). */
   const tapCache = new Map<tf.Tensor, tf.Tensor2D[]>();
@@ -692,6 +752,7 @@ export function streamer(
     init,
     step,
     dispose() {
+      tables.dispose();
       tf.dispose(consts);
       consts.length = 0;
       tapCache.clear();

@@ -14,8 +14,9 @@
  * |---|---|
  * | `train.standard`, `train.conv`, `train.spiking` | one optimiser step: mask sampling (20 % of bins), forward, masked Poisson loss, backward, global-norm clip 1.0, AdamW (lr 1e-4, wd 0.01) |
  * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
- * | `stream.step` | one bin of streaming inference, batch 1 (lib/stream.ts; causal conv attention) |
- * | `stream.step.spiking` | the same in spiking mode (needs the hybrid model's `norm: "causal"`) |
+ * | `stream.step` | one bin of streaming inference, batch 1, causal conv attention, on the WASM stream engine (kernels/stream_engine.ts) |
+ * | `stream.step.spiking` | the same in spiking mode (the hybrid model's `norm: "causal"`) |
+ * | `stream.step.tfjs`, `stream.step.spiking.tfjs` | the same two on TF.js ops (`streamer`, lib/stream.ts) |
  * | `train.standard.ndt`, `infer.standard.ndt.b32` | the NDT transformer |
  *
  * `conv` rows use convolutional attention (Q and K from a kernel-3 convolution over bins); the
@@ -38,6 +39,7 @@ import { disposeBatch, maskedBatch } from "../lib/masking.ts";
 import { adamw, type OptState } from "../lib/optim.ts";
 import { foldIn, key, stream as randomStream } from "../lib/random.ts";
 import { disposeStreamState, streamer } from "../lib/stream.ts";
+import { streamEngine } from "../kernels/stream_engine.ts";
 import { trainStep } from "../lib/train.ts";
 import { type Model, transformer } from "../lib/transformer.ts";
 import { countParams, disposeTree, type Params } from "../lib/tree.ts";
@@ -56,6 +58,8 @@ const ROWS = [
   "infer.standard.ndt.b32",
   "stream.step",
   "stream.step.spiking",
+  "stream.step.tfjs",
+  "stream.step.spiking.tfjs",
 ] as const;
 
 const USAGE = `usage: deno task bench [options]
@@ -413,31 +417,44 @@ await runMain(USAGE, async () => {
     console.error(`${name}: median ${rows[rows.length - 1].medianMs} ms`);
   }
 
-  async function streamRow(name: string, mode: Mode): Promise<void> {
+  async function streamRow(name: string, mode: Mode, engine: "wasm" | "tfjs"): Promise<void> {
     const config = { ...reference, attention: "conv", causal: true } as HybridConfig;
     if (mode === "spiking") (config as { norm?: string }).norm = "causal";
     const model = hybridTransformer(config);
     const params = model.init(key(0));
-    const st = streamer(model, params, { mode, batch: 1 });
     const x = await input1.input.data();
     const ts: number[] = [];
-    for (let pass = 0; pass < warmup + reps; pass++) {
-      let state = st.init();
-      for (let l = 0; l < L; l++) {
-        const t0 = performance.now();
-        const r = st.step(state, x.subarray(l * N, (l + 1) * N));
-        await r.logRates.data();
-        if (pass >= warmup) ts.push(performance.now() - t0);
-        r.logRates.dispose();
-        state = r.state;
+    if (engine === "wasm") {
+      const en = streamEngine(model, params, { mode, batch: 1 });
+      for (let pass = 0; pass < warmup + reps; pass++) {
+        en.reset();
+        for (let l = 0; l < L; l++) {
+          const t0 = performance.now();
+          en.step(x.subarray(l * N, (l + 1) * N));
+          if (pass >= warmup) ts.push(performance.now() - t0);
+        }
       }
-      disposeStreamState(state);
+    } else {
+      const st = streamer(model, params, { mode, batch: 1 });
+      for (let pass = 0; pass < warmup + reps; pass++) {
+        let state = st.init();
+        for (let l = 0; l < L; l++) {
+          const t0 = performance.now();
+          const r = st.step(state, x.subarray(l * N, (l + 1) * N));
+          await r.logRates.data();
+          if (pass >= warmup) ts.push(performance.now() - t0);
+          r.logRates.dispose();
+          state = r.state;
+        }
+        disposeStreamState(state);
+      }
+      st.dispose();
     }
-    st.dispose();
     rows.push(summary(name, ts, {
       batch: 1,
       mode,
       attention: "conv (causal)",
+      engine: engine === "wasm" ? "WASM stream engine" : "TF.js ops (streamer)",
       params: countParams(params),
       rssHwmMb: await peakRssMb(),
     }));
@@ -493,8 +510,14 @@ await runMain(USAGE, async () => {
   }
   disposeTree(hp);
   disposeTree(np);
-  if (wanted.has("stream.step")) await streamRow("stream.step", "standard");
-  if (wanted.has("stream.step.spiking")) await streamRow("stream.step.spiking", "spiking");
+  if (wanted.has("stream.step")) await streamRow("stream.step", "standard", "wasm");
+  if (wanted.has("stream.step.spiking")) {
+    await streamRow("stream.step.spiking", "spiking", "wasm");
+  }
+  if (wanted.has("stream.step.tfjs")) await streamRow("stream.step.tfjs", "standard", "tfjs");
+  if (wanted.has("stream.step.spiking.tfjs")) {
+    await streamRow("stream.step.spiking.tfjs", "spiking", "tfjs");
+  }
   disposeBatch(input32);
   disposeBatch(input1);
   const hestSeconds = (performance.now() - t0) / 1000;

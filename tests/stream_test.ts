@@ -14,7 +14,8 @@ import {
 } from "../lib/stream.ts";
 import { transformer } from "../lib/transformer.ts";
 import { disposeTree, type Params } from "../lib/tree.ts";
-import { setKernelsEnabled } from "../kernels/wasm.ts";
+import { newKernelInstance, setKernelsEnabled } from "../kernels/wasm.ts";
+import { type StreamEngine, streamEngine } from "../kernels/stream_engine.ts";
 import { runScript } from "./_script_util.ts";
 
 await useBackend("wasm");
@@ -360,10 +361,125 @@ Deno.test("scripts/stream.ts replays Lorenz test trials bin by bin, timed and ch
     assert.equal(j.equal, true);
     assert.equal(j.steps, 2 * (50 + 10)); // 2 trials × (50 bins + 10 forward bins)
     assert.ok(j.maxAbsDiff < 1e-4 && j.stepMedianMs > 0 && j.stepP99Ms >= j.stepMedianMs);
+    assert.equal(j.engine, "wasm"); // the default on the wasm backend
+    // the TF.js path, in spiking mode: bit for bit
+    const t = await runScript("stream.ts", [
+      "--trials",
+      "1",
+      "--preset",
+      "tiny",
+      "--mode",
+      "spiking",
+      "--engine",
+      "tfjs",
+      "--out",
+      out,
+    ]);
+    assert.equal(t.code, 0, t.err);
+    const jt = JSON.parse(await Deno.readTextFile(out));
+    assert.deepEqual([jt.engine, jt.mode, jt.equal, jt.tolerance], ["tfjs", "spiking", true, 1e-5]);
   } finally {
     await Deno.remove(out);
   }
   const bad = await runScript("stream.ts", ["--mode", "sideways"]);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--mode must be standard or spiking, found "sideways"/);
+  const badEngine = await runScript("stream.ts", ["--engine", "gpu"]);
+  assert.equal(badEngine.code, 2);
+  assert.match(badEngine.err, /--engine must be wasm or tfjs, found "gpu"/);
+});
+
+// --- the WASM streaming engine (kernels/stream_engine.ts) --------------------------------------
+
+/** Stream every bin through the WASM engine; log-rates `[B, L + F, N_OUT]` as a flat array. */
+function engineAll(engine: StreamEngine, counts: Float32Array): Float32Array {
+  const out = new Float32Array(B * (L + F) * N_OUT);
+  for (let l = 0; l < L + F; l++) {
+    const y = engine.step(binCounts(counts, l));
+    assert.equal(y.length, B * N_OUT);
+    for (let b = 0; b < B; b++) {
+      for (let o = 0; o < N_OUT; o++) out[(b * (L + F) + l) * N_OUT + o] = y[b * N_OUT + o];
+    }
+  }
+  return out;
+}
+
+Deno.test("matvec kernel: y = x · W + b row by row, zeros skipped, bias optional (hand-computed)", () => {
+  const ex = newKernelInstance();
+  // 2 rows, in 3, out 19 (one block of 16 columns and a remainder of 3)
+  const rows = 2, inD = 3, outD = 19;
+  const x = [1, 0, 2, 0, 0.5, -1];
+  const w = Array.from({ length: inD * outD }, (_, i) => (i % 7) - 3 + i / 100);
+  const b = Array.from({ length: outD }, (_, j) => j / 10);
+  const base = (ex.__heap_base.value as number + 15) & ~15;
+  const [px, pw, pb, py] = [base, base + 64, base + 64 + 4 * 64, base + 64 + 4 * 64 + 128];
+  const f = (p: number, n: number) => new Float32Array(ex.memory.buffer, p, n);
+  f(px, 6).set(x);
+  f(pw, inD * outD).set(w);
+  f(pb, outD).set(b);
+  for (const withBias of [true, false]) {
+    ex.matvec(px, pw, withBias ? pb : 0, py, rows, inD, outD);
+    const y = f(py, rows * outD);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < outD; j++) {
+        let want = withBias ? b[j] : 0;
+        for (let i = 0; i < inD; i++) want += x[r * inD + i] * w[i * outD + j];
+        assert.ok(Math.abs(y[r * outD + j] - want) < 1e-5, `row ${r} col ${j}: ${y[r * outD + j]}`);
+      }
+    }
+  }
+});
+
+for (const [name, over] of standardVariants) {
+  Deno.test(`stream engine (standard mode, ${name}) equals the full causal forward`, async () => {
+    const model = hybridLib.hybridTransformer({ ...base, ...over });
+    const params = model.init(key(1));
+    const counts = randomCounts(3);
+    const full = await fullForward(model, params, counts, "standard");
+    const engine = streamEngine(model, params, { mode: "standard", batch: B });
+    const got = engineAll(engine, counts);
+    assert.ok(maxAbsDiff(full, got) < 1e-4, `max |Δ| ${maxAbsDiff(full, got)}`);
+    // reset starts a new stream: the same counts give the same outputs
+    engine.reset();
+    assert.equal(engine.bin, 0);
+    assert.deepEqual(engineAll(engine, counts), got);
+    disposeTree(params);
+  });
+}
+
+for (const [name, over] of spikingVariants) {
+  Deno.test(`stream engine (spiking mode, causal norm, ${name}) equals the full causal forward`, async () => {
+    const model = spikingHybrid({ ...base, ...over, norm: "causal" } as HybridConfig);
+    const params = model.init(key(2));
+    const counts = randomCounts(4);
+    const full = await fullForward(model, params, counts, "spiking");
+    const engine = streamEngine(model, params, { mode: "spiking", batch: B });
+    const got = engineAll(engine, counts);
+    assert.ok(maxAbsDiff(full, got) < 1e-4, `max |Δ| ${maxAbsDiff(full, got)}`);
+    disposeTree(params);
+  });
+}
+
+Deno.test("stream engine refuses what cannot stream and bad counts, naming the problem", () => {
+  const nonCausal = hybridLib.hybridTransformer({ ...base, causal: false });
+  const p0 = nonCausal.init(key(0));
+  assert.throws(() => streamEngine(nonCausal, p0), /not causal.*causal: true/);
+  const model = hybridLib.hybridTransformer(base);
+  const params = model.init(key(0));
+  assert.throws(() => streamEngine(model, params, { mode: "spiking" }), /norm "trial"/);
+  assert.throws(
+    () => streamEngine(model, params, { batch: 0 }),
+    /"batch" must be a positive integer, found 0/,
+  );
+  assert.throws(
+    () => streamEngine(model, params, { mdoe: "standard" } as never),
+    /unknown streamEngine option "mdoe"/,
+  );
+  assert.throws(() => streamEngine(model, { blocks: {} } as Params), /must hold "embed.w"/);
+  const engine = streamEngine(model, params, { batch: 1 });
+  assert.throws(() => engine.step([1, 2]), /batch × nInputs = 1 × 4 = 4 numbers, found 2/);
+  assert.throws(() => engine.step([1, NaN, 0, 0]), /finite numbers, found NaN at index 1/);
+  for (let l = 0; l < L + F; l++) engine.step([0, 0, 0, 0]);
+  assert.throws(() => engine.step([0, 0, 0, 0]), /consumed all 11 bins.*reset\(\)/);
+  disposeTree([p0, params] as unknown as Params);
 });
