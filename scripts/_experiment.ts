@@ -125,7 +125,9 @@ be run by separate processes into the same --out (the last one to finish aggrega
       }
       chosen = script.variants.filter((v) => names.includes(v.name));
     }
+    // flags win over a variant's own training overrides (a --quick or --steps run is short)
     const variants = chosen.map((v) => {
+      if (Object.keys(train).length) v = { ...v, train: { ...(v.train ?? {}), ...train } };
       if (!quick) return v;
       // SNN timesteps only exist in hybrid models
       const { timesteps, ...sizes } = QUICK.model;
@@ -140,7 +142,6 @@ be run by separate processes into the same --out (the last one to finish aggrega
       outDir,
       runsDir: f.runs,
       backend,
-      train: Object.keys(train).length ? train : undefined,
       progress: !f.quiet,
       onRun: ({ variant, seed, index, total }) =>
         console.error(`[${index + 1}/${total}] ${variant}, seed ${seed}`),

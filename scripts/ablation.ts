@@ -7,8 +7,17 @@
  * @module
  */
 import type { ExperimentVariant } from "../lib/experiment.ts";
+import type { TrainOverrides } from "../lib/run.ts";
 import { ablationJson, waterfallFigure } from "./_figures.ts";
 import { experimentMain } from "./_experiment.ts";
+
+/**
+ * Training budget of every spiking-only step: the hybrid's 1200 alternating steps hold 600
+ * spiking-mode steps, so each step before it gets those 600 spiking steps at the hybrid's lr. The
+ * only differences along the waterfall are then the components (and, last, the 600 extra
+ * standard-mode steps that alternating training adds).
+ */
+export const SPIKING_BUDGET: TrainOverrides = { steps: 600, lr: 8e-3 };
 
 /** Each step adds one component to the previous one (configs on top of the `spikformer` preset). */
 const STEPS: ExperimentVariant[] = [
@@ -52,7 +61,11 @@ const STEPS: ExperimentVariant[] = [
 ];
 
 /** The ablation steps, each scored in spiking mode. */
-export const ABLATION: ExperimentVariant[] = STEPS.map((v) => ({ ...v, modes: ["spiking"] }));
+export const ABLATION: ExperimentVariant[] = STEPS.map((v) => ({
+  ...v,
+  ...(v.preset === "spikformer" ? { train: SPIKING_BUDGET } : {}),
+  modes: ["spiking"],
+}));
 
 if (import.meta.main) {
   await experimentMain({

@@ -10,12 +10,18 @@
 import type { ExperimentVariant } from "../lib/experiment.ts";
 import { compareFigure, compareJson } from "./_figures.ts";
 import { experimentMain } from "./_experiment.ts";
+import { SPIKING_BUDGET } from "./ablation.ts";
 
 /** The three models compared. */
 export const COMPARE: ExperimentVariant[] = [
   { name: "standard", label: "standard transformer", preset: "standard" },
   // the same names as the ablation's steps, so a shared --runs folder reuses those runs
-  { name: "basic", label: "basic spiking transformer", preset: "spikformer" },
+  {
+    name: "basic",
+    label: "basic spiking transformer",
+    preset: "spikformer",
+    train: SPIKING_BUDGET,
+  },
   { name: "hybrid", label: "hybrid", preset: "hybrid" },
 ];
 
