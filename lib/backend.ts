@@ -16,6 +16,27 @@ import "@tensorflow/tfjs-backend-wasm";
 tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
 tf.env().set("IS_NODE", false);
 
+// TF.js clones tensors through the Identity kernel: `tf.clone`, the output of every custom-gradient
+// op, and every tensor such an op saves for its backward pass (hest's fused kernels and
+// rematerialised blocks are custom-gradient ops). On the wasm backend that kernel copies the
+// data. Tensors are immutable, so a clone can share its data, reference-counted, as the wasm
+// backend's own Reshape does: no copy and no second buffer (measured on the reference spiking
+// train step: see README "Speed"). Strings keep the copying kernel.
+const wasmIdentity = tf.getKernel("Identity", "wasm");
+if (wasmIdentity) {
+  tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel({
+    kernelName: "Identity",
+    backendName: "wasm",
+    kernelFunc(args) {
+      const x = args.inputs.x as tf.TensorInfo;
+      if (x.dtype === "string") return wasmIdentity.kernelFunc(args);
+      (args.backend as unknown as { incRef(id: unknown): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
+}
+
 /**
  * The TensorFlow.js namespace hest uses (the `@tensorflow/tfjs` union package, with the wasm
  * backend registered), re-exported so scripts and notebooks need no import map of their own.
