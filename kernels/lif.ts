@@ -10,7 +10,10 @@
  */
 import { tf } from "../lib/backend.ts";
 import type { ResolvedLifOptions } from "../lib/neurons.ts";
-import { f32View, kernelArena, kernelExports, readTensorAt, writeTensor } from "./wasm.ts";
+import { f32View, kernelArena, kernelExports, readTensorAt, tensorData } from "./wasm.ts";
+
+/** Floats of one [T, chunk] buffer: LIF kernels run on column chunks of this size. */
+const CHUNK_FLOATS = 1 << 18;
 
 type LifFn = (...xs: tf.Tensor[]) => tf.Tensor;
 
@@ -64,19 +67,34 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
     save(v0 ? [x, v0] : [x]);
     const T = x.shape[0];
     const n = x.size / T;
-    const run = (xs: tf.Tensor, v0s: tf.Tensor | undefined): number[] => {
-      const ptrs = kernelArena([T * n, T * n, T * n, n, T * n, T * n]);
-      const [px, ps, ph, pv] = ptrs;
-      writeTensor(xs, px);
-      if (v0s) writeTensor(v0s, pv);
-      else f32View(pv, n).fill(c.vr);
+    // Neurons are independent: the kernels run on chunks of columns, so kernel memory holds the
+    // full-size result plus a few chunk buffers instead of five [T, n] arrays.
+    const cn = Math.max(1, Math.min(n, Math.floor(CHUNK_FLOATS / T)));
+    /** Copy columns j0 … j0 + m − 1 of src [T, n] into dst [T, m]. */
+    const pack = (src: Float32Array, dst: Float32Array, j0: number, m: number) => {
+      for (let t = 0; t < T; t++) dst.set(src.subarray(t * n + j0, t * n + j0 + m), t * m);
+    };
+    const unpack = (src: Float32Array, dst: Float32Array, j0: number, m: number) => {
+      for (let t = 0; t < T; t++) dst.set(src.subarray(t * m, (t + 1) * m), t * n + j0);
+    };
+    /** The forward on the chunk at j0 (x and V0 packed into px, pv); H and S in ph, ps. */
+    const forwardChunk = (
+      xs: Float32Array,
+      v0s: Float32Array | undefined,
+      j0: number,
+      m: number,
+      [px, ps, ph, pv]: number[],
+    ) => {
+      pack(xs, f32View(px, T * m), j0, m);
+      if (v0s) f32View(pv, m).set(v0s.subarray(j0, j0 + m));
+      else f32View(pv, m).fill(c.vr);
       kernelExports().lif_forward(
         px,
         ps,
         ph,
         pv,
         T,
-        n,
+        m,
         c.k,
         c.omk,
         c.vr,
@@ -85,34 +103,56 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
         c.decay,
         c.leakMode,
       );
-      return ptrs;
     };
-    const [, ps] = run(x, v0);
+    const [pOut, ...chunk] = kernelArena([T * n, T * cn, T * cn, T * cn, cn]);
+    {
+      const xs = tensorData(x);
+      const v0s = v0 ? tensorData(v0) : undefined;
+      const out = f32View(pOut, T * n);
+      for (let j0 = 0; j0 < n; j0 += cn) {
+        const m = Math.min(cn, n - j0);
+        forwardChunk(xs, v0s, j0, m, chunk);
+        unpack(f32View(chunk[1], T * m), out, j0, m);
+      }
+    }
     return {
-      value: readTensorAt(ps, x.shape),
+      value: readTensorAt(pOut, x.shape),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-        const [, , ph, pg, pdy, pdx] = run(saved[0], saved[1]);
-        writeTensor(dy, pdy);
-        kernelExports().lif_backward(
-          pdy,
-          ph,
-          pdx,
-          pg,
-          T,
-          n,
-          c.k,
-          c.omk,
-          c.vr,
-          c.vth,
-          c.soft,
-          c.decay,
-          o.detachReset ? 1 : 0,
-          o.detachMembrane ? 1 : 0,
-          kind,
-          o.surrogate.alpha,
-        );
-        const dx = readTensorAt(pdx, x.shape);
-        return withV0 ? [dx, readTensorAt(pg, x.shape.slice(1))] : [dx];
+        const [pdx, pgv, ...rest] = kernelArena([T * n, n, T * cn, T * cn, T * cn, cn, T * cn]);
+        const [px, ps, ph, pv, pdyc] = rest;
+        const xs = tensorData(saved[0]);
+        const v0s = saved[1] ? tensorData(saved[1]) : undefined;
+        const dys = tensorData(dy);
+        const dx = f32View(pdx, T * n);
+        const gv = f32View(pgv, n);
+        // the chunk's dx and dV0 go to px and pv once the forward's x and V0 are used up
+        for (let j0 = 0; j0 < n; j0 += cn) {
+          const m = Math.min(cn, n - j0);
+          forwardChunk(xs, v0s, j0, m, [px, ps, ph, pv]);
+          pack(dys, f32View(pdyc, T * m), j0, m);
+          kernelExports().lif_backward(
+            pdyc,
+            ph,
+            px,
+            pv,
+            T,
+            m,
+            c.k,
+            c.omk,
+            c.vr,
+            c.vth,
+            c.soft,
+            c.decay,
+            o.detachReset ? 1 : 0,
+            o.detachMembrane ? 1 : 0,
+            kind,
+            o.surrogate.alpha,
+          );
+          unpack(f32View(px, T * m), dx, j0, m);
+          gv.set(f32View(pv, m), j0);
+        }
+        const dxT = readTensorAt(pdx, x.shape);
+        return withV0 ? [dxT, readTensorAt(pgv, x.shape.slice(1))] : [dxT];
       },
     };
   }) as LifFn;

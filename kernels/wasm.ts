@@ -274,6 +274,25 @@ export function f32View(ptr: number, length: number): Float32Array {
 }
 
 /**
+ * A tensor's float32 values for reading now: on the wasm backend a view of TF.js's heap (no
+ * copy; valid until TF.js next allocates), elsewhere `dataSync()`. Do not keep or modify it.
+ *
+ * @example
+ * ```ts
+ * import { tensorData } from "./kernels/wasm.ts";
+ * import { tf } from "./lib/backend.ts";
+ * tensorData(tf.tensor1d([1, 2]))[1]; // 2
+ * ```
+ */
+export function tensorData(t: tf.Tensor): Float32Array {
+  const be = tf.backend() as unknown as WasmBackendLike;
+  if (tf.getBackend() === "wasm" && be.dataIdMap?.has(t.dataId) && be.typedArrayFromHeap) {
+    return be.typedArrayFromHeap(t) as Float32Array;
+  }
+  return t.dataSync() as Float32Array;
+}
+
+/**
  * Copy a float32 tensor's values into kernel memory at byte offset `ptr`.
  *
  * @example

@@ -144,6 +144,30 @@ Deno.test("kernels: LIF with v0 (broadcast), gradients for x and v0 = composite"
   }
 });
 
+Deno.test("kernels: LIF on more neurons than one kernel chunk (column chunks) = composite, with v0", async () => {
+  await useBackend("wasm");
+  try {
+    // T = 4 and 2·65,536 + 37 neurons: three column chunks of the kernel (2¹⁸ floats / T)
+    const n = 2 * 65536 + 37;
+    const x = randn([4, n], 0.8, 0.9);
+    const w = randn([4, n]);
+    const v0 = randn([n], 0.2, 0.3);
+    const f = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(w, lif(a, { v0: b, detachReset: false })));
+    const [[sk, gk], [sc, gc]] = both(() => {
+      const s = values(lif(x, { v0, detachReset: false }));
+      return [s, tf.grads(f)([x, v0]).map(values)] as const;
+    });
+    assert.deepEqual(Array.from(sk), Array.from(sc), "spikes");
+    close(gk[0], gc[0], 1e-5, "dx");
+    close(gk[1], gc[1], 1e-5, "dv0");
+    // the last chunk's columns fire too (the chunks were stitched back in place)
+    assert.ok(sk.subarray(3 * n - 100, 3 * n).some((v) => v === 1));
+  } finally {
+    await useBackend("cpu");
+  }
+});
+
 Deno.test("kernels: LIF kernel hand-checked values, threshold equality, no leaked tensors", () => {
   // τ = 2, hard reset: H = [0.75, 1.125, 0.25, 1.375] → S = [0, 1, 0, 1]; H = 1 exactly fires.
   assert.deepEqual(Array.from(values(lif(tf.tensor2d([[1.5], [1.5], [0.5], [2.5]])))), [
