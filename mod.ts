@@ -308,6 +308,8 @@ export {
   type StatSummary,
   writeHtmlReport,
 } from "./lib/report.ts";
+// Rematerialisation (gradient checkpointing) of a block.
+export { remat, type RematInputs, type RematOptions } from "./lib/remat.ts";
 // Streaming (bin-by-bin) inference of causal hybrid models.
 export {
   causalSpikeNorm,

@@ -60,6 +60,7 @@ import {
 } from "./layers.ts";
 import { encodeInput, lif, type LifOptions } from "./neurons.ts";
 import { foldIn, type Key, split, tfSeed } from "./random.ts";
+import { remat } from "./remat.ts";
 import { randomSpikeMask, sew } from "./spike_ops.ts";
 import { spikeNorm } from "./spike_norm.ts";
 import { causalSpikeNorm } from "./stream.ts";
@@ -347,6 +348,12 @@ export interface HybridApplyContext extends ApplyContext {
   readonly stats?: SpikeStatsCollector;
 }
 
+/** One part of a block: `(i, x, blockParams) → x` with its residual. */
+type BlockPart = (i: number, x: tf.Tensor, p: HybridBlock) => tf.Tensor;
+/** Block parameters of the attention part and of the MLP part (paths inside a block). */
+const ATTENTION_PARAMS = /^(attn|ln1|tim|sn\.(q|k|v|attn|o))\./;
+const MLP_PARAMS = /^(ff1|ff2|ln2|sn\.(ff1|ff2))\./;
+
 interface HybridBlock extends Params {
   ln1: LayerNormParams;
   ln2: LayerNormParams;
@@ -558,6 +565,29 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
     ];
   }
 
+  /**
+   * Block i on x, as its two parts (attention with its residual, then the MLP with its
+   * residual): directly, or with `ctx.remat` in training each part rematerialised
+   * (lib/remat.ts: its activations recomputed in the backward pass), with gradients for the
+   * parameters of that part this mode uses.
+   */
+  function runBlock(
+    i: number,
+    x: tf.Tensor,
+    p: HybridBlock,
+    mode: Mode,
+    ctx: HybridApplyContext,
+    parts: [BlockPart, BlockPart],
+  ): tf.Tensor {
+    const [attention, mlp] = parts;
+    if (!(ctx.remat && ctx.training)) return mlp(i, attention(i, x, p), p);
+    const part = (fn: BlockPart, re: RegExp, y: tf.Tensor) =>
+      remat((xx, pp: HybridBlock) => fn(i, xx, pp), { x: y, params: p }, {
+        trainable: (path) => re.test(path) && usesParam(`blocks.${i}.${path}`, mode),
+      });
+    return part(mlp, MLP_PARAMS, part(attention, ATTENTION_PARAMS, x));
+  }
+
   function applyStandard(params: Params, batch: ModelBatch, ctx: HybridApplyContext): tf.Tensor3D {
     const keys = ctx.training && ctx.key ? split(ctx.key, 2 + 3 * c.nLayers) : [];
     const sub = (i: number): ApplyContext => ({ training: ctx.training, key: keys[i] });
@@ -569,8 +599,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
     };
     let x = dropout(embed(params, batch, batch.input, ops), c.embedDropout, sub(0));
     const blocks = params.blocks as Params;
-    for (let i = 0; i < c.nLayers; i++) {
-      const p = blocks[String(i)] as HybridBlock;
+    const attention = (i: number, x: tf.Tensor, p: HybridBlock): tf.Tensor => {
       const [q, kk, v] = qkvProject(p, applyLayerNorm(p.ln1, x), `block${i}`, ops).map(heads);
       ops?.matmul(`block${i}.attn.qk`, q, kk, { transposeB: true });
       let scores = tf.mul(bmm(q, kk, { transposeB: true }), 1 / Math.sqrt(d));
@@ -578,9 +607,14 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       const att = dropout(tf.softmax(scores, -1), c.attnDropout, sub(1 + 3 * i));
       ops?.matmul(`block${i}.attn.av`, att, v);
       const a = lin(`block${i}.o`, p.attn.o as LinearParams, merge(bmm(att, v)));
-      x = tf.add(x, dropout(a, c.dropout, sub(2 + 3 * i)));
+      return tf.add(x, dropout(a, c.dropout, sub(2 + 3 * i)));
+    };
+    const mlp = (i: number, x: tf.Tensor, p: HybridBlock): tf.Tensor => {
       const h = gelu(lin(`block${i}.ff1`, p.ff1, applyLayerNorm(p.ln2, x)));
-      x = tf.add(x, dropout(lin(`block${i}.ff2`, p.ff2, h), c.dropout, sub(3 + 3 * i)));
+      return tf.add(x, dropout(lin(`block${i}.ff2`, p.ff2, h), c.dropout, sub(3 + 3 * i)));
+    };
+    for (let i = 0; i < c.nLayers; i++) {
+      x = runBlock(i, x, blocks[String(i)] as HybridBlock, "standard", ctx, [attention, mlp]);
     }
     x = applyLayerNorm(params.lnFinal as LayerNormParams, x);
     x = dropout(x, c.rateDropout, sub(1 + 3 * c.nLayers));
@@ -672,8 +706,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
     const membrane = c.residual === "membrane";
     let x = membrane ? e : lifAt("embed", spikeNormFn(params.snEmbed as LayerNormParams, e));
     const blocks = params.blocks as Params;
-    for (let i = 0; i < c.nLayers; i++) {
-      const p = blocks[String(i)] as HybridBlock;
+    const attention = (i: number, x: tf.Tensor, p: HybridBlock): tf.Tensor => {
       const sn = p.sn as Record<string, LayerNormParams>;
       // The membrane shortcut fires on the real-valued stream itself, without a norm: the
       // per-trial norm would remove each trial's mean level per channel, which the stream carries
@@ -718,8 +751,13 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         },
       );
       const a = spikeNormFn(sn.o, lin(`block${i}.o`, p.attn.o as LinearParams, o, true));
+      return membrane
+        ? tf.add(x, dropout(a, c.dropout, trainKey(3 + 4 * i)))
+        : sew(x, lifAt(`block${i}.proj`, a), { mode: c.residual as "add" | "and" | "iand" });
+    };
+    const mlp = (i: number, x: tf.Tensor, p: HybridBlock): tf.Tensor => {
+      const sn = p.sn as Record<string, LayerNormParams>;
       if (membrane) {
-        x = tf.add(x, dropout(a, c.dropout, trainKey(3 + 4 * i)));
         const h = lifAt(
           `block${i}.ff1`,
           spikeNormFn(
@@ -727,7 +765,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
             lin(`block${i}.ff1`, p.ff1, lifAt(`block${i}.mlpIn`, x), true),
           ),
         );
-        x = tf.add(
+        return tf.add(
           x,
           dropout(
             spikeNormFn(sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true)),
@@ -735,15 +773,16 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
             trainKey(4 + 4 * i),
           ),
         );
-      } else {
-        x = sew(x, lifAt(`block${i}.proj`, a), { mode: c.residual as "add" | "and" | "iand" });
-        const h = lifAt(
-          `block${i}.ff1`,
-          spikeNormFn(sn.ff1, lin(`block${i}.ff1`, p.ff1, x, c.residual !== "add")),
-        );
-        const f = lifAt(`block${i}.ff2`, spikeNormFn(sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true)));
-        x = sew(x, f, { mode: c.residual as "add" | "and" | "iand" });
       }
+      const h = lifAt(
+        `block${i}.ff1`,
+        spikeNormFn(sn.ff1, lin(`block${i}.ff1`, p.ff1, x, c.residual !== "add")),
+      );
+      const f = lifAt(`block${i}.ff2`, spikeNormFn(sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true)));
+      return sew(x, f, { mode: c.residual as "add" | "and" | "iand" });
+    };
+    for (let i = 0; i < c.nLayers; i++) {
+      x = runBlock(i, x, blocks[String(i)] as HybridBlock, "spiking", ctx, [attention, mlp]);
     }
     let y = tf.mean(x, 0); // [B, L+F, D]
     y = applyLayerNorm(params.lnFinal as LayerNormParams, y);

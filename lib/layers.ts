@@ -27,6 +27,13 @@ export interface ApplyContext {
   readonly key?: Key;
   /** Receives every weight product (linear, convolution, attention) for energy accounting. */
   readonly ops?: OpsCollector;
+  /**
+   * Recompute each block's activations in the backward pass instead of keeping them
+   * (gradient checkpointing, lib/remat.ts): less memory for one more forward per block. Only
+   * under a gradient tape in training; models without blocks to split ignore it (the hybrid
+   * supports it, the NDT transformer does not).
+   */
+  readonly remat?: boolean;
 }
 
 /**

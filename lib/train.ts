@@ -88,6 +88,13 @@ export interface TrainOptions {
    */
   distill?: number;
   /**
+   * Recompute each block's activations in the backward pass instead of storing them (gradient
+   * checkpointing, lib/remat.ts; default false): a train step's peak memory drops to about one
+   * block's activations plus every block's input, for one more forward pass per block. The
+   * values and gradients are the same. Hybrid models only (the NDT transformer ignores it).
+   */
+  remat?: boolean;
+  /**
    * Write the resumable `state.safetensors` (see `lib/train_state.ts`) into `outDir` every this
    * many steps and at the end (default: `evalEvery`).
    */
@@ -171,6 +178,7 @@ const TRAIN_KEYS = [
   "modeSchedule",
   "switchEvery",
   "distill",
+  "remat",
   "checkpointEvery",
   "resumeFrom",
 ];
@@ -233,6 +241,14 @@ export function resolveTrainOptions(
     progress: opts.progress ?? false,
     switchEvery: checkNum("switchEvery", opts.switchEvery ?? 1, isPosInt, "an integer >= 1"),
     distill: checkNum("distill", opts.distill ?? 0, (x) => x >= 0 && x < 1e6, ">= 0"),
+    remat: (() => {
+      if (opts.remat !== undefined && typeof opts.remat !== "boolean") {
+        throw new Error(
+          `train option "remat" must be true or false, found ${JSON.stringify(opts.remat)}`,
+        );
+      }
+      return opts.remat ?? false;
+    })(),
     checkpointEvery: checkNum(
       "checkpointEvery",
       opts.checkpointEvery ?? opts.evalEvery ?? 100,
@@ -396,7 +412,14 @@ export async function trainStep(
   model: Model,
   current: { params: Params; state: OptState },
   batch: TrainingBatch,
-  opts: { optimizer: Optimizer; clipNorm?: number; key: Key; mode?: Mode; distill?: number },
+  opts: {
+    optimizer: Optimizer;
+    clipNorm?: number;
+    key: Key;
+    mode?: Mode;
+    distill?: number;
+    remat?: boolean;
+  },
 ): Promise<TrainStepResult> {
   const { params, state } = current;
   const mode = opts.mode ?? model.modes?.[0] ?? "standard";
@@ -430,6 +453,7 @@ export async function trainStep(
         training: true,
         key: opts.key,
         mode,
+        remat: opts.remat,
       });
       const nll = countLoss(p, logRates, batch);
       return teacher ? tf.add(nll, tf.mul(poissonKl(teacher, logRates), distill)) : nll;
@@ -716,6 +740,7 @@ export async function train(
       key: kDrop,
       mode,
       distill: o.distill,
+      remat: o.remat,
     });
     disposeBatch(batch);
     params = res.params;

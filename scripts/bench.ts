@@ -13,6 +13,7 @@
  * | row | what is timed |
  * |---|---|
  * | `train.standard`, `train.conv`, `train.spiking` | one optimiser step: mask sampling (20 % of bins), forward, masked Poisson loss, backward, global-norm clip 1.0, AdamW (lr 1e-4, wd 0.01) |
+ * | `train.standard.remat`, `train.spiking.remat` | the same with every block rematerialised (`remat: true`, lib/remat.ts); run first, so their `rssHwmMb` is their own peak |
  * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
  * | `stream.step` | one bin of streaming inference, batch 1, causal conv attention, on the WASM stream engine (kernels/stream_engine.ts) |
  * | `stream.step.spiking` | the same in spiking mode (the hybrid model's `norm: "causal"`) |
@@ -47,6 +48,8 @@ import { intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.
 
 /** Every row, in the order they run (training first, so the VmHWM after them is theirs). */
 const ROWS = [
+  "train.standard.remat",
+  "train.spiking.remat",
   "train.standard",
   "train.conv",
   "train.spiking",
@@ -76,6 +79,8 @@ const USAGE = `usage: deno task bench [options]
 
 /** Which torch_ref.py measurement each row is paired with: [model, field]. */
 const TORCH_PAIRS: Record<string, [string, string]> = {
+  "train.standard.remat": ["standard", "train_step_ms"],
+  "train.spiking.remat": ["spiking", "train_step_ms"],
   "train.standard": ["standard", "train_step_ms"],
   "train.conv": ["conv", "train_step_ms"],
   "train.spiking": ["spiking", "train_step_ms"],
@@ -373,7 +378,13 @@ await runMain(USAGE, async () => {
   const input32 = maskedBatch(ds, all, { key: key(0), unmasked: true });
   const input1 = maskedBatch(ds, all.subarray(0, 1), { key: key(0), unmasked: true });
 
-  async function trainRow(name: string, model: Model, mode: Mode, params: Params): Promise<Params> {
+  async function trainRow(
+    name: string,
+    model: Model,
+    mode: Mode,
+    params: Params,
+    remat = false,
+  ): Promise<Params> {
     const optimizer = adamw({ lr: 1e-4, weightDecay: 0.01 });
     let p = params;
     let state: OptState = optimizer.init(p);
@@ -382,7 +393,12 @@ await runMain(USAGE, async () => {
     const ts = await time(warmup, reps, async () => {
       const k = foldIn(key(7), i++);
       const batch = maskedBatch(ds, all, { key: k, masking });
-      const r = await trainStep(model, { params: p, state }, batch, { optimizer, key: k, mode });
+      const r = await trainStep(model, { params: p, state }, batch, {
+        optimizer,
+        key: k,
+        mode,
+        remat,
+      });
       disposeBatch(batch);
       p = r.params;
       state = r.state;
@@ -467,6 +483,17 @@ await runMain(USAGE, async () => {
   const hybrid = hybridTransformer(reference);
   let hp = hybrid.init(key(0));
   const paramsHybrid = countParams(hp);
+  // the rematerialised rows first, so the VmHWM after them is their own peak
+  if (wanted.has("train.standard.remat")) {
+    disposeTree(
+      await trainRow("train.standard.remat", hybrid, "standard", hybrid.init(key(0)), true),
+    );
+  }
+  if (wanted.has("train.spiking.remat")) {
+    disposeTree(
+      await trainRow("train.spiking.remat", hybrid, "spiking", hybrid.init(key(0)), true),
+    );
+  }
   if (wanted.has("train.standard")) hp = await trainRow("train.standard", hybrid, "standard", hp);
   if (wanted.has("train.conv")) {
     const conv = hybridTransformer({ ...reference, attention: "conv" });
