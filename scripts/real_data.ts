@@ -11,6 +11,7 @@
  * neuron — the models' predicted rates, the baseline's smoothed + GLM rates, or the raw counts).
  *
  *     deno task real [--quick] [--datasets s1,m1] [--seeds 0] [--steps N] [--hybrid-steps N]
+ *                    [--hybrid-distill L] [--hybrid-timesteps T]
  *
  * Writes `<out>/<dataset>/results.json`, `report.md` and figures (`scores.{svg,png}`,
  * `accuracy_energy.{svg,png}`); run folders go to `<runs>/<dataset>/runs/` and finished ones are
@@ -157,6 +158,9 @@ raw-count ridge baselines, on the test windows.
   --seeds LIST         comma-separated training seeds (default 0)
   --steps N            optimiser steps of every model (default: each preset's own budget)
   --hybrid-steps N     steps of the hybrid preset only (overrides --steps for it)
+  --hybrid-distill L   train the hybrid with cross-mode distillation weight L (train option
+                       "distill"; default: the preset's, off); use its own --runs folder
+  --hybrid-timesteps T the hybrid's SNN timesteps (default: the preset's, 4); own --runs too
   --lag-ms L           behaviour lag in ms, a multiple of 50 (default 0: same bin)
   --data-root DIR      folder holding the dataset folders (default ../shared/data/real)
   --out DIR            results (default results/real_data; --quick: runs/real_data_quick)
@@ -599,6 +603,8 @@ async function main(): Promise<void> {
     seeds: { type: "string" },
     steps: { type: "string" },
     "hybrid-steps": { type: "string" },
+    "hybrid-distill": { type: "string" },
+    "hybrid-timesteps": { type: "string" },
     "lag-ms": { type: "string" },
     "data-root": { type: "string" },
     out: { type: "string" },
@@ -618,6 +624,11 @@ async function main(): Promise<void> {
   const seeds = seedsFlag(f.seeds);
   const steps = intFlag("steps", f.steps, 1);
   const hybridSteps = intFlag("hybrid-steps", f["hybrid-steps"], 1);
+  const hybridDistill = floatFlag("hybrid-distill", f["hybrid-distill"]);
+  if (hybridDistill !== undefined && !(hybridDistill >= 0)) {
+    throw new UsageError(`--hybrid-distill must be a number >= 0, found "${f["hybrid-distill"]}"`);
+  }
+  const hybridTimesteps = intFlag("hybrid-timesteps", f["hybrid-timesteps"], 1);
   const lagMs = floatFlag("lag-ms", f["lag-ms"]) ?? 0;
   const root = f["data-root"] ??
     new URL("../../shared/data/real/", import.meta.url).pathname.replace(/\/$/, "");
@@ -640,11 +651,17 @@ async function main(): Promise<void> {
     const s = m === "hybrid" && hybridSteps !== undefined ? hybridSteps : steps;
     const tr: TrainOverrides = { ...(quick ? QUICK.train : {}) };
     if (s !== undefined) tr.steps = s;
+    if (m === "hybrid" && hybridDistill !== undefined) tr.distill = hybridDistill;
     trainOverrides[m] = tr;
     // the standard transformer has no `timesteps`: the quick sizes without it
     const { timesteps, ...sizes } = QUICK.model;
     const hybridKind = preset(MODELS[m].preset).kind === "hybrid";
-    modelOverrides[m] = quick ? (hybridKind ? { ...sizes, timesteps } : sizes) : undefined;
+    const mo: Record<string, unknown> | undefined = quick
+      ? (hybridKind ? { ...sizes, timesteps } : sizes)
+      : undefined;
+    modelOverrides[m] = m === "hybrid" && hybridTimesteps !== undefined
+      ? { ...(mo ?? {}), timesteps: hybridTimesteps }
+      : mo;
   }
   const t0 = performance.now();
   for (const key of datasets) {

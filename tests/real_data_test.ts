@@ -43,6 +43,8 @@ Deno.test("real_data: bad flags exit 2 naming them", async () => {
     [["--models", "lstm"], /--models must list standard, hybrid, found "lstm"/],
     [["--seeds", "0,x"], /--seeds must be comma-separated integers, found "0,x"/],
     [["--steps", "0"], /--steps must be an integer >= 1, found "0"/],
+    [["--hybrid-distill=-1"], /--hybrid-distill must be a number >= 0, found "-1"/],
+    [["--hybrid-timesteps", "0"], /--hybrid-timesteps must be an integer >= 1, found "0"/],
     [["--nope"], /Unknown option '--nope'/],
   ];
   for (const [args, re] of cases) {
