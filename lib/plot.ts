@@ -578,6 +578,8 @@ export function accuracyEnergyChart(
     title: opts.title ?? "accuracy vs energy",
     background: "white",
     padding: 10,
+    // legends below the plot, so the point labels have the right-hand margin to themselves
+    config: { legend: { orient: "bottom", direction: "horizontal" } },
     width: size(fn, "width", opts.width, 420),
     height: size(fn, "height", opts.height, 300),
     data: { values: rows },
