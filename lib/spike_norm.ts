@@ -25,18 +25,25 @@
 import { tf } from "./backend.ts";
 import type { LayerNormParams } from "./layers.ts";
 import {
+  f32View,
   kernelArena,
   kernelExports,
   kernelsActive,
   readTensorAt,
+  tensorData,
   writeTensor,
 } from "../kernels/wasm.ts";
 
 const EPS = 1e-5;
 
+/** Floats of one chunk of x the kernels work on (the statistics are per trial: chunks of trials). */
+const CHUNK_FLOATS = 1 << 20;
+
 /**
- * The fused kernel path: forward in one WASM call (moments, normalise, gain, bias), backward
- * (dx, dg, db) in another, recomputing the moments from the saved x.
+ * The fused kernel path: forward in one WASM call per chunk of trials (moments, normalise, gain,
+ * bias), backward (dx, dg, db) likewise, recomputing the moments from the saved x. The statistics
+ * of a trial never span two chunks, so chunking only bounds the kernel memory (the full-size
+ * result plus a few chunk buffers); dg and db add up the chunks' sums.
  */
 const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const x = args[0] as tf.Tensor;
@@ -45,22 +52,67 @@ const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
   const save = args[3] as tf.GradSaveFunc;
   save([x, g]);
   const [T, B, L, C] = x.shape;
-  const [px, pg, pb, py, ps] = kernelArena([x.size, C, C, x.size, 2 * B * C]);
-  writeTensor(x, px);
+  const per = L * C; // floats of one (t, b) slab
+  const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * per))));
+  /** Copy trials b0 … b0 + m − 1 of src [T, B, L, C] into dst [T, m, L, C] (or back). */
+  const pack = (src: Float32Array, dst: Float32Array, b0: number, m: number) => {
+    for (let t = 0; t < T; t++) {
+      dst.set(src.subarray((t * B + b0) * per, (t * B + b0 + m) * per), t * m * per);
+    }
+  };
+  const unpack = (src: Float32Array, dst: Float32Array, b0: number, m: number) => {
+    for (let t = 0; t < T; t++) {
+      dst.set(src.subarray(t * m * per, (t + 1) * m * per), (t * B + b0) * per);
+    }
+  };
+  const chunk = T * bc * per;
+  const [py, pg, pb, px, pyc, ps] = kernelArena([x.size, C, C, chunk, chunk, 2 * bc * C]);
   writeTensor(g, pg);
   writeTensor(b, pb);
-  kernelExports().spike_norm_forward(px, pg, pb, py, T, B, L, C, EPS, ps);
+  {
+    const xs = tensorData(x);
+    const y = f32View(py, x.size);
+    for (let b0 = 0; b0 < B; b0 += bc) {
+      const m = Math.min(bc, B - b0);
+      pack(xs, f32View(px, T * m * per), b0, m);
+      kernelExports().spike_norm_forward(px, pg, pb, pyc, T, m, L, C, EPS, ps);
+      unpack(f32View(pyc, T * m * per), y, b0, m);
+    }
+  }
   return {
     value: readTensorAt(py, x.shape),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
       const [sx, sg] = saved;
-      const n = sx.size;
-      const [qx, qg, qdy, qdx, qdg, qdb, qs] = kernelArena([n, C, n, n, C, C, 4 * B * C]);
-      writeTensor(sx, qx);
+      const [qdx, qg, qdg, qdb, qx, qdy, qdxc, qs] = kernelArena([
+        sx.size,
+        C,
+        C,
+        C,
+        chunk,
+        chunk,
+        chunk,
+        4 * bc * C,
+      ]);
       writeTensor(sg, qg);
-      writeTensor(dy, qdy);
-      kernelExports().spike_norm_backward(qx, qg, qdy, qdx, qdg, qdb, T, B, L, C, EPS, qs);
-      return [readTensorAt(qdx, sx.shape), readTensorAt(qdg, [C]), readTensorAt(qdb, [C])];
+      const xs = tensorData(sx);
+      const dys = tensorData(dy);
+      const dx = f32View(qdx, sx.size);
+      const dgSum = new Float32Array(C);
+      const dbSum = new Float32Array(C);
+      for (let b0 = 0; b0 < B; b0 += bc) {
+        const m = Math.min(bc, B - b0);
+        pack(xs, f32View(qx, T * m * per), b0, m);
+        pack(dys, f32View(qdy, T * m * per), b0, m);
+        kernelExports().spike_norm_backward(qx, qg, qdy, qdxc, qdg, qdb, T, m, L, C, EPS, qs);
+        unpack(f32View(qdxc, T * m * per), dx, b0, m);
+        const dgc = f32View(qdg, C);
+        const dbc = f32View(qdb, C);
+        for (let c = 0; c < C; c++) {
+          dgSum[c] += dgc[c];
+          dbSum[c] += dbc[c];
+        }
+      }
+      return [readTensorAt(qdx, sx.shape), tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
     },
   };
 });

@@ -95,8 +95,8 @@ function run(cs: Case): { y: Float32Array; dx: Float32Array; dg: Float32Array; d
   });
 }
 
-function kernelVsComposite(): void {
-  for (const shape of [[4, 3, 7, 8], [1, 2, 5, 6], [3, 1, 1, 5], [2, 4, 9, 64]]) {
+function kernelVsComposite(extra: number[][] = []): void {
+  for (const shape of [[4, 3, 7, 8], [1, 2, 5, 6], [3, 1, 1, 5], [2, 4, 9, 64], ...extra]) {
     const cs = makeCase(shape);
     assert.ok(kernelsActive());
     const k = run(cs);
@@ -110,8 +110,11 @@ function kernelVsComposite(): void {
     const s = `[${shape}]`;
     close(k.y, c.y, 1e-5, `y ${s}`);
     close(k.dx, c.dx, 1e-5, `dx ${s}`);
-    close(k.dg, c.dg, 1e-5, `dg ${s}`);
-    close(k.db, c.db, 1e-5, `db ${s}`);
+    // dg and db sum B·T·L terms in float32 (17,000 for the largest shape), in different orders
+    // on the two paths: their rounding grows with the count
+    const tolSum = k.dx.length > 1e5 ? 1e-4 : 1e-5;
+    close(k.dg, c.dg, tolSum, `dg ${s}`);
+    close(k.db, c.db, tolSum, `db ${s}`);
     // both agree with the float64 formula
     close(k.y, reference(cs.x, cs.g, cs.b, shape), 1e-5, `y vs float64 ${s}`);
   }
@@ -125,7 +128,8 @@ Deno.test("spikeNorm: kernel = composite within 1e-5, value and gradients (cpu)"
 Deno.test("spikeNorm: kernel = composite within 1e-5, value and gradients (wasm)", async () => {
   await useBackend("wasm");
   try {
-    kernelVsComposite();
+    // 170 trials of 2 × 50 × 64 floats: two chunks of trials for the kernel (2²⁰ floats each)
+    kernelVsComposite([[2, 170, 50, 64]]);
   } finally {
     await useBackend("cpu");
   }
