@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { rawCountRidge } from "../lib/baselines.ts";
 import { loadDataset } from "../lib/load.ts";
-import { REAL_DATASETS } from "../scripts/real_data.ts";
+import { HYBRID_REAL_TRAIN, REAL_DATASETS } from "../scripts/real_data.ts";
 
 import { runScript } from "./_script_util.ts";
 
@@ -124,6 +124,12 @@ Deno.test("real_data: --quick on the S1 recording writes results.json, report an
       assert.equal(m.beatsSmoothingCoBps, m.coBps!.mean > smooth.coBps!.mean);
       assert.equal(m.beatsRidgeVelR2, m.velR2!.mean > ridge.velR2!.mean);
     }
+    // the hybrid trains with the real-data distillation (HYBRID_REAL_TRAIN), the standard without
+    const trained = async (name: string) =>
+      JSON.parse(await Deno.readTextFile(`${dir}/runs/${folder}/runs/${name}_s0/config.json`))
+        .resolvedTrain;
+    assert.equal((await trained("hybrid")).distill, HYBRID_REAL_TRAIN.distill);
+    assert.equal((await trained("standard")).distill, undefined);
     const md = await Deno.readTextFile(`${dir}/${folder}/report.md`);
     assert.match(md, /\| model \| mode \| steps \| co-bps \| vel R² \|/);
     assert.match(md, /quick smoke run: not results/);
