@@ -551,22 +551,41 @@ void col2im(const float *restrict col, float *restrict dx, int S, int L, int Ci,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Matrix-vector products of the streaming engine (kernels/stream.ts): y[r, :] = x[r, :] · W + b
+// Matrix-vector products of the streaming engine (kernels/stream_engine.ts): y[r, :] = x[r, :] · W + b
 // for r < rows, W row-major [in, out], b optional (0: none). The output is computed in column
-// blocks of 16 held in four registers while i runs over the inputs, so W is read once and y
-// written once. Entries of x equal to 0 are skipped: for spikes (about 10 % ones) this is the
-// event-driven accumulation, for real inputs it only skips exact zeros.
+// blocks of 16 held in four registers while the loop runs over the row's nonzero inputs, so W's
+// rows that matter are read once and y written once. Entries of x equal to 0 are skipped: for
+// spikes (about 10 % ones) this is the event-driven accumulation, for real inputs it only skips
+// exact zeros.
+
+// Nonzero inputs of the row being multiplied (indices and values), gathered once per row so the
+// column blocks loop over them only: with spikes at ~10 % that is a tenth of the work.
+#define MATVEC_MAX_IN 16384
+static int nz_idx[MATVEC_MAX_IN];
+static float nz_val[MATVEC_MAX_IN];
 
 static inline void matvec_row(const float *restrict x, const float *restrict w,
                               const float *restrict b, float *restrict y, int in, int out) {
+  int nnz = 0;
+  for (int i = 0; i < in && i < MATVEC_MAX_IN; i++) {
+    if (x[i] != 0.0f) nz_idx[nnz] = i, nz_val[nnz++] = x[i];
+  }
+  // inputs beyond the buffer (in > MATVEC_MAX_IN) are added by the plain loop below
   int j = 0;
   for (; j + 16 <= out; j += 16) {
     v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    const float *wj = w + j;
-    for (int i = 0; i < in; i++, wj += out) {
-      float xi = x[i];
-      if (xi == 0.0f) continue;
-      v128_t xv = wasm_f32x4_splat(xi);
+    for (int k = 0; k < nnz; k++) {
+      const float *wj = w + (long)nz_idx[k] * out + j;
+      v128_t xv = wasm_f32x4_splat(nz_val[k]);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xv, wasm_v128_load(wj)));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(xv, wasm_v128_load(wj + 4)));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(xv, wasm_v128_load(wj + 8)));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(xv, wasm_v128_load(wj + 12)));
+    }
+    for (int i = MATVEC_MAX_IN; i < in; i++) {
+      if (x[i] == 0.0f) continue;
+      const float *wj = w + (long)i * out + j;
+      v128_t xv = wasm_f32x4_splat(x[i]);
       a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xv, wasm_v128_load(wj)));
       a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(xv, wasm_v128_load(wj + 4)));
       a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(xv, wasm_v128_load(wj + 8)));

@@ -337,6 +337,8 @@ export function streamEngine(
     timK > 1 && T > 1 ? f32(l.tim, (T - 1) * (timK - 1) * B * D) : undefined
   );
   const scores = new Float32Array(total);
+  const qIdx = new Int32Array(d); // nonzero channels of one query head
+  const acc = new Float64Array(d); // one head's attention output, summed in float64 as before
   const vIn = new Float32Array(B * D); // TIM membranes
   const vOut = new Float32Array(B * D);
 
@@ -506,11 +508,14 @@ export function streamEngine(
       for (let h = 0; h < H; h++) {
         const qo = r * D + h * d;
         const base = (r * H + h) * total * d;
+        // the query's nonzero channels (spiking mode: its spikes), so the dot products skip zeros
+        let nq = 0;
+        for (let z = 0; z < d; z++) if (q[qo + z] !== 0) qIdx[nq++] = z;
         let max = -Infinity;
         for (let j = lo; j <= l; j++) {
           let dot = 0;
           const ko = base + j * d;
-          for (let z = 0; z < d; z++) dot += q[qo + z] * layer.kCache[ko + z];
+          for (let m = 0; m < nq; m++) dot += q[qo + qIdx[m]] * layer.kCache[ko + qIdx[m]];
           let sc = Math.fround(Math.fround(dot) * scale);
           if (spiking && layer.rsm) {
             sc *= layer.rsm.att[(((t * B + b) * H + h) * total + l) * total + j];
@@ -527,11 +532,15 @@ export function streamEngine(
           }
           for (let j = lo; j <= l; j++) scores[j] = scores[j] / sum;
         }
-        for (let z = 0; z < d; z++) {
-          let acc = 0;
-          for (let j = lo; j <= l; j++) acc += scores[j] * layer.vCache[base + j * d + z];
-          dst[qo + z] = acc;
+        // Σ_j score_j · v_j, keys with a zero score skipped (most of them in spiking mode)
+        acc.fill(0);
+        for (let j = lo; j <= l; j++) {
+          const sj = scores[j];
+          if (sj === 0) continue;
+          const vo = base + j * d;
+          for (let z = 0; z < d; z++) acc[z] += sj * layer.vCache[vo + z];
         }
+        for (let z = 0; z < d; z++) dst[qo + z] = acc[z];
       }
     }
   }
