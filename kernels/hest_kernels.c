@@ -618,3 +618,46 @@ void matvec(const float *restrict x, const float *restrict w, const float *restr
     matvec_row(x + (long)r * in, w, b, y + (long)r * out, in, out);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// One step t ≥ 1 of TIM's scan (lib/tim.ts), fused: SN_in charges with the convolution output c,
+// fires and resets; the mix M = α·S_in + (1 − α)·Q[t]; SN_out charges with M, fires and resets.
+// Both neurons are decay-input LIFs with a hard reset to 0 and detached membranes (BrainCog's
+// mem_detach, TIM's default), so the step's gradient is local to it. The float32 operations are
+// those of the composite path, in its order. out: [3, n] = spikes S_out, then the new V_in and
+// V_out. omk = 1 − k and oma = 1 − α as float32.
+EXPORT(tim_step_forward)
+void tim_step_forward(const float *restrict c, const float *restrict q, const float *restrict vin,
+                      const float *restrict vout, float *restrict out, int n, float k, float omk,
+                      float thIn, float thOut, float alpha, float oma) {
+  float *s = out, *vi = out + n, *vo = out + 2 * (long)n;
+  for (int j = 0; j < n; j++) {
+    float hIn = vin[j] * omk + c[j] * k;
+    float sIn = (hIn - thIn) >= 0.0f ? 1.0f : 0.0f;
+    vi[j] = hIn * (1.0f - sIn);
+    float m = sIn * alpha + q[j] * oma;
+    float hOut = vout[j] * omk + m * k;
+    float sOut = (hOut - thOut) >= 0.0f ? 1.0f : 0.0f;
+    vo[j] = hOut * (1.0f - sOut);
+    s[j] = sOut;
+  }
+}
+
+// Its surrogate backward, given dS_out: dc = ((((dS·σ'(H_out − θ_out))·k)·α)·σ'(H_in − θ_in))·k and
+// dQ = ((dS·σ'(H_out − θ_out))·k)·(1 − α); the membranes get no gradient (detached).
+EXPORT(tim_step_backward)
+void tim_step_backward(const float *restrict c, const float *restrict q, const float *restrict vin,
+                       const float *restrict vout, const float *restrict ds, float *restrict dc,
+                       float *restrict dq, int n, float k, float omk, float thIn, float thOut,
+                       float alpha, float oma, int kind, float salpha) {
+  const float sc = 3.14159265358979f * salpha * 0.5f;
+  for (int j = 0; j < n; j++) {
+    float hIn = vin[j] * omk + c[j] * k;
+    float sIn = (hIn - thIn) >= 0.0f ? 1.0f : 0.0f;
+    float m = sIn * alpha + q[j] * oma;
+    float hOut = vout[j] * omk + m * k;
+    float dm = (ds[j] * surrogate(hOut - thOut, kind, salpha, sc)) * k;
+    dq[j] = dm * oma;
+    dc[j] = ((dm * alpha) * surrogate(hIn - thIn, kind, salpha, sc)) * k;
+  }
+}

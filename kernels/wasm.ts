@@ -71,6 +71,40 @@ export interface KernelExports {
     mode: number,
     scratch: number,
   ): number;
+  /** One fused TIM step forward (see hest_kernels.c). */
+  tim_step_forward(
+    c: number,
+    q: number,
+    vin: number,
+    vout: number,
+    out: number,
+    n: number,
+    k: number,
+    omk: number,
+    thIn: number,
+    thOut: number,
+    alpha: number,
+    oma: number,
+  ): void;
+  /** Its surrogate backward (see hest_kernels.c). */
+  tim_step_backward(
+    c: number,
+    q: number,
+    vin: number,
+    vout: number,
+    ds: number,
+    dc: number,
+    dq: number,
+    n: number,
+    k: number,
+    omk: number,
+    thIn: number,
+    thOut: number,
+    alpha: number,
+    oma: number,
+    kind: number,
+    salpha: number,
+  ): void;
   /** y = x · W + b row by row, zero inputs skipped (see hest_kernels.c; b = 0: no bias). */
   matvec(
     x: number,

@@ -51,6 +51,7 @@ import {
 import type { Key } from "./random.ts";
 import { convKernel } from "../kernels/conv.ts";
 import { kernelsActive } from "../kernels/wasm.ts";
+import { type TimStepConstants, timStepKernel } from "../kernels/tim.ts";
 import {
   heaviside,
   type ResolvedSurrogate,
@@ -253,8 +254,25 @@ function simulate(
     const zero = tf.zeros(step);
     const out: tf.Tensor[] = [qs[0]];
     const trace: tf.Tensor[][] = [[zero], [zero], [zero], [zero], [zero]];
+    // On wasm/cpu with detached membranes (the default) each step is one fused kernel
+    // (kernels/tim.ts); the state-recording variant keeps the composite ops.
+    const fused = !withState && o.detachMembrane && kernelsActive();
+    const constants: TimStepConstants = {
+      k,
+      inThreshold: o.inThreshold,
+      outThreshold: o.outThreshold,
+      alpha: o.alpha,
+      kind: o.surrogate.kind === "sigmoid" ? 0 : 1,
+      surrogateAlpha: o.surrogate.alpha,
+    };
     for (let t = 1; t < qs.length; t++) {
       const c = conv(p, out[t - 1], o, t >= 2);
+      if (fused) {
+        const r = timStepKernel(c, { q: qs[t], vIn, vOut, constants });
+        [vIn, vOut] = [r.vIn, r.vOut];
+        out.push(r.spikes);
+        continue;
+      }
       // SN_in: decay-input charge H = V(1 − 1/τ) + X/τ, fire, hard reset to 0 (S detached).
       const vInPrev = o.detachMembrane ? stopGradient(vIn) : vIn;
       const hIn = tf.add(tf.mul(vInPrev, 1 - k), tf.mul(c, k));

@@ -8,6 +8,7 @@ import {
   type TimParams,
 } from "../lib/tim.ts";
 import { key, uniform } from "../lib/random.ts";
+import { setKernelsEnabled } from "../kernels/wasm.ts";
 
 await useBackend("cpu");
 
@@ -222,4 +223,49 @@ Deno.test("tim: no tensor leaks", () => {
   const s = applyTimWithState(p, q);
   Object.values(s).forEach((t) => t.dispose());
   assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("tim: the fused step kernel = the composite path, spikes bit for bit and gradients (wasm, cpu)", async () => {
+  for (const backend of ["wasm", "cpu"]) {
+    await useBackend(backend);
+    try {
+      const q = spikes(11, [4, 2, 3, 12, 8], 0.4); // [T, B, H, L, d]
+      const w = tf.randomNormal(q.shape, 0, 1, "float32", 12);
+      const cases: [TimOptions, number][] = [
+        [{}, 5],
+        [{ causal: true, inThreshold: 0.2, outThreshold: 0.35 }, 5],
+        [{ surrogate: "atan", alpha: 0.3 }, 3],
+        [{ tau: 3 }, 5],
+      ];
+      for (const [opts, kernel] of cases) {
+        const p = initTim(key(3), { channels: 8, kernel });
+        const run = () =>
+          tf.tidy(() => {
+            const y = applyTim(p, q, opts);
+            const loss = (qq: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+              tf.sum(tf.mul(applyTim({ w: ww as tf.Tensor3D, b: bb as tf.Tensor1D }, qq, opts), w));
+            const [gq, gw, gb] = tf.grads(loss)([q, p.w, p.b]);
+            return [y, gq, gw, gb].map((t) => t.dataSync() as Float32Array);
+          });
+        const fused = run();
+        setKernelsEnabled(false);
+        let composite;
+        try {
+          composite = run();
+        } finally {
+          setKernelsEnabled(true);
+        }
+        const what = `${backend} ${JSON.stringify(opts)}`;
+        assert.deepEqual(Array.from(fused[0]), Array.from(composite[0]), `spikes ${what}`);
+        const fired = fused[0].reduce((a, v) => a + v, 0);
+        assert.ok(fired > 0 && fired < fused[0].length, `some spikes ${what}: ${fired}`);
+        close(fused[1], composite[1], 1e-5, `dq ${what}`);
+        close(fused[2], composite[2], 1e-4, `dw ${what}`);
+        close(fused[3], composite[3], 1e-4, `db ${what}`);
+        assert.ok(fused[2].some((v) => Math.abs(v) > 1e-3), `dw nonzero ${what}`);
+      }
+    } finally {
+      await useBackend("cpu");
+    }
+  }
 });
