@@ -237,7 +237,8 @@ Deno.test("tim: the fused step kernel = the composite path, spikes bit for bit a
         [{ surrogate: "atan", alpha: 0.3 }, 3],
         [{ tau: 3 }, 5],
       ];
-      for (const [opts, kernel] of cases) {
+      for (const [base, kernel] of cases) {
+        let opts: TimOptions = { ...base, fused: true };
         const p = initTim(key(3), { channels: 8, kernel });
         const run = () =>
           tf.tidy(() => {
@@ -248,6 +249,7 @@ Deno.test("tim: the fused step kernel = the composite path, spikes bit for bit a
             return [y, gq, gw, gb].map((t) => t.dataSync() as Float32Array);
           });
         const fused = run();
+        opts = { ...opts, fused: false };
         setKernelsEnabled(false);
         let composite;
         try {
