@@ -189,6 +189,10 @@ Deno.test("tim: option and input validation", () => {
     /"detachMembrane" must be a boolean, found "yes"/,
   );
   assert.throws(
+    () => applyTim(p, q, { fused: 1 } as never),
+    /"fused" must be a boolean, found 1/,
+  );
+  assert.throws(
     () => applyTim(p, q, { vThreshold: 0.3 } as never),
     /unknown TIM option "vThreshold": expected one of alpha, inThreshold/,
   );
