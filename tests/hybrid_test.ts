@@ -246,3 +246,32 @@ Deno.test({
     disposeTree(res.params);
   },
 });
+
+Deno.test("hybrid: inference's three Q/K/V products equal training's one product and split, bit for bit", async () => {
+  // dot-product attention; no dropout and no spike masking, so training and inference compute
+  // the same function and only the Q/K/V path differs (split outside training only)
+  const model = hybridTransformer({
+    nInputs: 6,
+    nOutputs: 8,
+    bins: 10,
+    dModel: 16,
+    nLayers: 2,
+    nHeads: 2,
+    dFF: 24,
+    dropout: 0,
+    embedDropout: 0,
+    rateDropout: 0,
+    attnDropout: 0,
+    timesteps: 3,
+    attnThreshold: 0.2,
+  });
+  const params = model.init(key(4));
+  const input = tf.randomUniform([3, 10, 6], 0, 3, "int32", 9).toFloat();
+  for (const mode of ["standard", "spiking"] as const) {
+    const a = model.apply(params, { input }, { training: false, mode });
+    const b = model.apply(params, { input }, { training: true, key: key(1), mode });
+    assert.deepEqual(Array.from(await a.data()), Array.from(await b.data()), mode);
+    tf.dispose([a, b]);
+  }
+  input.dispose();
+});
