@@ -10,7 +10,15 @@
  */
 import { tf } from "../lib/backend.ts";
 import type { ResolvedLifOptions } from "../lib/neurons.ts";
-import { f32View, kernelArena, kernelExports, readTensorAt, tensorData } from "./wasm.ts";
+import {
+  f32View,
+  kernelArena,
+  kernelExports,
+  packColumns,
+  readTensorAt,
+  tensorData,
+  unpackColumns,
+} from "./wasm.ts";
 
 /** Floats of one [T, chunk] buffer: LIF kernels run on column chunks of this size. */
 const CHUNK_FLOATS = 1 << 18;
@@ -70,13 +78,10 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
     // Neurons are independent: the kernels run on chunks of columns, so kernel memory holds the
     // full-size result plus a few chunk buffers instead of five [T, n] arrays.
     const cn = Math.max(1, Math.min(n, Math.floor(CHUNK_FLOATS / T)));
-    /** Copy columns j0 … j0 + m − 1 of src [T, n] into dst [T, m]. */
-    const pack = (src: Float32Array, dst: Float32Array, j0: number, m: number) => {
-      for (let t = 0; t < T; t++) dst.set(src.subarray(t * n + j0, t * n + j0 + m), t * m);
-    };
-    const unpack = (src: Float32Array, dst: Float32Array, j0: number, m: number) => {
-      for (let t = 0; t < T; t++) dst.set(src.subarray(t * m, (t + 1) * m), t * n + j0);
-    };
+    const pack = (src: Float32Array, dst: Float32Array, j0: number, m: number) =>
+      packColumns(src, dst, { rows: T, n, j0, m });
+    const unpack = (src: Float32Array, dst: Float32Array, j0: number, m: number) =>
+      unpackColumns(src, dst, { rows: T, n, j0, m });
     /** The forward on the chunk at j0 (x and V0 packed into px, pv); H and S in ph, ps. */
     const forwardChunk = (
       xs: Float32Array,

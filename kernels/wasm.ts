@@ -308,6 +308,50 @@ export function f32View(ptr: number, length: number): Float32Array {
 }
 
 /**
+ * Copy columns `j0 … j0 + m − 1` of a row-major `src [rows, n]` into `dst [rows, m]`: how the
+ * chunked kernels (LIF on neurons, spike norm on trials) lay out one chunk in kernel memory.
+ *
+ * @example
+ * ```ts
+ * import { packColumns } from "./kernels/wasm.ts";
+ * const dst = new Float32Array(4);
+ * packColumns(Float32Array.of(1, 2, 3, 4, 5, 6), dst, { rows: 2, n: 3, j0: 1, m: 2 }); // 2, 3, 5, 6
+ * ```
+ */
+export function packColumns(src: Float32Array, dst: Float32Array, at: ColumnBlock): void {
+  const { rows, n, j0, m } = at;
+  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * n + j0, r * n + j0 + m), r * m);
+}
+
+/**
+ * The inverse of {@linkcode packColumns}: write `src [rows, m]` into columns `j0 … j0 + m − 1`
+ * of `dst [rows, n]`.
+ *
+ * @example
+ * ```ts
+ * import { unpackColumns } from "./kernels/wasm.ts";
+ * const dst = new Float32Array(6);
+ * unpackColumns(Float32Array.of(2, 3, 5, 6), dst, { rows: 2, n: 3, j0: 1, m: 2 }); // 0,2,3,0,5,6
+ * ```
+ */
+export function unpackColumns(src: Float32Array, dst: Float32Array, at: ColumnBlock): void {
+  const { rows, n, j0, m } = at;
+  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * m, (r + 1) * m), r * n + j0);
+}
+
+/** A block of columns of a row-major `[rows, n]` array, for {@linkcode packColumns}. */
+export interface ColumnBlock {
+  /** Rows of the full array. */
+  rows: number;
+  /** Columns of the full array. */
+  n: number;
+  /** First column of the block. */
+  j0: number;
+  /** Columns in the block. */
+  m: number;
+}
+
+/**
  * A tensor's float32 values for reading now: on the wasm backend a view of TF.js's heap (no
  * copy; valid until TF.js next allocates), elsewhere `dataSync()`. Do not keep or modify it.
  *
@@ -338,15 +382,9 @@ export function tensorData(t: tf.Tensor): Float32Array {
  * ```
  */
 export function writeTensor(t: tf.Tensor, ptr: number): void {
-  const dst = f32View(ptr, t.size);
   if (t.size === 0) return;
   // On the wasm backend, copy straight from its heap (dataSync would allocate a copy first).
-  const be = tf.backend() as unknown as WasmBackendLike;
-  if (tf.getBackend() === "wasm" && be.dataIdMap?.has(t.dataId) && be.typedArrayFromHeap) {
-    dst.set(be.typedArrayFromHeap(t) as Float32Array);
-  } else {
-    dst.set(t.dataSync() as Float32Array);
-  }
+  f32View(ptr, t.size).set(tensorData(t));
 }
 
 /** The two members of tfjs-backend-wasm's BackendWasm that {@linkcode writeTensor} uses. */

@@ -29,8 +29,10 @@ import {
   kernelArena,
   kernelExports,
   kernelsActive,
+  packColumns,
   readTensorAt,
   tensorData,
+  unpackColumns,
   writeTensor,
 } from "../kernels/wasm.ts";
 
@@ -54,17 +56,12 @@ const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
   const [T, B, L, C] = x.shape;
   const per = L * C; // floats of one (t, b) slab
   const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * per))));
-  /** Copy trials b0 … b0 + m − 1 of src [T, B, L, C] into dst [T, m, L, C] (or back). */
-  const pack = (src: Float32Array, dst: Float32Array, b0: number, m: number) => {
-    for (let t = 0; t < T; t++) {
-      dst.set(src.subarray((t * B + b0) * per, (t * B + b0 + m) * per), t * m * per);
-    }
-  };
-  const unpack = (src: Float32Array, dst: Float32Array, b0: number, m: number) => {
-    for (let t = 0; t < T; t++) {
-      dst.set(src.subarray(t * m * per, (t + 1) * m * per), (t * B + b0) * per);
-    }
-  };
+  // trials b0 … b0 + m − 1 of [T, B, L, C] are a block of columns of [T, B·L·C] (and back)
+  const block = (b0: number, m: number) => ({ rows: T, n: B * per, j0: b0 * per, m: m * per });
+  const pack = (src: Float32Array, dst: Float32Array, b0: number, m: number) =>
+    packColumns(src, dst, block(b0, m));
+  const unpack = (src: Float32Array, dst: Float32Array, b0: number, m: number) =>
+    unpackColumns(src, dst, block(b0, m));
   const chunk = T * bc * per;
   const [py, pg, pb, px, pyc, ps] = kernelArena([x.size, C, C, chunk, chunk, 2 * bc * C]);
   writeTensor(g, pg);
