@@ -26,7 +26,7 @@ import { describe } from "../lib/_internal.ts";
 import type { HybridModel, ResolvedHybridConfig } from "../lib/hybrid.ts";
 import type { Mode } from "../lib/layers.ts";
 import { resolveLifOptions } from "../lib/neurons.ts";
-import { streamBlocker, streamTables } from "../lib/stream.ts";
+import { resolveStreamArgs, streamTables } from "../lib/stream.ts";
 import type { Params } from "../lib/tree.ts";
 import { type KernelExports, newKernelInstance } from "./wasm.ts";
 
@@ -150,34 +150,7 @@ export function streamEngine(
   params: Params,
   opts: StreamEngineOptions = {},
 ): StreamEngine {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new Error(`streamEngine options must be an object, found ${describe(opts)}`);
-  }
-  for (const k of Object.keys(opts)) {
-    if (k !== "mode" && k !== "batch") {
-      throw new Error(`unknown streamEngine option "${k}": expected one of mode, batch`);
-    }
-  }
-  const cfg = model?.config as ResolvedHybridConfig | undefined;
-  if (!cfg || typeof cfg !== "object" || !("timesteps" in cfg) || !("causal" in cfg)) {
-    throw new Error(
-      `streamEngine needs a model built by hybridTransformer (config with "causal" and ` +
-        `"timesteps"), found ${cfg ? "a model without them" : describe(model)}`,
-    );
-  }
-  const c: ResolvedHybridConfig = cfg;
-  const mode: Mode = opts.mode ?? c.modes[0];
-  if (mode !== "standard" && mode !== "spiking") {
-    throw new Error(
-      `streamEngine option "mode" must be "standard" or "spiking", found ${describe(mode)}`,
-    );
-  }
-  const B = opts.batch ?? 1;
-  if (typeof B !== "number" || !Number.isSafeInteger(B) || B < 1) {
-    throw new Error(`streamEngine option "batch" must be a positive integer, found ${describe(B)}`);
-  }
-  const blocker = streamBlocker(c, mode);
-  if (blocker) throw new Error(`cannot stream this model in ${mode} mode: ${blocker}`);
+  const { config: c, mode, batch: B } = resolveStreamArgs("streamEngine", model, opts);
 
   const spiking = mode === "spiking";
   const total = c.bins + c.forwardBins;

@@ -340,6 +340,62 @@ export function streamTables(
   };
 }
 
+/** What {@linkcode resolveStreamArgs} returns: the model's config, the mode and the batch. */
+export interface StreamArgs {
+  /** The model's resolved configuration. */
+  config: ResolvedHybridConfig;
+  /** The mode to stream. */
+  mode: Mode;
+  /** Trials per step. */
+  batch: number;
+}
+
+/**
+ * Check the arguments of a stream constructor (`fn` names it in the errors: `streamer` here,
+ * `streamEngine` in kernels/stream_engine.ts): a model built by `hybridTransformer`, options
+ * `{ mode, batch }` only, a known mode (default the model's first) and a positive batch (default
+ * 1), and a model and mode that can stream ({@linkcode streamBlocker}).
+ *
+ * @example
+ * ```ts
+ * import { hybridTransformer } from "./lib/hybrid.ts";
+ * import { resolveStreamArgs } from "./lib/stream.ts";
+ * const m = hybridTransformer({ nInputs: 3, nOutputs: 3, bins: 10, causal: true });
+ * resolveStreamArgs("streamer", m, { batch: 2 }).mode; // "standard"
+ * ```
+ */
+export function resolveStreamArgs(
+  fn: string,
+  model: HybridModel,
+  opts: StreamOptions,
+): StreamArgs {
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
+    throw new Error(`${fn} options must be an object, found ${describe(opts)}`);
+  }
+  for (const k of Object.keys(opts)) {
+    if (k !== "mode" && k !== "batch") {
+      throw new Error(`unknown ${fn} option "${k}": expected one of mode, batch`);
+    }
+  }
+  const cfg = model?.config as ResolvedHybridConfig | undefined;
+  if (!cfg || typeof cfg !== "object" || !("timesteps" in cfg) || !("causal" in cfg)) {
+    throw new Error(
+      `${fn} needs a model built by hybridTransformer (config with "causal" and ` +
+        `"timesteps"), found ${cfg ? "a model without them" : describe(model)}`,
+    );
+  }
+  const mode: Mode = opts.mode ?? cfg.modes[0];
+  if (mode !== "standard" && mode !== "spiking") {
+    throw new Error(
+      `${fn} option "mode" must be "standard" or "spiking", found ${describe(mode)}`,
+    );
+  }
+  const batch = positiveInt(`${fn} option "batch"`, opts.batch ?? 1);
+  const blocker = streamBlocker(cfg, mode);
+  if (blocker) throw new Error(`cannot stream this model in ${mode} mode: ${blocker}`);
+  return { config: cfg, mode, batch };
+}
+
 /**
  * Build a bin-by-bin runner of a causal hybrid model (see the module documentation): `init()`
  * gives the state at bin 0, `step(state, counts)` consumes one bin. Throws, saying why, when the
@@ -368,31 +424,7 @@ export function streamer(
   params: Params,
   opts: StreamOptions = {},
 ): Streamer {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new Error(`streamer options must be an object, found ${describe(opts)}`);
-  }
-  for (const k of Object.keys(opts)) {
-    if (k !== "mode" && k !== "batch") {
-      throw new Error(`unknown streamer option "${k}": expected one of mode, batch`);
-    }
-  }
-  const cfg = model?.config as ResolvedHybridConfig | undefined;
-  if (!cfg || typeof cfg !== "object" || !("timesteps" in cfg) || !("causal" in cfg)) {
-    throw new Error(
-      `streamer needs a model built by hybridTransformer (config with "causal" and ` +
-        `"timesteps"), found ${cfg ? "a model without them" : describe(model)}`,
-    );
-  }
-  const c: ResolvedHybridConfig = cfg;
-  const mode: Mode = opts.mode ?? c.modes[0];
-  if (mode !== "standard" && mode !== "spiking") {
-    throw new Error(
-      `streamer option "mode" must be "standard" or "spiking", found ${describe(mode)}`,
-    );
-  }
-  const batch = positiveInt(`streamer option "batch"`, opts.batch ?? 1);
-  const blocker = streamBlocker(c, mode);
-  if (blocker) throw new Error(`cannot stream this model in ${mode} mode: ${blocker}`);
+  const { config: c, mode, batch } = resolveStreamArgs("streamer", model, opts);
   const blocks = params?.blocks as Params | undefined;
   for (let i = 0; i < c.nLayers; i++) {
     if (!blocks || typeof blocks[String(i)] !== "object") {
