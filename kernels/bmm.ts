@@ -11,7 +11,7 @@
  */
 import { tf } from "../lib/backend.ts";
 import { describe } from "../lib/_internal.ts";
-import { kernelArena, kernelExports, kernelsActive, readTensorAt, writeTensor } from "./wasm.ts";
+import { kernelCall, kernelsActive } from "./wasm.ts";
 
 /** Options of {@linkcode bmm}. */
 export interface BmmOptions {
@@ -52,19 +52,23 @@ function dims(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean): Dims {
 /** Run the kernel: op(a) · op(b), mode 0 dense, 1 binary a, 2 binary b. No autodiff. */
 function bmmRaw(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean, mode: number): tf.Tensor {
   const { batchShape, batch, M, N, K } = dims(a, b, tA, tB);
-  const ex = kernelExports();
-  const scratch = ex.bmm_scratch_floats(M, N, K, mode);
-  const [pa, pb, pc, ps] = kernelArena([a.size, b.size, batch * M * N, scratch]);
-  writeTensor(a, pa);
-  writeTensor(b, pb);
-  const bad = ex.bmm(pa, pb, pc, batch, M, N, K, tA ? 1 : 0, tB ? 1 : 0, mode, ps);
-  if (bad > 0) {
-    const which = mode === 1 ? "binaryA: the left operand" : "binaryB: the right operand";
-    throw new Error(
-      `bmm option ${which} must hold only 0 and 1, found ${bad} other nonzero entries`,
-    );
+  const call = kernelCall();
+  try {
+    const ex = call.ex;
+    const [pa, pb] = [call.input(a), call.input(b)];
+    const pc = call.output([...batchShape, M, N]);
+    const ps = call.scratch(ex.bmm_scratch_floats(M, N, K, mode));
+    const bad = ex.bmm(pa, pb, pc, batch, M, N, K, tA ? 1 : 0, tB ? 1 : 0, mode, ps);
+    if (bad > 0) {
+      const which = mode === 1 ? "binaryA: the left operand" : "binaryB: the right operand";
+      throw new Error(
+        `bmm option ${which} must hold only 0 and 1, found ${bad} other nonzero entries`,
+      );
+    }
+    return call.take(pc);
+  } finally {
+    call.end();
   }
-  return readTensorAt(pc, [...batchShape, M, N]);
 }
 
 type BmmFn = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;

@@ -1,7 +1,8 @@
 /**
  * Build the hest WASM SIMD kernels: compile `kernels/hest_kernels.c` with clang (wasm32,
  * SIMD128, -O3, no libc) and wasm-ld into `kernels/hest_kernels.wasm`, the file committed to the
- * repository and loaded by `kernels/wasm.ts`.
+ * repository and loaded by `kernels/wasm.ts`. The module imports its memory (so it can run in
+ * TF.js's wasm memory) and exports its stack pointer (mutable-globals).
  *
  * Run it with `deno task kernels` (or `deno run -A kernels/build.ts [--out FILE]`). It needs
  * Debian's `clang` and `lld` packages (`apt-get install -y --no-install-recommends clang lld`).
@@ -27,7 +28,10 @@ export const CLANG_ARGS: readonly string[] = [
   "-Wall",
   "-Werror",
   "-Wl,--no-entry",
+  "-mmutable-globals",
+  "-Wl,--import-memory",
   "-Wl,--export=__heap_base",
+  "-Wl,--export=__stack_pointer",
   "-Wl,--strip-all",
 ];
 

@@ -10,7 +10,7 @@
  */
 import { tf } from "../lib/backend.ts";
 import { describe } from "../lib/_internal.ts";
-import { kernelArena, kernelExports, kernelsActive, readTensorAt, writeTensor } from "./wasm.ts";
+import { kernelCall, kernelsActive } from "./wasm.ts";
 
 /** Options of {@linkcode convKernel}. */
 export interface ConvKernelOptions {
@@ -46,49 +46,41 @@ function convFnFor(padLeft: number, binary: boolean): ConvFn {
     const S = x.size / (L * Ci);
     const M = S * L;
     const KC = k * Ci;
-    const ex = kernelExports();
-    const [px, pw, pb, pcol, py, ps] = kernelArena([
-      x.size,
-      KC * Co,
-      Co,
-      M * KC,
-      M * Co,
-      ex.bmm_scratch_floats(M, Co, KC, mode),
-    ]);
-    writeTensor(x, px);
-    writeTensor(w, pw);
-    writeTensor(b, pb);
-    ex.im2col(px, pcol, S, L, Ci, k, padLeft);
-    checkBad(ex.bmm(pcol, pw, py, 1, M, Co, KC, 0, 0, mode, ps));
-    ex.add_bias_rows(py, pb, M, Co);
+    const yShape = [...x.shape.slice(0, -1), Co];
+    const call = kernelCall();
+    let y: tf.Tensor;
+    try {
+      const ex = call.ex;
+      const [px, pw, pb] = [call.input(x), call.input(w), call.input(b)];
+      const py = call.output(yShape);
+      const pcol = call.scratch(M * KC);
+      const ps = call.scratch(ex.linear_scratch_floats(M, Co, KC, mode));
+      ex.im2col(px, pcol, S, L, Ci, k, padLeft);
+      checkBad(ex.linear_forward(pcol, pw, pb, py, M, Co, KC, mode, ps));
+      y = call.take(py);
+    } finally {
+      call.end();
+    }
     return {
-      value: readTensorAt(py, [...x.shape.slice(0, -1), Co]),
+      value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
         const [sx, sw] = saved;
-        const [qx, qw, qdy, qcol, qdcol, qdx, qdw, qdb, qs] = kernelArena([
-          sx.size,
-          KC * Co,
-          M * Co,
-          M * KC,
-          M * KC,
-          sx.size,
-          KC * Co,
-          Co,
-          ex.bmm_scratch_floats(M, KC, Co, 0),
-        ]);
-        writeTensor(sx, qx);
-        writeTensor(sw, qw);
-        writeTensor(dy, qdy);
-        ex.im2col(qx, qcol, S, L, Ci, k, padLeft);
-        ex.bmm(qdy, qw, qdcol, 1, M, KC, Co, 0, 1, 0, qs);
-        ex.col2im(qdcol, qdx, S, L, Ci, k, padLeft);
-        checkBad(ex.gemm_tn(qcol, qdy, qdw, M, KC, Co, KC, Co, mode));
-        ex.col_sum(qdy, qdb, M, Co);
-        return [
-          readTensorAt(qdx, sx.shape),
-          readTensorAt(qdw, [k, Ci, Co]),
-          readTensorAt(qdb, [Co]),
-        ];
+        const g = kernelCall();
+        try {
+          const ex = g.ex;
+          const [qx, qw, qdy] = [g.input(sx), g.input(sw), g.input(dy)];
+          const [qdx, qdw, qdb] = [g.output(sx.shape), g.output([k, Ci, Co]), g.output([Co])];
+          const [qcol, qdcol] = [g.scratch(M * KC), g.scratch(M * KC)];
+          const qs = g.scratch(ex.bmm_scratch_floats(M, KC, Co, 0));
+          ex.im2col(qx, qcol, S, L, Ci, k, padLeft);
+          ex.bmm(qdy, qw, qdcol, 1, M, KC, Co, 0, 1, 0, qs);
+          ex.col2im(qdcol, qdx, S, L, Ci, k, padLeft);
+          checkBad(ex.gemm_tn(qcol, qdy, qdw, M, KC, Co, KC, Co, mode));
+          ex.col_sum(qdy, qdb, M, Co);
+          return [g.take(qdx), g.take(qdw), g.take(qdb)];
+        } finally {
+          g.end();
+        }
       },
     };
   }) as ConvFn;

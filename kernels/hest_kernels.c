@@ -1,11 +1,14 @@
-// hest WASM SIMD kernels: fused multi-step LIF (forward + BPTT surrogate backward), batched
-// matrix products (dense SIMD and event-driven for binary operands).
+// hest WASM SIMD kernels: fused multi-step LIF (forward + BPTT surrogate backward), matrix
+// products (dense SIMD, sparse-input and event-driven for binary operands), spike norm, im2col,
+// the fused TIM step and the streaming engine's matvec.
 //
 // Built by kernels/build.ts with Debian clang 14 + lld:
-//   clang --target=wasm32 -O3 -msimd128 -ffreestanding -nostdlib -Wl,--no-entry ...
-// No libc, no imports: the module exports its memory, `__heap_base` and the kernels below. The
-// TypeScript side (kernels/wasm.ts) lays out every buffer above `__heap_base` and passes
-// pointers; nothing here allocates.
+//   clang --target=wasm32 -O3 -msimd128 -ffreestanding -nostdlib -Wl,--import-memory ...
+// No libc and no static data: the module imports its memory (env.memory) and exports
+// `__stack_pointer`, `__heap_base` and the kernels below. On TF.js's wasm backend it runs inside
+// TF.js's own memory (kernels/wasm.ts sets the stack to a block from TF.js's allocator), so a
+// kernel reads and writes tensors in place; the caller passes every buffer as a pointer and
+// nothing here allocates.
 //
 // Every floating-point expression of the LIF forward is evaluated in float32 in exactly the
 // order of the composite TF.js path in lib/neurons.ts, so the spikes agree bit for bit.
@@ -50,28 +53,35 @@ static inline float surrogate(float x, int kind, float alpha, float c) {
 
 // ---------------------------------------------------------------------------------------------
 // Multi-step LIF. x, s, h: [T, n] row-major (time-major); v: [n] scratch holding V[0] on entry
-// (the initial membrane) and V[T] on return.
+// (the initial membrane) and V[T] on return. The forward stores the membrane H only when h is
+// not NULL (the backward needs it; the forward alone does not).
 //   k = fround(1/τ), omk = fround(1 − 1/τ), vr = V_reset (0 for a soft reset),
 //   soft = 1 for a soft reset, decay = decayInput, leakMode 0: V·(1−k) (used when vr == 0),
 //   1: V − (V − vr)·k.
+
+#define LIF_BLOCK 4096
 
 EXPORT(lif_forward)
 void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
                  float *restrict v, int T, int n, float k, float omk, float vr, float vth,
                  int soft, int decay, int leakMode) {
-  for (int t = 0; t < T; t++) {
-    const float *xt = x + (long)t * n;
-    float *st = s + (long)t * n;
-    float *ht = h + (long)t * n;
-    for (int j = 0; j < n; j++) {
-      float vp = v[j];
-      float leak = leakMode == 0 ? vp * omk : vp - (vp - vr) * k;
-      float hh = leak + (decay ? xt[j] * k : xt[j]);
-      float sp = (hh - vth) >= 0.0f ? 1.0f : 0.0f;
-      float vn = soft ? hh - sp * vth : hh * (1.0f - sp) + sp * vr;
-      ht[j] = hh;
-      st[j] = sp;
-      v[j] = vn;
+  // Neurons are independent: blocks of LIF_BLOCK columns keep their membranes in cache over T.
+  for (int j0 = 0; j0 < n; j0 += LIF_BLOCK) {
+    int j1 = j0 + LIF_BLOCK < n ? j0 + LIF_BLOCK : n;
+    for (int t = 0; t < T; t++) {
+      const float *xt = x + (long)t * n;
+      float *st = s + (long)t * n;
+      float *ht = h ? h + (long)t * n : 0;
+      for (int j = j0; j < j1; j++) {
+        float vp = v[j];
+        float leak = leakMode == 0 ? vp * omk : vp - (vp - vr) * k;
+        float hh = leak + (decay ? xt[j] * k : xt[j]);
+        float sp = (hh - vth) >= 0.0f ? 1.0f : 0.0f;
+        float vn = soft ? hh - sp * vth : hh * (1.0f - sp) + sp * vr;
+        if (h) ht[j] = hh;
+        st[j] = sp;
+        v[j] = vn;
+      }
     }
   }
 }
@@ -85,21 +95,24 @@ void lif_backward(const float *restrict dy, const float *restrict h, float *rest
                   float alpha) {
   const float c = 3.14159265358979f * alpha * 0.5f;
   for (int j = 0; j < n; j++) gv[j] = 0.0f;
-  for (int t = T - 1; t >= 0; t--) {
-    const float *dyt = dy + (long)t * n;
-    const float *ht = h + (long)t * n;
-    float *dxt = dx + (long)t * n;
-    for (int j = 0; j < n; j++) {
-      float hh = ht[j];
-      float hd = hh - vth;
-      float sp = hd >= 0.0f ? 1.0f : 0.0f;
-      float g = gv[j];
-      float dVdH = soft ? 1.0f : 1.0f - sp;
-      float dVdS = detachReset ? 0.0f : (soft ? -vth : vr - hh);
-      float gS = dyt[j] + g * dVdS;
-      float gH = gS * surrogate(hd, kind, alpha, c) + g * dVdH;
-      dxt[j] = decay ? gH * k : gH;
-      gv[j] = detachMembrane ? 0.0f : gH * omk;
+  for (int j0 = 0; j0 < n; j0 += LIF_BLOCK) {
+    int j1 = j0 + LIF_BLOCK < n ? j0 + LIF_BLOCK : n;
+    for (int t = T - 1; t >= 0; t--) {
+      const float *dyt = dy + (long)t * n;
+      const float *ht = h + (long)t * n;
+      float *dxt = dx + (long)t * n;
+      for (int j = j0; j < j1; j++) {
+        float hh = ht[j];
+        float hd = hh - vth;
+        float sp = hd >= 0.0f ? 1.0f : 0.0f;
+        float g = gv[j];
+        float dVdH = soft ? 1.0f : 1.0f - sp;
+        float dVdS = detachReset ? 0.0f : (soft ? -vth : vr - hh);
+        float gS = dyt[j] + g * dVdS;
+        float gH = gS * surrogate(hd, kind, alpha, c) + g * dVdH;
+        dxt[j] = decay ? gH * k : gH;
+        gv[j] = detachMembrane ? 0.0f : gH * omk;
+      }
     }
   }
 }
@@ -123,8 +136,14 @@ static void pack(const float *src, int rows, int cols, int rs, int cs, float *ds
 
 static inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
-// Store 8 lanes of a row: straight into C when they all fit, else only the first `valid`.
-static inline void store8(float *c, v128_t lo, v128_t hi, int valid) {
+// Store 8 lanes of a row (plus 8 lanes of a zero-padded bias, unless bias is NULL): straight into
+// C when they all fit, else only the first `valid`.
+static inline void store8(float *c, v128_t lo, v128_t hi, int valid, const float *bias) {
+  if (bias) {
+    // + bias after the sum, as a separate pass over C would add it: the same values
+    lo = wasm_f32x4_add(lo, wasm_v128_load(bias));
+    hi = wasm_f32x4_add(hi, wasm_v128_load(bias + 4));
+  }
   if (valid >= 8) {
     wasm_v128_store(c, lo);
     wasm_v128_store(c + 4, hi);
@@ -139,7 +158,7 @@ static inline void store8(float *c, v128_t lo, v128_t hi, int valid) {
 // Dense C[M, N] (row stride ldc) = A[M, K] (row-major, row stride K) · Bp[K, Np] (Np a multiple
 // of 8, zero-padded). Register block: 4 rows × 8 columns.
 static void gemm_dense(const float *restrict A, const float *restrict Bp, float *restrict C,
-                       int M, int N, int K, int Np, int ldc) {
+                       int M, int N, int K, int Np, int ldc, const float *bias) {
   int i = 0;
   for (; i + 4 <= M; i += 4) {
     const float *a0 = A + (long)i * K, *a1 = a0 + K, *a2 = a1 + K, *a3 = a2 + K;
@@ -164,10 +183,10 @@ static void gemm_dense(const float *restrict A, const float *restrict Bp, float 
       }
       int valid = N - j;
       float *c = C + (long)i * ldc + j;
-      store8(c, c00, c01, valid);
-      store8(c + ldc, c10, c11, valid);
-      store8(c + 2 * ldc, c20, c21, valid);
-      store8(c + 3 * ldc, c30, c31, valid);
+      store8(c, c00, c01, valid, bias ? bias + j : 0);
+      store8(c + ldc, c10, c11, valid, bias ? bias + j : 0);
+      store8(c + 2 * ldc, c20, c21, valid, bias ? bias + j : 0);
+      store8(c + 3 * ldc, c30, c31, valid, bias ? bias + j : 0);
     }
   }
   for (; i < M; i++) {
@@ -180,7 +199,7 @@ static void gemm_dense(const float *restrict A, const float *restrict Bp, float 
         c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, wasm_v128_load(b)));
         c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, wasm_v128_load(b + 4)));
       }
-      store8(C + (long)i * ldc + j, c00, c01, N - j);
+      store8(C + (long)i * ldc + j, c00, c01, N - j, bias ? bias + j : 0);
     }
   }
 }
@@ -191,12 +210,24 @@ static void gemm_dense(const float *restrict A, const float *restrict Bp, float 
 // (counted as 1).
 static int gemm_binary_left(const float *L, int lrs, int lcs, const float *restrict Bp,
                             float *restrict C, int M, int N, int K, int Np, int ldc,
-                            int *restrict idx) {
+                            int *restrict idx, const float *bias) {
   int bad = 0;
   for (int i = 0; i < M; i++) {
     const float *row = L + (long)i * lrs;
-    int nz = 0;
-    for (int k = 0; k < K; k++) {
+    int nz = 0, k = 0;
+    if (lcs == 1) {
+      // skip runs of four zeros with one vector compare
+      for (; k + 4 <= K; k += 4) {
+        if (!wasm_v128_any_true(wasm_f32x4_ne(wasm_v128_load(row + k), wasm_f32x4_splat(0)))) {
+          continue;
+        }
+        for (int q = k; q < k + 4; q++) {
+          float a = row[q];
+          if (a != 0.0f) bad += a != 1.0f, idx[nz++] = q * Np;
+        }
+      }
+    }
+    for (; k < K; k++) {
       float a = row[(long)k * lcs];
       if (a != 0.0f) {
         bad += a != 1.0f;
@@ -215,8 +246,8 @@ static int gemm_binary_left(const float *L, int lrs, int lcs, const float *restr
         s2 = wasm_f32x4_add(s2, wasm_v128_load(br + 8));
         s3 = wasm_f32x4_add(s3, wasm_v128_load(br + 12));
       }
-      store8(c + j, s0, s1, N - j);
-      store8(c + j + 8, s2, s3, N - j - 8);
+      store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
+      store8(c + j + 8, s2, s3, N - j - 8, bias ? bias + j + 8 : 0);
     }
     for (; j < Np; j += 8) {
       v128_t s0 = wasm_f32x4_splat(0), s1 = s0;
@@ -226,15 +257,134 @@ static int gemm_binary_left(const float *L, int lrs, int lcs, const float *restr
         s0 = wasm_f32x4_add(s0, wasm_v128_load(br));
         s1 = wasm_f32x4_add(s1, wasm_v128_load(br + 4));
       }
-      store8(c + j, s0, s1, N - j);
+      store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
     }
+  }
+  return bad;
+}
+
+// Sparse-left C[M, N] (row stride ldc) = L · Bp for a real L[M, K] (addressed by strides): for
+// every row, the nonzeros of L are gathered (index and value) and only their rows of Bp[K, Np]
+// accumulated, in ascending k, with the same float32 products and sums as gemm_dense. A skipped
+// term x·b with x = 0 is ±0, and c + (±0) = c, so the result equals gemm_dense's bit for bit
+// (for finite Bp) while the work scales with the nonzeros: event-driven for the sums of spikes
+// that SEW ADD residual streams carry.
+static void gemm_sparse_left(const float *L, int lrs, int lcs, const float *restrict Bp,
+                             float *restrict C, int M, int N, int K, int Np, int ldc,
+                             int *restrict idx, float *restrict val, const float *bias) {
+  for (int i = 0; i < M; i++) {
+    const float *row = L + (long)i * lrs;
+    int nz = 0, k = 0;
+    if (lcs == 1) {
+      for (; k + 4 <= K; k += 4) {
+        if (!wasm_v128_any_true(wasm_f32x4_ne(wasm_v128_load(row + k), wasm_f32x4_splat(0)))) {
+          continue;
+        }
+        for (int q = k; q < k + 4; q++) {
+          float a = row[q];
+          if (a != 0.0f) idx[nz] = q * Np, val[nz++] = a;
+        }
+      }
+    }
+    for (; k < K; k++) {
+      float a = row[(long)k * lcs];
+      if (a != 0.0f) idx[nz] = k * Np, val[nz++] = a;
+    }
+    float *c = C + (long)i * ldc;
+    int j = 0;
+    for (; j + 16 <= Np; j += 16) {
+      v128_t s0 = wasm_f32x4_splat(0), s1 = s0, s2 = s0, s3 = s0;
+      const float *b = Bp + j;
+      for (int e = 0; e < nz; e++) {
+        const float *br = b + idx[e];
+        v128_t x = wasm_f32x4_splat(val[e]);
+        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(x, wasm_v128_load(br)));
+        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(x, wasm_v128_load(br + 4)));
+        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(x, wasm_v128_load(br + 8)));
+        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(x, wasm_v128_load(br + 12)));
+      }
+      store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
+      store8(c + j + 8, s2, s3, N - j - 8, bias ? bias + j + 8 : 0);
+    }
+    for (; j < Np; j += 8) {
+      v128_t s0 = wasm_f32x4_splat(0), s1 = s0;
+      const float *b = Bp + j;
+      for (int e = 0; e < nz; e++) {
+        const float *br = b + idx[e];
+        v128_t x = wasm_f32x4_splat(val[e]);
+        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(x, wasm_v128_load(br)));
+        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(x, wasm_v128_load(br + 4)));
+      }
+      store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
+    }
+  }
+}
+
+// Nonzero entries of the [rows, cols] matrix at p with strides (rs, cs).
+static long count_nonzero(const float *p, int rows, int cols, int rs, int cs) {
+  long nz = 0;
+  for (int r = 0; r < rows; r++) {
+    const float *row = p + (long)r * rs;
+    if (cs == 1) {
+      for (int c = 0; c < cols; c++) nz += row[c] != 0.0f;
+    } else {
+      for (int c = 0; c < cols; c++) nz += row[(long)c * cs] != 0.0f;
+    }
+  }
+  return nz;
+}
+
+// A dense product takes the sparse path when at most this share of the left operand is nonzero
+// (measured on the reference widths: the sparse kernel breaks even near a density of 0.6).
+#define SPARSE_DENSITY 0.5
+
+// C = op(A) · op(B) (+ bias, zero-padded to round_up(N, 8), or NULL) for one batch element;
+// strides of op(A)[m, k] (ars, acs) and op(B)[k, n] (brs, bcs). See bmm for the modes.
+static int bmm1(const float *a, const float *bb, float *c, int M, int N, int K, int ars, int acs,
+                int brs, int bcs, int mode, float *scratch, const float *bias) {
+  if (mode == 0) {
+    int Np = round_up(N, 8);
+    float *Bp = scratch;
+    float *Ap = scratch + (long)K * Np;
+    pack(bb, K, N, brs, bcs, Bp, Np);
+    if ((double)count_nonzero(a, M, K, ars, acs) <= SPARSE_DENSITY * (double)M * K) {
+      int *idx = (int *)(Ap + (long)M * K);
+      gemm_sparse_left(a, ars, acs, Bp, c, M, N, K, Np, N, idx, (float *)(idx + K), bias);
+      return 0;
+    }
+    const float *Ause = a;
+    if (ars != K || acs != 1) {
+      pack(a, M, K, ars, acs, Ap, K);
+      Ause = Ap;
+    }
+    gemm_dense(Ause, Bp, c, M, N, K, Np, N, bias);
+    return 0;
+  }
+  if (mode == 1) {
+    int Np = round_up(N, 8);
+    float *Bp = scratch;
+    int *idx = (int *)(scratch + (long)K * Np);
+    pack(bb, K, N, brs, bcs, Bp, Np);
+    return gemm_binary_left(a, ars, acs, Bp, c, M, N, K, Np, N, idx, bias);
+  }
+  // Cᵀ[N, M] = op(B)ᵀ[N, K] · op(A)ᵀ[K, M]. op(B)ᵀ[n, k] = op(B)[k, n]: strides (bcs, brs).
+  int Mp = round_up(M, 8);
+  float *Rp = scratch;                      // op(A)ᵀ packed [K, Mp]
+  float *Ct = scratch + (long)K * Mp;       // [N, Mp]
+  int *idx = (int *)(Ct + (long)N * Mp);
+  pack(a, K, M, acs, ars, Rp, Mp);
+  int bad = gemm_binary_left(bb, bcs, brs, Rp, Ct, N, M, K, Mp, Mp, idx, 0);
+  for (int m = 0; m < M; m++) {
+    float *cr = c + (long)m * N;
+    for (int n = 0; n < N; n++) cr[n] = bias ? Ct[(long)n * Mp + m] + bias[n] : Ct[(long)n * Mp + m];
   }
   return bad;
 }
 
 // Batched C[b] = op(A[b]) · op(B[b]) for b < batch, op(X) = X or Xᵀ.
 //   op(A): [M, K], stored [M, K] or (transA) [K, M]; op(B): [K, N], stored [K, N] or (transB)
-//   [N, K]; C: [M, N]. mode 0: dense; 1: op(A) is binary (event-driven over its ones);
+//   [N, K]; C: [M, N]. mode 0: dense (sparse-left, the same values, when at most
+//   SPARSE_DENSITY of op(A) is nonzero); 1: op(A) is binary (event-driven over its ones);
 //   2: op(B) is binary (computed as Cᵀ = op(B)ᵀ · op(A)ᵀ, event-driven, then transposed).
 //   scratch: at least bmm_scratch_floats(M, N, K) floats, 16-byte aligned.
 // Returns the number of entries of the binary operand that were neither 0 nor 1.
@@ -243,52 +393,40 @@ int bmm(const float *A, const float *B, float *C, int batch, int M, int N, int K
         int transB, int mode, float *scratch) {
   int bad = 0;
   long sa = (long)M * K, sb = (long)K * N, sc = (long)M * N;
-  // Strides of op(A)[m, k] and op(B)[k, n].
   int ars = transA ? 1 : K, acs = transA ? M : 1;
   int brs = transB ? 1 : N, bcs = transB ? K : 1;
   for (int b = 0; b < batch; b++) {
-    const float *a = A + b * sa, *bb = B + b * sb;
-    float *c = C + b * sc;
-    if (mode == 0) {
-      int Np = round_up(N, 8);
-      float *Bp = scratch;
-      float *Ap = scratch + (long)K * Np;
-      pack(bb, K, N, brs, bcs, Bp, Np);
-      const float *Ause = a;
-      if (transA) {
-        pack(a, M, K, ars, acs, Ap, K);
-        Ause = Ap;
-      }
-      gemm_dense(Ause, Bp, c, M, N, K, Np, N);
-    } else if (mode == 1) {
-      int Np = round_up(N, 8);
-      float *Bp = scratch;
-      int *idx = (int *)(scratch + (long)K * Np);
-      pack(bb, K, N, brs, bcs, Bp, Np);
-      bad += gemm_binary_left(a, ars, acs, Bp, c, M, N, K, Np, N, idx);
-    } else {
-      // Cᵀ[N, M] = op(B)ᵀ[N, K] · op(A)ᵀ[K, M]. op(B)ᵀ[n, k] = op(B)[k, n]: strides (bcs, brs).
-      int Mp = round_up(M, 8);
-      float *Rp = scratch;                      // op(A)ᵀ packed [K, Mp]
-      float *Ct = scratch + (long)K * Mp;       // [N, Mp]
-      int *idx = (int *)(Ct + (long)N * Mp);
-      pack(a, K, M, acs, ars, Rp, Mp);
-      bad += gemm_binary_left(bb, bcs, brs, Rp, Ct, N, M, K, Mp, Mp, idx);
-      for (int m = 0; m < M; m++) {
-        float *cr = c + (long)m * N;
-        for (int n = 0; n < N; n++) cr[n] = Ct[(long)n * Mp + m];
-      }
-    }
+    bad += bmm1(A + b * sa, B + b * sb, C + b * sc, M, N, K, ars, acs, brs, bcs, mode, scratch, 0);
   }
   return bad;
 }
 
+// Dense layer Y [M, N] = X [M, K] · W [K, N] + bias [N], mode 0 or 1 as bmm's; the bias is added
+// as each output block is stored (the same values as adding it in a second pass). scratch:
+// linear_scratch_floats(M, N, K, mode) floats. Returns bmm's count of non-binary entries.
+EXPORT(linear_forward)
+int linear_forward(const float *X, const float *W, const float *bias, float *Y, int M, int N,
+                   int K, int mode, float *scratch) {
+  int Np = round_up(N, 8);
+  float *bp = scratch;
+  for (int n = 0; n < Np; n++) bp[n] = n < N ? bias[n] : 0.0f;
+  return bmm1(X, W, Y, M, N, K, K, 1, N, 1, mode, scratch + Np, bp);
+}
+
+// Floats of scratch `linear_forward` needs.
+EXPORT(linear_scratch_floats)
+int linear_scratch_floats(int M, int N, int K, int mode);
+
 // Floats of scratch `bmm` needs for one batch element of the given mode.
 EXPORT(bmm_scratch_floats)
 int bmm_scratch_floats(int M, int N, int K, int mode) {
-  if (mode == 0) return K * round_up(N, 8) + M * K + 16;
+  if (mode == 0) return K * round_up(N, 8) + M * K + 2 * K + 16;
   if (mode == 1) return K * round_up(N, 8) + K + 16;
   return K * round_up(M, 8) + N * round_up(M, 8) + K + 16;
+}
+
+int linear_scratch_floats(int M, int N, int K, int mode) {
+  return round_up(N, 8) + bmm_scratch_floats(M, N, K, mode);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,7 +434,7 @@ int bmm_scratch_floats(int M, int N, int K, int mode) {
 //   μ = mean, σ² = mean((x − μ)²), r = 1/sqrt(σ² + eps), y = ((x − μ)·r)·g[c] + bias[c],
 // evaluated in that order, as the composite path (tf.moments, then sub, rsqrt, mul, mul, add).
 
-static void sn_stats(const float *restrict x, int T, int B, int L, int C, float eps,
+static void sn_stats(const float *restrict x, int T, int B, int L, int C, long ldt, float eps,
                      float *restrict mean, float *restrict rstd) {
   int BC = B * C;
   float inv = 1.0f / (float)(T * L);
@@ -304,7 +442,7 @@ static void sn_stats(const float *restrict x, int T, int B, int L, int C, float 
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
       float *m = mean + (long)b * C;
-      const float *xr = x + ((long)t * B + b) * L * C;
+      const float *xr = x + (long)t * ldt + (long)b * L * C;
       for (int l = 0; l < L; l++, xr += C) {
         for (int c = 0; c < C; c++) m[c] += xr[c];
       }
@@ -315,7 +453,7 @@ static void sn_stats(const float *restrict x, int T, int B, int L, int C, float 
     for (int b = 0; b < B; b++) {
       const float *m = mean + (long)b * C;
       float *v = rstd + (long)b * C;
-      const float *xr = x + ((long)t * B + b) * L * C;
+      const float *xr = x + (long)t * ldt + (long)b * L * C;
       for (int l = 0; l < L; l++, xr += C) {
         for (int c = 0; c < C; c++) {
           float d = xr[c] - m[c];
@@ -327,17 +465,19 @@ static void sn_stats(const float *restrict x, int T, int B, int L, int C, float 
   for (int i = 0; i < BC; i++) rstd[i] = 1.0f / __builtin_sqrtf(rstd[i] * inv + eps);
 }
 
-// Forward: y [T, B, L, C]; scratch: 2·B·C floats (μ then r, left there for the caller).
+// Forward: y [T, B, L, C]; scratch: 2·B·C floats (μ then r, left there for the caller). x, y
+// (and dy, dx below) may be B trials of a larger array: timestep t starts ldt floats after t − 1
+// (B·L·C when they are the whole array).
 EXPORT(spike_norm_forward)
 void spike_norm_forward(const float *restrict x, const float *restrict g,
                         const float *restrict bias, float *restrict y, int T, int B, int L, int C,
-                        float eps, float *restrict scratch) {
+                        int ldt, float eps, float *restrict scratch) {
   float *mean = scratch, *rstd = scratch + (long)B * C;
-  sn_stats(x, T, B, L, C, eps, mean, rstd);
+  sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
       const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
-      long off = ((long)t * B + b) * L * C;
+      long off = (long)t * ldt + (long)b * L * C;
       const float *xr = x + off;
       float *yr = y + off;
       for (int l = 0; l < L; l++, xr += C, yr += C) {
@@ -353,18 +493,18 @@ void spike_norm_forward(const float *restrict x, const float *restrict g,
 EXPORT(spike_norm_backward)
 void spike_norm_backward(const float *restrict x, const float *restrict g,
                          const float *restrict dy, float *restrict dx, float *restrict dg,
-                         float *restrict db, int T, int B, int L, int C, float eps,
+                         float *restrict db, int T, int B, int L, int C, int ldt, float eps,
                          float *restrict scratch) {
   long BC = (long)B * C;
   float *mean = scratch, *rstd = scratch + BC, *sa = scratch + 2 * BC, *ss = scratch + 3 * BC;
   float inv = 1.0f / (float)(T * L);
-  sn_stats(x, T, B, L, C, eps, mean, rstd);
+  sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
   for (long i = 0; i < BC; i++) sa[i] = 0.0f, ss[i] = 0.0f;
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
       const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
       float *a = sa + (long)b * C, *s = ss + (long)b * C;
-      long off = ((long)t * B + b) * L * C;
+      long off = (long)t * ldt + (long)b * L * C;
       const float *xr = x + off, *dr = dy + off;
       for (int l = 0; l < L; l++, xr += C, dr += C) {
         for (int c = 0; c < C; c++) {
@@ -394,7 +534,7 @@ void spike_norm_backward(const float *restrict x, const float *restrict g,
     for (int b = 0; b < B; b++) {
       const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
       const float *a = sa + (long)b * C, *s = ss + (long)b * C;
-      long off = ((long)t * B + b) * L * C;
+      long off = (long)t * ldt + (long)b * L * C;
       const float *xr = x + off, *dr = dy + off;
       float *o = dx + off;
       for (int l = 0; l < L; l++, xr += C, dr += C, o += C) {
@@ -408,14 +548,7 @@ void spike_norm_backward(const float *restrict x, const float *restrict g,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Linear-layer helpers: C[m, :] += bias for every row m of C [M, N]; out[n] = Σ_m dy[m, n].
-
-EXPORT(add_bias_rows)
-void add_bias_rows(float *restrict c, const float *restrict bias, int M, int N) {
-  for (int m = 0; m < M; m++, c += N) {
-    for (int n = 0; n < N; n++) c[n] += bias[n];
-  }
-}
+// Linear-layer helper: out[n] = Σ_m dy[m, n].
 
 EXPORT(col_sum)
 void col_sum(const float *restrict dy, float *restrict out, int M, int N) {
@@ -429,8 +562,9 @@ void col_sum(const float *restrict dy, float *restrict out, int M, int N) {
 // row strides ldx and ldd), i.e. the sum over rows r of the outer products X[r]ᵀ D[r].
 // binary = 0: rows are taken in chunks of 64 (the chunk of X and D stays in cache) and C is
 // register-blocked 4 × 8; binary = 1: X holds only 0 and 1 and every one of X[r, i] adds D[r] to
-// C[i] (event-driven, no multiplies). Returns the number of entries of a binary X that are
-// neither 0 nor 1. C is overwritten.
+// C[i] (event-driven, no multiplies); binary = 0 with at most SPARSE_DENSITY of X nonzero: the
+// same with multiplies, equal to the dense loop bit for bit. Returns the number of entries of a
+// binary X that are neither 0 nor 1. C is overwritten.
 EXPORT(gemm_tn)
 int gemm_tn(const float *restrict X, const float *restrict D, float *restrict C, int R, int I,
             int J, int ldx, int ldd, int binary) {
@@ -453,6 +587,30 @@ int gemm_tn(const float *restrict X, const float *restrict D, float *restrict C,
       }
     }
     return bad;
+  }
+  if ((double)count_nonzero(X, R, I, ldx, 1) <= SPARSE_DENSITY * (double)R * I) {
+    // Sparse X: every nonzero X[r, i] adds X[r, i]·D[r] to C[i], rows in ascending r as in the
+    // dense loop below, so the sums are the same bit for bit.
+    for (int r = 0; r < R; r++) {
+      const float *xr = X + (long)r * ldx;
+      const float *dr = D + (long)r * ldd;
+      for (int i = 0; i < I; i++) {
+        float a = xr[i];
+        if (a == 0.0f) continue;
+        v128_t av = wasm_f32x4_splat(a);
+        float *c = C + (long)i * J;
+        int j = 0;
+        for (; j + 8 <= J; j += 8) {
+          wasm_v128_store(c + j, wasm_f32x4_add(wasm_v128_load(c + j),
+                                                wasm_f32x4_mul(av, wasm_v128_load(dr + j))));
+          wasm_v128_store(c + j + 4,
+                          wasm_f32x4_add(wasm_v128_load(c + j + 4),
+                                         wasm_f32x4_mul(av, wasm_v128_load(dr + j + 4))));
+        }
+        for (; j < J; j++) c[j] += a * dr[j];
+      }
+    }
+    return 0;
   }
   const int RB = 64;
   for (int r0 = 0; r0 < R; r0 += RB) {
@@ -558,34 +716,22 @@ void col2im(const float *restrict col, float *restrict dx, int S, int L, int Ci,
 // spikes (about 10 % ones) this is the event-driven accumulation, for real inputs it only skips
 // exact zeros.
 
-// Nonzero inputs of the row being multiplied (indices and values), gathered once per row so the
-// column blocks loop over them only: with spikes at ~10 % that is a tenth of the work.
-#define MATVEC_MAX_IN 16384
-static int nz_idx[MATVEC_MAX_IN];
-static float nz_val[MATVEC_MAX_IN];
-
+// Nonzero inputs of the row being multiplied (indices and values), gathered once per row into
+// scratch (`in` ints, then `in` floats) so the column blocks loop over them only: with spikes at
+// ~10 % that is a tenth of the work. The module keeps no static data: its memory may be TF.js's.
 static inline void matvec_row(const float *restrict x, const float *restrict w,
-                              const float *restrict b, float *restrict y, int in, int out) {
+                              const float *restrict b, float *restrict y, int in, int out,
+                              int *restrict nz_idx, float *restrict nz_val) {
   int nnz = 0;
-  for (int i = 0; i < in && i < MATVEC_MAX_IN; i++) {
+  for (int i = 0; i < in; i++) {
     if (x[i] != 0.0f) nz_idx[nnz] = i, nz_val[nnz++] = x[i];
   }
-  // inputs beyond the buffer (in > MATVEC_MAX_IN) are added by the plain loop below
   int j = 0;
   for (; j + 16 <= out; j += 16) {
     v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
     for (int k = 0; k < nnz; k++) {
       const float *wj = w + (long)nz_idx[k] * out + j;
       v128_t xv = wasm_f32x4_splat(nz_val[k]);
-      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xv, wasm_v128_load(wj)));
-      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(xv, wasm_v128_load(wj + 4)));
-      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(xv, wasm_v128_load(wj + 8)));
-      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(xv, wasm_v128_load(wj + 12)));
-    }
-    for (int i = MATVEC_MAX_IN; i < in; i++) {
-      if (x[i] == 0.0f) continue;
-      const float *wj = w + (long)i * out + j;
-      v128_t xv = wasm_f32x4_splat(x[i]);
       a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xv, wasm_v128_load(wj)));
       a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(xv, wasm_v128_load(wj + 4)));
       a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(xv, wasm_v128_load(wj + 8)));
@@ -611,11 +757,14 @@ static inline void matvec_row(const float *restrict x, const float *restrict w,
   }
 }
 
+// y[r] = x[r] · w (+ b) for rows r < rows; scratch: 2·in words.
 EXPORT(matvec)
 void matvec(const float *restrict x, const float *restrict w, const float *restrict b,
-            float *restrict y, int rows, int in, int out) {
+            float *restrict y, int rows, int in, int out, float *restrict scratch) {
+  int *nz_idx = (int *)scratch;
+  float *nz_val = scratch + in;
   for (int r = 0; r < rows; r++) {
-    matvec_row(x + (long)r * in, w, b, y + (long)r * out, in, out);
+    matvec_row(x + (long)r * in, w, b, y + (long)r * out, in, out, nz_idx, nz_val);
   }
 }
 

@@ -10,18 +10,7 @@
  */
 import { tf } from "../lib/backend.ts";
 import type { ResolvedLifOptions } from "../lib/neurons.ts";
-import {
-  f32View,
-  kernelArena,
-  kernelExports,
-  packColumns,
-  readTensorAt,
-  tensorData,
-  unpackColumns,
-} from "./wasm.ts";
-
-/** Floats of one [T, chunk] buffer: LIF kernels run on column chunks of this size. */
-const CHUNK_FLOATS = 1 << 18;
+import { type KernelCall, kernelCall, tensorData } from "./wasm.ts";
 
 type LifFn = (...xs: tf.Tensor[]) => tf.Tensor;
 
@@ -75,31 +64,28 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
     save(v0 ? [x, v0] : [x]);
     const T = x.shape[0];
     const n = x.size / T;
-    // Neurons are independent: the kernels run on chunks of columns, so kernel memory holds the
-    // full-size result plus a few chunk buffers instead of five [T, n] arrays.
-    const cn = Math.max(1, Math.min(n, Math.floor(CHUNK_FLOATS / T)));
-    const pack = (src: Float32Array, dst: Float32Array, j0: number, m: number) =>
-      packColumns(src, dst, { rows: T, n, j0, m });
-    const unpack = (src: Float32Array, dst: Float32Array, j0: number, m: number) =>
-      unpackColumns(src, dst, { rows: T, n, j0, m });
-    /** The forward on the chunk at j0 (x and V0 packed into px, pv); H and S in ph, ps. */
-    const forwardChunk = (
-      xs: Float32Array,
-      v0s: Float32Array | undefined,
-      j0: number,
-      m: number,
-      [px, ps, ph, pv]: number[],
+    /**
+     * The forward into ps (spikes) and, when keepH, a scratch membrane H (returned; else 0); V
+     * starts at V0 or vReset.
+     */
+    const forward = (
+      call: KernelCall,
+      px: number,
+      v0t: tf.Tensor | undefined,
+      ps: number,
+      keepH: boolean,
     ) => {
-      pack(xs, f32View(px, T * m), j0, m);
-      if (v0s) f32View(pv, m).set(v0s.subarray(j0, j0 + m));
-      else f32View(pv, m).fill(c.vr);
-      kernelExports().lif_forward(
+      const ph = keepH ? call.scratch(T * n) : 0;
+      const pv = call.scratch(n);
+      if (v0t) call.view(pv, n).set(tensorData(v0t));
+      else call.view(pv, n).fill(c.vr);
+      call.ex.lif_forward(
         px,
         ps,
         ph,
         pv,
         T,
-        m,
+        n,
         c.k,
         c.omk,
         c.vr,
@@ -108,40 +94,34 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
         c.decay,
         c.leakMode,
       );
+      return ph;
     };
-    const [pOut, ...chunk] = kernelArena([T * n, T * cn, T * cn, T * cn, cn]);
-    {
-      const xs = tensorData(x);
-      const v0s = v0 ? tensorData(v0) : undefined;
-      const out = f32View(pOut, T * n);
-      for (let j0 = 0; j0 < n; j0 += cn) {
-        const m = Math.min(cn, n - j0);
-        forwardChunk(xs, v0s, j0, m, chunk);
-        unpack(f32View(chunk[1], T * m), out, j0, m);
-      }
+    const call = kernelCall();
+    let s: tf.Tensor;
+    try {
+      const ps = call.output(x.shape);
+      forward(call, call.input(x), v0, ps, false);
+      s = call.take(ps);
+    } finally {
+      call.end();
     }
     return {
-      value: readTensorAt(pOut, x.shape),
+      value: s,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-        const [pdx, pgv, ...rest] = kernelArena([T * n, n, T * cn, T * cn, T * cn, cn, T * cn]);
-        const [px, ps, ph, pv, pdyc] = rest;
-        const xs = tensorData(saved[0]);
-        const v0s = saved[1] ? tensorData(saved[1]) : undefined;
-        const dys = tensorData(dy);
-        const dx = f32View(pdx, T * n);
-        const gv = f32View(pgv, n);
-        // the chunk's dx and dV0 go to px and pv once the forward's x and V0 are used up
-        for (let j0 = 0; j0 < n; j0 += cn) {
-          const m = Math.min(cn, n - j0);
-          forwardChunk(xs, v0s, j0, m, [px, ps, ph, pv]);
-          pack(dys, f32View(pdyc, T * m), j0, m);
-          kernelExports().lif_backward(
-            pdyc,
+        const g = kernelCall();
+        try {
+          const ph = forward(g, g.input(saved[0]), saved[1], g.scratch(T * n), true);
+          const pdy = g.input(dy);
+          const pdx = g.output(x.shape);
+          // gv: the running membrane gradient, on return dL/dV0
+          const pgv = withV0 ? g.output(x.shape.slice(1)) : g.scratch(n);
+          g.ex.lif_backward(
+            pdy,
             ph,
-            px,
-            pv,
+            pdx,
+            pgv,
             T,
-            m,
+            n,
             c.k,
             c.omk,
             c.vr,
@@ -153,11 +133,10 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
             kind,
             o.surrogate.alpha,
           );
-          unpack(f32View(px, T * m), dx, j0, m);
-          gv.set(f32View(pv, m), j0);
+          return withV0 ? [g.take(pdx), g.take(pgv)] : [g.take(pdx)];
+        } finally {
+          g.end();
         }
-        const dxT = readTensorAt(pdx, x.shape);
-        return withV0 ? [dxT, readTensorAt(pgv, x.shape.slice(1))] : [dxT];
       },
     };
   }) as LifFn;

@@ -1,6 +1,6 @@
 /**
  * Fused dense layer `x · w + b` on the WASM SIMD kernels, differentiable: the forward is one
- * product plus a bias pass in kernel memory; the backward computes `dx = dy · wᵀ`,
+ * product plus a bias pass (on the wasm backend in TF.js's memory, without copies); the backward computes `dx = dy · wᵀ`,
  * `dw = xᵀ · dy` and `db = Σ_rows dy` in one arena (no separate TF.js transpose, sum or
  * broadcast-reduction ops). With `binary: true` the input holds only 0 and 1 (spikes): the
  * forward and `dw` run the event-driven kernel (rows of `w` / `dy` summed over each spike, no
@@ -10,7 +10,7 @@
  */
 import { tf } from "../lib/backend.ts";
 import { describe } from "../lib/_internal.ts";
-import { kernelArena, kernelExports, kernelsActive, readTensorAt, writeTensor } from "./wasm.ts";
+import { kernelCall, kernelsActive } from "./wasm.ts";
 
 /** Options of {@linkcode linearKernel}. */
 export interface LinearKernelOptions {
@@ -42,40 +42,36 @@ function linearFnFor(binary: boolean): LinearFn {
     save([x, w]);
     const [M, K] = x.shape as [number, number];
     const N = w.shape[1] as number;
-    const ex = kernelExports();
-    const [px, pw, pb, py, ps] = kernelArena([
-      M * K,
-      K * N,
-      N,
-      M * N,
-      ex.bmm_scratch_floats(M, N, K, mode),
-    ]);
-    writeTensor(x, px);
-    writeTensor(w, pw);
-    writeTensor(b, pb);
-    checkBad(ex.bmm(px, pw, py, 1, M, N, K, 0, 0, mode, ps), "forward");
-    ex.add_bias_rows(py, pb, M, N);
+    const call = kernelCall();
+    let y: tf.Tensor;
+    try {
+      const ex = call.ex;
+      const [px, pw, pb] = [call.input(x), call.input(w), call.input(b)];
+      const py = call.output([M, N]);
+      const ps = call.scratch(ex.linear_scratch_floats(M, N, K, mode));
+      checkBad(ex.linear_forward(px, pw, pb, py, M, N, K, mode, ps), "forward");
+      y = call.take(py);
+    } finally {
+      call.end();
+    }
     return {
-      value: readTensorAt(py, [M, N]),
+      value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
         const [sx, sw] = saved;
         // dx [M, K] = dy [M, N] · wᵀ; dw [K, N] = xᵀ · dy (gemm_tn); db = Σ_rows dy
-        const [qx, qw, qdy, qdx, qdw, qdb, qs] = kernelArena([
-          M * K,
-          K * N,
-          M * N,
-          M * K,
-          K * N,
-          N,
-          ex.bmm_scratch_floats(M, K, N, 0),
-        ]);
-        writeTensor(sx, qx);
-        writeTensor(sw, qw);
-        writeTensor(dy, qdy);
-        ex.bmm(qdy, qw, qdx, 1, M, K, N, 0, 1, 0, qs);
-        checkBad(ex.gemm_tn(qx, qdy, qdw, M, K, N, K, N, mode), "backward");
-        ex.col_sum(qdy, qdb, M, N);
-        return [readTensorAt(qdx, [M, K]), readTensorAt(qdw, [K, N]), readTensorAt(qdb, [N])];
+        const g = kernelCall();
+        try {
+          const ex = g.ex;
+          const [qx, qw, qdy] = [g.input(sx), g.input(sw), g.input(dy)];
+          const [qdx, qdw, qdb] = [g.output([M, K]), g.output([K, N]), g.output([N])];
+          const qs = g.scratch(ex.bmm_scratch_floats(M, K, N, 0));
+          ex.bmm(qdy, qw, qdx, 1, M, K, N, 0, 1, 0, qs);
+          checkBad(ex.gemm_tn(qx, qdy, qdw, M, K, N, K, N, mode), "backward");
+          ex.col_sum(qdy, qdb, M, N);
+          return [g.take(qdx), g.take(qdw), g.take(qdb)];
+        } finally {
+          g.end();
+        }
       },
     };
   }) as LinearFn;

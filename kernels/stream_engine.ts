@@ -276,6 +276,8 @@ export function streamEngine(
   const pY = lay.alloc(B * D);
   const pOut = lay.alloc(B * c.nOutputs);
   const pTim = lay.alloc(B * D);
+  // matvec's scratch: the nonzero indices and values of one input row
+  const pNz = lay.alloc(2 * Math.max(nIn, D, F));
   for (const layer of layers) {
     if (convK > 1) layer.conv = lay.alloc((convK - 1) * R * D);
     if (timK > 1 && T > 1) layer.tim = lay.alloc((T - 1) * (timK - 1) * B * D);
@@ -317,7 +319,7 @@ export function streamEngine(
 
   // --- ops over one bin ---------------------------------------------------------------------
   const matvec = (xp: number, l: Lin, yp: number, rows: number) =>
-    ex.matvec(xp, l.w, l.b, yp, rows, l.inDim, l.outDim);
+    ex.matvec(xp, l.w, l.b, yp, rows, l.inDim, l.outDim, pNz);
 
   /** LayerNorm over the last axis of `rows × n` values in place of `dst`. */
   function layerNorm(p: Norm, src: Float32Array, dst: Float32Array, rows: number, n: number) {
@@ -425,7 +427,7 @@ export function streamEngine(
     for (let j = 0; j < kk; j++) {
       const src = j === kk - 1 ? curPtr : winPtr + j * rows * cIn * 4;
       // tap 0 straight into the output, the others through `a` (free until the attention)
-      ex.matvec(src, tapPtrs[j], 0, j === 0 ? outPtr : pA, rows, cIn, cOut);
+      ex.matvec(src, tapPtrs[j], 0, j === 0 ? outPtr : pA, rows, cIn, cOut, pNz);
       if (j > 0) { for (let z = 0; z < rows * cOut; z++) outArr[z] += a[z]; }
     }
     for (let r = 0; r < rows; r++) {
@@ -449,7 +451,7 @@ export function streamEngine(
       const acc = timBuf;
       for (let j = 0; j < timK; j++) {
         const src = j === timK - 1 ? prevPtr : layer.tim + ((t - 1) * per + j * n) * 4;
-        ex.matvec(src, taps[j], 0, j === 0 ? pTim : pTmp, rows, d, d);
+        ex.matvec(src, taps[j], 0, j === 0 ? pTim : pTmp, rows, d, d, pNz);
         if (j > 0) { for (let z = 0; z < n; z++) acc[z] += tmp[z]; }
       }
       if (win) {

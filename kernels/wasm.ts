@@ -1,16 +1,21 @@
 /**
- * Loader and memory arena of the hest WASM SIMD kernels (`kernels/hest_kernels.wasm`, built from
+ * Loader and memory of the hest WASM SIMD kernels (`kernels/hest_kernels.wasm`, built from
  * `kernels/hest_kernels.c` by `deno task kernels`), and the switch that decides when hest uses
  * them instead of composite TF.js ops.
  *
  * The module is read synchronously (`Deno.readFileSync`, so `--allow-read` is needed) the first
- * time a kernel runs. It has no imports and exports its memory; every call lays its buffers out
- * from `__heap_base` upwards ({@linkcode kernelArena}), growing the memory when needed, so
- * nothing is freed and nothing leaks between calls.
+ * time a kernel runs. It keeps no static data and imports its linear memory, so one compiled
+ * module serves two kinds of instance:
  *
- * Data moves in and out by copy: inputs are copied into kernel memory (on the wasm backend
- * straight from TF.js's wasm heap, elsewhere from `dataSync()`), outputs by `tf.tensor(..)` of a
- * view (on the cpu backend `tf.tensor` keeps the array it is given, so the view is copied first).
+ * - **On the wasm backend** the kernels run inside TF.js's own wasm memory (its exported
+ *   `WebAssembly.Memory`; the instance's stack is a block from TF.js's allocator). A kernel
+ *   reads its inputs where TF.js keeps the tensors and writes its outputs straight into new
+ *   TF.js tensors ({@linkcode kernelCall}): no copies in or out.
+ * - **Elsewhere** (the cpu backend, and {@linkcode newKernelInstance} for the streaming engine)
+ *   an instance has a memory of its own; inputs are copied in and outputs copied out.
+ *
+ * Scratch comes from {@linkcode kernelCall} (freed when the call ends) or
+ * {@linkcode kernelArena} (one reused block: every call starts again at its beginning).
  *
  * @module
  */
@@ -18,8 +23,10 @@ import { tf } from "../lib/backend.ts";
 
 /** The raw exports of `hest_kernels.wasm` (pointers are byte offsets into `memory`). */
 export interface KernelExports {
-  /** The module's linear memory. */
+  /** The instance's linear memory (TF.js's on the wasm backend). */
   memory: WebAssembly.Memory;
+  /** The shadow-stack pointer (the stack grows down from it). */
+  __stack_pointer: WebAssembly.Global;
   /** First free byte above the module's stack and data. */
   __heap_base: WebAssembly.Global;
   /** Fused multi-step LIF forward (see hest_kernels.c). */
@@ -105,7 +112,10 @@ export interface KernelExports {
     kind: number,
     salpha: number,
   ): void;
-  /** y = x · W + b row by row, zero inputs skipped (see hest_kernels.c; b = 0: no bias). */
+  /**
+   * y = x · W + b row by row, zero inputs skipped (see hest_kernels.c; b = 0: no bias); scratch
+   * of 2·inDim words.
+   */
   matvec(
     x: number,
     w: number,
@@ -114,7 +124,22 @@ export interface KernelExports {
     rows: number,
     inDim: number,
     outDim: number,
+    scratch: number,
   ): void;
+  /** Dense layer y = x · w + bias, mode 0 or 1 (see hest_kernels.c); returns bad binary entries. */
+  linear_forward(
+    x: number,
+    w: number,
+    bias: number,
+    y: number,
+    M: number,
+    N: number,
+    K: number,
+    mode: number,
+    scratch: number,
+  ): number;
+  /** Scratch floats `linear_forward` needs. */
+  linear_scratch_floats(M: number, N: number, K: number, mode: number): number;
   /** Scratch floats `bmm` needs. */
   bmm_scratch_floats(M: number, N: number, K: number, mode: number): number;
   /** Spike-norm forward (see hest_kernels.c); scratch 2·B·C floats, leaves μ and r there. */
@@ -127,6 +152,7 @@ export interface KernelExports {
     B: number,
     L: number,
     C: number,
+    ldt: number,
     eps: number,
     scratch: number,
   ): void;
@@ -142,11 +168,10 @@ export interface KernelExports {
     B: number,
     L: number,
     C: number,
+    ldt: number,
     eps: number,
     scratch: number,
   ): void;
-  /** `c[m, :] += bias` for every row of `c [M, N]`. */
-  add_bias_rows(c: number, bias: number, M: number, N: number): void;
   /** `out[n] = Σ_m dy[m, n]` over `dy [M, N]`. */
   col_sum(dy: number, out: number, M: number, N: number): void;
   /** Bins-axis im2col of `x [S, L, Ci]` into `col [S·L, k·Ci]` (see hest_kernels.c). */
@@ -167,7 +192,6 @@ export interface KernelExports {
   ): number;
 }
 
-let instance: KernelExports | undefined;
 let enabled = envEnabled();
 
 /** `HEST_KERNELS=0` in the environment starts with the kernels off (when env access is granted). */
@@ -180,36 +204,34 @@ function envEnabled(): boolean {
   }
 }
 
-/**
- * The instantiated kernel module, loaded on first use from `kernels/hest_kernels.wasm`.
- *
- * @example
- * ```ts
- * import { kernelExports } from "./kernels/wasm.ts";
- * kernelExports().memory.buffer.byteLength > 0; // true
- * ```
- */
-export function kernelExports(): KernelExports {
-  if (instance === undefined) instance = newKernelInstance();
-  return instance;
+/** The members of tfjs-backend-wasm's BackendWasm that the shared instance uses. */
+interface TfWasmBackend {
+  dataIdMap: {
+    get(id: object): { memoryOffset: number } | undefined;
+    has(id: object): boolean;
+  };
+  wasm: {
+    asm?: { memory?: WebAssembly.Memory };
+    _malloc(bytes: number): number;
+    _free(ptr: number): void;
+  };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(id: object, force?: boolean): boolean;
+}
+
+/** The active backend as TF.js's wasm backend with its memory reachable, else undefined. */
+function tfWasm(): TfWasmBackend | undefined {
+  if (tf.getBackend() !== "wasm") return undefined;
+  const be = tf.backend() as unknown as Partial<TfWasmBackend>;
+  return be.wasm?.asm?.memory instanceof WebAssembly.Memory && be.dataIdMap && be.makeOutput
+    ? be as TfWasmBackend
+    : undefined;
 }
 
 let compiled: WebAssembly.Module | undefined;
 
-/**
- * A fresh instance of the kernel module with its own memory (the module is compiled once): for
- * code that keeps data in kernel memory between calls, such as the streaming engine
- * (kernels/stream_engine.ts), whose parameters would otherwise be overwritten by the shared
- * arena of {@linkcode kernelExports}.
- *
- * @example
- * ```ts
- * import { newKernelInstance } from "./kernels/wasm.ts";
- * const ex = newKernelInstance();
- * ex.memory.buffer.byteLength > 0; // true
- * ```
- */
-export function newKernelInstance(): KernelExports {
+function kernelModule(): WebAssembly.Module {
   if (compiled === undefined) {
     const url = new URL("./hest_kernels.wasm", import.meta.url);
     let bytes: Uint8Array;
@@ -223,7 +245,91 @@ export function newKernelInstance(): KernelExports {
     }
     compiled = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   }
-  return new WebAssembly.Instance(compiled, {}).exports as unknown as KernelExports;
+  return compiled;
+}
+
+function instantiate(memory: WebAssembly.Memory): KernelExports {
+  const inst = new WebAssembly.Instance(kernelModule(), { env: { memory } });
+  return { ...(inst.exports as Record<string, unknown>), memory } as unknown as KernelExports;
+}
+
+/** `p` rounded up to a multiple of 16 (arithmetic, not bitwise: offsets may pass 2 GiB). */
+function align16(p: number): number {
+  return Math.ceil(p / 16) * 16;
+}
+
+/** Bytes of shadow stack the shared instance gets from TF.js's allocator. */
+const STACK_BYTES = 1 << 16;
+
+let own: KernelExports | undefined;
+let shared: { memory: WebAssembly.Memory; ex: KernelExports } | undefined;
+
+function sharedExports(be: TfWasmBackend): KernelExports {
+  const memory = be.wasm.asm!.memory!;
+  if (shared?.memory !== memory) {
+    const ex = instantiate(memory);
+    const base = be.wasm._malloc(STACK_BYTES + 16) >>> 0;
+    if (base === 0) throw new Error("the TF.js wasm heap could not allocate the kernel stack");
+    ex.__stack_pointer.value = align16(base + STACK_BYTES);
+    shared = { memory, ex };
+    arena = undefined;
+  }
+  return shared.ex;
+}
+
+function ownExports(): KernelExports {
+  if (own === undefined) own = newKernelInstance();
+  return own;
+}
+
+/**
+ * The kernel instance for the active backend, loaded on first use from
+ * `kernels/hest_kernels.wasm`: on the wasm backend the instance that runs in TF.js's memory,
+ * elsewhere one with a memory of its own.
+ *
+ * @example
+ * ```ts
+ * import { kernelExports } from "./kernels/wasm.ts";
+ * kernelExports().memory.buffer.byteLength > 0; // true
+ * ```
+ */
+export function kernelExports(): KernelExports {
+  const be = tfWasm();
+  return be ? sharedExports(be) : ownExports();
+}
+
+/**
+ * Whether the kernels run inside TF.js's wasm memory now (the wasm backend is active), so
+ * {@linkcode kernelCall} passes tensors without copies.
+ *
+ * @example
+ * ```ts
+ * import { kernelsShareMemory } from "./kernels/wasm.ts";
+ * import { useBackend } from "./lib/backend.ts";
+ * await useBackend("cpu");
+ * kernelsShareMemory(); // false
+ * ```
+ */
+export function kernelsShareMemory(): boolean {
+  return tfWasm() !== undefined;
+}
+
+/**
+ * A fresh instance of the kernel module with a memory of its own (the module is compiled once):
+ * for code that keeps data in kernel memory between calls, such as the streaming engine
+ * (kernels/stream_engine.ts), whose data would otherwise be overwritten by
+ * {@linkcode kernelArena}.
+ *
+ * @example
+ * ```ts
+ * import { newKernelInstance } from "./kernels/wasm.ts";
+ * const ex = newKernelInstance();
+ * ex.memory.buffer.byteLength > 0; // true
+ * ```
+ */
+export function newKernelInstance(): KernelExports {
+  // 16 pages (1 MiB) hold the module's stack; the instance grows the memory as it needs
+  return instantiate(new WebAssembly.Memory({ initial: 16 }));
 }
 
 /**
@@ -267,11 +373,16 @@ export function kernelsActive(): boolean {
 /** Byte offsets of the buffers laid out by {@linkcode kernelArena}. */
 export type ArenaPointers = number[];
 
+/** The reusable scratch block of the shared instance, from TF.js's allocator. */
+let arena: { ptr: number; bytes: number } | undefined;
+
 /**
- * Lay out buffers of the given sizes (in 4-byte words) from `__heap_base`, each 16-byte aligned,
- * growing the memory when needed, and return their byte offsets. Every call starts again at
- * `__heap_base`: the buffers of the previous call are overwritten. Create typed-array views only
- * after this call (growing the memory detaches older views).
+ * Lay out buffers of the given sizes (in 4-byte words), each 16-byte aligned, in one scratch
+ * block of the kernel memory and return their byte offsets. Every call starts again at the
+ * beginning of the block: the buffers of the previous call are overwritten. On the wasm backend
+ * the block comes from TF.js's allocator and is replaced by a larger one when needed; elsewhere
+ * it starts at `__heap_base` and the memory grows. Create typed-array views only after this call
+ * (growing the memory detaches older views).
  *
  * @example
  * ```ts
@@ -280,17 +391,168 @@ export type ArenaPointers = number[];
  * ```
  */
 export function kernelArena(words: readonly number[]): ArenaPointers {
-  const ex = kernelExports();
-  let p = ex.__heap_base.value as number;
-  p = (p + 15) & ~15;
-  const out: number[] = [];
-  for (const w of words) {
-    out.push(p);
-    p += Math.ceil((w * 4) / 16) * 16;
+  const sizes = words.map((w) => Math.ceil((w * 4) / 16) * 16);
+  const total = sizes.reduce((x, y) => x + y, 0);
+  const be = tfWasm();
+  let p: number;
+  if (be) {
+    sharedExports(be);
+    if (arena === undefined || arena.bytes < total) {
+      if (arena) be.wasm._free(arena.ptr);
+      arena = undefined;
+      const bytes = Math.max(total, 1 << 20);
+      const ptr = be.wasm._malloc(bytes + 16) >>> 0;
+      if (ptr === 0) throw new Error(`the TF.js wasm heap could not allocate ${bytes} bytes`);
+      arena = { ptr, bytes };
+    }
+    p = align16(arena.ptr);
+  } else {
+    const ex = ownExports();
+    p = align16(ex.__heap_base.value as number);
+    const have = ex.memory.buffer.byteLength;
+    if (p + total > have) ex.memory.grow(Math.ceil((p + total - have) / 65536));
   }
-  const have = ex.memory.buffer.byteLength;
-  if (p > have) ex.memory.grow(Math.ceil((p - have) / 65536));
+  const out: number[] = [];
+  for (const size of sizes) {
+    out.push(p);
+    p += size;
+  }
   return out;
+}
+
+/**
+ * The buffers of one kernel call (see {@linkcode kernelCall}). Pointers are byte offsets into
+ * `ex.memory`; take views with `view` after the last allocation of the call.
+ */
+export interface KernelCall {
+  /** The kernel instance to call. */
+  ex: KernelExports;
+  /**
+   * Pointer to a float32 tensor's values for the kernel to read (never write): the tensor's own
+   * storage when the kernels share TF.js's memory, else a copy in kernel memory.
+   */
+  input(t: tf.Tensor): number;
+  /** A scratch buffer of `words` floats (contents undefined), freed by `end`. */
+  scratch(words: number): number;
+  /** A buffer for an output of `shape` that the kernel fills; `take` turns it into a tensor. */
+  output(shape: readonly number[]): number;
+  /** The tensor of an `output` buffer, once the kernel has filled it (taken once). */
+  take(ptr: number): tf.Tensor;
+  /** A Float32Array view of `length` floats at `ptr`. */
+  view(ptr: number, length: number): Float32Array;
+  /** Free the scratch buffers and any output not taken. */
+  end(): void;
+}
+
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+function sharedCall(be: TfWasmBackend): KernelCall {
+  const ex = sharedExports(be);
+  const scratch: number[] = [];
+  const outputs = new Map<number, tf.TensorInfo>();
+  const alloc = (words: number) => {
+    const p = be.wasm._malloc(Math.max(words, 1) * 4 + 16) >>> 0;
+    if (p === 0) throw new Error(`the TF.js wasm heap could not allocate ${words * 4} bytes`);
+    scratch.push(p);
+    return align16(p);
+  };
+  return {
+    ex,
+    input(t) {
+      const d = t.dtype === "float32" ? be.dataIdMap.get(t.dataId) : undefined;
+      if (d) return d.memoryOffset;
+      const p = alloc(t.size);
+      new Float32Array(ex.memory.buffer, p, t.size).set(t.dataSync());
+      return p;
+    },
+    scratch: alloc,
+    output(shape) {
+      const info = be.makeOutput([...shape], "float32");
+      const p = be.dataIdMap.get(info.dataId)!.memoryOffset;
+      outputs.set(p, info);
+      return p;
+    },
+    take(ptr) {
+      const info = outputs.get(ptr);
+      if (!info) throw new Error(`kernelCall.take: no output buffer at ${ptr} (taken already?)`);
+      outputs.delete(ptr);
+      return tf.engine().makeTensorFromTensorInfo(info);
+    },
+    view: (ptr, length) => new Float32Array(ex.memory.buffer, ptr, length),
+    end() {
+      for (const p of scratch) be.wasm._free(p);
+      scratch.length = 0;
+      for (const info of outputs.values()) be.disposeData(info.dataId, true);
+      outputs.clear();
+    },
+  };
+}
+
+function ownCall(): KernelCall {
+  const ex = ownExports();
+  let next = align16(ex.__heap_base.value as number);
+  const shapes = new Map<number, number[]>();
+  const alloc = (words: number) => {
+    const p = next;
+    next += Math.ceil((Math.max(words, 1) * 4) / 16) * 16;
+    const have = ex.memory.buffer.byteLength;
+    if (next > have) ex.memory.grow(Math.ceil((next - have) / 65536));
+    return p;
+  };
+  return {
+    ex,
+    input(t) {
+      const p = alloc(t.size);
+      if (t.size > 0) new Float32Array(ex.memory.buffer, p, t.size).set(tensorData(t));
+      return p;
+    },
+    scratch: alloc,
+    output(shape) {
+      const p = alloc(sizeOf(shape));
+      shapes.set(p, [...shape]);
+      return p;
+    },
+    take(ptr) {
+      const shape = shapes.get(ptr);
+      if (!shape) throw new Error(`kernelCall.take: no output buffer at ${ptr} (taken already?)`);
+      shapes.delete(ptr);
+      const n = sizeOf(shape);
+      return tf.tensor(new Float32Array(ex.memory.buffer, ptr, n).slice(), shape, "float32");
+    },
+    view: (ptr, length) => new Float32Array(ex.memory.buffer, ptr, length),
+    end() {
+      shapes.clear();
+    },
+  };
+}
+
+/**
+ * Start one kernel call: allocate its inputs, outputs and scratch through the returned
+ * {@linkcode KernelCall}, run the kernel, `take` the outputs, and `end` it (in a `finally`). On
+ * the wasm backend the kernels run in TF.js's memory, so inputs are read where the tensors live
+ * and outputs are written into new TF.js tensors: no copies. Elsewhere inputs are copied into the
+ * kernel's own memory and outputs copied out. Calls must not overlap.
+ *
+ * @example
+ * ```ts
+ * import { kernelCall } from "./kernels/wasm.ts";
+ * import { tf } from "./lib/backend.ts";
+ * const x = tf.tensor2d([[1, 0], [0, 1]]);
+ * const w = tf.tensor2d([[1, 2], [3, 4]]);
+ * const call = kernelCall();
+ * try {
+ *   const ex = call.ex;
+ *   const pa = call.input(x), pb = call.input(w), pc = call.output([2, 2]);
+ *   ex.bmm(pa, pb, pc, 1, 2, 2, 2, 0, 0, 0, call.scratch(ex.bmm_scratch_floats(2, 2, 2, 0)));
+ *   call.take(pc).print(); // [[1, 2], [3, 4]]
+ * } finally {
+ *   call.end();
+ * }
+ * ```
+ */
+export function kernelCall(): KernelCall {
+  const be = tfWasm();
+  return be ? sharedCall(be) : ownCall();
 }
 
 /**
@@ -383,7 +645,15 @@ export function tensorData(t: tf.Tensor): Float32Array {
  */
 export function writeTensor(t: tf.Tensor, ptr: number): void {
   if (t.size === 0) return;
-  // On the wasm backend, copy straight from its heap (dataSync would allocate a copy first).
+  const be = tfWasm();
+  const d = be && t.dtype === "float32" ? be.dataIdMap.get(t.dataId) : undefined;
+  if (d) {
+    // the same memory: one memmove, without the copy TypedArray.prototype.set makes first
+    const heap = new Float32Array(kernelExports().memory.buffer);
+    heap.copyWithin(ptr >>> 2, d.memoryOffset >>> 2, (d.memoryOffset >>> 2) + t.size);
+    return;
+  }
+  // elsewhere copy from the tensor's data (on wasm straight from its heap)
   f32View(ptr, t.size).set(tensorData(t));
 }
 
@@ -405,9 +675,18 @@ interface WasmBackendLike {
  * ```
  */
 export function readTensorAt(ptr: number, shape: readonly number[]): tf.Tensor {
-  let n = 1;
-  for (const d of shape) n *= d;
-  const view = f32View(ptr, n);
-  // The wasm backend copies on write; the cpu backend keeps the array, so copy for it.
-  return tf.tensor(tf.getBackend() === "cpu" ? view.slice() : view, shape.slice(), "float32");
+  const n = sizeOf(shape);
+  const be = tfWasm();
+  if (be && n > 0) {
+    const info = be.makeOutput([...shape], "float32");
+    const dst = be.dataIdMap.get(info.dataId)!.memoryOffset;
+    new Float32Array(kernelExports().memory.buffer).copyWithin(
+      dst >>> 2,
+      ptr >>> 2,
+      (ptr >>> 2) + n,
+    );
+    return tf.engine().makeTensorFromTensorInfo(info);
+  }
+  // The cpu backend keeps the array it is given, so hand it a copy.
+  return tf.tensor(f32View(ptr, n).slice(), shape.slice(), "float32");
 }

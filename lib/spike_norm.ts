@@ -24,28 +24,21 @@
  */
 import { tf } from "./backend.ts";
 import type { LayerNormParams } from "./layers.ts";
-import {
-  f32View,
-  kernelArena,
-  kernelExports,
-  kernelsActive,
-  packColumns,
-  readTensorAt,
-  tensorData,
-  unpackColumns,
-  writeTensor,
-} from "../kernels/wasm.ts";
+import { kernelCall, kernelsActive } from "../kernels/wasm.ts";
 
 const EPS = 1e-5;
 
-/** Floats of one chunk of x the kernels work on (the statistics are per trial: chunks of trials). */
+/**
+ * Floats of one chunk of x the kernels work on: they run on chunks of trials, in place in x (a
+ * chunk is every timestep's slab of those trials). dg and db add up the chunks' sums in float32,
+ * so this size also fixes their summation order: changing it changes training's rounding.
+ */
 const CHUNK_FLOATS = 1 << 20;
 
 /**
  * The fused kernel path: forward in one WASM call per chunk of trials (moments, normalise, gain,
  * bias), backward (dx, dg, db) likewise, recomputing the moments from the saved x. The statistics
- * of a trial never span two chunks, so chunking only bounds the kernel memory (the full-size
- * result plus a few chunk buffers); dg and db add up the chunks' sums.
+ * of a trial never span two chunks.
  */
 const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const x = args[0] as tf.Tensor;
@@ -56,60 +49,64 @@ const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
   const [T, B, L, C] = x.shape;
   const per = L * C; // floats of one (t, b) slab
   const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * per))));
-  // trials b0 … b0 + m − 1 of [T, B, L, C] are a block of columns of [T, B·L·C] (and back)
-  const block = (b0: number, m: number) => ({ rows: T, n: B * per, j0: b0 * per, m: m * per });
-  const pack = (src: Float32Array, dst: Float32Array, b0: number, m: number) =>
-    packColumns(src, dst, block(b0, m));
-  const unpack = (src: Float32Array, dst: Float32Array, b0: number, m: number) =>
-    unpackColumns(src, dst, block(b0, m));
-  const chunk = T * bc * per;
-  const [py, pg, pb, px, pyc, ps] = kernelArena([x.size, C, C, chunk, chunk, 2 * bc * C]);
-  writeTensor(g, pg);
-  writeTensor(b, pb);
-  {
-    const xs = tensorData(x);
-    const y = f32View(py, x.size);
+  const ldt = B * per;
+  const call = kernelCall();
+  let y: tf.Tensor;
+  try {
+    const ex = call.ex;
+    const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
+    const py = call.output(x.shape);
+    const ps = call.scratch(2 * bc * C);
     for (let b0 = 0; b0 < B; b0 += bc) {
       const m = Math.min(bc, B - b0);
-      pack(xs, f32View(px, T * m * per), b0, m);
-      kernelExports().spike_norm_forward(px, pg, pb, pyc, T, m, L, C, EPS, ps);
-      unpack(f32View(pyc, T * m * per), y, b0, m);
+      const at = b0 * per * 4;
+      ex.spike_norm_forward(px + at, pg, pb, py + at, T, m, L, C, ldt, EPS, ps);
     }
+    y = call.take(py);
+  } finally {
+    call.end();
   }
   return {
-    value: readTensorAt(py, x.shape),
+    value: y,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
       const [sx, sg] = saved;
-      const [qdx, qg, qdg, qdb, qx, qdy, qdxc, qs] = kernelArena([
-        sx.size,
-        C,
-        C,
-        C,
-        chunk,
-        chunk,
-        chunk,
-        4 * bc * C,
-      ]);
-      writeTensor(sg, qg);
-      const xs = tensorData(sx);
-      const dys = tensorData(dy);
-      const dx = f32View(qdx, sx.size);
-      const dgSum = new Float32Array(C);
-      const dbSum = new Float32Array(C);
-      for (let b0 = 0; b0 < B; b0 += bc) {
-        const m = Math.min(bc, B - b0);
-        pack(xs, f32View(qx, T * m * per), b0, m);
-        pack(dys, f32View(qdy, T * m * per), b0, m);
-        kernelExports().spike_norm_backward(qx, qg, qdy, qdxc, qdg, qdb, T, m, L, C, EPS, qs);
-        unpack(f32View(qdxc, T * m * per), dx, b0, m);
-        const dgc = f32View(qdg, C);
-        const dbc = f32View(qdb, C);
-        for (let c = 0; c < C; c++) {
-          dgSum[c] += dgc[c];
-          dbSum[c] += dbc[c];
+      const k = kernelCall();
+      try {
+        const ex = k.ex;
+        const [qx, qg, qdy] = [k.input(sx), k.input(sg), k.input(dy)];
+        const qdx = k.output(sx.shape);
+        const [qdg, qdb, qs] = [k.scratch(C), k.scratch(C), k.scratch(4 * bc * C)];
+        const dgSum = new Float32Array(C);
+        const dbSum = new Float32Array(C);
+        for (let b0 = 0; b0 < B; b0 += bc) {
+          const m = Math.min(bc, B - b0);
+          const at = b0 * per * 4;
+          ex.spike_norm_backward(
+            qx + at,
+            qg,
+            qdy + at,
+            qdx + at,
+            qdg,
+            qdb,
+            T,
+            m,
+            L,
+            C,
+            ldt,
+            EPS,
+            qs,
+          );
+          const dgc = k.view(qdg, C);
+          const dbc = k.view(qdb, C);
+          for (let c = 0; c < C; c++) {
+            dgSum[c] += dgc[c];
+            dbSum[c] += dbc[c];
+          }
         }
+        return [k.take(qdx), tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
+      } finally {
+        k.end();
       }
-      return [readTensorAt(qdx, sx.shape), tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
     },
   };
 });

@@ -418,7 +418,7 @@ Deno.test("matvec kernel: y = x · W + b row by row, zeros skipped, bias optiona
   f(pw, inD * outD).set(w);
   f(pb, outD).set(b);
   for (const withBias of [true, false]) {
-    ex.matvec(px, pw, withBias ? pb : 0, py, rows, inD, outD);
+    ex.matvec(px, pw, withBias ? pb : 0, py, rows, inD, outD, base + 1024);
     const y = f(py, rows * outD);
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < outD; j++) {
