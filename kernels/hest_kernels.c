@@ -61,6 +61,18 @@ static inline float surrogate(float x, int kind, float alpha, float c) {
 
 #define LIF_BLOCK 4096
 
+// One LIF timestep of one neuron: charge with input x (H), fire (returned spike), reset (*v).
+static inline float lif_step(float x, float *v, float *h, float k, float omk, float vr,
+                             float vth, int soft, int decay, int leakMode) {
+  float vp = *v;
+  float leak = leakMode == 0 ? vp * omk : vp - (vp - vr) * k;
+  float hh = leak + (decay ? x * k : x);
+  float sp = (hh - vth) >= 0.0f ? 1.0f : 0.0f;
+  *v = soft ? hh - sp * vth : hh * (1.0f - sp) + sp * vr;
+  *h = hh;
+  return sp;
+}
+
 EXPORT(lif_forward)
 void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
                  float *restrict v, int T, int n, float k, float omk, float vr, float vth,
@@ -73,14 +85,9 @@ void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
       float *st = s + (long)t * n;
       float *ht = h ? h + (long)t * n : 0;
       for (int j = j0; j < j1; j++) {
-        float vp = v[j];
-        float leak = leakMode == 0 ? vp * omk : vp - (vp - vr) * k;
-        float hh = leak + (decay ? xt[j] * k : xt[j]);
-        float sp = (hh - vth) >= 0.0f ? 1.0f : 0.0f;
-        float vn = soft ? hh - sp * vth : hh * (1.0f - sp) + sp * vr;
+        float hh;
+        st[j] = lif_step(xt[j], &v[j], &hh, k, omk, vr, vth, soft, decay, leakMode);
         if (h) ht[j] = hh;
-        st[j] = sp;
-        v[j] = vn;
       }
     }
   }
@@ -541,6 +548,35 @@ void spike_norm_backward(const float *restrict x, const float *restrict g,
         for (int c = 0; c < C; c++) {
           float xh = (xr[c] - m[c]) * r[c];
           o[c] = (r[c] * g[c]) * (dr[c] - a[c] - xh * s[c]);
+        }
+      }
+    }
+  }
+}
+
+// Spike norm followed by LIF, forward only (inference): s [T, B, L, C] = LIF over T of
+// spike_norm_forward(x), with V starting at vr, without storing the normalised values. The same
+// float32 operations as the two kernels one after the other, so the same spikes. scratch:
+// 2·B·C + C floats.
+EXPORT(spike_norm_lif_forward)
+void spike_norm_lif_forward(const float *restrict x, const float *restrict g,
+                            const float *restrict bias, float *restrict s, int T, int B, int L,
+                            int C, int ldt, float eps, float *restrict scratch, float k,
+                            float omk, float vr, float vth, int soft, int decay, int leakMode) {
+  float *mean = scratch, *rstd = scratch + (long)B * C, *v = scratch + 2 * (long)B * C;
+  sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
+  for (int b = 0; b < B; b++) {
+    const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
+    for (int l = 0; l < L; l++) {
+      for (int c = 0; c < C; c++) v[c] = vr;
+      for (int t = 0; t < T; t++) {
+        long off = (long)t * ldt + ((long)b * L + l) * C;
+        const float *xr = x + off;
+        float *sr = s + off;
+        for (int c = 0; c < C; c++) {
+          float y = ((xr[c] - m[c]) * r[c]) * g[c] + bias[c];
+          float hh;
+          sr[c] = lif_step(y, &v[c], &hh, k, omk, vr, vth, soft, decay, leakMode);
         }
       }
     }

@@ -14,6 +14,9 @@ import { type KernelCall, kernelCall, tensorData } from "./wasm.ts";
 
 type LifFn = (...xs: tf.Tensor[]) => tf.Tensor;
 
+/** The spike norm's ε (lib/spike_norm.ts). */
+const SPIKE_NORM_EPS = 1e-5;
+
 const lifFns = new Map<string, LifFn>();
 
 interface LifConsts {
@@ -163,4 +166,65 @@ export function lifKernel(x: tf.Tensor, o: ResolvedLifOptions): tf.Tensor {
   if (o.v0 === undefined) return lifFnFor(o, false)(x);
   const v0 = o.v0;
   return tf.tidy(() => lifFnFor(o, true)(x, tf.broadcastTo(v0, x.shape.slice(1))));
+}
+
+/**
+ * Spike norm (gain `g`, bias `b`, each `[C]`) then LIF spikes of `x [T, B, L, C]`, forward only,
+ * in one WASM call that never stores the normalised values: for inference. The same float32
+ * operations as `spikeNorm` followed by `lifKernel`, so the same spikes; not differentiable
+ * (lib/spike_norm.ts `spikeNormLif` uses it only when no gradient is being recorded). `o` are
+ * resolved LIF options without `v0`. Needs the kernels active (wasm or cpu backend).
+ *
+ * @example
+ * ```ts
+ * import { spikeNormLifKernel } from "./kernels/lif.ts";
+ * import { resolveLifOptions } from "./lib/neurons.ts";
+ * import { tf } from "./lib/backend.ts";
+ * const s = spikeNormLifKernel(tf.randomNormal([4, 2, 10, 8]), tf.ones([8]), tf.zeros([8]), resolveLifOptions());
+ * ```
+ */
+export function spikeNormLifKernel(
+  x: tf.Tensor,
+  g: tf.Tensor,
+  b: tf.Tensor,
+  o: ResolvedLifOptions,
+): tf.Tensor {
+  if (x.rank !== 4 || g.size !== x.shape[3] || b.size !== x.shape[3] || o.v0 !== undefined) {
+    throw new Error(
+      `spikeNormLifKernel expects x [T, B, L, C], g [C], b [C] and no v0, found x ` +
+        `[${x.shape.join(", ")}], g [${g.shape.join(", ")}], b [${b.shape.join(", ")}]` +
+        (o.v0 !== undefined ? " and a v0" : ""),
+    );
+  }
+  const [T, B, L, C] = x.shape;
+  const c = consts(o);
+  const call = kernelCall();
+  try {
+    const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
+    const ps = call.output(x.shape);
+    const scratch = call.scratch(2 * B * C + C);
+    call.ex.spike_norm_lif_forward(
+      px,
+      pg,
+      pb,
+      ps,
+      T,
+      B,
+      L,
+      C,
+      B * L * C,
+      SPIKE_NORM_EPS,
+      scratch,
+      c.k,
+      c.omk,
+      c.vr,
+      c.vth,
+      c.soft,
+      c.decay,
+      c.leakMode,
+    );
+    return call.take(ps);
+  } finally {
+    call.end();
+  }
 }

@@ -126,6 +126,27 @@ export interface KernelExports {
     outDim: number,
     scratch: number,
   ): void;
+  /** Spike norm then LIF, forward only (see hest_kernels.c); scratch 2·B·C + C floats. */
+  spike_norm_lif_forward(
+    x: number,
+    g: number,
+    bias: number,
+    s: number,
+    T: number,
+    B: number,
+    L: number,
+    C: number,
+    ldt: number,
+    eps: number,
+    scratch: number,
+    k: number,
+    omk: number,
+    vr: number,
+    vth: number,
+    soft: number,
+    decay: number,
+    leakMode: number,
+  ): void;
   /** Dense layer y = x · w + bias, mode 0 or 1 (see hest_kernels.c); returns bad binary entries. */
   linear_forward(
     x: number,

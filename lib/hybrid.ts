@@ -62,7 +62,7 @@ import { encodeInput, lif, type LifOptions } from "./neurons.ts";
 import { foldIn, type Key, split, tfSeed } from "./random.ts";
 import { remat } from "./remat.ts";
 import { randomSpikeMask, sew } from "./spike_ops.ts";
-import { spikeNorm } from "./spike_norm.ts";
+import { spikeNorm, spikeNormLif } from "./spike_norm.ts";
 import { causalSpikeNorm } from "./stream.ts";
 import { applyTim, initTim, type TimOptions, type TimParams } from "./tim.ts";
 import {
@@ -709,6 +709,18 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       record(name, s);
       return s;
     };
+    /** LIF of the spike norm of x: fused into one kernel at inference for the per-trial norm. */
+    const normLifAt = (
+      name: string,
+      p: LayerNormParams,
+      x: tf.Tensor,
+      opts: LifOptions = lifOpts,
+    ) => {
+      if (c.norm === "causal") return lifAt(name, spikeNormFn(p, x), opts);
+      const s = spikeNormLif(p, x, opts);
+      record(name, s);
+      return s;
+    };
     const encodeKey = keys[0] ?? foldIn([0xe5c0, 0xde] as Key, 0);
     const ops = ctx.ops;
     // Spike inputs (0/1) take the event-driven kernel: the attention output, the MLP hidden
@@ -730,7 +742,7 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       ); // [T, B, L+F, D]
     e = dropout(e, c.embedDropout, trainKey(1));
     const membrane = c.residual === "membrane";
-    let x = membrane ? e : lifAt("embed", spikeNormFn(params.snEmbed as LayerNormParams, e));
+    let x = membrane ? e : normLifAt("embed", params.snEmbed as LayerNormParams, e);
     const blocks = params.blocks as Params;
     const attention = (i: number, x: tf.Tensor, p: HybridBlock): tf.Tensor => {
       const sn = p.sn as Record<string, LayerNormParams>;
@@ -740,9 +752,9 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
       const s = membrane ? lifAt(`block${i}.shortcut`, x) : x;
       const spikeIn = membrane || c.residual !== "add" || i === 0;
       const [qr, kr, vr] = qkvProject(p, s, `block${i}`, ops, spikeIn, !ctx.training);
-      let q = heads(lifAt(`block${i}.q`, spikeNormFn(sn.q, qr)));
-      let kk = heads(lifAt(`block${i}.k`, spikeNormFn(sn.k, kr)));
-      const v = heads(lifAt(`block${i}.v`, spikeNormFn(sn.v, vr)));
+      let q = heads(normLifAt(`block${i}.q`, sn.q, qr));
+      let kk = heads(normLifAt(`block${i}.k`, sn.k, kr));
+      const v = heads(normLifAt(`block${i}.v`, sn.v, vr));
       if (c.tim) {
         q = applyTim(p.tim as TimParams, q, timOpts);
         record(`block${i}.tim`, q);
@@ -768,28 +780,24 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         att = randomSpikeMask(att, { p: ratio, key: rsmKey(i, 2) });
       }
       ops?.matmul(`block${i}.attn.av`, att, v);
-      const o = lifAt(
-        `block${i}.attn`,
-        spikeNormFn(sn.attn, merge(bmm(att, v, { binaryB: true }))),
-        {
-          ...lifOpts,
-          vThreshold: c.attnThreshold,
-        },
-      );
-      const a = spikeNormFn(sn.o, lin(`block${i}.o`, p.attn.o as LinearParams, o, true));
+      const o = normLifAt(`block${i}.attn`, sn.attn, merge(bmm(att, v, { binaryB: true })), {
+        ...lifOpts,
+        vThreshold: c.attnThreshold,
+      });
+      const proj = lin(`block${i}.o`, p.attn.o as LinearParams, o, true);
       return membrane
-        ? tf.add(x, dropout(a, c.dropout, trainKey(3 + 4 * i)))
-        : sew(x, lifAt(`block${i}.proj`, a), { mode: c.residual as "add" | "and" | "iand" });
+        ? tf.add(x, dropout(spikeNormFn(sn.o, proj), c.dropout, trainKey(3 + 4 * i)))
+        : sew(x, normLifAt(`block${i}.proj`, sn.o, proj), {
+          mode: c.residual as "add" | "and" | "iand",
+        });
     };
     const mlp = (i: number, x: tf.Tensor, p: HybridBlock): tf.Tensor => {
       const sn = p.sn as Record<string, LayerNormParams>;
       if (membrane) {
-        const h = lifAt(
+        const h = normLifAt(
           `block${i}.ff1`,
-          spikeNormFn(
-            sn.ff1,
-            lin(`block${i}.ff1`, p.ff1, lifAt(`block${i}.mlpIn`, x), true),
-          ),
+          sn.ff1,
+          lin(`block${i}.ff1`, p.ff1, lifAt(`block${i}.mlpIn`, x), true),
         );
         return tf.add(
           x,
@@ -800,11 +808,12 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
           ),
         );
       }
-      const h = lifAt(
+      const h = normLifAt(
         `block${i}.ff1`,
-        spikeNormFn(sn.ff1, lin(`block${i}.ff1`, p.ff1, x, c.residual !== "add")),
+        sn.ff1,
+        lin(`block${i}.ff1`, p.ff1, x, c.residual !== "add"),
       );
-      const f = lifAt(`block${i}.ff2`, spikeNormFn(sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true)));
+      const f = normLifAt(`block${i}.ff2`, sn.ff2, lin(`block${i}.ff2`, p.ff2, h, true));
       return sew(x, f, { mode: c.residual as "add" | "and" | "iand" });
     };
     for (let i = 0; i < c.nLayers; i++) {

@@ -25,7 +25,10 @@
 import { tf } from "./backend.ts";
 import type { LayerNormParams } from "./layers.ts";
 import { kernelCall, kernelsActive } from "../kernels/wasm.ts";
+import { spikeNormLifKernel } from "../kernels/lif.ts";
+import { lif, type LifOptions, resolveLifOptions } from "./neurons.ts";
 
+/** ε of the variance (kernels/lif.ts `spikeNormLifKernel` uses the same). */
 const EPS = 1e-5;
 
 /**
@@ -138,4 +141,33 @@ export function spikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, [0, 2], true);
   const xn = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, EPS)));
   return tf.add(tf.mul(xn, p.g), p.b);
+}
+
+/**
+ * LIF spikes of the spike norm of `x [T, B, L, C]`: `lif(spikeNorm(p, x), lifOptions)`. When no
+ * gradient is being recorded (inference) and the kernels are active, both run as one fused WASM
+ * kernel that never stores the normalised values (kernels/lif.ts `spikeNormLifKernel`; the same
+ * spikes bit for bit); otherwise the two ops, differentiable as usual.
+ *
+ * @example
+ * ```ts
+ * import { initLayerNorm, spikeNormLif, tf } from "./mod.ts";
+ * const s = spikeNormLif(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8]), { vThreshold: 0.5 });
+ * ```
+ */
+export function spikeNormLif(
+  p: LayerNormParams,
+  x: tf.Tensor,
+  lifOptions: LifOptions = {},
+): tf.Tensor {
+  const o = resolveLifOptions(lifOptions);
+  const taping = (tf.engine() as unknown as { state: { gradientDepth: number } }).state
+    .gradientDepth > 0;
+  if (
+    taping || !kernelsActive() || o.v0 !== undefined || x.rank !== 4 || x.size === 0 ||
+    x.dtype !== "float32" || p.g.size !== x.shape[3] || p.b.size !== x.shape[3]
+  ) {
+    return lif(spikeNorm(p, x), lifOptions);
+  }
+  return spikeNormLifKernel(x, p.g, p.b, o);
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/backend.ts";
-import { spikeNorm } from "../lib/spike_norm.ts";
+import { spikeNorm, spikeNormLif } from "../lib/spike_norm.ts";
+import { lif, type LifOptions } from "../lib/neurons.ts";
 import { key, normal } from "../lib/random.ts";
 import { kernelsActive, setKernelsEnabled } from "../kernels/wasm.ts";
 
@@ -197,3 +198,42 @@ Deno.test("spikeNorm: rejects bad shapes, leaks no tensors", () => {
   tf.dispose(tf.tidy(() => tf.grads((xx: tf.Tensor) => tf.sum(spikeNorm(p, xx)))([x])));
   assert.equal(tf.memory().numTensors, before);
 });
+
+for (const backend of ["cpu", "wasm"]) {
+  Deno.test(`spikeNormLif: the fused inference kernel fires exactly the spikes of lif(spikeNorm(x)) (${backend})`, async () => {
+    await useBackend(backend);
+    try {
+      // B·L·C not a multiple of 4; thresholds around the normalised scale so spikes vary
+      const shape = [4, 3, 7, 5];
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = tf.tensor(Array.from(randn(n, 1.3, 0.2)), shape);
+      const p = {
+        g: tf.tensor1d(Array.from(randn(5, 0.5, 1))),
+        b: tf.tensor1d(Array.from(randn(5, 0.3))),
+      };
+      const cases: LifOptions[] = [
+        {},
+        { vThreshold: 0.5 },
+        { vReset: null, tau: 3 },
+        { vReset: 0.2, decayInput: false, vThreshold: 0.8 },
+      ];
+      let fired = 0;
+      for (const opts of cases) {
+        const fused = await spikeNormLif(p, x, opts).data() as Float32Array;
+        const composite = await lif(spikeNorm(p, x), opts).data() as Float32Array;
+        assert.deepEqual(Array.from(fused), Array.from(composite), JSON.stringify(opts));
+        fired += fused.reduce((a, v) => a + v, 0);
+      }
+      assert.ok(fired > 0 && fired < cases.length * n, `fired ${fired} of ${cases.length * n}`);
+      // under a gradient tape it is the differentiable pair of ops
+      const f = (t: tf.Tensor) => tf.sum(tf.mul(spikeNormLif(p, t, { vThreshold: 0.5 }), 1.5));
+      const g = (t: tf.Tensor) => tf.sum(tf.mul(lif(spikeNorm(p, t), { vThreshold: 0.5 }), 1.5));
+      const gf = await tf.grad(f)(x).data() as Float32Array;
+      const gc = await tf.grad(g)(x).data() as Float32Array;
+      assert.deepEqual(Array.from(gf), Array.from(gc));
+      assert.ok(gf.some((v) => v !== 0), "the gradient is not all zero");
+    } finally {
+      await useBackend("cpu");
+    }
+  });
+}
