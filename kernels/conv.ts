@@ -75,7 +75,8 @@ function convFnFor(padLeft: number, binary: boolean): ConvFn {
           ex.im2col(qx, qcol, S, L, Ci, k, padLeft);
           ex.bmm(qdy, qw, qdcol, 1, M, KC, Co, 0, 1, 0, qs);
           ex.col2im(qdcol, qdx, S, L, Ci, k, padLeft);
-          checkBad(ex.gemm_tn(qcol, qdy, qdw, M, KC, Co, KC, Co, mode));
+          const qt = g.scratch(ex.gemm_tn_scratch_floats(KC));
+          checkBad(ex.gemm_tn(qcol, qdy, qdw, M, KC, Co, KC, Co, mode, qt));
           ex.col_sum(qdy, qdb, M, Co);
           return [g.take(qdx), g.take(qdw), g.take(qdb)];
         } finally {

@@ -53,8 +53,8 @@ static inline float surrogate(float x, int kind, float alpha, float c) {
 
 // ---------------------------------------------------------------------------------------------
 // Multi-step LIF. x, s, h: [T, n] row-major (time-major); v: [n] scratch holding V[0] on entry
-// (the initial membrane) and V[T] on return. The forward stores the membrane H only when h is
-// not NULL (the backward needs it; the forward alone does not).
+// (the initial membrane) and V[T] on return. The forward stores the spikes only when s is not
+// NULL and the membrane H only when h is not NULL (the backward needs H, the forward S).
 //   k = fround(1/τ), omk = fround(1 − 1/τ), vr = V_reset (0 for a soft reset),
 //   soft = 1 for a soft reset, decay = decayInput, leakMode 0: V·(1−k) (used when vr == 0),
 //   1: V − (V − vr)·k.
@@ -82,11 +82,12 @@ void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
     int j1 = j0 + LIF_BLOCK < n ? j0 + LIF_BLOCK : n;
     for (int t = 0; t < T; t++) {
       const float *xt = x + (long)t * n;
-      float *st = s + (long)t * n;
+      float *st = s ? s + (long)t * n : 0;
       float *ht = h ? h + (long)t * n : 0;
       for (int j = j0; j < j1; j++) {
         float hh;
-        st[j] = lif_step(xt[j], &v[j], &hh, k, omk, vr, vth, soft, decay, leakMode);
+        float sp = lif_step(xt[j], &v[j], &hh, k, omk, vr, vth, soft, decay, leakMode);
+        if (s) st[j] = sp;
         if (h) ht[j] = hh;
       }
     }
@@ -345,6 +346,9 @@ static long count_nonzero(const float *p, int rows, int cols, int rs, int cs) {
 // (measured on the reference widths: the sparse kernel breaks even near a density of 0.6).
 #define SPARSE_DENSITY 0.5
 
+// Rows per chunk of the event-driven weight gradient (gemm_tn: that chunk of D stays in cache).
+#define TN_CHUNK 256
+
 // C = op(A) · op(B) (+ bias, zero-padded to round_up(N, 8), or NULL) for one batch element;
 // strides of op(A)[m, k] (ars, acs) and op(B)[k, n] (brs, bcs). See bmm for the modes.
 static int bmm1(const float *a, const float *bb, float *c, int M, int N, int K, int ars, int acs,
@@ -435,6 +439,10 @@ int bmm_scratch_floats(int M, int N, int K, int mode) {
 int linear_scratch_floats(int M, int N, int K, int mode) {
   return round_up(N, 8) + bmm_scratch_floats(M, N, K, mode);
 }
+
+// Words of scratch `gemm_tn` needs for I columns of X.
+EXPORT(gemm_tn_scratch_floats)
+int gemm_tn_scratch_floats(int I) { return 2 * I + 1 + 2 * TN_CHUNK * I + 4; }
 
 // ---------------------------------------------------------------------------------------------
 // Spike norm (lib/spike_norm.ts): x [T, B, L, C] normalised per (b, c) over the T·L positions,
@@ -594,59 +602,101 @@ void col_sum(const float *restrict dy, float *restrict out, int M, int N) {
   }
 }
 
+// Event-driven C[I, J] += Xᵀ · D for a sparse or binary X: chunk by chunk of TN_CHUNK rows, the
+// nonzeros of X are listed column by column (for each i, the rows r with X[r, i] ≠ 0, ascending),
+// then every block of 16 columns of C[i] is summed in registers over that list. Each C[i, j]
+// still adds its terms in ascending r, so the sums equal the row-by-row loop's bit for bit.
+// scratch: gemm_tn_scratch_floats(I) words. Returns the non-0/1 entries of a binary X.
+static int gemm_tn_events(const float *restrict X, const float *restrict D, float *restrict C,
+                          int R, int I, int J, int ldx, int ldd, int binary, float *scratch) {
+  int *start = (int *)scratch;     // [I + 1]
+  int *pos = start + I + 1;        // [I]
+  int *rows = pos + I;             // [TN_CHUNK · I]
+  float *vals = (float *)(rows + (long)TN_CHUNK * I);
+  int bad = 0;
+  for (int r0 = 0; r0 < R; r0 += TN_CHUNK) {
+    int r1 = r0 + TN_CHUNK < R ? r0 + TN_CHUNK : R;
+    for (int i = 0; i <= I; i++) start[i] = 0;
+    for (int r = r0; r < r1; r++) {
+      const float *xr = X + (long)r * ldx;
+      for (int i = 0; i < I; i++) start[i + 1] += xr[i] != 0.0f;
+    }
+    for (int i = 0; i < I; i++) start[i + 1] += start[i], pos[i] = start[i];
+    for (int r = r0; r < r1; r++) {
+      const float *xr = X + (long)r * ldx;
+      for (int i = 0; i < I; i++) {
+        float a = xr[i];
+        if (a == 0.0f) continue;
+        bad += binary && a != 1.0f;
+        int e = pos[i]++;
+        rows[e] = r;
+        vals[e] = a;
+      }
+    }
+    for (int i = 0; i < I; i++) {
+      int e0 = start[i], e1 = start[i + 1];
+      if (e0 == e1) continue;
+      float *c = C + (long)i * J;
+      int j = 0;
+      for (; j + 16 <= J; j += 16) {
+        v128_t a0 = wasm_v128_load(c + j), a1 = wasm_v128_load(c + j + 4);
+        v128_t a2 = wasm_v128_load(c + j + 8), a3 = wasm_v128_load(c + j + 12);
+        if (binary) {
+          for (int e = e0; e < e1; e++) {
+            const float *d = D + (long)rows[e] * ldd + j;
+            a0 = wasm_f32x4_add(a0, wasm_v128_load(d));
+            a1 = wasm_f32x4_add(a1, wasm_v128_load(d + 4));
+            a2 = wasm_f32x4_add(a2, wasm_v128_load(d + 8));
+            a3 = wasm_f32x4_add(a3, wasm_v128_load(d + 12));
+          }
+        } else {
+          for (int e = e0; e < e1; e++) {
+            const float *d = D + (long)rows[e] * ldd + j;
+            v128_t x = wasm_f32x4_splat(vals[e]);
+            a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(x, wasm_v128_load(d)));
+            a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(x, wasm_v128_load(d + 4)));
+            a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(x, wasm_v128_load(d + 8)));
+            a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(x, wasm_v128_load(d + 12)));
+          }
+        }
+        wasm_v128_store(c + j, a0), wasm_v128_store(c + j + 4, a1);
+        wasm_v128_store(c + j + 8, a2), wasm_v128_store(c + j + 12, a3);
+      }
+      for (; j + 4 <= J; j += 4) {
+        v128_t a0 = wasm_v128_load(c + j);
+        for (int e = e0; e < e1; e++) {
+          v128_t d = wasm_v128_load(D + (long)rows[e] * ldd + j);
+          a0 = wasm_f32x4_add(a0, binary ? d : wasm_f32x4_mul(wasm_f32x4_splat(vals[e]), d));
+        }
+        wasm_v128_store(c + j, a0);
+      }
+      for (; j < J; j++) {
+        float acc = c[j];
+        for (int e = e0; e < e1; e++) {
+          float d = D[(long)rows[e] * ldd + j];
+          acc += binary ? d : vals[e] * d;
+        }
+        c[j] = acc;
+      }
+    }
+  }
+  return bad;
+}
+
 // Weight gradient of a dense layer: C[I, J] = Xᵀ · D for X [R, I] and D [R, J] (both row-major,
 // row strides ldx and ldd), i.e. the sum over rows r of the outer products X[r]ᵀ D[r].
-// binary = 0: rows are taken in chunks of 64 (the chunk of X and D stays in cache) and C is
-// register-blocked 4 × 8; binary = 1: X holds only 0 and 1 and every one of X[r, i] adds D[r] to
-// C[i] (event-driven, no multiplies); binary = 0 with at most SPARSE_DENSITY of X nonzero: the
-// same with multiplies, equal to the dense loop bit for bit. Returns the number of entries of a
-// binary X that are neither 0 nor 1. C is overwritten.
+// binary = 1: X holds only 0 and 1 (spikes) and the sums are event-driven without multiplies;
+// binary = 0 with at most SPARSE_DENSITY of X nonzero: event-driven with multiplies; otherwise
+// rows are taken in chunks of 64 (the chunk of X and D stays in cache) and C is register-blocked
+// 4 × 8. Every path adds each C[i, j]'s terms in ascending r: the same values. scratch:
+// gemm_tn_scratch_floats(I) words (used by the event-driven paths). Returns the number of
+// entries of a binary X that are neither 0 nor 1. C is overwritten.
 EXPORT(gemm_tn)
 int gemm_tn(const float *restrict X, const float *restrict D, float *restrict C, int R, int I,
-            int J, int ldx, int ldd, int binary) {
+            int J, int ldx, int ldd, int binary, float *scratch) {
   for (long q = 0; q < (long)I * J; q++) C[q] = 0.0f;
-  if (binary) {
-    int bad = 0;
-    for (int r = 0; r < R; r++) {
-      const float *xr = X + (long)r * ldx;
-      const float *dr = D + (long)r * ldd;
-      for (int i = 0; i < I; i++) {
-        float a = xr[i];
-        if (a == 0.0f) continue;
-        bad += a != 1.0f;
-        float *c = C + (long)i * J;
-        int j = 0;
-        for (; j + 4 <= J; j += 4) {
-          wasm_v128_store(c + j, wasm_f32x4_add(wasm_v128_load(c + j), wasm_v128_load(dr + j)));
-        }
-        for (; j < J; j++) c[j] += dr[j];
-      }
-    }
-    return bad;
-  }
-  if ((double)count_nonzero(X, R, I, ldx, 1) <= SPARSE_DENSITY * (double)R * I) {
-    // Sparse X: every nonzero X[r, i] adds X[r, i]·D[r] to C[i], rows in ascending r as in the
-    // dense loop below, so the sums are the same bit for bit.
-    for (int r = 0; r < R; r++) {
-      const float *xr = X + (long)r * ldx;
-      const float *dr = D + (long)r * ldd;
-      for (int i = 0; i < I; i++) {
-        float a = xr[i];
-        if (a == 0.0f) continue;
-        v128_t av = wasm_f32x4_splat(a);
-        float *c = C + (long)i * J;
-        int j = 0;
-        for (; j + 8 <= J; j += 8) {
-          wasm_v128_store(c + j, wasm_f32x4_add(wasm_v128_load(c + j),
-                                                wasm_f32x4_mul(av, wasm_v128_load(dr + j))));
-          wasm_v128_store(c + j + 4,
-                          wasm_f32x4_add(wasm_v128_load(c + j + 4),
-                                         wasm_f32x4_mul(av, wasm_v128_load(dr + j + 4))));
-        }
-        for (; j < J; j++) c[j] += a * dr[j];
-      }
-    }
-    return 0;
+  if (binary || (double)count_nonzero(X, R, I, ldx, 1) <= SPARSE_DENSITY * (double)R * I) {
+    return gemm_tn_events(X, D, C, R, I, J, ldx, ldd, binary, scratch);
   }
   const int RB = 64;
   for (int r0 = 0; r0 < R; r0 += RB) {

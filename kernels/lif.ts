@@ -68,8 +68,8 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
     const T = x.shape[0];
     const n = x.size / T;
     /**
-     * The forward into ps (spikes) and, when keepH, a scratch membrane H (returned; else 0); V
-     * starts at V0 or vReset.
+     * The forward into ps (spikes; 0: not stored) and, when keepH, a scratch membrane H
+     * (returned; else 0); V starts at V0 or vReset.
      */
     const forward = (
       call: KernelCall,
@@ -113,7 +113,8 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
         const g = kernelCall();
         try {
-          const ph = forward(g, g.input(saved[0]), saved[1], g.scratch(T * n), true);
+          // the recomputed forward stores H only (ps = 0: the spikes are not needed again)
+          const ph = forward(g, g.input(saved[0]), saved[1], 0, true);
           const pdy = g.input(dy);
           const pdx = g.output(x.shape);
           // gv: the running membrane gradient, on return dL/dV0

@@ -66,7 +66,8 @@ function linearFnFor(binary: boolean): LinearFn {
           const [qdx, qdw, qdb] = [g.output([M, K]), g.output([K, N]), g.output([N])];
           const qs = g.scratch(ex.bmm_scratch_floats(M, K, N, 0));
           ex.bmm(qdy, qw, qdx, 1, M, K, N, 0, 1, 0, qs);
-          checkBad(ex.gemm_tn(qx, qdy, qdw, M, K, N, K, N, mode), "backward");
+          const qt = g.scratch(ex.gemm_tn_scratch_floats(K));
+          checkBad(ex.gemm_tn(qx, qdy, qdw, M, K, N, K, N, mode, qt), "backward");
           ex.col_sum(qdy, qdb, M, N);
           return [g.take(qdx), g.take(qdw), g.take(qdb)];
         } finally {

@@ -199,7 +199,7 @@ export interface KernelExports {
   im2col(x: number, col: number, S: number, L: number, Ci: number, k: number, pad: number): void;
   /** Adjoint of `im2col`: `dx [S, L, Ci]` from `col [S·L, k·Ci]`. */
   col2im(col: number, dx: number, S: number, L: number, Ci: number, k: number, pad: number): void;
-  /** `C [I, J] = Xᵀ · D` for `X [R, I]`, `D [R, J]` (row strides ldx, ldd); binary X: event-driven. */
+  /** `C [I, J] = Xᵀ · D` for `X [R, I]`, `D [R, J]` (row strides ldx, ldd); sparse or binary X: event-driven. */
   gemm_tn(
     X: number,
     D: number,
@@ -210,7 +210,10 @@ export interface KernelExports {
     ldx: number,
     ldd: number,
     binary: number,
+    scratch: number,
   ): number;
+  /** Words of scratch `gemm_tn` needs for I columns of X. */
+  gemm_tn_scratch_floats(I: number): number;
 }
 
 let enabled = envEnabled();
