@@ -234,10 +234,13 @@ export {
 } from "./lib/load.ts";
 export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib/run.ts";
 export { bmm, type BmmOptions, spikeMatMul } from "./kernels/bmm.ts";
-export { lifKernel } from "./kernels/lif.ts";
+export { lifKernel, spikeNormLifKernel } from "./kernels/lif.ts";
 export {
+  type KernelCall,
+  kernelCall,
   type KernelExports,
   kernelsActive,
+  kernelsShareMemory,
   newKernelInstance,
   setKernelsEnabled,
 } from "./kernels/wasm.ts";

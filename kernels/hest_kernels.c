@@ -503,17 +503,23 @@ void spike_norm_forward(const float *restrict x, const float *restrict g,
 }
 
 // Backward of sum(dy ⊙ y): with x̂ = (x − μ)·r, n = T·L, and per (b, c) A = Σ dy, S = Σ dy·x̂
-// over (t, l): dx = r·g·(dy − A/n − x̂·S/n), dg[c] = Σ_b S, dbias[c] = Σ_b A.
+// over (t, l): dx = r·g·(dy − A/n − x̂·S/n), dg[c] = Σ_b S, dbias[c] = Σ_b A. stats: the
+// forward's μ then r (2·B·C floats, as it left them in its scratch), or NULL to compute them.
 // scratch: 4·B·C floats.
 EXPORT(spike_norm_backward)
 void spike_norm_backward(const float *restrict x, const float *restrict g,
                          const float *restrict dy, float *restrict dx, float *restrict dg,
                          float *restrict db, int T, int B, int L, int C, int ldt, float eps,
-                         float *restrict scratch) {
+                         const float *stats, float *restrict scratch) {
   long BC = (long)B * C;
   float *mean = scratch, *rstd = scratch + BC, *sa = scratch + 2 * BC, *ss = scratch + 3 * BC;
   float inv = 1.0f / (float)(T * L);
-  sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
+  if (stats) {
+    // the forward's μ and r (the same values sn_stats would compute again)
+    for (long i = 0; i < 2 * BC; i++) scratch[i] = stats[i];
+  } else {
+    sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
+  }
   for (long i = 0; i < BC; i++) sa[i] = 0.0f, ss[i] = 0.0f;
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {

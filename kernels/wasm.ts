@@ -177,7 +177,7 @@ export interface KernelExports {
     eps: number,
     scratch: number,
   ): void;
-  /** Spike-norm backward: dx, dg, dbias (see hest_kernels.c); scratch 4·B·C floats. */
+  /** Spike-norm backward: dx, dg, dbias (see hest_kernels.c); stats: the forward's μ and r or 0. */
   spike_norm_backward(
     x: number,
     g: number,
@@ -191,6 +191,7 @@ export interface KernelExports {
     C: number,
     ldt: number,
     eps: number,
+    stats: number,
     scratch: number,
   ): void;
   /** `out[n] = Σ_m dy[m, n]` over `dy [M, N]`. */

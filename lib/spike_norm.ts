@@ -40,15 +40,14 @@ const CHUNK_FLOATS = 1 << 20;
 
 /**
  * The fused kernel path: forward in one WASM call per chunk of trials (moments, normalise, gain,
- * bias), backward (dx, dg, db) likewise, recomputing the moments from the saved x. The statistics
- * of a trial never span two chunks.
+ * bias), backward (dx, dg, db) likewise, with the moments the forward saved (2·B·C floats). The
+ * statistics of a trial never span two chunks.
  */
 const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const x = args[0] as tf.Tensor;
   const g = args[1] as tf.Tensor;
   const b = args[2] as tf.Tensor;
   const save = args[3] as tf.GradSaveFunc;
-  save([x, g]);
   const [T, B, L, C] = x.shape;
   const per = L * C; // floats of one (t, b) slab
   const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * per))));
@@ -59,24 +58,27 @@ const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
     const ex = call.ex;
     const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
     const py = call.output(x.shape);
-    const ps = call.scratch(2 * bc * C);
+    // μ and r of every trial, chunk by chunk (each chunk's kernel leaves them in its scratch),
+    // saved for the backward pass instead of recomputed there
+    const pst = call.output([2 * B * C]);
     for (let b0 = 0; b0 < B; b0 += bc) {
       const m = Math.min(bc, B - b0);
       const at = b0 * per * 4;
-      ex.spike_norm_forward(px + at, pg, pb, py + at, T, m, L, C, ldt, EPS, ps);
+      ex.spike_norm_forward(px + at, pg, pb, py + at, T, m, L, C, ldt, EPS, pst + b0 * 2 * C * 4);
     }
     y = call.take(py);
+    save([x, g, call.take(pst)]);
   } finally {
     call.end();
   }
   return {
     value: y,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [sx, sg] = saved;
+      const [sx, sg, stats] = saved;
       const k = kernelCall();
       try {
         const ex = k.ex;
-        const [qx, qg, qdy] = [k.input(sx), k.input(sg), k.input(dy)];
+        const [qx, qg, qdy, qst] = [k.input(sx), k.input(sg), k.input(dy), k.input(stats)];
         const qdx = k.output(sx.shape);
         const [qdg, qdb, qs] = [k.scratch(C), k.scratch(C), k.scratch(4 * bc * C)];
         const dgSum = new Float32Array(C);
@@ -97,6 +99,7 @@ const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
             C,
             ldt,
             EPS,
+            qst + b0 * 2 * C * 4,
             qs,
           );
           const dgc = k.view(qdg, C);
