@@ -234,7 +234,7 @@ export {
 } from "./lib/load.ts";
 export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib/run.ts";
 export { bmm, type BmmOptions, spikeMatMul } from "./kernels/bmm.ts";
-export { lifKernel, spikeNormLifKernel } from "./kernels/lif.ts";
+export { lifConstants, type LifConsts, lifKernel } from "./kernels/lif.ts";
 export {
   type KernelCall,
   kernelCall,

@@ -94,6 +94,22 @@ void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
   }
 }
 
+// One BPTT step of one neuron: the gradient reaching H[t] from dL/dS[t] (dy) and from the next
+// step's membrane (*g, updated to the gradient of V[t−1]); returns dL/dx[t].
+static inline float lif_bwd_step(float dy, float hh, float *g, float k, float omk, float vr,
+                                 float vth, int soft, int decay, int detachReset,
+                                 int detachMembrane, int kind, float alpha, float c) {
+  float hd = hh - vth;
+  float sp = hd >= 0.0f ? 1.0f : 0.0f;
+  float gv = *g;
+  float dVdH = soft ? 1.0f : 1.0f - sp;
+  float dVdS = detachReset ? 0.0f : (soft ? -vth : vr - hh);
+  float gS = dy + gv * dVdS;
+  float gH = gS * surrogate(hd, kind, alpha, c) + gv * dVdH;
+  *g = detachMembrane ? 0.0f : gH * omk;
+  return decay ? gH * k : gH;
+}
+
 // BPTT backward of sum(dy ⊙ S) given H (saved by the forward). dx: [T, n]; gv: [n] scratch, on
 // return dL/dV[0] (the gradient of the initial membrane; 0 with detachMembrane).
 EXPORT(lif_backward)
@@ -110,16 +126,8 @@ void lif_backward(const float *restrict dy, const float *restrict h, float *rest
       const float *ht = h + (long)t * n;
       float *dxt = dx + (long)t * n;
       for (int j = j0; j < j1; j++) {
-        float hh = ht[j];
-        float hd = hh - vth;
-        float sp = hd >= 0.0f ? 1.0f : 0.0f;
-        float g = gv[j];
-        float dVdH = soft ? 1.0f : 1.0f - sp;
-        float dVdS = detachReset ? 0.0f : (soft ? -vth : vr - hh);
-        float gS = dyt[j] + g * dVdS;
-        float gH = gS * surrogate(hd, kind, alpha, c) + g * dVdH;
-        dxt[j] = decay ? gH * k : gH;
-        gv[j] = detachMembrane ? 0.0f : gH * omk;
+        dxt[j] = lif_bwd_step(dyt[j], ht[j], &gv[j], k, omk, vr, vth, soft, decay, detachReset,
+                              detachMembrane, kind, alpha, c);
       }
     }
   }
@@ -506,20 +514,14 @@ void spike_norm_forward(const float *restrict x, const float *restrict g,
 // over (t, l): dx = r·g·(dy − A/n − x̂·S/n), dg[c] = Σ_b S, dbias[c] = Σ_b A. stats: the
 // forward's μ then r (2·B·C floats, as it left them in its scratch), or NULL to compute them.
 // scratch: 4·B·C floats.
-EXPORT(spike_norm_backward)
-void spike_norm_backward(const float *restrict x, const float *restrict g,
-                         const float *restrict dy, float *restrict dx, float *restrict dg,
-                         float *restrict db, int T, int B, int L, int C, int ldt, float eps,
-                         const float *stats, float *restrict scratch) {
+// The spike-norm backward from the moments: per (b, c) sums A, S over (t, l), then dx. dy and dx
+// may be the same array (each element is read before it is written).
+static void sn_backward_core(const float *restrict x, const float *restrict g, const float *dy,
+                             float *dx, float *restrict dg, float *restrict db, int T, int B,
+                             int L, int C, long ldt, const float *mean, const float *rstd,
+                             float *restrict sa, float *restrict ss) {
   long BC = (long)B * C;
-  float *mean = scratch, *rstd = scratch + BC, *sa = scratch + 2 * BC, *ss = scratch + 3 * BC;
   float inv = 1.0f / (float)(T * L);
-  if (stats) {
-    // the forward's μ and r (the same values sn_stats would compute again)
-    for (long i = 0; i < 2 * BC; i++) scratch[i] = stats[i];
-  } else {
-    sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
-  }
   for (long i = 0; i < BC; i++) sa[i] = 0.0f, ss[i] = 0.0f;
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
@@ -543,14 +545,8 @@ void spike_norm_backward(const float *restrict x, const float *restrict g,
       dg[c] += ss[(long)b * C + c];
     }
   }
-  // Reuse sa / ss as the per-(b, c) terms A/n and S/n, and mean's neighbour r·g as the scale.
-  for (int b = 0; b < B; b++) {
-    for (int c = 0; c < C; c++) {
-      long i = (long)b * C + c;
-      sa[i] *= inv;
-      ss[i] *= inv;
-    }
-  }
+  // Reuse sa / ss as the per-(b, c) terms A/n and S/n.
+  for (long i = 0; i < BC; i++) sa[i] *= inv, ss[i] *= inv;
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
       const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
@@ -568,16 +564,33 @@ void spike_norm_backward(const float *restrict x, const float *restrict g,
   }
 }
 
-// Spike norm followed by LIF, forward only (inference): s [T, B, L, C] = LIF over T of
-// spike_norm_forward(x), with V starting at vr, without storing the normalised values. The same
-// float32 operations as the two kernels one after the other, so the same spikes. scratch:
-// 2·B·C + C floats.
+EXPORT(spike_norm_backward)
+void spike_norm_backward(const float *restrict x, const float *restrict g,
+                         const float *restrict dy, float *restrict dx, float *restrict dg,
+                         float *restrict db, int T, int B, int L, int C, int ldt, float eps,
+                         const float *stats, float *restrict scratch) {
+  long BC = (long)B * C;
+  float *mean = scratch, *rstd = scratch + BC, *sa = scratch + 2 * BC, *ss = scratch + 3 * BC;
+  if (stats) {
+    // the forward's μ and r (the same values sn_stats would compute again)
+    for (long i = 0; i < 2 * BC; i++) scratch[i] = stats[i];
+  } else {
+    sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
+  }
+  sn_backward_core(x, g, dy, dx, dg, db, T, B, L, C, ldt, mean, rstd, sa, ss);
+}
+
+// Spike norm followed by LIF: s [T, B, L, C] = LIF over T of spike_norm_forward(x), V starting
+// at vr, without storing the normalised values. The same float32 operations as the two kernels
+// one after the other, so the same spikes. stats: 2·B·C floats, μ then r (written; the backward
+// takes them); v: C floats of scratch.
 EXPORT(spike_norm_lif_forward)
 void spike_norm_lif_forward(const float *restrict x, const float *restrict g,
                             const float *restrict bias, float *restrict s, int T, int B, int L,
-                            int C, int ldt, float eps, float *restrict scratch, float k,
-                            float omk, float vr, float vth, int soft, int decay, int leakMode) {
-  float *mean = scratch, *rstd = scratch + (long)B * C, *v = scratch + 2 * (long)B * C;
+                            int C, int ldt, float eps, float *restrict stats, float *restrict v,
+                            float k, float omk, float vr, float vth, int soft, int decay,
+                            int leakMode) {
+  float *mean = stats, *rstd = stats + (long)B * C;
   sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
   for (int b = 0; b < B; b++) {
     const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
@@ -595,6 +608,50 @@ void spike_norm_lif_forward(const float *restrict x, const float *restrict g,
       }
     }
   }
+}
+
+// Backward of the fused pair for B trials (a chunk of a larger array: ldt as spike_norm_forward):
+// for every neuron the normalised input and the LIF membranes are recomputed from x and the
+// forward's moments (mean, rstd: B·C each), the LIF BPTT gives dL/dy into dx, then the spike-norm
+// backward turns it into dL/dx in place, with dg and db. The same operations as lif_backward
+// followed by spike_norm_backward. scratch: 2·B·C + T·C + 2·C floats.
+EXPORT(spike_norm_lif_backward)
+void spike_norm_lif_backward(const float *restrict x, const float *restrict g,
+                             const float *restrict bias, const float *restrict ds,
+                             float *restrict dx, float *restrict dg, float *restrict db, int T,
+                             int B, int L, int C, int ldt, const float *restrict mean,
+                             const float *restrict rstd, float *restrict scratch, float k,
+                             float omk, float vr, float vth, int soft, int decay, int leakMode,
+                             int detachReset, int detachMembrane, int kind, float alpha) {
+  long BC = (long)B * C;
+  float *sa = scratch, *ss = scratch + BC, *h = scratch + 2 * BC;
+  float *v = h + (long)T * C, *gv = v + C;
+  const float cc = 3.14159265358979f * alpha * 0.5f;
+  for (int b = 0; b < B; b++) {
+    const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
+    for (int l = 0; l < L; l++) {
+      long base = ((long)b * L + l) * C;
+      for (int c = 0; c < C; c++) v[c] = vr, gv[c] = 0.0f;
+      for (int t = 0; t < T; t++) {
+        const float *xr = x + (long)t * ldt + base;
+        float *ht = h + (long)t * C;
+        for (int c = 0; c < C; c++) {
+          float y = ((xr[c] - m[c]) * r[c]) * g[c] + bias[c];
+          lif_step(y, &v[c], &ht[c], k, omk, vr, vth, soft, decay, leakMode);
+        }
+      }
+      for (int t = T - 1; t >= 0; t--) {
+        const float *dr = ds + (long)t * ldt + base;
+        const float *ht = h + (long)t * C;
+        float *o = dx + (long)t * ldt + base;
+        for (int c = 0; c < C; c++) {
+          o[c] = lif_bwd_step(dr[c], ht[c], &gv[c], k, omk, vr, vth, soft, decay, detachReset,
+                              detachMembrane, kind, alpha, cc);
+        }
+      }
+    }
+  }
+  sn_backward_core(x, g, dx, dx, dg, db, T, B, L, C, ldt, mean, rstd, sa, ss);
 }
 
 // ---------------------------------------------------------------------------------------------

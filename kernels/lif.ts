@@ -14,22 +14,38 @@ import { type KernelCall, kernelCall, tensorData } from "./wasm.ts";
 
 type LifFn = (...xs: tf.Tensor[]) => tf.Tensor;
 
-/** The spike norm's ε (lib/spike_norm.ts). */
-const SPIKE_NORM_EPS = 1e-5;
-
 const lifFns = new Map<string, LifFn>();
 
-interface LifConsts {
+/** The float32 constants the LIF kernels take, from resolved options (see hest_kernels.c). */
+export interface LifConsts {
+  /** 1/τ. */
   k: number;
+  /** 1 − 1/τ. */
   omk: number;
+  /** Reset potential (0 for a soft reset). */
   vr: number;
+  /** Threshold. */
   vth: number;
+  /** 1: soft reset (subtract the threshold), 0: hard reset to vr. */
   soft: number;
+  /** 1: the input is scaled by 1/τ (decay_input). */
   decay: number;
+  /** 0: leak V·(1 − k) (vr = 0), 1: V − (V − vr)·k. */
   leakMode: number;
 }
 
-function consts(o: ResolvedLifOptions): LifConsts {
+/**
+ * The kernel constants of resolved LIF options: `k = 1/τ`, `omk = 1 − k`, the reset and threshold
+ * potentials and the mode flags, as `lif_forward` / `lif_backward` take them.
+ *
+ * @example
+ * ```ts
+ * import { lifConstants } from "./kernels/lif.ts";
+ * import { resolveLifOptions } from "./lib/neurons.ts";
+ * lifConstants(resolveLifOptions({ tau: 2 })).k; // 0.5
+ * ```
+ */
+export function lifConstants(o: ResolvedLifOptions): LifConsts {
   const k = 1 / o.tau;
   const vr = o.vReset ?? 0;
   return {
@@ -57,7 +73,7 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
   ].join(":");
   let fn = lifFns.get(id);
   if (fn !== undefined) return fn;
-  const c = consts(o);
+  const c = lifConstants(o);
   const kind = o.surrogate.kind === "sigmoid" ? 0 : 1;
   fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
@@ -167,65 +183,4 @@ export function lifKernel(x: tf.Tensor, o: ResolvedLifOptions): tf.Tensor {
   if (o.v0 === undefined) return lifFnFor(o, false)(x);
   const v0 = o.v0;
   return tf.tidy(() => lifFnFor(o, true)(x, tf.broadcastTo(v0, x.shape.slice(1))));
-}
-
-/**
- * Spike norm (gain `g`, bias `b`, each `[C]`) then LIF spikes of `x [T, B, L, C]`, forward only,
- * in one WASM call that never stores the normalised values: for inference. The same float32
- * operations as `spikeNorm` followed by `lifKernel`, so the same spikes; not differentiable
- * (lib/spike_norm.ts `spikeNormLif` uses it only when no gradient is being recorded). `o` are
- * resolved LIF options without `v0`. Needs the kernels active (wasm or cpu backend).
- *
- * @example
- * ```ts
- * import { spikeNormLifKernel } from "./kernels/lif.ts";
- * import { resolveLifOptions } from "./lib/neurons.ts";
- * import { tf } from "./lib/backend.ts";
- * const s = spikeNormLifKernel(tf.randomNormal([4, 2, 10, 8]), tf.ones([8]), tf.zeros([8]), resolveLifOptions());
- * ```
- */
-export function spikeNormLifKernel(
-  x: tf.Tensor,
-  g: tf.Tensor,
-  b: tf.Tensor,
-  o: ResolvedLifOptions,
-): tf.Tensor {
-  if (x.rank !== 4 || g.size !== x.shape[3] || b.size !== x.shape[3] || o.v0 !== undefined) {
-    throw new Error(
-      `spikeNormLifKernel expects x [T, B, L, C], g [C], b [C] and no v0, found x ` +
-        `[${x.shape.join(", ")}], g [${g.shape.join(", ")}], b [${b.shape.join(", ")}]` +
-        (o.v0 !== undefined ? " and a v0" : ""),
-    );
-  }
-  const [T, B, L, C] = x.shape;
-  const c = consts(o);
-  const call = kernelCall();
-  try {
-    const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
-    const ps = call.output(x.shape);
-    const scratch = call.scratch(2 * B * C + C);
-    call.ex.spike_norm_lif_forward(
-      px,
-      pg,
-      pb,
-      ps,
-      T,
-      B,
-      L,
-      C,
-      B * L * C,
-      SPIKE_NORM_EPS,
-      scratch,
-      c.k,
-      c.omk,
-      c.vr,
-      c.vth,
-      c.soft,
-      c.decay,
-      c.leakMode,
-    );
-    return call.take(ps);
-  } finally {
-    call.end();
-  }
 }

@@ -126,7 +126,7 @@ export interface KernelExports {
     outDim: number,
     scratch: number,
   ): void;
-  /** Spike norm then LIF, forward only (see hest_kernels.c); scratch 2·B·C + C floats. */
+  /** Spike norm then LIF (see hest_kernels.c); stats: 2·B·C floats out; v: C floats scratch. */
   spike_norm_lif_forward(
     x: number,
     g: number,
@@ -138,6 +138,32 @@ export interface KernelExports {
     C: number,
     ldt: number,
     eps: number,
+    stats: number,
+    v: number,
+    k: number,
+    omk: number,
+    vr: number,
+    vth: number,
+    soft: number,
+    decay: number,
+    leakMode: number,
+  ): void;
+  /** Its backward: dx, dg, db (see hest_kernels.c); scratch 2·B·C + T·C + 2·C floats. */
+  spike_norm_lif_backward(
+    x: number,
+    g: number,
+    bias: number,
+    ds: number,
+    dx: number,
+    dg: number,
+    db: number,
+    T: number,
+    B: number,
+    L: number,
+    C: number,
+    ldt: number,
+    mean: number,
+    rstd: number,
     scratch: number,
     k: number,
     omk: number,
@@ -146,6 +172,10 @@ export interface KernelExports {
     soft: number,
     decay: number,
     leakMode: number,
+    detachReset: number,
+    detachMembrane: number,
+    kind: number,
+    alpha: number,
   ): void;
   /** Dense layer y = x · w + bias, mode 0 or 1 (see hest_kernels.c); returns bad binary entries. */
   linear_forward(

@@ -25,10 +25,10 @@
 import { tf } from "./backend.ts";
 import type { LayerNormParams } from "./layers.ts";
 import { kernelCall, kernelsActive } from "../kernels/wasm.ts";
-import { spikeNormLifKernel } from "../kernels/lif.ts";
-import { lif, type LifOptions, resolveLifOptions } from "./neurons.ts";
+import { lifConstants } from "../kernels/lif.ts";
+import { lif, type LifOptions, type ResolvedLifOptions, resolveLifOptions } from "./neurons.ts";
 
-/** ε of the variance (kernels/lif.ts `spikeNormLifKernel` uses the same). */
+/** ε of the variance. */
 const EPS = 1e-5;
 
 /**
@@ -146,11 +146,141 @@ export function spikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
   return tf.add(tf.mul(xn, p.g), p.b);
 }
 
+type SnLifFn = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+const snLifFns = new Map<string, SnLifFn>();
+
 /**
- * LIF spikes of the spike norm of `x [T, B, L, C]`: `lif(spikeNorm(p, x), lifOptions)`. When no
- * gradient is being recorded (inference) and the kernels are active, both run as one fused WASM
- * kernel that never stores the normalised values (kernels/lif.ts `spikeNormLifKernel`; the same
- * spikes bit for bit); otherwise the two ops, differentiable as usual.
+ * The fused pair as one custom-gradient op: the forward normalises and fires in one kernel call
+ * (saving x and the per-trial moments, not the normalised values); the backward recomputes the
+ * normalised values and membranes per neuron, runs the LIF BPTT and the spike-norm backward in
+ * one call per chunk of trials (the chunks of spikeNormFused, so dg and db add up in the same
+ * order).
+ */
+function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
+  const id = [
+    o.tau,
+    o.vThreshold,
+    o.vReset,
+    o.decayInput,
+    o.surrogate.kind,
+    o.surrogate.alpha,
+    o.detachReset,
+    o.detachMembrane,
+  ].join(":");
+  let fn = snLifFns.get(id);
+  if (fn !== undefined) return fn;
+  const c = lifConstants(o);
+  const kind = o.surrogate.kind === "sigmoid" ? 0 : 1;
+  fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    const g = args[1] as tf.Tensor;
+    const b = args[2] as tf.Tensor;
+    const save = args[3] as tf.GradSaveFunc;
+    const [T, B, L, C] = x.shape;
+    const ldt = B * L * C;
+    const call = kernelCall();
+    let s: tf.Tensor;
+    try {
+      const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
+      const ps = call.output(x.shape);
+      const pst = call.output([2 * B * C]); // μ then r of every trial
+      call.ex.spike_norm_lif_forward(
+        px,
+        pg,
+        pb,
+        ps,
+        T,
+        B,
+        L,
+        C,
+        ldt,
+        EPS,
+        pst,
+        call.scratch(C),
+        c.k,
+        c.omk,
+        c.vr,
+        c.vth,
+        c.soft,
+        c.decay,
+        c.leakMode,
+      );
+      s = call.take(ps);
+      save([x, g, b, call.take(pst)]);
+    } finally {
+      call.end();
+    }
+    return {
+      value: s,
+      gradFunc: (ds: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+        const [sx, sg, sb, stats] = saved;
+        const per = L * C;
+        const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * per))));
+        const k = kernelCall();
+        try {
+          const ex = k.ex;
+          const [qx, qg, qb, qds, qst] = [sx, sg, sb, ds, stats].map((t) => k.input(t));
+          const qdx = k.output(sx.shape);
+          const [qdg, qdb] = [k.scratch(C), k.scratch(C)];
+          const qs = k.scratch(2 * bc * C + T * C + 2 * C);
+          const dgSum = new Float32Array(C);
+          const dbSum = new Float32Array(C);
+          for (let b0 = 0; b0 < B; b0 += bc) {
+            const m = Math.min(bc, B - b0);
+            const at = b0 * per * 4;
+            ex.spike_norm_lif_backward(
+              qx + at,
+              qg,
+              qb,
+              qds + at,
+              qdx + at,
+              qdg,
+              qdb,
+              T,
+              m,
+              L,
+              C,
+              ldt,
+              qst + b0 * C * 4,
+              qst + (B * C + b0 * C) * 4,
+              qs,
+              c.k,
+              c.omk,
+              c.vr,
+              c.vth,
+              c.soft,
+              c.decay,
+              c.leakMode,
+              o.detachReset ? 1 : 0,
+              o.detachMembrane ? 1 : 0,
+              kind,
+              o.surrogate.alpha,
+            );
+            const dgc = k.view(qdg, C);
+            const dbc = k.view(qdb, C);
+            for (let j = 0; j < C; j++) {
+              dgSum[j] += dgc[j];
+              dbSum[j] += dbc[j];
+            }
+          }
+          return [k.take(qdx), tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
+        } finally {
+          k.end();
+        }
+      },
+    };
+  }) as SnLifFn;
+  snLifFns.set(id, fn);
+  return fn;
+}
+
+/**
+ * LIF spikes of the spike norm of `x [T, B, L, C]`: `lif(spikeNorm(p, x), lifOptions)`. With the
+ * kernels active both run as one fused op: one WASM call forward that never stores the normalised
+ * values, one per chunk of trials backward (recomputing them and the membranes). The same spikes
+ * and gradients bit for bit as the two ops, with one activation fewer kept for the backward pass.
+ * Elsewhere (webgpu, kernels off, or with `v0`) it is the two ops.
  *
  * @example
  * ```ts
@@ -164,13 +294,11 @@ export function spikeNormLif(
   lifOptions: LifOptions = {},
 ): tf.Tensor {
   const o = resolveLifOptions(lifOptions);
-  const taping = (tf.engine() as unknown as { state: { gradientDepth: number } }).state
-    .gradientDepth > 0;
   if (
-    taping || !kernelsActive() || o.v0 !== undefined || x.rank !== 4 || x.size === 0 ||
+    !kernelsActive() || o.v0 !== undefined || x.rank !== 4 || x.size === 0 ||
     x.dtype !== "float32" || p.g.size !== x.shape[3] || p.b.size !== x.shape[3]
   ) {
     return lif(spikeNorm(p, x), lifOptions);
   }
-  return spikeNormLifKernel(x, p.g, p.b, o);
+  return spikeNormLifFn(o)(x, p.g, p.b);
 }
