@@ -1,8 +1,9 @@
 /**
  * Batched matrix products on WASM SIMD: {@linkcode bmm} for attention products over leading
- * batch axes (`[T, B, H, L, d]`), with a dense blocked kernel and an event-driven kernel for a
- * binary (0/1 spike) operand that skips zeros and sums rows of the other operand without
- * multiplies; and {@linkcode spikeMatMul}, the event-driven spike × weight product of spiking
+ * batch axes (`[T, B, H, L, d]`), with a dense blocked kernel (which switches to a sparse-input
+ * kernel, the same values, when the left operand is at most half nonzero) and an event-driven
+ * kernel for a binary (0/1 spike) operand that skips zeros and sums rows of the other operand
+ * without multiplies; and {@linkcode spikeMatMul}, the event-driven spike × weight product of spiking
  * linear layers. Both are differentiable (`tf.customGrad`; each gradient is two more products,
  * event-driven where the binary operand appears). On the wasm and cpu backends they run the
  * kernels; on webgpu, or after `setKernelsEnabled(false)`, they are `tf.matMul`.

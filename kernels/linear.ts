@@ -1,10 +1,13 @@
 /**
  * Fused dense layer `x · w + b` on the WASM SIMD kernels, differentiable: the forward is one
- * product plus a bias pass (on the wasm backend in TF.js's memory, without copies); the backward computes `dx = dy · wᵀ`,
- * `dw = xᵀ · dy` and `db = Σ_rows dy` in one arena (no separate TF.js transpose, sum or
- * broadcast-reduction ops). With `binary: true` the input holds only 0 and 1 (spikes): the
- * forward and `dw` run the event-driven kernel (rows of `w` / `dy` summed over each spike, no
- * multiplies). `lib/layers.ts` `applyLinear` calls it on the wasm and cpu backends.
+ * product with the bias added as each output block is stored; the backward computes
+ * `dx = dy · wᵀ`, `dw = xᵀ · dy` and `db = Σ_rows dy` in three kernel calls (no separate TF.js
+ * transpose, sum or broadcast-reduction ops). On the wasm backend the kernels read and write
+ * the tensors in TF.js's memory (kernels/wasm.ts `kernelCall`). An input at most half nonzero
+ * takes the sparse-input kernels (the same values); with `binary: true` the input holds only 0
+ * and 1 (spikes): the forward and `dw` run the event-driven kernels (rows of `w` / `dy` summed
+ * over each spike, no multiplies). `lib/layers.ts` `applyLinear` calls it on the wasm and cpu
+ * backends.
  *
  * @module
  */
