@@ -8,7 +8,7 @@
  * @module
  */
 import { tf } from "../lib/backend.ts";
-import { f32View, kernelArena, kernelExports, readTensorAt, tensorData } from "./wasm.ts";
+import { kernelCall } from "./wasm.ts";
 
 /** Constants of a TIM step (float32 values as the composite path's scalars). */
 export interface TimStepConstants {
@@ -56,41 +56,49 @@ function stepFn(o: TimStepConstants): (...xs: tf.Tensor[]) => tf.Tensor {
     const save = args[4] as tf.GradSaveFunc;
     save(ins);
     const n = ins[0].size;
-    const [pc, pq, pvi, pvo, pout] = kernelArena([n, n, n, n, 3 * n]);
-    [pc, pq, pvi, pvo].forEach((p, i) => f32View(p, n).set(tensorData(ins[i])));
-    kernelExports().tim_step_forward(pc, pq, pvi, pvo, pout, n, k, omk, thIn, thOut, alpha, oma);
+    const call = kernelCall();
+    let out: tf.Tensor;
+    try {
+      const [pc, pq, pvi, pvo] = ins.map((t) => call.input(t));
+      const pout = call.output([3, ...ins[0].shape]);
+      call.ex.tim_step_forward(pc, pq, pvi, pvo, pout, n, k, omk, thIn, thOut, alpha, oma);
+      out = call.take(pout);
+    } finally {
+      call.end();
+    }
     return {
-      value: readTensorAt(pout, [3, ...ins[0].shape]),
+      value: out,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-        const [qc, qq, qvi, qvo, qds, qdc, qdq] = kernelArena([n, n, n, n, n, n, n]);
-        [qc, qq, qvi, qvo].forEach((p, i) => f32View(p, n).set(tensorData(saved[i])));
-        // only the spikes' gradient matters: the next step reads the membranes detached
-        f32View(qds, n).set(tensorData(dy).subarray(0, n));
-        kernelExports().tim_step_backward(
-          qc,
-          qq,
-          qvi,
-          qvo,
-          qds,
-          qdc,
-          qdq,
-          n,
-          k,
-          omk,
-          thIn,
-          thOut,
-          alpha,
-          oma,
-          o.kind,
-          o.surrogateAlpha,
-        );
         const shape = saved[0].shape;
-        return [
-          readTensorAt(qdc, shape),
-          readTensorAt(qdq, shape),
-          tf.zerosLike(saved[2]),
-          tf.zerosLike(saved[3]),
-        ];
+        const g = kernelCall();
+        try {
+          const [qc, qq, qvi, qvo] = saved.map((t) => g.input(t));
+          // only the spikes' gradient (dy's first block) matters: the next step reads the
+          // membranes detached
+          const qds = g.input(dy);
+          const [qdc, qdq] = [g.output(shape), g.output(shape)];
+          g.ex.tim_step_backward(
+            qc,
+            qq,
+            qvi,
+            qvo,
+            qds,
+            qdc,
+            qdq,
+            n,
+            k,
+            omk,
+            thIn,
+            thOut,
+            alpha,
+            oma,
+            o.kind,
+            o.surrogateAlpha,
+          );
+          return [g.take(qdc), g.take(qdq), tf.zerosLike(saved[2]), tf.zerosLike(saved[3])];
+        } finally {
+          g.end();
+        }
       },
     };
   }) as (...xs: tf.Tensor[]) => tf.Tensor;

@@ -14,8 +14,7 @@
  * - **Elsewhere** (the cpu backend, and {@linkcode newKernelInstance} for the streaming engine)
  *   an instance has a memory of its own; inputs are copied in and outputs copied out.
  *
- * Scratch comes from {@linkcode kernelCall} (freed when the call ends) or
- * {@linkcode kernelArena} (one reused block: every call starts again at its beginning).
+ * Scratch comes from {@linkcode kernelCall} and is freed when the call ends.
  *
  * @module
  */
@@ -327,7 +326,6 @@ function sharedExports(be: TfWasmBackend): KernelExports {
     if (base === 0) throw new Error("the TF.js wasm heap could not allocate the kernel stack");
     ex.__stack_pointer.value = align16(base + STACK_BYTES);
     shared = { memory, ex };
-    arena = undefined;
   }
   return shared.ex;
 }
@@ -372,8 +370,7 @@ export function kernelsShareMemory(): boolean {
 /**
  * A fresh instance of the kernel module with a memory of its own (the module is compiled once):
  * for code that keeps data in kernel memory between calls, such as the streaming engine
- * (kernels/stream_engine.ts), whose data would otherwise be overwritten by
- * {@linkcode kernelArena}.
+ * (kernels/stream_engine.ts), with a layout of its own.
  *
  * @example
  * ```ts
@@ -425,56 +422,6 @@ export function kernelsActive(): boolean {
   return b === "wasm" || b === "cpu";
 }
 
-/** Byte offsets of the buffers laid out by {@linkcode kernelArena}. */
-export type ArenaPointers = number[];
-
-/** The reusable scratch block of the shared instance, from TF.js's allocator. */
-let arena: { ptr: number; bytes: number } | undefined;
-
-/**
- * Lay out buffers of the given sizes (in 4-byte words), each 16-byte aligned, in one scratch
- * block of the kernel memory and return their byte offsets. Every call starts again at the
- * beginning of the block: the buffers of the previous call are overwritten. On the wasm backend
- * the block comes from TF.js's allocator and is replaced by a larger one when needed; elsewhere
- * it starts at `__heap_base` and the memory grows. Create typed-array views only after this call
- * (growing the memory detaches older views).
- *
- * @example
- * ```ts
- * import { kernelArena } from "./kernels/wasm.ts";
- * const [a, b] = kernelArena([10, 3]); // b - a === 48
- * ```
- */
-export function kernelArena(words: readonly number[]): ArenaPointers {
-  const sizes = words.map((w) => Math.ceil((w * 4) / 16) * 16);
-  const total = sizes.reduce((x, y) => x + y, 0);
-  const be = tfWasm();
-  let p: number;
-  if (be) {
-    sharedExports(be);
-    if (arena === undefined || arena.bytes < total) {
-      if (arena) be.wasm._free(arena.ptr);
-      arena = undefined;
-      const bytes = Math.max(total, 1 << 20);
-      const ptr = be.wasm._malloc(bytes + 16) >>> 0;
-      if (ptr === 0) throw new Error(`the TF.js wasm heap could not allocate ${bytes} bytes`);
-      arena = { ptr, bytes };
-    }
-    p = align16(arena.ptr);
-  } else {
-    const ex = ownExports();
-    p = align16(ex.__heap_base.value as number);
-    const have = ex.memory.buffer.byteLength;
-    if (p + total > have) ex.memory.grow(Math.ceil((p + total - have) / 65536));
-  }
-  const out: number[] = [];
-  for (const size of sizes) {
-    out.push(p);
-    p += size;
-  }
-  return out;
-}
-
 /**
  * The buffers of one kernel call (see {@linkcode kernelCall}). Pointers are byte offsets into
  * `ex.memory`; take views with `view` after the last allocation of the call.
@@ -499,7 +446,9 @@ export interface KernelCall {
   end(): void;
 }
 
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
 
 function sharedCall(be: TfWasmBackend): KernelCall {
   const ex = sharedExports(be);
@@ -611,64 +560,6 @@ export function kernelCall(): KernelCall {
 }
 
 /**
- * A Float32Array view of `length` floats at byte offset `ptr` of the kernel memory.
- *
- * @example
- * ```ts
- * import { f32View, kernelArena } from "./kernels/wasm.ts";
- * const [p] = kernelArena([4]);
- * f32View(p, 4).fill(1);
- * ```
- */
-export function f32View(ptr: number, length: number): Float32Array {
-  return new Float32Array(kernelExports().memory.buffer, ptr, length);
-}
-
-/**
- * Copy columns `j0 … j0 + m − 1` of a row-major `src [rows, n]` into `dst [rows, m]`: how the
- * chunked kernels (LIF on neurons, spike norm on trials) lay out one chunk in kernel memory.
- *
- * @example
- * ```ts
- * import { packColumns } from "./kernels/wasm.ts";
- * const dst = new Float32Array(4);
- * packColumns(Float32Array.of(1, 2, 3, 4, 5, 6), dst, { rows: 2, n: 3, j0: 1, m: 2 }); // 2, 3, 5, 6
- * ```
- */
-export function packColumns(src: Float32Array, dst: Float32Array, at: ColumnBlock): void {
-  const { rows, n, j0, m } = at;
-  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * n + j0, r * n + j0 + m), r * m);
-}
-
-/**
- * The inverse of {@linkcode packColumns}: write `src [rows, m]` into columns `j0 … j0 + m − 1`
- * of `dst [rows, n]`.
- *
- * @example
- * ```ts
- * import { unpackColumns } from "./kernels/wasm.ts";
- * const dst = new Float32Array(6);
- * unpackColumns(Float32Array.of(2, 3, 5, 6), dst, { rows: 2, n: 3, j0: 1, m: 2 }); // 0,2,3,0,5,6
- * ```
- */
-export function unpackColumns(src: Float32Array, dst: Float32Array, at: ColumnBlock): void {
-  const { rows, n, j0, m } = at;
-  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * m, (r + 1) * m), r * n + j0);
-}
-
-/** A block of columns of a row-major `[rows, n]` array, for {@linkcode packColumns}. */
-export interface ColumnBlock {
-  /** Rows of the full array. */
-  rows: number;
-  /** Columns of the full array. */
-  n: number;
-  /** First column of the block. */
-  j0: number;
-  /** Columns in the block. */
-  m: number;
-}
-
-/**
  * A tensor's float32 values for reading now: on the wasm backend a view of TF.js's heap (no
  * copy; valid until TF.js next allocates), elsewhere `dataSync()`. Do not keep or modify it.
  *
@@ -687,61 +578,8 @@ export function tensorData(t: tf.Tensor): Float32Array {
   return t.dataSync() as Float32Array;
 }
 
-/**
- * Copy a float32 tensor's values into kernel memory at byte offset `ptr`.
- *
- * @example
- * ```ts
- * import { kernelArena, writeTensor } from "./kernels/wasm.ts";
- * import { tf } from "./lib/backend.ts";
- * const [p] = kernelArena([3]);
- * writeTensor(tf.tensor1d([1, 2, 3]), p);
- * ```
- */
-export function writeTensor(t: tf.Tensor, ptr: number): void {
-  if (t.size === 0) return;
-  const be = tfWasm();
-  const d = be && t.dtype === "float32" ? be.dataIdMap.get(t.dataId) : undefined;
-  if (d) {
-    // the same memory: one memmove, without the copy TypedArray.prototype.set makes first
-    const heap = new Float32Array(kernelExports().memory.buffer);
-    heap.copyWithin(ptr >>> 2, d.memoryOffset >>> 2, (d.memoryOffset >>> 2) + t.size);
-    return;
-  }
-  // elsewhere copy from the tensor's data (on wasm straight from its heap)
-  f32View(ptr, t.size).set(tensorData(t));
-}
-
-/** The two members of tfjs-backend-wasm's BackendWasm that {@linkcode writeTensor} uses. */
+/** The two members of tfjs-backend-wasm's BackendWasm that {@linkcode tensorData} uses. */
 interface WasmBackendLike {
   dataIdMap?: { has(id: object): boolean };
   typedArrayFromHeap?(t: tf.Tensor): ArrayLike<number>;
-}
-
-/**
- * A new float32 tensor of `shape` holding the floats at byte offset `ptr` of kernel memory
- * (always a copy, so the kernel memory may be reused at once).
- *
- * @example
- * ```ts
- * import { kernelArena, readTensorAt } from "./kernels/wasm.ts";
- * const [p] = kernelArena([2]);
- * const t = readTensorAt(p, [2]); // [0, 0] or whatever was there
- * ```
- */
-export function readTensorAt(ptr: number, shape: readonly number[]): tf.Tensor {
-  const n = sizeOf(shape);
-  const be = tfWasm();
-  if (be && n > 0) {
-    const info = be.makeOutput([...shape], "float32");
-    const dst = be.dataIdMap.get(info.dataId)!.memoryOffset;
-    new Float32Array(kernelExports().memory.buffer).copyWithin(
-      dst >>> 2,
-      ptr >>> 2,
-      (ptr >>> 2) + n,
-    );
-    return tf.engine().makeTensorFromTensorInfo(info);
-  }
-  // The cpu backend keeps the array it is given, so hand it a copy.
-  return tf.tensor(f32View(ptr, n).slice(), shape.slice(), "float32");
 }
