@@ -16,26 +16,82 @@ import "@tensorflow/tfjs-backend-wasm";
 tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
 tf.env().set("IS_NODE", false);
 
+/** The members of tfjs-backend-wasm's `BackendWasm` (4.22) that hest uses directly. */
+export interface TfWasmBackend {
+  /** Tensor data by data id: its byte offset in the wasm memory. */
+  dataIdMap: {
+    get(id: object): { memoryOffset: number } | undefined;
+    has(id: object): boolean;
+  };
+  /** The Emscripten module: its memory and allocator. */
+  wasm: {
+    asm?: { memory?: WebAssembly.Memory };
+    _malloc(bytes: number): number;
+    _free(ptr: number): void;
+  };
+  /** Allocate an output tensor's data. */
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  /** A typed-array view of a tensor's data in the heap (valid until the heap grows). */
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  /** Release a data id (force: regardless of its reference count). */
+  disposeData(id: object, force?: boolean): boolean;
+  /** Count one more reference to a data id. */
+  incRef(id: object): void;
+}
+
+/**
+ * The active backend as TF.js's wasm backend with its memory reachable, else undefined (another
+ * backend, or a wasm backend whose internals are not the ones hest knows).
+ *
+ * @example
+ * ```ts
+ * import { tfWasmBackend, useBackend } from "./lib/backend.ts";
+ * await useBackend("cpu");
+ * tfWasmBackend(); // undefined
+ * ```
+ */
+export function tfWasmBackend(): TfWasmBackend | undefined {
+  if (tf.getBackend() !== "wasm") return undefined;
+  const be = tf.backend() as unknown as Partial<TfWasmBackend>;
+  return be.wasm?.asm?.memory instanceof WebAssembly.Memory && be.dataIdMap && be.makeOutput
+    ? be as TfWasmBackend
+    : undefined;
+}
+
+/**
+ * Replace the wasm backend's kernel `name` by `numeric` for inputs `x` that are not strings
+ * (strings keep TF.js's own kernel).
+ */
+function replaceWasmKernel(
+  name: string,
+  numeric: (
+    x: tf.TensorInfo,
+    args: Parameters<tf.KernelFunc>[0],
+  ) => tf.TensorInfo | tf.TensorInfo[],
+): void {
+  const original = tf.getKernel(name, "wasm");
+  if (!original) return;
+  tf.unregisterKernel(name, "wasm");
+  tf.registerKernel({
+    kernelName: name,
+    backendName: "wasm",
+    kernelFunc(args) {
+      const x = args.inputs.x as tf.TensorInfo;
+      return x.dtype === "string" ? original.kernelFunc(args) : numeric(x, args);
+    },
+  });
+}
+
 // TF.js clones tensors through the Identity kernel: `tf.clone`, the output of every custom-gradient
 // op, and every tensor such an op saves for its backward pass (hest's fused kernels and
 // rematerialised blocks are custom-gradient ops). On the wasm backend that kernel copies the
 // data. Tensors are immutable, so a clone can share its data, reference-counted, as the wasm
 // backend's own Reshape does: no copy and no second buffer (measured on the reference spiking
-// train step: see README "Speed"). Strings keep the copying kernel.
-const wasmIdentity = tf.getKernel("Identity", "wasm");
-if (wasmIdentity) {
-  tf.unregisterKernel("Identity", "wasm");
-  tf.registerKernel({
-    kernelName: "Identity",
-    backendName: "wasm",
-    kernelFunc(args) {
-      const x = args.inputs.x as tf.TensorInfo;
-      if (x.dtype === "string") return wasmIdentity.kernelFunc(args);
-      (args.backend as unknown as { incRef(id: unknown): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
-  });
-}
+// train step: see README "Speed").
+replaceWasmKernel("Identity", (x, args) => {
+  (args.backend as unknown as TfWasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+});
 
 // The wasm backend's Slice (and SplitV, which calls it once per part) first copies the whole
 // input out of the wasm heap (`readSync`), then copies the part element by element in JS for a
@@ -43,13 +99,8 @@ if (wasmIdentity) {
 // thus copied it 3 + 1 times (measured on the reference spiking train step: TypedArray slice
 // and set were a quarter of the step). These replacements copy the part straight from heap view
 // to heap view, one `set` per contiguous run: the same values, no intermediate copy.
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
 function heapSlice(
-  backend: WasmBackendLike,
+  backend: TfWasmBackend,
   x: tf.TensorInfo,
   begin: number[],
   size: number[],
@@ -93,46 +144,25 @@ function heapSlice(
   return out;
 }
 
-const wasmSlice = tf.getKernel("Slice", "wasm");
-const wasmSplitV = tf.getKernel("SplitV", "wasm");
-if (wasmSlice && wasmSplitV) {
-  tf.unregisterKernel("Slice", "wasm");
-  tf.registerKernel({
-    kernelName: "Slice",
-    backendName: "wasm",
-    kernelFunc(args) {
-      const x = args.inputs.x as tf.TensorInfo;
-      if (x.dtype === "string") return wasmSlice.kernelFunc(args);
-      const attrs = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
-      const [begin, size] = tf.slice_util.parseSliceParams(
-        x as tf.Tensor,
-        attrs.begin,
-        attrs.size,
-      );
-      return heapSlice(args.backend as unknown as WasmBackendLike, x, begin, size);
-    },
+replaceWasmKernel("Slice", (x, args) => {
+  const attrs = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+  const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size);
+  return heapSlice(args.backend as unknown as TfWasmBackend, x, begin, size);
+});
+
+replaceWasmKernel("SplitV", (x, args) => {
+  const attrs = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+  const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits, axis);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return sizes.map((s) => {
+    const size = [...x.shape];
+    size[axis] = s;
+    const part = heapSlice(args.backend as unknown as TfWasmBackend, x, [...begin], size);
+    begin[axis] += s;
+    return part;
   });
-  tf.unregisterKernel("SplitV", "wasm");
-  tf.registerKernel({
-    kernelName: "SplitV",
-    backendName: "wasm",
-    kernelFunc(args) {
-      const x = args.inputs.x as tf.TensorInfo;
-      if (x.dtype === "string") return wasmSplitV.kernelFunc(args);
-      const attrs = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
-      const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0];
-      const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits, axis);
-      const begin = new Array<number>(x.shape.length).fill(0);
-      return sizes.map((s) => {
-        const size = [...x.shape];
-        size[axis] = s;
-        const part = heapSlice(args.backend as unknown as WasmBackendLike, x, [...begin], size);
-        begin[axis] += s;
-        return part;
-      });
-    },
-  });
-}
+});
 
 /**
  * The TensorFlow.js namespace hest uses (the `@tensorflow/tfjs` union package, with the wasm
