@@ -234,7 +234,7 @@ export {
 } from "./lib/load.ts";
 export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib/run.ts";
 export { bmm, type BmmOptions, spikeMatMul } from "./kernels/bmm.ts";
-export { lifConstants, type LifConsts, lifKernel } from "./kernels/lif.ts";
+export { lifKernel, type LifKernelArgs, lifKernelArgs } from "./kernels/lif.ts";
 export {
   type KernelCall,
   kernelCall,
@@ -243,6 +243,7 @@ export {
   kernelsShareMemory,
   newKernelInstance,
   setKernelsEnabled,
+  withKernelCall,
 } from "./kernels/wasm.ts";
 
 // Figures, reports and results files (lib/plot.ts, lib/report.ts).

@@ -12,7 +12,7 @@
  */
 import { tf } from "../lib/backend.ts";
 import { describe } from "../lib/_internal.ts";
-import { kernelCall, kernelsActive } from "./wasm.ts";
+import { kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode bmm}. */
 export interface BmmOptions {
@@ -53,8 +53,7 @@ function dims(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean): Dims {
 /** Run the kernel: op(a) · op(b), mode 0 dense, 1 binary a, 2 binary b. No autodiff. */
 function bmmRaw(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean, mode: number): tf.Tensor {
   const { batchShape, batch, M, N, K } = dims(a, b, tA, tB);
-  const call = kernelCall();
-  try {
+  return withKernelCall((call) => {
     const ex = call.ex;
     const [pa, pb] = [call.input(a), call.input(b)];
     const pc = call.output([...batchShape, M, N]);
@@ -67,9 +66,7 @@ function bmmRaw(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean, mode: numb
       );
     }
     return call.take(pc);
-  } finally {
-    call.end();
-  }
+  });
 }
 
 type BmmFn = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;

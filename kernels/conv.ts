@@ -10,7 +10,7 @@
  */
 import { tf } from "../lib/backend.ts";
 import { describe } from "../lib/_internal.ts";
-import { kernelCall, kernelsActive } from "./wasm.ts";
+import { kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode convKernel}. */
 export interface ConvKernelOptions {
@@ -47,9 +47,7 @@ function convFnFor(padLeft: number, binary: boolean): ConvFn {
     const M = S * L;
     const KC = k * Ci;
     const yShape = [...x.shape.slice(0, -1), Co];
-    const call = kernelCall();
-    let y: tf.Tensor;
-    try {
+    const y = withKernelCall((call) => {
       const ex = call.ex;
       const [px, pw, pb] = [call.input(x), call.input(w), call.input(b)];
       const py = call.output(yShape);
@@ -57,16 +55,13 @@ function convFnFor(padLeft: number, binary: boolean): ConvFn {
       const ps = call.scratch(ex.linear_scratch_floats(M, Co, KC, mode));
       ex.im2col(px, pcol, S, L, Ci, k, padLeft);
       checkBad(ex.linear_forward(pcol, pw, pb, py, M, Co, KC, mode, ps));
-      y = call.take(py);
-    } finally {
-      call.end();
-    }
+      return call.take(py);
+    });
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-        const [sx, sw] = saved;
-        const g = kernelCall();
-        try {
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+        withKernelCall((g) => {
+          const [sx, sw] = saved;
           const ex = g.ex;
           const [qx, qw, qdy] = [g.input(sx), g.input(sw), g.input(dy)];
           const [qdx, qdw, qdb] = [g.output(sx.shape), g.output([k, Ci, Co]), g.output([Co])];
@@ -79,10 +74,7 @@ function convFnFor(padLeft: number, binary: boolean): ConvFn {
           checkBad(ex.gemm_tn(qcol, qdy, qdw, M, KC, Co, KC, Co, mode, qt));
           ex.col_sum(qdy, qdb, M, Co);
           return [g.take(qdx), g.take(qdw), g.take(qdb)];
-        } finally {
-          g.end();
-        }
-      },
+        }),
     };
   }) as ConvFn;
 }

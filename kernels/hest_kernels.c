@@ -115,8 +115,9 @@ static inline float lif_bwd_step(float dy, float hh, float *g, float k, float om
 EXPORT(lif_backward)
 void lif_backward(const float *restrict dy, const float *restrict h, float *restrict dx,
                   float *restrict gv, int T, int n, float k, float omk, float vr, float vth,
-                  int soft, int decay, int detachReset, int detachMembrane, int kind,
-                  float alpha) {
+                  int soft, int decay, int leakMode, int detachReset, int detachMembrane,
+                  int kind, float alpha) {
+  (void)leakMode; // both leak forms have dV[t]/dV[t−1] = 1 − k
   const float c = 3.14159265358979f * alpha * 0.5f;
   for (int j = 0; j < n; j++) gv[j] = 0.0f;
   for (int j0 = 0; j0 < n; j0 += LIF_BLOCK) {
@@ -488,14 +489,13 @@ static void sn_stats(const float *restrict x, int T, int B, int L, int C, long l
   for (int i = 0; i < BC; i++) rstd[i] = 1.0f / __builtin_sqrtf(rstd[i] * inv + eps);
 }
 
-// Forward: y [T, B, L, C]; scratch: 2·B·C floats (μ then r, left there for the caller). x, y
-// (and dy, dx below) may be B trials of a larger array: timestep t starts ldt floats after t − 1
-// (B·L·C when they are the whole array).
+// Forward: y [T, B, L, C], and each trial's μ and r in mean and rstd (B·C floats each, for the
+// backward pass). x and y (and dy, dx below) may be B trials of a larger array: timestep t starts
+// ldt floats after t − 1 (B·L·C when they are the whole array).
 EXPORT(spike_norm_forward)
 void spike_norm_forward(const float *restrict x, const float *restrict g,
                         const float *restrict bias, float *restrict y, int T, int B, int L, int C,
-                        int ldt, float eps, float *restrict scratch) {
-  float *mean = scratch, *rstd = scratch + (long)B * C;
+                        int ldt, float eps, float *restrict mean, float *restrict rstd) {
   sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
@@ -511,9 +511,8 @@ void spike_norm_forward(const float *restrict x, const float *restrict g,
 }
 
 // Backward of sum(dy ⊙ y): with x̂ = (x − μ)·r, n = T·L, and per (b, c) A = Σ dy, S = Σ dy·x̂
-// over (t, l): dx = r·g·(dy − A/n − x̂·S/n), dg[c] = Σ_b S, dbias[c] = Σ_b A. stats: the
-// forward's μ then r (2·B·C floats, as it left them in its scratch), or NULL to compute them.
-// scratch: 4·B·C floats.
+// over (t, l): dx = r·g·(dy − A/n − x̂·S/n), dg[c] = Σ_b S, dbias[c] = Σ_b A, from the forward's
+// mean and rstd. scratch: 2·B·C floats.
 // The spike-norm backward from the moments: per (b, c) sums A, S over (t, l), then dx. dy and dx
 // may be the same array (each element is read before it is written).
 static void sn_backward_core(const float *restrict x, const float *restrict g, const float *dy,
@@ -567,30 +566,23 @@ static void sn_backward_core(const float *restrict x, const float *restrict g, c
 EXPORT(spike_norm_backward)
 void spike_norm_backward(const float *restrict x, const float *restrict g,
                          const float *restrict dy, float *restrict dx, float *restrict dg,
-                         float *restrict db, int T, int B, int L, int C, int ldt, float eps,
-                         const float *stats, float *restrict scratch) {
-  long BC = (long)B * C;
-  float *mean = scratch, *rstd = scratch + BC, *sa = scratch + 2 * BC, *ss = scratch + 3 * BC;
-  if (stats) {
-    // the forward's μ and r (the same values sn_stats would compute again)
-    for (long i = 0; i < 2 * BC; i++) scratch[i] = stats[i];
-  } else {
-    sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
-  }
-  sn_backward_core(x, g, dy, dx, dg, db, T, B, L, C, ldt, mean, rstd, sa, ss);
+                         float *restrict db, int T, int B, int L, int C, int ldt,
+                         const float *restrict mean, const float *restrict rstd,
+                         float *restrict scratch) {
+  sn_backward_core(x, g, dy, dx, dg, db, T, B, L, C, ldt, mean, rstd, scratch,
+                   scratch + (long)B * C);
 }
 
 // Spike norm followed by LIF: s [T, B, L, C] = LIF over T of spike_norm_forward(x), V starting
 // at vr, without storing the normalised values. The same float32 operations as the two kernels
-// one after the other, so the same spikes. stats: 2·B·C floats, μ then r (written; the backward
-// takes them); v: C floats of scratch.
+// one after the other, so the same spikes. mean, rstd: each trial's μ and r (B·C floats each,
+// written for the backward pass); v: C floats of scratch.
 EXPORT(spike_norm_lif_forward)
 void spike_norm_lif_forward(const float *restrict x, const float *restrict g,
                             const float *restrict bias, float *restrict s, int T, int B, int L,
-                            int C, int ldt, float eps, float *restrict stats, float *restrict v,
-                            float k, float omk, float vr, float vth, int soft, int decay,
-                            int leakMode) {
-  float *mean = stats, *rstd = stats + (long)B * C;
+                            int C, int ldt, float eps, float *restrict mean,
+                            float *restrict rstd, float *restrict v, float k, float omk, float vr,
+                            float vth, int soft, int decay, int leakMode) {
   sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
   for (int b = 0; b < B; b++) {
     const float *m = mean + (long)b * C, *r = rstd + (long)b * C;

@@ -10,71 +10,68 @@
  */
 import { tf } from "../lib/backend.ts";
 import type { ResolvedLifOptions } from "../lib/neurons.ts";
-import { type KernelCall, kernelCall, tensorData } from "./wasm.ts";
+import { type KernelCall, tensorData, withKernelCall } from "./wasm.ts";
 
 type LifFn = (...xs: tf.Tensor[]) => tf.Tensor;
 
 const lifFns = new Map<string, LifFn>();
 
-/** The float32 constants the LIF kernels take, from resolved options (see hest_kernels.c). */
-export interface LifConsts {
-  /** 1/τ. */
-  k: number;
-  /** 1 − 1/τ. */
-  omk: number;
-  /** Reset potential (0 for a soft reset). */
+/** What the LIF kernels take from resolved options (see hest_kernels.c). */
+export interface LifKernelArgs {
+  /** The options as a cache key (the same options, the same key). */
+  key: string;
+  /** The reset potential V starts at (0 for a soft reset). */
   vr: number;
-  /** Threshold. */
-  vth: number;
-  /** 1: soft reset (subtract the threshold), 0: hard reset to vr. */
-  soft: number;
-  /** 1: the input is scaled by 1/τ (decay_input). */
-  decay: number;
-  /** 0: leak V·(1 − k) (vr = 0), 1: V − (V − vr)·k. */
-  leakMode: number;
+  /**
+   * The neuron's constants, in the order every LIF kernel takes them: k = 1/τ, 1 − k, the reset
+   * potential, the threshold, 1 for a soft reset, 1 for decay_input, and the leak form (0:
+   * V·(1 − k) when the reset potential is 0, 1: V − (V − vr)·k).
+   */
+  neuron: [number, number, number, number, number, number, number];
+  /** The backward's extra arguments: detachReset, detachMembrane, surrogate kind (0 sigmoid, 1 atan), its α. */
+  surrogate: [number, number, number, number];
 }
 
 /**
- * The kernel constants of resolved LIF options: `k = 1/τ`, `omk = 1 − k`, the reset and threshold
- * potentials and the mode flags, as `lif_forward` / `lif_backward` take them.
+ * The kernel arguments of resolved LIF options.
  *
  * @example
  * ```ts
- * import { lifConstants } from "./kernels/lif.ts";
+ * import { lifKernelArgs } from "./kernels/lif.ts";
  * import { resolveLifOptions } from "./lib/neurons.ts";
- * lifConstants(resolveLifOptions({ tau: 2 })).k; // 0.5
+ * lifKernelArgs(resolveLifOptions({ tau: 2 })).neuron[0]; // 0.5
  * ```
  */
-export function lifConstants(o: ResolvedLifOptions): LifConsts {
+export function lifKernelArgs(o: ResolvedLifOptions): LifKernelArgs {
   const k = 1 / o.tau;
   const vr = o.vReset ?? 0;
+  const surrogate: LifKernelArgs["surrogate"] = [
+    o.detachReset ? 1 : 0,
+    o.detachMembrane ? 1 : 0,
+    o.surrogate.kind === "sigmoid" ? 0 : 1,
+    o.surrogate.alpha,
+  ];
   return {
-    k,
-    omk: 1 - k,
+    key: [o.tau, o.vThreshold, o.vReset, o.decayInput, ...surrogate].join(":"),
     vr,
-    vth: o.vThreshold,
-    soft: o.vReset === null ? 1 : 0,
-    decay: o.decayInput ? 1 : 0,
-    leakMode: vr === 0 ? 0 : 1,
+    neuron: [
+      k,
+      1 - k,
+      vr,
+      o.vThreshold,
+      o.vReset === null ? 1 : 0,
+      o.decayInput ? 1 : 0,
+      vr === 0 ? 0 : 1,
+    ],
+    surrogate,
   };
 }
 
 function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
-  const id = [
-    o.tau,
-    o.vThreshold,
-    o.vReset,
-    o.decayInput,
-    o.surrogate.kind,
-    o.surrogate.alpha,
-    o.detachReset,
-    o.detachMembrane,
-    withV0,
-  ].join(":");
+  const a = lifKernelArgs(o);
+  const id = `${a.key}:${withV0}`;
   let fn = lifFns.get(id);
   if (fn !== undefined) return fn;
-  const c = lifConstants(o);
-  const kind = o.surrogate.kind === "sigmoid" ? 0 : 1;
   fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
     const v0 = withV0 ? args[1] as tf.Tensor : undefined;
@@ -97,67 +94,28 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
       const ph = keepH ? call.scratch(T * n) : 0;
       const pv = call.scratch(n);
       if (v0t) call.view(pv, n).set(tensorData(v0t));
-      else call.view(pv, n).fill(c.vr);
-      call.ex.lif_forward(
-        px,
-        ps,
-        ph,
-        pv,
-        T,
-        n,
-        c.k,
-        c.omk,
-        c.vr,
-        c.vth,
-        c.soft,
-        c.decay,
-        c.leakMode,
-      );
+      else call.view(pv, n).fill(a.vr);
+      call.ex.lif_forward(px, ps, ph, pv, T, n, ...a.neuron);
       return ph;
     };
-    const call = kernelCall();
-    let s: tf.Tensor;
-    try {
+    const s = withKernelCall((call) => {
       const ps = call.output(x.shape);
       forward(call, call.input(x), v0, ps, false);
-      s = call.take(ps);
-    } finally {
-      call.end();
-    }
+      return call.take(ps);
+    });
     return {
       value: s,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-        const g = kernelCall();
-        try {
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+        withKernelCall((g) => {
           // the recomputed forward stores H only (ps = 0: the spikes are not needed again)
           const ph = forward(g, g.input(saved[0]), saved[1], 0, true);
           const pdy = g.input(dy);
           const pdx = g.output(x.shape);
           // gv: the running membrane gradient, on return dL/dV0
           const pgv = withV0 ? g.output(x.shape.slice(1)) : g.scratch(n);
-          g.ex.lif_backward(
-            pdy,
-            ph,
-            pdx,
-            pgv,
-            T,
-            n,
-            c.k,
-            c.omk,
-            c.vr,
-            c.vth,
-            c.soft,
-            c.decay,
-            o.detachReset ? 1 : 0,
-            o.detachMembrane ? 1 : 0,
-            kind,
-            o.surrogate.alpha,
-          );
+          g.ex.lif_backward(pdy, ph, pdx, pgv, T, n, ...a.neuron, ...a.surrogate);
           return withV0 ? [g.take(pdx), g.take(pgv)] : [g.take(pdx)];
-        } finally {
-          g.end();
-        }
-      },
+        }),
     };
   }) as LifFn;
   lifFns.set(id, fn);

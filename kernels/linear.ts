@@ -3,7 +3,7 @@
  * product with the bias added as each output block is stored; the backward computes
  * `dx = dy · wᵀ`, `dw = xᵀ · dy` and `db = Σ_rows dy` in three kernel calls (no separate TF.js
  * transpose, sum or broadcast-reduction ops). On the wasm backend the kernels read and write
- * the tensors in TF.js's memory (kernels/wasm.ts `kernelCall`). An input at most half nonzero
+ * the tensors in TF.js's memory (kernels/wasm.ts `withKernelCall`). An input at most half nonzero
  * takes the sparse-input kernels (the same values); with `binary: true` the input holds only 0
  * and 1 (spikes): the forward and `dw` run the event-driven kernels (rows of `w` / `dy` summed
  * over each spike, no multiplies). `lib/layers.ts` `applyLinear` calls it on the wasm and cpu
@@ -13,7 +13,7 @@
  */
 import { tf } from "../lib/backend.ts";
 import { describe } from "../lib/_internal.ts";
-import { kernelCall, kernelsActive } from "./wasm.ts";
+import { kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode linearKernel}. */
 export interface LinearKernelOptions {
@@ -45,25 +45,20 @@ function linearFnFor(binary: boolean): LinearFn {
     save([x, w]);
     const [M, K] = x.shape as [number, number];
     const N = w.shape[1] as number;
-    const call = kernelCall();
-    let y: tf.Tensor;
-    try {
+    const y = withKernelCall((call) => {
       const ex = call.ex;
       const [px, pw, pb] = [call.input(x), call.input(w), call.input(b)];
       const py = call.output([M, N]);
       const ps = call.scratch(ex.linear_scratch_floats(M, N, K, mode));
       checkBad(ex.linear_forward(px, pw, pb, py, M, N, K, mode, ps), "forward");
-      y = call.take(py);
-    } finally {
-      call.end();
-    }
+      return call.take(py);
+    });
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-        const [sx, sw] = saved;
-        // dx [M, K] = dy [M, N] · wᵀ; dw [K, N] = xᵀ · dy (gemm_tn); db = Σ_rows dy
-        const g = kernelCall();
-        try {
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+        withKernelCall((g) => {
+          const [sx, sw] = saved;
+          // dx [M, K] = dy [M, N] · wᵀ; dw [K, N] = xᵀ · dy (gemm_tn); db = Σ_rows dy
           const ex = g.ex;
           const [qx, qw, qdy] = [g.input(sx), g.input(sw), g.input(dy)];
           const [qdx, qdw, qdb] = [g.output([M, K]), g.output([K, N]), g.output([N])];
@@ -73,10 +68,7 @@ function linearFnFor(binary: boolean): LinearFn {
           checkBad(ex.gemm_tn(qx, qdy, qdw, M, K, N, K, N, mode, qt), "backward");
           ex.col_sum(qdy, qdb, M, N);
           return [g.take(qdx), g.take(qdw), g.take(qdb)];
-        } finally {
-          g.end();
-        }
-      },
+        }),
     };
   }) as LinearFn;
 }

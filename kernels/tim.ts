@@ -8,7 +8,7 @@
  * @module
  */
 import { tf } from "../lib/backend.ts";
-import { kernelCall } from "./wasm.ts";
+import { withKernelCall } from "./wasm.ts";
 
 /** Constants of a TIM step (float32 values as the composite path's scalars). */
 export interface TimStepConstants {
@@ -56,22 +56,17 @@ function stepFn(o: TimStepConstants): (...xs: tf.Tensor[]) => tf.Tensor {
     const save = args[4] as tf.GradSaveFunc;
     save(ins);
     const n = ins[0].size;
-    const call = kernelCall();
-    let out: tf.Tensor;
-    try {
+    const out = withKernelCall((call) => {
       const [pc, pq, pvi, pvo] = ins.map((t) => call.input(t));
       const pout = call.output([3, ...ins[0].shape]);
       call.ex.tim_step_forward(pc, pq, pvi, pvo, pout, n, k, omk, thIn, thOut, alpha, oma);
-      out = call.take(pout);
-    } finally {
-      call.end();
-    }
+      return call.take(pout);
+    });
     return {
       value: out,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-        const shape = saved[0].shape;
-        const g = kernelCall();
-        try {
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+        withKernelCall((g) => {
+          const shape = saved[0].shape;
           const [qc, qq, qvi, qvo] = saved.map((t) => g.input(t));
           // only the spikes' gradient (dy's first block) matters: the next step reads the
           // membranes detached
@@ -96,10 +91,7 @@ function stepFn(o: TimStepConstants): (...xs: tf.Tensor[]) => tf.Tensor {
             o.surrogateAlpha,
           );
           return [g.take(qdc), g.take(qdq), tf.zerosLike(saved[2]), tf.zerosLike(saved[3])];
-        } finally {
-          g.end();
-        }
-      },
+        }),
     };
   }) as (...xs: tf.Tensor[]) => tf.Tensor;
   fns.set(id, fn);

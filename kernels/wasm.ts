@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
+import { tf, type TfWasmBackend, tfWasmBackend } from "../lib/backend.ts";
 
 /** The raw exports of `hest_kernels.wasm` (pointers are byte offsets into `memory`). */
 export interface KernelExports {
@@ -58,6 +58,7 @@ export interface KernelExports {
     vth: number,
     soft: number,
     decay: number,
+    leakMode: number,
     detachReset: number,
     detachMembrane: number,
     kind: number,
@@ -125,7 +126,7 @@ export interface KernelExports {
     outDim: number,
     scratch: number,
   ): void;
-  /** Spike norm then LIF (see hest_kernels.c); stats: 2·B·C floats out; v: C floats scratch. */
+  /** Spike norm then LIF (see hest_kernels.c); writes μ and r to mean, rstd; v: C floats scratch. */
   spike_norm_lif_forward(
     x: number,
     g: number,
@@ -137,7 +138,8 @@ export interface KernelExports {
     C: number,
     ldt: number,
     eps: number,
-    stats: number,
+    mean: number,
+    rstd: number,
     v: number,
     k: number,
     omk: number,
@@ -192,7 +194,7 @@ export interface KernelExports {
   linear_scratch_floats(M: number, N: number, K: number, mode: number): number;
   /** Scratch floats `bmm` needs. */
   bmm_scratch_floats(M: number, N: number, K: number, mode: number): number;
-  /** Spike-norm forward (see hest_kernels.c); scratch 2·B·C floats, leaves μ and r there. */
+  /** Spike-norm forward (see hest_kernels.c); writes each trial's μ and r to mean, rstd. */
   spike_norm_forward(
     x: number,
     g: number,
@@ -204,9 +206,10 @@ export interface KernelExports {
     C: number,
     ldt: number,
     eps: number,
-    scratch: number,
+    mean: number,
+    rstd: number,
   ): void;
-  /** Spike-norm backward: dx, dg, dbias (see hest_kernels.c); stats: the forward's μ and r or 0. */
+  /** Spike-norm backward: dx, dg, dbias from the forward's μ and r; scratch 2·B·C floats. */
   spike_norm_backward(
     x: number,
     g: number,
@@ -219,8 +222,8 @@ export interface KernelExports {
     L: number,
     C: number,
     ldt: number,
-    eps: number,
-    stats: number,
+    mean: number,
+    rstd: number,
     scratch: number,
   ): void;
   /** `out[n] = Σ_m dy[m, n]` over `dy [M, N]`. */
@@ -256,31 +259,6 @@ function envEnabled(): boolean {
   } catch {
     return true;
   }
-}
-
-/** The members of tfjs-backend-wasm's BackendWasm that the shared instance uses. */
-interface TfWasmBackend {
-  dataIdMap: {
-    get(id: object): { memoryOffset: number } | undefined;
-    has(id: object): boolean;
-  };
-  wasm: {
-    asm?: { memory?: WebAssembly.Memory };
-    _malloc(bytes: number): number;
-    _free(ptr: number): void;
-  };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-  disposeData(id: object, force?: boolean): boolean;
-}
-
-/** The active backend as TF.js's wasm backend with its memory reachable, else undefined. */
-function tfWasm(): TfWasmBackend | undefined {
-  if (tf.getBackend() !== "wasm") return undefined;
-  const be = tf.backend() as unknown as Partial<TfWasmBackend>;
-  return be.wasm?.asm?.memory instanceof WebAssembly.Memory && be.dataIdMap && be.makeOutput
-    ? be as TfWasmBackend
-    : undefined;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -347,7 +325,7 @@ function ownExports(): KernelExports {
  * ```
  */
 export function kernelExports(): KernelExports {
-  const be = tfWasm();
+  const be = tfWasmBackend();
   return be ? sharedExports(be) : ownExports();
 }
 
@@ -364,7 +342,7 @@ export function kernelExports(): KernelExports {
  * ```
  */
 export function kernelsShareMemory(): boolean {
-  return tfWasm() !== undefined;
+  return tfWasmBackend() !== undefined;
 }
 
 /**
@@ -555,8 +533,35 @@ function ownCall(): KernelCall {
  * ```
  */
 export function kernelCall(): KernelCall {
-  const be = tfWasm();
+  const be = tfWasmBackend();
   return be ? sharedCall(be) : ownCall();
+}
+
+/**
+ * Run `f` with a fresh {@linkcode kernelCall} and end the call afterwards, whether `f` returns or
+ * throws: the form every kernel binding uses.
+ *
+ * @example
+ * ```ts
+ * import { withKernelCall } from "./kernels/wasm.ts";
+ * import { tf } from "./lib/backend.ts";
+ * const x = tf.tensor2d([[1, 0], [0, 1]]);
+ * const w = tf.tensor2d([[1, 2], [3, 4]]);
+ * const c = withKernelCall((call) => {
+ *   const ex = call.ex;
+ *   const [pa, pb, pc] = [call.input(x), call.input(w), call.output([2, 2])];
+ *   ex.bmm(pa, pb, pc, 1, 2, 2, 2, 0, 0, 0, call.scratch(ex.bmm_scratch_floats(2, 2, 2, 0)));
+ *   return call.take(pc); // [[1, 2], [3, 4]]
+ * });
+ * ```
+ */
+export function withKernelCall<T>(f: (call: KernelCall) => T): T {
+  const call = kernelCall();
+  try {
+    return f(call);
+  } finally {
+    call.end();
+  }
 }
 
 /**
@@ -571,15 +576,7 @@ export function kernelCall(): KernelCall {
  * ```
  */
 export function tensorData(t: tf.Tensor): Float32Array {
-  const be = tf.backend() as unknown as WasmBackendLike;
-  if (tf.getBackend() === "wasm" && be.dataIdMap?.has(t.dataId) && be.typedArrayFromHeap) {
-    return be.typedArrayFromHeap(t) as Float32Array;
-  }
+  const be = tfWasmBackend();
+  if (be && be.dataIdMap.has(t.dataId)) return be.typedArrayFromHeap(t) as Float32Array;
   return t.dataSync() as Float32Array;
-}
-
-/** The two members of tfjs-backend-wasm's BackendWasm that {@linkcode tensorData} uses. */
-interface WasmBackendLike {
-  dataIdMap?: { has(id: object): boolean };
-  typedArrayFromHeap?(t: tf.Tensor): ArrayLike<number>;
 }

@@ -24,24 +24,66 @@
  */
 import { tf } from "./backend.ts";
 import type { LayerNormParams } from "./layers.ts";
-import { kernelCall, kernelsActive } from "../kernels/wasm.ts";
-import { lifConstants } from "../kernels/lif.ts";
+import { type KernelCall, kernelsActive, withKernelCall } from "../kernels/wasm.ts";
+import { lifKernelArgs } from "../kernels/lif.ts";
 import { lif, type LifOptions, type ResolvedLifOptions, resolveLifOptions } from "./neurons.ts";
 
 /** ε of the variance. */
 const EPS = 1e-5;
 
 /**
- * Floats of one chunk of x the kernels work on: they run on chunks of trials, in place in x (a
- * chunk is every timestep's slab of those trials). dg and db add up the chunks' sums in float32,
- * so this size also fixes their summation order: changing it changes training's rounding.
+ * Floats of one chunk of x the backward kernels work on: they run on chunks of trials, in place
+ * in x (a chunk is every timestep's slab of those trials). dg and db add up the chunks' sums in
+ * float32, so this size fixes their summation order: changing it changes training's rounding.
  */
 const CHUNK_FLOATS = 1 << 20;
 
+/** One chunk of trials of an `[T, B, L, C]` array, as the backward kernels take it. */
+interface TrialChunk {
+  /** Trials in the chunk. */
+  m: number;
+  /** Byte offset of its first trial's slab. */
+  at: number;
+  /** Pointers to its trials' means and reciprocal deviations. */
+  mean: number;
+  rstd: number;
+}
+
 /**
- * The fused kernel path: forward in one WASM call per chunk of trials (moments, normalise, gain,
- * bias), backward (dx, dg, db) likewise, with the moments the forward saved (2·B·C floats). The
- * statistics of a trial never span two chunks.
+ * The backward over chunks of trials: `chunk` runs a kernel that leaves the chunk's dg and db in
+ * `pdg` and `pdb`; they are added up chunk by chunk in float32. `pst` points to the forward's
+ * moments: the means of all B trials, then their reciprocal deviations.
+ */
+function backwardByChunks(
+  k: KernelCall,
+  [T, B, L, C]: number[],
+  pst: number,
+  chunk: (c: TrialChunk, pdg: number, pdb: number) => void,
+): [tf.Tensor, tf.Tensor] {
+  const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * L * C))));
+  const [pdg, pdb] = [k.scratch(C), k.scratch(C)];
+  const dgSum = new Float32Array(C);
+  const dbSum = new Float32Array(C);
+  for (let b0 = 0; b0 < B; b0 += bc) {
+    const m = Math.min(bc, B - b0);
+    chunk(
+      { m, at: b0 * L * C * 4, mean: pst + b0 * C * 4, rstd: pst + (B + b0) * C * 4 },
+      pdg,
+      pdb,
+    );
+    const dgc = k.view(pdg, C);
+    const dbc = k.view(pdb, C);
+    for (let c = 0; c < C; c++) {
+      dgSum[c] += dgc[c];
+      dbSum[c] += dbc[c];
+    }
+  }
+  return [tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
+}
+
+/**
+ * The fused kernel path: the forward in one WASM call (moments, normalise, gain, bias), saving
+ * the per-trial moments; the backward (dx, dg, db) in one call per chunk of trials.
  */
 const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const x = args[0] as tf.Tensor;
@@ -49,71 +91,42 @@ const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
   const b = args[2] as tf.Tensor;
   const save = args[3] as tf.GradSaveFunc;
   const [T, B, L, C] = x.shape;
-  const per = L * C; // floats of one (t, b) slab
-  const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * per))));
-  const ldt = B * per;
-  const call = kernelCall();
-  let y: tf.Tensor;
-  try {
-    const ex = call.ex;
+  const ldt = B * L * C;
+  const y = withKernelCall((call) => {
     const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
     const py = call.output(x.shape);
-    // μ and r of every trial, chunk by chunk (each chunk's kernel leaves them in its scratch),
-    // saved for the backward pass instead of recomputed there
-    const pst = call.output([2 * B * C]);
-    for (let b0 = 0; b0 < B; b0 += bc) {
-      const m = Math.min(bc, B - b0);
-      const at = b0 * per * 4;
-      ex.spike_norm_forward(px + at, pg, pb, py + at, T, m, L, C, ldt, EPS, pst + b0 * 2 * C * 4);
-    }
-    y = call.take(py);
+    const pst = call.output([2 * B * C]); // μ then r of every trial, for the backward pass
+    call.ex.spike_norm_forward(px, pg, pb, py, T, B, L, C, ldt, EPS, pst, pst + B * C * 4);
     save([x, g, call.take(pst)]);
-  } finally {
-    call.end();
-  }
+    return call.take(py);
+  });
   return {
     value: y,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [sx, sg, stats] = saved;
-      const k = kernelCall();
-      try {
-        const ex = k.ex;
-        const [qx, qg, qdy, qst] = [k.input(sx), k.input(sg), k.input(dy), k.input(stats)];
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+      withKernelCall((k) => {
+        const [sx, sg, stats] = saved;
+        const [qx, qg, qdy, qst] = [sx, sg, dy, stats].map((t) => k.input(t));
         const qdx = k.output(sx.shape);
-        const [qdg, qdb, qs] = [k.scratch(C), k.scratch(C), k.scratch(4 * bc * C)];
-        const dgSum = new Float32Array(C);
-        const dbSum = new Float32Array(C);
-        for (let b0 = 0; b0 < B; b0 += bc) {
-          const m = Math.min(bc, B - b0);
-          const at = b0 * per * 4;
-          ex.spike_norm_backward(
-            qx + at,
+        const qs = k.scratch(2 * B * C);
+        const [dg, db] = backwardByChunks(k, x.shape, qst, (c, qdg, qdb) =>
+          k.ex.spike_norm_backward(
+            qx + c.at,
             qg,
-            qdy + at,
-            qdx + at,
+            qdy + c.at,
+            qdx + c.at,
             qdg,
             qdb,
             T,
-            m,
+            c.m,
             L,
             C,
             ldt,
-            EPS,
-            qst + b0 * 2 * C * 4,
+            c.mean,
+            c.rstd,
             qs,
-          );
-          const dgc = k.view(qdg, C);
-          const dbc = k.view(qdb, C);
-          for (let c = 0; c < C; c++) {
-            dgSum[c] += dgc[c];
-            dbSum[c] += dbc[c];
-          }
-        }
-        return [k.take(qdx), tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
-      } finally {
-        k.end();
-      }
-    },
+          ));
+        return [k.take(qdx), dg, db];
+      }),
   };
 });
 
@@ -158,20 +171,9 @@ const snLifFns = new Map<string, SnLifFn>();
  * order).
  */
 function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
-  const id = [
-    o.tau,
-    o.vThreshold,
-    o.vReset,
-    o.decayInput,
-    o.surrogate.kind,
-    o.surrogate.alpha,
-    o.detachReset,
-    o.detachMembrane,
-  ].join(":");
-  let fn = snLifFns.get(id);
+  const a = lifKernelArgs(o);
+  let fn = snLifFns.get(a.key);
   if (fn !== undefined) return fn;
-  const c = lifConstants(o);
-  const kind = o.surrogate.kind === "sigmoid" ? 0 : 1;
   fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
     const g = args[1] as tf.Tensor;
@@ -179,12 +181,11 @@ function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
     const save = args[3] as tf.GradSaveFunc;
     const [T, B, L, C] = x.shape;
     const ldt = B * L * C;
-    const call = kernelCall();
-    let s: tf.Tensor;
-    try {
+    const s = withKernelCall((call) => {
       const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
       const ps = call.output(x.shape);
-      const pst = call.output([2 * B * C]); // μ then r of every trial
+      const pst = call.output([2 * B * C]); // μ then r of every trial, for the backward pass
+      const pv = call.scratch(C);
       call.ex.spike_norm_lif_forward(
         px,
         pg,
@@ -197,81 +198,46 @@ function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
         ldt,
         EPS,
         pst,
-        call.scratch(C),
-        c.k,
-        c.omk,
-        c.vr,
-        c.vth,
-        c.soft,
-        c.decay,
-        c.leakMode,
+        pst + B * C * 4,
+        pv,
+        ...a.neuron,
       );
-      s = call.take(ps);
       save([x, g, b, call.take(pst)]);
-    } finally {
-      call.end();
-    }
+      return call.take(ps);
+    });
     return {
       value: s,
-      gradFunc: (ds: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-        const [sx, sg, sb, stats] = saved;
-        const per = L * C;
-        const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * per))));
-        const k = kernelCall();
-        try {
-          const ex = k.ex;
+      gradFunc: (ds: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+        withKernelCall((k) => {
+          const [sx, sg, sb, stats] = saved;
           const [qx, qg, qb, qds, qst] = [sx, sg, sb, ds, stats].map((t) => k.input(t));
-          const qdx = k.output(sx.shape);
-          const [qdg, qdb] = [k.scratch(C), k.scratch(C)];
-          const qs = k.scratch(2 * bc * C + T * C + 2 * C);
-          const dgSum = new Float32Array(C);
-          const dbSum = new Float32Array(C);
-          for (let b0 = 0; b0 < B; b0 += bc) {
-            const m = Math.min(bc, B - b0);
-            const at = b0 * per * 4;
-            ex.spike_norm_lif_backward(
-              qx + at,
+          const qdx = k.output(x.shape);
+          const qs = k.scratch(2 * B * C + T * C + 2 * C);
+          const [dg, db] = backwardByChunks(k, x.shape, qst, (c, qdg, qdb) =>
+            k.ex.spike_norm_lif_backward(
+              qx + c.at,
               qg,
               qb,
-              qds + at,
-              qdx + at,
+              qds + c.at,
+              qdx + c.at,
               qdg,
               qdb,
               T,
-              m,
+              c.m,
               L,
               C,
               ldt,
-              qst + b0 * C * 4,
-              qst + (B * C + b0 * C) * 4,
+              c.mean,
+              c.rstd,
               qs,
-              c.k,
-              c.omk,
-              c.vr,
-              c.vth,
-              c.soft,
-              c.decay,
-              c.leakMode,
-              o.detachReset ? 1 : 0,
-              o.detachMembrane ? 1 : 0,
-              kind,
-              o.surrogate.alpha,
-            );
-            const dgc = k.view(qdg, C);
-            const dbc = k.view(qdb, C);
-            for (let j = 0; j < C; j++) {
-              dgSum[j] += dgc[j];
-              dbSum[j] += dbc[j];
-            }
-          }
-          return [k.take(qdx), tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
-        } finally {
-          k.end();
-        }
-      },
+              ...a.neuron,
+              ...a.surrogate,
+            ));
+          return [k.take(qdx), dg, db];
+        }),
     };
   }) as SnLifFn;
-  snLifFns.set(id, fn);
+  snLifFns.set(a.key, fn);
   return fn;
 }
 
