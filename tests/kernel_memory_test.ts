@@ -38,18 +38,11 @@ function refProduct(
   return out;
 }
 
-/** xᵀ [I, R] · d [R, J] summed in ascending r in float32 (gemm_tn's order). */
+/** xᵀ · d for x [R, I], d [R, J], summed in ascending r in float32 (gemm_tn's order). */
 function refTn(x: Float32Array, d: Float32Array, R: number, I: number, J: number): Float32Array {
-  const f = Math.fround;
-  const out = new Float32Array(I * J);
-  for (let i = 0; i < I; i++) {
-    for (let j = 0; j < J; j++) {
-      let acc = 0;
-      for (let r = 0; r < R; r++) acc = f(acc + f(x[r * I + i] * d[r * J + j]));
-      out[i * J + j] = acc;
-    }
-  }
-  return out;
+  const xt = new Float32Array(I * R);
+  for (let r = 0; r < R; r++) for (let i = 0; i < I; i++) xt[i * R + r] = x[r * I + i];
+  return refProduct(xt, d, I, R, J);
 }
 
 function sameBits(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
