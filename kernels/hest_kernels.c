@@ -221,13 +221,24 @@ static void gemm_dense(const float *restrict A, const float *restrict Bp, float 
   }
 }
 
-// Event-driven C[M, N] (row stride ldc) = L · Bp where L[M, K] holds only 0 and 1 (addressed by
-// strides): for every row, the indices of its ones are gathered and the matching rows of
-// Bp[K, Np] summed; no multiplies. Returns the number of entries of L that are neither 0 nor 1
-// (counted as 1).
-static int gemm_binary_left(const float *L, int lrs, int lcs, const float *restrict Bp,
+// Event-driven C[M, N] (row stride ldc) = L · Bp for L[M, K] addressed by strides: for every
+// row, the nonzeros of L are gathered (and with val their values) and only their rows of
+// Bp[K, Np] accumulated, in ascending k.
+// - val NULL: L holds only 0 and 1 (spikes), the rows are summed without multiplies; returns the
+//   number of entries that are neither 0 nor 1 (counted as 1).
+// - val given (K floats of scratch): a real L, each row of Bp times its value, with the same
+//   float32 products and sums as gemm_dense. A skipped term x·b with x = 0 is ±0 and
+//   c + (±0) = c, so the result equals gemm_dense's bit for bit (for finite Bp) while the work
+//   scales with the nonzeros: event-driven for the sums of spikes that SEW ADD residual streams
+//   carry. Returns 0.
+static inline v128_t event_term(const float *br, const float *val, int e) {
+  v128_t b = wasm_v128_load(br);
+  return val ? wasm_f32x4_mul(wasm_f32x4_splat(val[e]), b) : b;
+}
+
+static int gemm_events_left(const float *L, int lrs, int lcs, const float *restrict Bp,
                             float *restrict C, int M, int N, int K, int Np, int ldc,
-                            int *restrict idx, const float *bias) {
+                            int *restrict idx, float *restrict val, const float *bias) {
   int bad = 0;
   for (int i = 0; i < M; i++) {
     const float *row = L + (long)i * lrs;
@@ -240,16 +251,19 @@ static int gemm_binary_left(const float *L, int lrs, int lcs, const float *restr
         }
         for (int q = k; q < k + 4; q++) {
           float a = row[q];
-          if (a != 0.0f) bad += a != 1.0f, idx[nz++] = q * Np;
+          if (a == 0.0f) continue;
+          if (val) val[nz] = a;
+          else bad += a != 1.0f;
+          idx[nz++] = q * Np;
         }
       }
     }
     for (; k < K; k++) {
       float a = row[(long)k * lcs];
-      if (a != 0.0f) {
-        bad += a != 1.0f;
-        idx[nz++] = k * Np;
-      }
+      if (a == 0.0f) continue;
+      if (val) val[nz] = a;
+      else bad += a != 1.0f;
+      idx[nz++] = k * Np;
     }
     float *c = C + (long)i * ldc;
     int j = 0;
@@ -258,10 +272,10 @@ static int gemm_binary_left(const float *L, int lrs, int lcs, const float *restr
       const float *b = Bp + j;
       for (int e = 0; e < nz; e++) {
         const float *br = b + idx[e];
-        s0 = wasm_f32x4_add(s0, wasm_v128_load(br));
-        s1 = wasm_f32x4_add(s1, wasm_v128_load(br + 4));
-        s2 = wasm_f32x4_add(s2, wasm_v128_load(br + 8));
-        s3 = wasm_f32x4_add(s3, wasm_v128_load(br + 12));
+        s0 = wasm_f32x4_add(s0, event_term(br, val, e));
+        s1 = wasm_f32x4_add(s1, event_term(br + 4, val, e));
+        s2 = wasm_f32x4_add(s2, event_term(br + 8, val, e));
+        s3 = wasm_f32x4_add(s3, event_term(br + 12, val, e));
       }
       store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
       store8(c + j + 8, s2, s3, N - j - 8, bias ? bias + j + 8 : 0);
@@ -271,70 +285,13 @@ static int gemm_binary_left(const float *L, int lrs, int lcs, const float *restr
       const float *b = Bp + j;
       for (int e = 0; e < nz; e++) {
         const float *br = b + idx[e];
-        s0 = wasm_f32x4_add(s0, wasm_v128_load(br));
-        s1 = wasm_f32x4_add(s1, wasm_v128_load(br + 4));
+        s0 = wasm_f32x4_add(s0, event_term(br, val, e));
+        s1 = wasm_f32x4_add(s1, event_term(br + 4, val, e));
       }
       store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
     }
   }
   return bad;
-}
-
-// Sparse-left C[M, N] (row stride ldc) = L · Bp for a real L[M, K] (addressed by strides): for
-// every row, the nonzeros of L are gathered (index and value) and only their rows of Bp[K, Np]
-// accumulated, in ascending k, with the same float32 products and sums as gemm_dense. A skipped
-// term x·b with x = 0 is ±0, and c + (±0) = c, so the result equals gemm_dense's bit for bit
-// (for finite Bp) while the work scales with the nonzeros: event-driven for the sums of spikes
-// that SEW ADD residual streams carry.
-static void gemm_sparse_left(const float *L, int lrs, int lcs, const float *restrict Bp,
-                             float *restrict C, int M, int N, int K, int Np, int ldc,
-                             int *restrict idx, float *restrict val, const float *bias) {
-  for (int i = 0; i < M; i++) {
-    const float *row = L + (long)i * lrs;
-    int nz = 0, k = 0;
-    if (lcs == 1) {
-      for (; k + 4 <= K; k += 4) {
-        if (!wasm_v128_any_true(wasm_f32x4_ne(wasm_v128_load(row + k), wasm_f32x4_splat(0)))) {
-          continue;
-        }
-        for (int q = k; q < k + 4; q++) {
-          float a = row[q];
-          if (a != 0.0f) idx[nz] = q * Np, val[nz++] = a;
-        }
-      }
-    }
-    for (; k < K; k++) {
-      float a = row[(long)k * lcs];
-      if (a != 0.0f) idx[nz] = k * Np, val[nz++] = a;
-    }
-    float *c = C + (long)i * ldc;
-    int j = 0;
-    for (; j + 16 <= Np; j += 16) {
-      v128_t s0 = wasm_f32x4_splat(0), s1 = s0, s2 = s0, s3 = s0;
-      const float *b = Bp + j;
-      for (int e = 0; e < nz; e++) {
-        const float *br = b + idx[e];
-        v128_t x = wasm_f32x4_splat(val[e]);
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(x, wasm_v128_load(br)));
-        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(x, wasm_v128_load(br + 4)));
-        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(x, wasm_v128_load(br + 8)));
-        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(x, wasm_v128_load(br + 12)));
-      }
-      store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
-      store8(c + j + 8, s2, s3, N - j - 8, bias ? bias + j + 8 : 0);
-    }
-    for (; j < Np; j += 8) {
-      v128_t s0 = wasm_f32x4_splat(0), s1 = s0;
-      const float *b = Bp + j;
-      for (int e = 0; e < nz; e++) {
-        const float *br = b + idx[e];
-        v128_t x = wasm_f32x4_splat(val[e]);
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(x, wasm_v128_load(br)));
-        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(x, wasm_v128_load(br + 4)));
-      }
-      store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
-    }
-  }
 }
 
 // Nonzero entries of the [rows, cols] matrix at p with strides (rs, cs).
@@ -369,7 +326,7 @@ static int bmm1(const float *a, const float *bb, float *c, int M, int N, int K, 
     pack(bb, K, N, brs, bcs, Bp, Np);
     if ((double)count_nonzero(a, M, K, ars, acs) <= SPARSE_DENSITY * (double)M * K) {
       int *idx = (int *)(Ap + (long)M * K);
-      gemm_sparse_left(a, ars, acs, Bp, c, M, N, K, Np, N, idx, (float *)(idx + K), bias);
+      gemm_events_left(a, ars, acs, Bp, c, M, N, K, Np, N, idx, (float *)(idx + K), bias);
       return 0;
     }
     const float *Ause = a;
@@ -385,7 +342,7 @@ static int bmm1(const float *a, const float *bb, float *c, int M, int N, int K, 
     float *Bp = scratch;
     int *idx = (int *)(scratch + (long)K * Np);
     pack(bb, K, N, brs, bcs, Bp, Np);
-    return gemm_binary_left(a, ars, acs, Bp, c, M, N, K, Np, N, idx, bias);
+    return gemm_events_left(a, ars, acs, Bp, c, M, N, K, Np, N, idx, 0, bias);
   }
   // Cᵀ[N, M] = op(B)ᵀ[N, K] · op(A)ᵀ[K, M]. op(B)ᵀ[n, k] = op(B)[k, n]: strides (bcs, brs).
   int Mp = round_up(M, 8);
@@ -393,7 +350,7 @@ static int bmm1(const float *a, const float *bb, float *c, int M, int N, int K, 
   float *Ct = scratch + (long)K * Mp;       // [N, Mp]
   int *idx = (int *)(Ct + (long)N * Mp);
   pack(a, K, M, acs, ars, Rp, Mp);
-  int bad = gemm_binary_left(bb, bcs, brs, Rp, Ct, N, M, K, Mp, Mp, idx, 0);
+  int bad = gemm_events_left(bb, bcs, brs, Rp, Ct, N, M, K, Mp, Mp, idx, 0, 0);
   for (int m = 0; m < M; m++) {
     float *cr = c + (long)m * N;
     for (int n = 0; n < N; n++) cr[n] = bias ? Ct[(long)n * Mp + m] + bias[n] : Ct[(long)n * Mp + m];
