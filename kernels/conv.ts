@@ -11,6 +11,7 @@
 import { tf } from "../lib/backend.ts";
 import { describe } from "../lib/_internal.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
+import { linearBackwardAt, linearForwardAt } from "./linear.ts";
 
 /** Options of {@linkcode convKernel}. */
 export interface ConvKernelOptions {
@@ -48,13 +49,11 @@ function convFnFor(padLeft: number, binary: boolean): ConvFn {
     const KC = k * Ci;
     const yShape = [...x.shape.slice(0, -1), Co];
     const y = withKernelCall((call) => {
-      const ex = call.ex;
-      const [px, pw, pb] = [call.input(x), call.input(w), call.input(b)];
-      const py = call.output(yShape);
       const pcol = call.scratch(M * KC);
-      const ps = call.scratch(ex.linear_scratch_floats(M, Co, KC, mode));
-      ex.im2col(px, pcol, S, L, Ci, k, padLeft);
-      checkBad(ex.linear_forward(pcol, pw, pb, py, M, Co, KC, mode, ps));
+      call.ex.im2col(call.input(x), pcol, S, L, Ci, k, padLeft);
+      const py = call.output(yShape);
+      const at = { M, K: KC, N: Co, mode, x: pcol, w: call.input(w) };
+      checkBad(linearForwardAt(call, { ...at, b: call.input(b), y: py }));
       return call.take(py);
     });
     return {
@@ -62,17 +61,15 @@ function convFnFor(padLeft: number, binary: boolean): ConvFn {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
         withKernelCall((g) => {
           const [sx, sw] = saved;
-          const ex = g.ex;
-          const [qx, qw, qdy] = [g.input(sx), g.input(sw), g.input(dy)];
           const [qdx, qdw, qdb] = [g.output(sx.shape), g.output([k, Ci, Co]), g.output([Co])];
           const [qcol, qdcol] = [g.scratch(M * KC), g.scratch(M * KC)];
-          const qs = g.scratch(ex.bmm_scratch_floats(M, KC, Co, 0));
-          ex.im2col(qx, qcol, S, L, Ci, k, padLeft);
-          ex.bmm(qdy, qw, qdcol, 1, M, KC, Co, 0, 1, 0, qs);
-          ex.col2im(qdcol, qdx, S, L, Ci, k, padLeft);
-          const qt = g.scratch(ex.gemm_tn_scratch_floats(KC));
-          checkBad(ex.gemm_tn(qcol, qdy, qdw, M, KC, Co, KC, Co, mode, qt));
-          ex.col_sum(qdy, qdb, M, Co);
+          g.ex.im2col(g.input(sx), qcol, S, L, Ci, k, padLeft);
+          // the dense layer on the im2col matrix, then its gradient folded back onto the bins
+          const at = { M, K: KC, N: Co, mode, x: qcol, w: g.input(sw) };
+          checkBad(
+            linearBackwardAt(g, { ...at, dy: g.input(dy), dx: qdcol, dw: qdw, db: qdb }),
+          );
+          g.ex.col2im(qdcol, qdx, S, L, Ci, k, padLeft);
           return [g.take(qdx), g.take(qdw), g.take(qdb)];
         }),
     };

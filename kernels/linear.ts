@@ -13,7 +13,7 @@
  */
 import { tf } from "../lib/backend.ts";
 import { describe } from "../lib/_internal.ts";
-import { kernelsActive, withKernelCall } from "./wasm.ts";
+import { type KernelCall, kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode linearKernel}. */
 export interface LinearKernelOptions {
@@ -35,6 +35,84 @@ function checkBad(bad: number, what: string): void {
   }
 }
 
+/** Where a dense layer `x [M, K] · w [K, N] + b` lives in kernel memory (byte offsets). */
+export interface LinearAt {
+  /** Rows M, inputs K, outputs N. */
+  M: number;
+  K: number;
+  N: number;
+  /** 0: dense (or sparse-input, the same values), 1: x holds only 0 and 1. */
+  mode: number;
+  /** x [M, K] and w [K, N]. */
+  x: number;
+  w: number;
+}
+
+/**
+ * `y = x · w + b` into `y` ([M, N]) within a kernel call; returns the number of entries of a
+ * binary x (mode 1) that are neither 0 nor 1. The dense layer of `linearKernel` and, on its
+ * im2col matrix, of `convKernel`.
+ *
+ * @example
+ * ```ts
+ * import { linearForwardAt } from "./kernels/linear.ts";
+ * import { withKernelCall } from "./kernels/wasm.ts";
+ * import { tf } from "./lib/backend.ts";
+ * const y = withKernelCall((call) => {
+ *   const at = { M: 1, K: 2, N: 1, mode: 0, x: call.input(tf.tensor2d([[1, 2]])), w: call.input(tf.tensor2d([[3], [4]])) };
+ *   const py = call.output([1, 1]);
+ *   linearForwardAt(call, { ...at, b: call.input(tf.tensor1d([1])), y: py });
+ *   return call.take(py); // [[12]]
+ * });
+ * ```
+ */
+export function linearForwardAt(call: KernelCall, at: LinearAt & { b: number; y: number }): number {
+  const { M, K, N, mode } = at;
+  const ps = call.scratch(call.ex.linear_scratch_floats(M, N, K, mode));
+  return call.ex.linear_forward(at.x, at.w, at.b, at.y, M, N, K, mode, ps);
+}
+
+/**
+ * The gradients of `y = x · w + b` from `dy` within a kernel call: `dx = dy · wᵀ`,
+ * `dw = xᵀ · dy` (event-driven for a sparse or binary x) and `db = Σ_rows dy`; returns the
+ * number of entries of a binary x (mode 1) that are neither 0 nor 1.
+ *
+ * @example
+ * ```ts
+ * import { linearBackwardAt } from "./kernels/linear.ts";
+ * import { withKernelCall } from "./kernels/wasm.ts";
+ * import { tf } from "./lib/backend.ts";
+ * const dw = withKernelCall((call) => {
+ *   const at = { M: 1, K: 2, N: 1, mode: 0, x: call.input(tf.tensor2d([[1, 2]])), w: call.input(tf.tensor2d([[3], [4]])) };
+ *   const [dx, dw, db] = [call.output([1, 2]), call.output([2, 1]), call.output([1])];
+ *   linearBackwardAt(call, { ...at, dy: call.input(tf.tensor2d([[1]])), dx, dw, db });
+ *   return call.take(dw); // [[1], [2]]
+ * });
+ * ```
+ */
+export function linearBackwardAt(
+  call: KernelCall,
+  at: LinearAt & { dy: number; dx: number; dw: number; db: number },
+): number {
+  const { M, K, N, mode } = at;
+  const ex = call.ex;
+  ex.bmm(at.dy, at.w, at.dx, 1, M, K, N, 0, 1, 0, call.scratch(ex.bmm_scratch_floats(M, K, N, 0)));
+  const bad = ex.gemm_tn(
+    at.x,
+    at.dy,
+    at.dw,
+    M,
+    K,
+    N,
+    K,
+    N,
+    mode,
+    call.scratch(ex.gemm_tn_scratch_floats(K)),
+  );
+  ex.col_sum(at.dy, at.db, M, N);
+  return bad;
+}
+
 function linearFnFor(binary: boolean): LinearFn {
   const mode = binary ? 1 : 0;
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -46,27 +124,19 @@ function linearFnFor(binary: boolean): LinearFn {
     const [M, K] = x.shape as [number, number];
     const N = w.shape[1] as number;
     const y = withKernelCall((call) => {
-      const ex = call.ex;
-      const [px, pw, pb] = [call.input(x), call.input(w), call.input(b)];
+      const at = { M, K, N, mode, x: call.input(x), w: call.input(w) };
       const py = call.output([M, N]);
-      const ps = call.scratch(ex.linear_scratch_floats(M, N, K, mode));
-      checkBad(ex.linear_forward(px, pw, pb, py, M, N, K, mode, ps), "forward");
+      checkBad(linearForwardAt(call, { ...at, b: call.input(b), y: py }), "forward");
       return call.take(py);
     });
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
         withKernelCall((g) => {
-          const [sx, sw] = saved;
-          // dx [M, K] = dy [M, N] · wᵀ; dw [K, N] = xᵀ · dy (gemm_tn); db = Σ_rows dy
-          const ex = g.ex;
-          const [qx, qw, qdy] = [g.input(sx), g.input(sw), g.input(dy)];
+          const at = { M, K, N, mode, x: g.input(saved[0]), w: g.input(saved[1]) };
           const [qdx, qdw, qdb] = [g.output([M, K]), g.output([K, N]), g.output([N])];
-          const qs = g.scratch(ex.bmm_scratch_floats(M, K, N, 0));
-          ex.bmm(qdy, qw, qdx, 1, M, K, N, 0, 1, 0, qs);
-          const qt = g.scratch(ex.gemm_tn_scratch_floats(K));
-          checkBad(ex.gemm_tn(qx, qdy, qdw, M, K, N, K, N, mode, qt), "backward");
-          ex.col_sum(qdy, qdb, M, N);
+          const bad = linearBackwardAt(g, { ...at, dy: g.input(dy), dx: qdx, dw: qdw, db: qdb });
+          checkBad(bad, "backward");
           return [g.take(qdx), g.take(qdw), g.take(qdb)];
         }),
     };
