@@ -236,59 +236,65 @@ static inline v128_t event_term(const float *br, const float *val, int e) {
   return val ? wasm_f32x4_mul(wasm_f32x4_splat(val[e]), b) : b;
 }
 
+// Gathers the nonzeros of a row of K entries (stride lcs): off[e] = k·stride for each, val[e]
+// its value when val is not NULL; *bad counts those that are not 1. Returns how many there are.
+// Runs of four zeros are skipped with one vector compare when the row is contiguous.
+static inline int gather_nonzeros(const float *row, int lcs, int K, int stride, int *restrict off,
+                                  float *restrict val, int *bad) {
+  int nz = 0, k = 0;
+  if (lcs == 1) {
+    for (; k + 4 <= K; k += 4) {
+      if (!wasm_v128_any_true(wasm_f32x4_ne(wasm_v128_load(row + k), wasm_f32x4_splat(0)))) {
+        continue;
+      }
+      for (int q = k; q < k + 4; q++) {
+        float a = row[q];
+        if (a == 0.0f) continue;
+        if (val) val[nz] = a;
+        *bad += a != 1.0f;
+        off[nz++] = q * stride;
+      }
+    }
+  }
+  for (; k < K; k++) {
+    float a = row[(long)k * lcs];
+    if (a == 0.0f) continue;
+    if (val) val[nz] = a;
+    *bad += a != 1.0f;
+    off[nz++] = k * stride;
+  }
+  return nz;
+}
+
+// s[q] += Σ_e v_e · base[off[e] + 4q … + 4q + 3] for q < nv, over e < n in ascending order, with
+// v_e = val[e], or 1 (no multiply) when val is NULL: the inner loop of every event-driven kernel.
+static inline void sum_rows(v128_t *s, int nv, const float *base, const int *off,
+                            const float *val, int n) {
+  for (int e = 0; e < n; e++) {
+    const float *r = base + off[e];
+    for (int q = 0; q < nv; q++) s[q] = wasm_f32x4_add(s[q], event_term(r + 4 * q, val, e));
+  }
+}
+
 static int gemm_events_left(const float *L, int lrs, int lcs, const float *restrict Bp,
                             float *restrict C, int M, int N, int K, int Np, int ldc,
                             int *restrict idx, float *restrict val, const float *bias) {
-  int bad = 0;
+  int bad = 0, real = 0;
   for (int i = 0; i < M; i++) {
-    const float *row = L + (long)i * lrs;
-    int nz = 0, k = 0;
-    if (lcs == 1) {
-      // skip runs of four zeros with one vector compare
-      for (; k + 4 <= K; k += 4) {
-        if (!wasm_v128_any_true(wasm_f32x4_ne(wasm_v128_load(row + k), wasm_f32x4_splat(0)))) {
-          continue;
-        }
-        for (int q = k; q < k + 4; q++) {
-          float a = row[q];
-          if (a == 0.0f) continue;
-          if (val) val[nz] = a;
-          else bad += a != 1.0f;
-          idx[nz++] = q * Np;
-        }
-      }
-    }
-    for (; k < K; k++) {
-      float a = row[(long)k * lcs];
-      if (a == 0.0f) continue;
-      if (val) val[nz] = a;
-      else bad += a != 1.0f;
-      idx[nz++] = k * Np;
-    }
+    int nz = gather_nonzeros(L + (long)i * lrs, lcs, K, Np, idx, val, val ? &real : &bad);
     float *c = C + (long)i * ldc;
     int j = 0;
     for (; j + 16 <= Np; j += 16) {
-      v128_t s0 = wasm_f32x4_splat(0), s1 = s0, s2 = s0, s3 = s0;
-      const float *b = Bp + j;
-      for (int e = 0; e < nz; e++) {
-        const float *br = b + idx[e];
-        s0 = wasm_f32x4_add(s0, event_term(br, val, e));
-        s1 = wasm_f32x4_add(s1, event_term(br + 4, val, e));
-        s2 = wasm_f32x4_add(s2, event_term(br + 8, val, e));
-        s3 = wasm_f32x4_add(s3, event_term(br + 12, val, e));
-      }
-      store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
-      store8(c + j + 8, s2, s3, N - j - 8, bias ? bias + j + 8 : 0);
+      v128_t s[4] = {wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0),
+                     wasm_f32x4_splat(0)};
+      sum_rows(s, 4, Bp + j, idx, val, nz);
+      store8(c + j, s[0], s[1], N - j, bias ? bias + j : 0);
+      store8(c + j + 8, s[2], s[3], N - j - 8, bias ? bias + j + 8 : 0);
     }
     for (; j < Np; j += 8) {
-      v128_t s0 = wasm_f32x4_splat(0), s1 = s0;
-      const float *b = Bp + j;
-      for (int e = 0; e < nz; e++) {
-        const float *br = b + idx[e];
-        s0 = wasm_f32x4_add(s0, event_term(br, val, e));
-        s1 = wasm_f32x4_add(s1, event_term(br + 4, val, e));
-      }
-      store8(c + j, s0, s1, N - j, bias ? bias + j : 0);
+      v128_t s[2] = {wasm_f32x4_splat(0), wasm_f32x4_splat(0)};
+      sum_rows(s, 2, Bp + j, idx, val, nz);
+      store8(c + j, s[0], s[1], N - j, bias ? bias + j : 0);
     }
   }
   return bad;
@@ -623,7 +629,7 @@ static int gemm_tn_events(const float *restrict X, const float *restrict D, floa
                           int R, int I, int J, int ldx, int ldd, int binary, float *scratch) {
   int *start = (int *)scratch;     // [I + 1]
   int *pos = start + I + 1;        // [I]
-  int *rows = pos + I;             // [TN_CHUNK · I]
+  int *rows = pos + I;             // [TN_CHUNK · I]: offsets r·ldd of the rows of D
   float *vals = (float *)(rows + (long)TN_CHUNK * I);
   int bad = 0;
   for (int r0 = 0; r0 < R; r0 += TN_CHUNK) {
@@ -641,51 +647,31 @@ static int gemm_tn_events(const float *restrict X, const float *restrict D, floa
         if (a == 0.0f) continue;
         bad += binary && a != 1.0f;
         int e = pos[i]++;
-        rows[e] = r;
+        rows[e] = r * ldd;
         vals[e] = a;
       }
     }
+    const float *v = binary ? 0 : vals;
     for (int i = 0; i < I; i++) {
-      int e0 = start[i], e1 = start[i + 1];
-      if (e0 == e1) continue;
+      int e0 = start[i], n = start[i + 1] - e0;
+      if (n == 0) continue;
       float *c = C + (long)i * J;
       int j = 0;
       for (; j + 16 <= J; j += 16) {
-        v128_t a0 = wasm_v128_load(c + j), a1 = wasm_v128_load(c + j + 4);
-        v128_t a2 = wasm_v128_load(c + j + 8), a3 = wasm_v128_load(c + j + 12);
-        if (binary) {
-          for (int e = e0; e < e1; e++) {
-            const float *d = D + (long)rows[e] * ldd + j;
-            a0 = wasm_f32x4_add(a0, wasm_v128_load(d));
-            a1 = wasm_f32x4_add(a1, wasm_v128_load(d + 4));
-            a2 = wasm_f32x4_add(a2, wasm_v128_load(d + 8));
-            a3 = wasm_f32x4_add(a3, wasm_v128_load(d + 12));
-          }
-        } else {
-          for (int e = e0; e < e1; e++) {
-            const float *d = D + (long)rows[e] * ldd + j;
-            v128_t x = wasm_f32x4_splat(vals[e]);
-            a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(x, wasm_v128_load(d)));
-            a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(x, wasm_v128_load(d + 4)));
-            a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(x, wasm_v128_load(d + 8)));
-            a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(x, wasm_v128_load(d + 12)));
-          }
-        }
-        wasm_v128_store(c + j, a0), wasm_v128_store(c + j + 4, a1);
-        wasm_v128_store(c + j + 8, a2), wasm_v128_store(c + j + 12, a3);
+        v128_t s[4];
+        for (int q = 0; q < 4; q++) s[q] = wasm_v128_load(c + j + 4 * q);
+        sum_rows(s, 4, D + j, rows + e0, v ? v + e0 : 0, n);
+        for (int q = 0; q < 4; q++) wasm_v128_store(c + j + 4 * q, s[q]);
       }
       for (; j + 4 <= J; j += 4) {
-        v128_t a0 = wasm_v128_load(c + j);
-        for (int e = e0; e < e1; e++) {
-          v128_t d = wasm_v128_load(D + (long)rows[e] * ldd + j);
-          a0 = wasm_f32x4_add(a0, binary ? d : wasm_f32x4_mul(wasm_f32x4_splat(vals[e]), d));
-        }
-        wasm_v128_store(c + j, a0);
+        v128_t s[1] = {wasm_v128_load(c + j)};
+        sum_rows(s, 1, D + j, rows + e0, v ? v + e0 : 0, n);
+        wasm_v128_store(c + j, s[0]);
       }
       for (; j < J; j++) {
         float acc = c[j];
-        for (int e = e0; e < e1; e++) {
-          float d = D[(long)rows[e] * ldd + j];
+        for (int e = e0; e < e0 + n; e++) {
+          float d = D[rows[e] + j];
           acc += binary ? d : vals[e] * d;
         }
         c[j] = acc;
@@ -814,43 +800,28 @@ void col2im(const float *restrict col, float *restrict dx, int S, int L, int Ci,
 // spikes (about 10 % ones) this is the event-driven accumulation, for real inputs it only skips
 // exact zeros.
 
-// Nonzero inputs of the row being multiplied (indices and values), gathered once per row into
-// scratch (`in` ints, then `in` floats) so the column blocks loop over them only: with spikes at
-// ~10 % that is a tenth of the work. The module keeps no static data: its memory may be TF.js's.
+// The nonzero inputs of the row (offsets of their rows of w, and values) are gathered once per
+// row into scratch (`in` ints, then `in` floats) so the column blocks loop over them only: with
+// spikes at ~10 % that is a tenth of the work. The module keeps no static data: its memory may be
+// TF.js's.
 static inline void matvec_row(const float *restrict x, const float *restrict w,
                               const float *restrict b, float *restrict y, int in, int out,
-                              int *restrict nz_idx, float *restrict nz_val) {
-  int nnz = 0;
-  for (int i = 0; i < in; i++) {
-    if (x[i] != 0.0f) nz_idx[nnz] = i, nz_val[nnz++] = x[i];
-  }
+                              int *restrict nz_off, float *restrict nz_val) {
+  int ones = 0;
+  int nnz = gather_nonzeros(x, 1, in, out, nz_off, nz_val, &ones);
   int j = 0;
   for (; j + 16 <= out; j += 16) {
-    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    for (int k = 0; k < nnz; k++) {
-      const float *wj = w + (long)nz_idx[k] * out + j;
-      v128_t xv = wasm_f32x4_splat(nz_val[k]);
-      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xv, wasm_v128_load(wj)));
-      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(xv, wasm_v128_load(wj + 4)));
-      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(xv, wasm_v128_load(wj + 8)));
-      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(xv, wasm_v128_load(wj + 12)));
+    v128_t s[4] = {wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0),
+                   wasm_f32x4_splat(0)};
+    sum_rows(s, 4, w + j, nz_off, nz_val, nnz);
+    for (int q = 0; q < 4; q++) {
+      if (b) s[q] = wasm_f32x4_add(s[q], wasm_v128_load(b + j + 4 * q));
+      wasm_v128_store(y + j + 4 * q, s[q]);
     }
-    if (b) {
-      a0 = wasm_f32x4_add(a0, wasm_v128_load(b + j));
-      a1 = wasm_f32x4_add(a1, wasm_v128_load(b + j + 4));
-      a2 = wasm_f32x4_add(a2, wasm_v128_load(b + j + 8));
-      a3 = wasm_f32x4_add(a3, wasm_v128_load(b + j + 12));
-    }
-    wasm_v128_store(y + j, a0);
-    wasm_v128_store(y + j + 4, a1);
-    wasm_v128_store(y + j + 8, a2);
-    wasm_v128_store(y + j + 12, a3);
   }
   for (; j < out; j++) {
     float acc = 0.0f;
-    for (int i = 0; i < in; i++) {
-      if (x[i] != 0.0f) acc += x[i] * w[(long)i * out + j];
-    }
+    for (int k = 0; k < nnz; k++) acc += nz_val[k] * w[nz_off[k] + j];
     y[j] = b ? acc + b[j] : acc;
   }
 }
@@ -859,10 +830,10 @@ static inline void matvec_row(const float *restrict x, const float *restrict w,
 EXPORT(matvec)
 void matvec(const float *restrict x, const float *restrict w, const float *restrict b,
             float *restrict y, int rows, int in, int out, float *restrict scratch) {
-  int *nz_idx = (int *)scratch;
+  int *nz_off = (int *)scratch;
   float *nz_val = scratch + in;
   for (int r = 0; r < rows; r++) {
-    matvec_row(x + (long)r * in, w, b, y + (long)r * out, in, out, nz_idx, nz_val);
+    matvec_row(x + (long)r * in, w, b, y + (long)r * out, in, out, nz_off, nz_val);
   }
 }
 
