@@ -24,7 +24,7 @@
  * @module
  */
 
-export { type BackendName, BACKENDS, readTensor, tf, useBackend } from "./lib/backend.ts";
+export { type BackendName, BACKENDS, readTensor, tf, useBackend } from "./lib/core/backend.ts";
 export {
   foldIn,
   type Key,
@@ -39,7 +39,7 @@ export {
   stream,
   tfSeed,
   uniform,
-} from "./lib/random.ts";
+} from "./lib/core/random.ts";
 export {
   type Array3D,
   array3d,
@@ -50,8 +50,8 @@ export {
   type SpikeDatasetOptions,
   take3d,
   type TrialSplit,
-} from "./lib/dataset.ts";
-export * from "./lib/lorenz.ts";
+} from "./lib/data/dataset.ts";
+export * from "./lib/data/lorenz.ts";
 export {
   countParams,
   disposeTree,
@@ -61,7 +61,7 @@ export {
   mapTree,
   type Params,
   unflatten,
-} from "./lib/tree.ts";
+} from "./lib/core/tree.ts";
 export {
   applyAttention,
   type ApplyContext,
@@ -82,17 +82,17 @@ export {
   type Mode,
   normalInit,
   sinusoidalEncoding,
-} from "./lib/layers.ts";
-export * from "./lib/surrogates.ts";
-export * from "./lib/neurons.ts";
-export * from "./lib/spike_ops.ts";
-export * from "./lib/spike_norm.ts";
-export * from "./lib/cpg.ts";
-export * from "./lib/conv.ts";
-export * from "./lib/tim.ts";
-export * from "./lib/hybrid.ts";
-export * from "./lib/energy.ts";
-export * from "./lib/experiment.ts";
+} from "./lib/model/layers.ts";
+export * from "./lib/snn/surrogates.ts";
+export * from "./lib/snn/neurons.ts";
+export * from "./lib/snn/spike_ops.ts";
+export * from "./lib/snn/spike_norm.ts";
+export * from "./lib/snn/cpg.ts";
+export * from "./lib/model/conv.ts";
+export * from "./lib/snn/tim.ts";
+export * from "./lib/model/hybrid.ts";
+export * from "./lib/eval/energy.ts";
+export * from "./lib/experiments/experiment.ts";
 export {
   type Model,
   type ModelBatch,
@@ -100,7 +100,7 @@ export {
   resolveTransformerConfig,
   transformer,
   type TransformerConfig,
-} from "./lib/transformer.ts";
+} from "./lib/model/transformer.ts";
 export {
   disposeBatch,
   maskCounts,
@@ -110,11 +110,11 @@ export {
   type ResolvedMaskingOptions,
   resolveMasking,
   type TrainingBatch,
-} from "./lib/masking.ts";
-export * from "./lib/losses.ts";
-export * from "./lib/optim.ts";
-export * from "./lib/checkpoint.ts";
-export * from "./lib/metrics.ts";
+} from "./lib/train/masking.ts";
+export * from "./lib/train/losses.ts";
+export * from "./lib/train/optim.ts";
+export * from "./lib/train/checkpoint.ts";
+export * from "./lib/eval/metrics.ts";
 export {
   predict,
   type PredictOptions,
@@ -127,9 +127,9 @@ export {
   type TrainStepResult,
   validationScore,
   type ValRecord,
-} from "./lib/train.ts";
-export { type ModelPreset, type Preset, preset, PRESETS, transformerFor } from "./lib/presets.ts";
-export { loadDatasetJson, writeJsonAtomic } from "./lib/io.ts";
+} from "./lib/train/train.ts";
+export { type ModelPreset, type Preset, preset, PRESETS, transformerFor } from "./lib/model/presets.ts";
+export { loadDatasetJson, writeJsonAtomic } from "./lib/core/io.ts";
 export {
   datasetSummary,
   type DataSpec,
@@ -144,7 +144,7 @@ export {
   trainRun,
   type TrainRunOptions,
   writePredictions,
-} from "./lib/run.ts";
+} from "./lib/experiments/run.ts";
 export {
   canonicalJson,
   decodeTrainState,
@@ -156,7 +156,7 @@ export {
   TRAIN_STATE_FORMAT,
   type TrainState,
   versionMetadata,
-} from "./lib/train_state.ts";
+} from "./lib/train/train_state.ts";
 export {
   fitPoissonGlm,
   gaussianWindow,
@@ -173,7 +173,7 @@ export {
   smoothingPredictions,
   type SmoothOptions,
   smoothSpikes,
-} from "./lib/baselines.ts";
+} from "./lib/eval/baselines.ts";
 export {
   type ArrayOrigin,
   type ArraySource,
@@ -190,7 +190,7 @@ export {
   toArray3D,
   transpose2d,
   unravel,
-} from "./lib/ndarray.ts";
+} from "./lib/data/ndarray.ts";
 export {
   HDF5_SIGNATURE,
   type Hdf5Dataset,
@@ -202,15 +202,15 @@ export {
   openHdf5,
   writeHdf5,
   type WriteHdf5Options,
-} from "./lib/hdf5.ts";
-export { encodeNpy, encodeNpz, NPY_MAGIC, parseNpy, parseNpz, writeNpy } from "./lib/npy.ts";
-export { MAT_HEADER_PREFIX, matVersion, openMat, openMat73, parseMat5 } from "./lib/mat.ts";
+} from "./lib/data/hdf5.ts";
+export { encodeNpy, encodeNpz, NPY_MAGIC, parseNpy, parseNpz, writeNpy } from "./lib/data/npy.ts";
+export { MAT_HEADER_PREFIX, matVersion, openMat, openMat73, parseMat5 } from "./lib/data/mat.ts";
 export {
   binSpikeTimes,
   windowDataset,
   type WindowOptions,
   type WindowSplit,
-} from "./lib/windows.ts";
+} from "./lib/data/windows.ts";
 export {
   hasNlbKeys,
   loadNlb,
@@ -222,8 +222,8 @@ export {
   type NlbSubmissionOptions,
   unknownTestTargets,
   writeNlbSubmission,
-} from "./lib/nlb.ts";
-export { loadNwb, type NwbOptions } from "./lib/nwb.ts";
+} from "./lib/data/nlb.ts";
+export { loadNwb, type NwbOptions } from "./lib/data/nwb.ts";
 export {
   arraysDataset,
   type DataFormat,
@@ -231,8 +231,8 @@ export {
   type LoadOptions,
   sniffFormat,
   validateLoadOptions,
-} from "./lib/load.ts";
-export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib/run.ts";
+} from "./lib/data/load.ts";
+export { type EvaluateRunOptions, type RunExports, writeRunExports } from "./lib/experiments/run.ts";
 export { bmm, type BmmOptions, spikeMatMul } from "./kernels/bmm.ts";
 export { lifKernel, type LifKernelArgs, lifKernelArgs } from "./kernels/lif.ts";
 export {
@@ -288,7 +288,7 @@ export {
   type WaterfallOptions,
   type WaterfallStep,
   type WaterfallValue,
-} from "./lib/plot.ts";
+} from "./lib/figures/plot.ts";
 export {
   type AblationResults,
   type AblationStep,
@@ -311,9 +311,9 @@ export {
   type ReportText,
   type StatSummary,
   writeHtmlReport,
-} from "./lib/report.ts";
+} from "./lib/figures/report.ts";
 // Rematerialisation (gradient checkpointing) of a block.
-export { remat, type RematInputs, type RematOptions } from "./lib/remat.ts";
+export { remat, type RematInputs, type RematOptions } from "./lib/train/remat.ts";
 // Streaming (bin-by-bin) inference of causal hybrid models.
 export {
   causalSpikeNorm,
@@ -327,7 +327,7 @@ export {
   type StreamStepResult,
   type StreamTables,
   streamTables,
-} from "./lib/stream.ts";
+} from "./lib/infer/stream.ts";
 // The WASM streaming engine: the same stream with no TF.js op per bin (real-time decoding).
 export {
   type StreamEngine,

@@ -8,16 +8,16 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { tf, useBackend } from "../lib/backend.ts";
-import { lif } from "../lib/neurons.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { lif } from "../lib/snn/neurons.ts";
 import { bmm, spikeMatMul } from "./bmm.ts";
 import { kernelsActive, setKernelsEnabled } from "./wasm.ts";
 import { convKernel } from "./conv.ts";
-import { spikeNorm } from "../lib/spike_norm.ts";
-import { applyLinear, initLinear } from "../lib/layers.ts";
-import { applyCausalConv, initCausalConv } from "../lib/conv.ts";
-import { applyTim, initTim } from "../lib/tim.ts";
-import { key } from "../lib/random.ts";
+import { spikeNorm } from "../lib/snn/spike_norm.ts";
+import { applyLinear, initLinear } from "../lib/model/layers.ts";
+import { applyCausalConv, initCausalConv } from "../lib/model/conv.ts";
+import { applyTim, initTim } from "../lib/snn/tim.ts";
+import { key } from "../lib/core/random.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
-import { describe } from "../lib/_internal.ts";
+import { tf } from "../lib/core/backend.ts";
+import { describe } from "../lib/core/_internal.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode bmm}. */

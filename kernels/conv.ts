@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
-import { describe } from "../lib/_internal.ts";
+import { tf } from "../lib/core/backend.ts";
+import { describe } from "../lib/core/_internal.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
 import { linearBackwardAt, linearForwardAt } from "./linear.ts";
 

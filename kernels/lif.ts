@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
-import type { ResolvedLifOptions } from "../lib/neurons.ts";
+import { tf } from "../lib/core/backend.ts";
+import type { ResolvedLifOptions } from "../lib/snn/neurons.ts";
 import { type KernelCall, tensorData, withKernelCall } from "./wasm.ts";
 
 type LifFn = (...xs: tf.Tensor[]) => tf.Tensor;

@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
-import { describe } from "../lib/_internal.ts";
+import { tf } from "../lib/core/backend.ts";
+import { describe } from "../lib/core/_internal.ts";
 import { type KernelCall, kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode linearKernel}. */

@@ -21,13 +21,13 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
-import { describe } from "../lib/_internal.ts";
-import type { HybridModel, ResolvedHybridConfig } from "../lib/hybrid.ts";
-import type { Mode } from "../lib/layers.ts";
-import { resolveLifOptions } from "../lib/neurons.ts";
-import { resolveStreamArgs, streamTables } from "../lib/stream.ts";
-import type { Params } from "../lib/tree.ts";
+import { tf } from "../lib/core/backend.ts";
+import { describe } from "../lib/core/_internal.ts";
+import type { HybridModel, ResolvedHybridConfig } from "../lib/model/hybrid.ts";
+import type { Mode } from "../lib/model/layers.ts";
+import { resolveLifOptions } from "../lib/snn/neurons.ts";
+import { resolveStreamArgs, streamTables } from "../lib/infer/stream.ts";
+import type { Params } from "../lib/core/tree.ts";
 import { type KernelExports, newKernelInstance } from "./wasm.ts";
 
 /** Options of {@linkcode streamEngine}. */

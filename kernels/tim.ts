@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
+import { tf } from "../lib/core/backend.ts";
 import { withKernelCall } from "./wasm.ts";
 
 /** Constants of a TIM step (float32 values as the composite path's scalars). */

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { tf, type TfWasmBackend, tfWasmBackend } from "../lib/backend.ts";
+import { tf, type TfWasmBackend, tfWasmBackend } from "../lib/core/backend.ts";
 
 /** The raw exports of `hest_kernels.wasm` (pointers are byte offsets into `memory`). */
 export interface KernelExports {

@@ -5,14 +5,14 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { BACKENDS, useBackend } from "../lib/backend.ts";
-import { resolveHybridConfig } from "../lib/hybrid.ts";
-import { validateLoadOptions } from "../lib/load.ts";
-import { lorenzDataset } from "../lib/lorenz.ts";
-import { preset } from "../lib/presets.ts";
-import type { DataSpec, RunConfig } from "../lib/run.ts";
-import { resolveTrainOptions } from "../lib/train.ts";
-import { resolveTransformerConfig } from "../lib/transformer.ts";
+import { BACKENDS, useBackend } from "../lib/core/backend.ts";
+import { resolveHybridConfig } from "../lib/model/hybrid.ts";
+import { validateLoadOptions } from "../lib/data/load.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { preset } from "../lib/model/presets.ts";
+import type { DataSpec, RunConfig } from "../lib/experiments/run.ts";
+import { resolveTrainOptions } from "../lib/train/train.ts";
+import { resolveTransformerConfig } from "../lib/model/transformer.ts";
 
 /** An error in how the script was called: printed with the usage, exit code 2. */
 export class UsageError extends Error {

@@ -4,16 +4,16 @@
  *
  * @module
  */
-import { writeJsonAtomic } from "../lib/io.ts";
-import { writeFileAtomic } from "../lib/checkpoint.ts";
+import { writeJsonAtomic } from "../lib/core/io.ts";
+import { writeFileAtomic } from "../lib/train/checkpoint.ts";
 import {
   type ExperimentResult,
   experimentTable,
   type ExperimentVariant,
   runExperiment,
-} from "../lib/experiment.ts";
-import type { DataSpec, TrainOverrides } from "../lib/run.ts";
-import { type ModelPreset, preset } from "../lib/presets.ts";
+} from "../lib/experiments/experiment.ts";
+import type { DataSpec, TrainOverrides } from "../lib/experiments/run.ts";
+import { type ModelPreset, preset } from "../lib/model/presets.ts";
 import {
   dataSpecFromFlag,
   intFlag,

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { ExperimentResult } from "../lib/experiment.ts";
-import { accuracyEnergyChart, saveFigure, waterfallChart } from "../lib/plot.ts";
+import type { ExperimentResult } from "../lib/experiments/experiment.ts";
+import { accuracyEnergyChart, saveFigure, waterfallChart } from "../lib/figures/plot.ts";
 
 /** `results.json` body of the ablation and phase scripts: one step per variant. */
 export function ablationJson(result: ExperimentResult): { steps: Record<string, unknown>[] } {

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { ExperimentVariant } from "../lib/experiment.ts";
-import type { TrainOverrides } from "../lib/run.ts";
+import type { ExperimentVariant } from "../lib/experiments/experiment.ts";
+import type { TrainOverrides } from "../lib/experiments/run.ts";
 import { ablationJson, waterfallFigure } from "./_figures.ts";
 import { experimentMain } from "./_experiment.ts";
 

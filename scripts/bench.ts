@@ -31,19 +31,19 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
-import { array3d, spikeDataset } from "../lib/dataset.ts";
-import { type HybridConfig, hybridTransformer, resolveHybridConfig } from "../lib/hybrid.ts";
-import { writeJsonAtomic } from "../lib/io.ts";
-import type { Mode } from "../lib/layers.ts";
-import { disposeBatch, maskedBatch } from "../lib/masking.ts";
-import { adamw, type OptState } from "../lib/optim.ts";
-import { foldIn, key, stream as randomStream } from "../lib/random.ts";
-import { disposeStreamState, streamer } from "../lib/stream.ts";
+import { tf } from "../lib/core/backend.ts";
+import { array3d, spikeDataset } from "../lib/data/dataset.ts";
+import { type HybridConfig, hybridTransformer, resolveHybridConfig } from "../lib/model/hybrid.ts";
+import { writeJsonAtomic } from "../lib/core/io.ts";
+import type { Mode } from "../lib/model/layers.ts";
+import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
+import { adamw, type OptState } from "../lib/train/optim.ts";
+import { foldIn, key, stream as randomStream } from "../lib/core/random.ts";
+import { disposeStreamState, streamer } from "../lib/infer/stream.ts";
 import { streamEngine } from "../kernels/stream_engine.ts";
-import { trainStep } from "../lib/train.ts";
-import { type Model, transformer } from "../lib/transformer.ts";
-import { countParams, disposeTree, type Params } from "../lib/tree.ts";
+import { trainStep } from "../lib/train/train.ts";
+import { type Model, transformer } from "../lib/model/transformer.ts";
+import { countParams, disposeTree, type Params } from "../lib/core/tree.ts";
 import { intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
 
 /** Every row, in the order they run (training first, so the VmHWM after them is theirs). */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { ExperimentVariant } from "../lib/experiment.ts";
+import type { ExperimentVariant } from "../lib/experiments/experiment.ts";
 import { compareFigure, compareJson } from "./_figures.ts";
 import { experimentMain } from "./_experiment.ts";
 import { SPIKING_BUDGET } from "./ablation.ts";

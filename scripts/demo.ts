@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { formatResults, type RunConfig, trainRun } from "../lib/run.ts";
+import { formatResults, type RunConfig, trainRun } from "../lib/experiments/run.ts";
 import { intFlag, parseFlags, runMain, selectBackend, validateRunConfig } from "./_cli.ts";
 
 const USAGE = `usage: deno task demo [options]

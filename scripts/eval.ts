@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type DataSpec, evaluateRun, formatResults } from "../lib/run.ts";
+import { type DataSpec, evaluateRun, formatResults } from "../lib/experiments/run.ts";
 import { dataSpecFromFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
 
 const USAGE = `usage: deno task eval --run DIR [options]

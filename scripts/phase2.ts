@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ExperimentVariant } from "../lib/experiment.ts";
+import type { ExperimentVariant } from "../lib/experiments/experiment.ts";
 import { ABLATION } from "./ablation.ts";
 import { ablationJson, waterfallFigure } from "./_figures.ts";
 import { experimentMain } from "./_experiment.ts";

@@ -7,15 +7,15 @@
  *
  * @module
  */
-import { tf } from "../lib/backend.ts";
-import type { ExperimentVariant } from "../lib/experiment.ts";
-import { loadData } from "../lib/run.ts";
-import { disposeBatch, maskedBatch } from "../lib/masking.ts";
-import { adamw } from "../lib/optim.ts";
-import { preset, transformerFor } from "../lib/presets.ts";
-import { key } from "../lib/random.ts";
-import { trainStep } from "../lib/train.ts";
-import { disposeTree } from "../lib/tree.ts";
+import { tf } from "../lib/core/backend.ts";
+import type { ExperimentVariant } from "../lib/experiments/experiment.ts";
+import { loadData } from "../lib/experiments/run.ts";
+import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
+import { adamw } from "../lib/train/optim.ts";
+import { preset, transformerFor } from "../lib/model/presets.ts";
+import { key } from "../lib/core/random.ts";
+import { trainStep } from "../lib/train/train.ts";
+import { disposeTree } from "../lib/core/tree.ts";
 import { ablationJson } from "./_figures.ts";
 import { experimentMain, QUICK } from "./_experiment.ts";
 

@@ -21,20 +21,20 @@
  *
  * @module
  */
-import { writeFileAtomic } from "../lib/checkpoint.ts";
-import type { SpikeDataset } from "../lib/dataset.ts";
-import { type ExperimentVariant, runExperiment, type Stat, stat } from "../lib/experiment.ts";
-import { writeJsonAtomic } from "../lib/io.ts";
-import { loadDataset, type LoadOptions } from "../lib/load.ts";
+import { writeFileAtomic } from "../lib/train/checkpoint.ts";
+import type { SpikeDataset } from "../lib/data/dataset.ts";
+import { type ExperimentVariant, runExperiment, type Stat, stat } from "../lib/experiments/experiment.ts";
+import { writeJsonAtomic } from "../lib/core/io.ts";
+import { loadDataset, type LoadOptions } from "../lib/data/load.ts";
 import {
   rawCountRidge,
   type RawCountRidgeResult,
   smoothingBaseline,
   type SmoothingBaselineResult,
-} from "../lib/baselines.ts";
-import { accuracyEnergyChart, type ChartSpec, saveFigure } from "../lib/plot.ts";
-import { preset } from "../lib/presets.ts";
-import { datasetSummary, type MetricsFile, type TrainOverrides } from "../lib/run.ts";
+} from "../lib/eval/baselines.ts";
+import { accuracyEnergyChart, type ChartSpec, saveFigure } from "../lib/figures/plot.ts";
+import { preset } from "../lib/model/presets.ts";
+import { datasetSummary, type MetricsFile, type TrainOverrides } from "../lib/experiments/run.ts";
 import { floatFlag, intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
 import { QUICK } from "./_experiment.ts";
 

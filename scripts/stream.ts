@@ -9,18 +9,18 @@
  *
  * @module
  */
-import { loadCheckpoint } from "../lib/checkpoint.ts";
-import type { SpikeDataset } from "../lib/dataset.ts";
-import type { HybridModel } from "../lib/hybrid.ts";
-import { writeJsonAtomic } from "../lib/io.ts";
-import type { Mode } from "../lib/layers.ts";
-import { disposeBatch, maskedBatch } from "../lib/masking.ts";
-import { type ModelPreset, preset, PRESETS, transformerFor } from "../lib/presets.ts";
-import { key } from "../lib/random.ts";
-import { type DataSpec, loadData, type RunConfig } from "../lib/run.ts";
-import { disposeStreamState, streamer } from "../lib/stream.ts";
+import { loadCheckpoint } from "../lib/train/checkpoint.ts";
+import type { SpikeDataset } from "../lib/data/dataset.ts";
+import type { HybridModel } from "../lib/model/hybrid.ts";
+import { writeJsonAtomic } from "../lib/core/io.ts";
+import type { Mode } from "../lib/model/layers.ts";
+import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
+import { type ModelPreset, preset, PRESETS, transformerFor } from "../lib/model/presets.ts";
+import { key } from "../lib/core/random.ts";
+import { type DataSpec, loadData, type RunConfig } from "../lib/experiments/run.ts";
+import { disposeStreamState, streamer } from "../lib/infer/stream.ts";
 import { streamEngine } from "../kernels/stream_engine.ts";
-import { disposeTree, type Params } from "../lib/tree.ts";
+import { disposeTree, type Params } from "../lib/core/tree.ts";
 import {
   dataSpecFromFlag,
   intFlag,

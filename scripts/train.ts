@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { PRESETS } from "../lib/presets.ts";
-import { formatResults, type RunConfig, trainRun } from "../lib/run.ts";
-import { canonicalJson } from "../lib/train_state.ts";
+import { PRESETS } from "../lib/model/presets.ts";
+import { formatResults, type RunConfig, trainRun } from "../lib/experiments/run.ts";
+import { canonicalJson } from "../lib/train/train_state.ts";
 import {
   checkKeys,
   dataSpecFromFlag,

@@ -5,8 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { tf } from "../lib/backend.ts";
-import { key, normal, uniform } from "../lib/random.ts";
+import { tf } from "../lib/core/backend.ts";
+import { key, normal, uniform } from "../lib/core/random.ts";
 import { setKernelsEnabled } from "../kernels/wasm.ts";
 
 /** Seeded random tensors; each call draws from the next key after `firstSeed`. */

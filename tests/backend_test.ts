@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { key, uniform } from "../lib/random.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { key, uniform } from "../lib/core/random.ts";
 
 await useBackend("wasm");
 

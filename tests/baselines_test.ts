@@ -6,10 +6,10 @@ import {
   smoothingBaseline,
   smoothingPredictions,
   smoothSpikes,
-} from "../lib/baselines.ts";
-import { array3d, spikeDataset, take3d } from "../lib/dataset.ts";
-import { lorenzDataset } from "../lib/lorenz.ts";
-import { key, stream } from "../lib/random.ts";
+} from "../lib/eval/baselines.ts";
+import { array3d, spikeDataset, take3d } from "../lib/data/dataset.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { key, stream } from "../lib/core/random.ts";
 
 function close(a: number, b: number, tol: number, what: string): void {
   assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);

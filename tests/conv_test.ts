@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
 import {
   applyCausalConv,
   bandMask,
@@ -7,9 +7,9 @@ import {
   type CausalConvParams,
   causalMask,
   initCausalConv,
-} from "../lib/conv.ts";
-import { applyLinear } from "../lib/layers.ts";
-import { key, normal } from "../lib/random.ts";
+} from "../lib/model/conv.ts";
+import { applyLinear } from "../lib/model/layers.ts";
+import { key, normal } from "../lib/core/random.ts";
 
 await useBackend("cpu");
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { cpgEncoding, cpgTable } from "../lib/cpg.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { cpgEncoding, cpgTable } from "../lib/snn/cpg.ts";
 
 await useBackend("cpu");
 

@@ -6,8 +6,8 @@ import {
   spikeDataset,
   type SpikeDatasetInit,
   take3d,
-} from "../lib/dataset.ts";
-import { key } from "../lib/random.ts";
+} from "../lib/data/dataset.ts";
+import { key } from "../lib/core/random.ts";
 
 /** A valid toy dataset: 4 trials × 3 bins × 5 neurons, forward window of 2 bins. */
 function toy(): SpikeDatasetInit {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { convTaps, energyReport, energyTable, opsCounter } from "../lib/energy.ts";
-import { hybridTransformer } from "../lib/hybrid.ts";
-import { transformer } from "../lib/transformer.ts";
-import { key } from "../lib/random.ts";
-import { disposeTree } from "../lib/tree.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { convTaps, energyReport, energyTable, opsCounter } from "../lib/eval/energy.ts";
+import { hybridTransformer } from "../lib/model/hybrid.ts";
+import { transformer } from "../lib/model/transformer.ts";
+import { key } from "../lib/core/random.ts";
+import { disposeTree } from "../lib/core/tree.ts";
 
 function close(a: number, b: number, rel = 1e-9, msg = "") {
   assert.ok(Math.abs(a - b) <= rel * Math.max(1, Math.abs(b)), `${msg} ${a} vs ${b}`);

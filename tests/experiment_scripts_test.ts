@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadAblationResults, loadCompareResults } from "../lib/report.ts";
+import { loadAblationResults, loadCompareResults } from "../lib/figures/report.ts";
 
 import { runScript } from "./_script_util.ts";
 

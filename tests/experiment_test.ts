@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { useBackend } from "../lib/backend.ts";
-import { experimentTable, runExperiment, stat } from "../lib/experiment.ts";
+import { useBackend } from "../lib/core/backend.ts";
+import { experimentTable, runExperiment, stat } from "../lib/experiments/experiment.ts";
 
 Deno.test("stat: mean and sample sd by hand", () => {
   const s = stat([1, 2, 3, 6]);

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { type HybridConfig, hybridTransformer } from "../lib/hybrid.ts";
-import { lorenzDataset } from "../lib/lorenz.ts";
-import { disposeBatch, maskedBatch } from "../lib/masking.ts";
-import { evaluate } from "../lib/metrics.ts";
-import { adamw } from "../lib/optim.ts";
-import { key } from "../lib/random.ts";
-import { predict, train, trainStep } from "../lib/train.ts";
-import { disposeTree, flatten } from "../lib/tree.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { type HybridConfig, hybridTransformer } from "../lib/model/hybrid.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
+import { evaluate } from "../lib/eval/metrics.ts";
+import { adamw } from "../lib/train/optim.ts";
+import { key } from "../lib/core/random.ts";
+import { predict, train, trainStep } from "../lib/train/train.ts";
+import { disposeTree, flatten } from "../lib/core/tree.ts";
 
 await useBackend("wasm");
 

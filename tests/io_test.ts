@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadDatasetJson, writeJsonAtomic } from "../lib/io.ts";
+import { loadDatasetJson, writeJsonAtomic } from "../lib/core/io.ts";
 
 Deno.test("io: hest dataset JSON loads, validates and names bad entries", async () => {
   const dir = await Deno.makeTempDir();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { key, uniform } from "../lib/random.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { key, uniform } from "../lib/core/random.ts";
 import { bmm } from "../kernels/bmm.ts";
 import { linearKernel } from "../kernels/linear.ts";
 import { KERNEL_WASM } from "../kernels/build.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { lif, type LifOptions } from "../lib/neurons.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { lif, type LifOptions } from "../lib/snn/neurons.ts";
 import { bmm, type BmmOptions, spikeMatMul } from "../kernels/bmm.ts";
 import { buildKernels, hasClang, KERNEL_WASM } from "../kernels/build.ts";
 import { kernelsActive, setKernelsEnabled } from "../kernels/wasm.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
 import {
   applyAttention,
   applyLayerNorm,
@@ -10,8 +10,8 @@ import {
   initLayerNorm,
   initLinear,
   sinusoidalEncoding,
-} from "../lib/layers.ts";
-import { key } from "../lib/random.ts";
+} from "../lib/model/layers.ts";
+import { key } from "../lib/core/random.ts";
 
 await useBackend("cpu");
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { writeHdf5 } from "../lib/hdf5.ts";
-import { writeJsonAtomic } from "../lib/io.ts";
-import { loadDataset, sniffFormat, validateLoadOptions } from "../lib/load.ts";
-import { encodeNpy, encodeNpz } from "../lib/npy.ts";
+import { writeHdf5 } from "../lib/data/hdf5.ts";
+import { writeJsonAtomic } from "../lib/core/io.ts";
+import { loadDataset, sniffFormat, validateLoadOptions } from "../lib/data/load.ts";
+import { encodeNpy, encodeNpz } from "../lib/data/npy.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

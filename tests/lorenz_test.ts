@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { DatasetError } from "../lib/dataset.ts";
-import { lorenzDataset, type LorenzOptions, lorenzTrajectory } from "../lib/lorenz.ts";
-import { key } from "../lib/random.ts";
+import { DatasetError } from "../lib/data/dataset.ts";
+import { lorenzDataset, type LorenzOptions, lorenzTrajectory } from "../lib/data/lorenz.ts";
+import { key } from "../lib/core/random.ts";
 
 const SMALL: LorenzOptions = { conditions: 4, trialsPerCondition: 3, neurons: 6, bins: 10 };
 

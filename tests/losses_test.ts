@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { lgamma, negBinomialNll, poissonNll } from "../lib/losses.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { lgamma, negBinomialNll, poissonNll } from "../lib/train/losses.ts";
 
 await useBackend("cpu");
 

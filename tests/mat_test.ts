@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { zlibSync } from "fflate";
-import { writeHdf5 } from "../lib/hdf5.ts";
-import { loadDataset } from "../lib/load.ts";
-import { matVersion, openMat } from "../lib/mat.ts";
+import { writeHdf5 } from "../lib/data/hdf5.ts";
+import { loadDataset } from "../lib/data/load.ts";
+import { matVersion, openMat } from "../lib/data/mat.ts";
 
 const REAL = new URL("../../shared/data/real/", import.meta.url).pathname;
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { type Array3D, array3d, spikeDataset, take3d } from "../lib/dataset.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { type Array3D, array3d, spikeDataset, take3d } from "../lib/data/dataset.ts";
 import {
   bitsPerSpike,
   evaluate,
@@ -11,8 +11,8 @@ import {
   ridgeCV,
   ridgeFit,
   velocityR2,
-} from "../lib/metrics.ts";
-import { key, logFactorial, normal, uniform } from "../lib/random.ts";
+} from "../lib/eval/metrics.ts";
+import { key, logFactorial, normal, uniform } from "../lib/core/random.ts";
 
 await useBackend("cpu");
 

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { encodeInput, lif, type LifOptions, lifWithState } from "../lib/neurons.ts";
-import { key, normal } from "../lib/random.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { encodeInput, lif, type LifOptions, lifWithState } from "../lib/snn/neurons.ts";
+import { key, normal } from "../lib/core/random.ts";
 import {
   heaviside,
   resolveSurrogate,
   stopGradient,
   surrogateGrad,
   type SurrogateLike,
-} from "../lib/surrogates.ts";
+} from "../lib/snn/surrogates.ts";
 
 await useBackend("cpu");
 

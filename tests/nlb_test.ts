@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { useBackend } from "../lib/backend.ts";
-import type { Array3D, SpikeDataset } from "../lib/dataset.ts";
-import { type Hdf5Tree, openHdf5, writeHdf5 } from "../lib/hdf5.ts";
-import { loadDataset } from "../lib/load.ts";
-import { lorenzDataset } from "../lib/lorenz.ts";
-import { bitsPerSpike } from "../lib/metrics.ts";
-import { loadNlb, nlbSubmission, unknownTestTargets, writeNlbSubmission } from "../lib/nlb.ts";
-import { parseNpy } from "../lib/npy.ts";
-import { evaluateRun, trainRun } from "../lib/run.ts";
+import { useBackend } from "../lib/core/backend.ts";
+import type { Array3D, SpikeDataset } from "../lib/data/dataset.ts";
+import { type Hdf5Tree, openHdf5, writeHdf5 } from "../lib/data/hdf5.ts";
+import { loadDataset } from "../lib/data/load.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { bitsPerSpike } from "../lib/eval/metrics.ts";
+import { loadNlb, nlbSubmission, unknownTestTargets, writeNlbSubmission } from "../lib/data/nlb.ts";
+import { parseNpy } from "../lib/data/npy.ts";
+import { evaluateRun, trainRun } from "../lib/experiments/run.ts";
 
 import { runScript } from "./_script_util.ts";
 

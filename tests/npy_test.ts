@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
-import { encodeNpy, encodeNpz, parseNpy, parseNpz, writeNpy } from "../lib/npy.ts";
-import { loadDataset } from "../lib/load.ts";
-import { array3d } from "../lib/dataset.ts";
+import { encodeNpy, encodeNpz, parseNpy, parseNpz, writeNpy } from "../lib/data/npy.ts";
+import { loadDataset } from "../lib/data/load.ts";
+import { array3d } from "../lib/data/dataset.ts";
 
 /** A .npy file by hand: header dict text + raw little-endian bytes (as numpy writes it). */
 function npyBytes(descr: string, shape: number[], body: Uint8Array, fortran = false): Uint8Array {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { File as H5File } from "h5wasm/node";
-import { hdf5Ready } from "../lib/hdf5.ts";
-import { loadDataset } from "../lib/load.ts";
-import { loadNwb } from "../lib/nwb.ts";
-import { binSpikeTimes, windowDataset } from "../lib/windows.ts";
+import { hdf5Ready } from "../lib/data/hdf5.ts";
+import { loadDataset } from "../lib/data/load.ts";
+import { loadNwb } from "../lib/data/nwb.ts";
+import { binSpikeTimes, windowDataset } from "../lib/data/windows.ts";
 
 interface NwbSpec {
   spikeTimes?: number[];

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
 import {
   adamw,
   clipByGlobalNorm,
   cosineWarmup,
   defaultDecayMask,
   type OptState,
-} from "../lib/optim.ts";
-import { disposeTree, flatten, getLeaf, type Params } from "../lib/tree.ts";
+} from "../lib/train/optim.ts";
+import { disposeTree, flatten, getLeaf, type Params } from "../lib/core/tree.ts";
 
 await useBackend("cpu");
 

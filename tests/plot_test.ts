@@ -18,7 +18,7 @@ import {
   WATERFALL_COLORS,
   waterfallBars,
   waterfallChart,
-} from "../lib/plot.ts";
+} from "../lib/figures/plot.ts";
 
 interface Mark {
   label: string;

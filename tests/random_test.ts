@@ -11,7 +11,7 @@ import {
   tfSeed,
   threefry2x32,
   uniform,
-} from "../lib/random.ts";
+} from "../lib/core/random.ts";
 
 Deno.test("threefry2x32 matches the Random123 / JAX known-answer vectors", () => {
   assert.deepEqual(threefry2x32([0, 0], [0, 0]), [0x6b200159, 0x99ba4efe]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { rawCountRidge } from "../lib/baselines.ts";
-import { loadDataset } from "../lib/load.ts";
+import { rawCountRidge } from "../lib/eval/baselines.ts";
+import { loadDataset } from "../lib/data/load.ts";
 import { HYBRID_REAL_TRAIN, REAL_DATASETS } from "../scripts/real_data.ts";
 
 import { runScript } from "./_script_util.ts";

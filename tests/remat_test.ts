@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { type HybridConfig, hybridTransformer } from "../lib/hybrid.ts";
-import type { Mode } from "../lib/layers.ts";
-import { key } from "../lib/random.ts";
-import { remat } from "../lib/remat.ts";
-import { resolveTrainOptions } from "../lib/train.ts";
-import { disposeTree, flatten, type Params, unflatten } from "../lib/tree.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { type HybridConfig, hybridTransformer } from "../lib/model/hybrid.ts";
+import type { Mode } from "../lib/model/layers.ts";
+import { key } from "../lib/core/random.ts";
+import { remat } from "../lib/train/remat.ts";
+import { resolveTrainOptions } from "../lib/train/train.ts";
+import { disposeTree, flatten, type Params, unflatten } from "../lib/core/tree.ts";
 
 await useBackend("wasm");
 

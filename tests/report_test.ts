@@ -9,8 +9,8 @@ import {
   parseAblationResults,
   parseCompareResults,
   writeHtmlReport,
-} from "../lib/report.ts";
-import { firingRateChart } from "../lib/plot.ts";
+} from "../lib/figures/report.ts";
+import { firingRateChart } from "../lib/figures/plot.ts";
 
 const stat = (values: (number | null)[]) => {
   const xs = values.map((v) => v ?? NaN);

@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { tf, useBackend } from "../lib/backend.ts";
-import { lorenzDataset } from "../lib/lorenz.ts";
-import { preset, transformerFor } from "../lib/presets.ts";
-import { loadData, type RunConfig } from "../lib/run.ts";
-import { train, type TrainOptions } from "../lib/train.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { preset, transformerFor } from "../lib/model/presets.ts";
+import { loadData, type RunConfig } from "../lib/experiments/run.ts";
+import { train, type TrainOptions } from "../lib/train/train.ts";
 import {
   decodeTrainState,
   disposeTrainState,
   encodeTrainState,
   loadTrainState,
   TRAIN_STATE_FORMAT,
-} from "../lib/train_state.ts";
-import { disposeTree, flatten, type Params } from "../lib/tree.ts";
-import { decodeSafetensors } from "../lib/checkpoint.ts";
+} from "../lib/train/train_state.ts";
+import { disposeTree, flatten, type Params } from "../lib/core/tree.ts";
+import { decodeSafetensors } from "../lib/train/checkpoint.ts";
 
 import { runScript } from "./_script_util.ts";
 const small = { conditions: 4, trialsPerCondition: 10, bins: 16, forwardBins: 4, seed: 2 };

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { spikeNorm, spikeNormLif } from "../lib/spike_norm.ts";
-import type { LayerNormParams } from "../lib/layers.ts";
-import { lif, type LifOptions } from "../lib/neurons.ts";
-import { key, normal } from "../lib/random.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { spikeNorm, spikeNormLif } from "../lib/snn/spike_norm.ts";
+import type { LayerNormParams } from "../lib/model/layers.ts";
+import { lif, type LifOptions } from "../lib/snn/neurons.ts";
+import { key, normal } from "../lib/core/random.ts";
 import { kernelsActive, setKernelsEnabled } from "../kernels/wasm.ts";
 
 await useBackend("cpu");

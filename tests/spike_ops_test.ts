@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { foldIn, key } from "../lib/random.ts";
-import { firingRate, randomSpikeMask, sew, type SewMode, spikeCount } from "../lib/spike_ops.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { foldIn, key } from "../lib/core/random.ts";
+import { firingRate, randomSpikeMask, sew, type SewMode, spikeCount } from "../lib/snn/spike_ops.ts";
 
 await useBackend("cpu");
 

@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import * as hybridLib from "../lib/hybrid.ts";
-import type { HybridConfig, HybridModel } from "../lib/hybrid.ts";
-import { key, stream as randomStream } from "../lib/random.ts";
-import { initLayerNorm, type Mode } from "../lib/layers.ts";
-import { spikeNorm } from "../lib/spike_norm.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import * as hybridLib from "../lib/model/hybrid.ts";
+import type { HybridConfig, HybridModel } from "../lib/model/hybrid.ts";
+import { key, stream as randomStream } from "../lib/core/random.ts";
+import { initLayerNorm, type Mode } from "../lib/model/layers.ts";
+import { spikeNorm } from "../lib/snn/spike_norm.ts";
 import {
   causalSpikeNorm,
   disposeStreamState,
   streamBlocker,
   streamer,
   type StreamState,
-} from "../lib/stream.ts";
-import { transformer } from "../lib/transformer.ts";
-import { disposeTree, type Params } from "../lib/tree.ts";
+} from "../lib/infer/stream.ts";
+import { transformer } from "../lib/model/transformer.ts";
+import { disposeTree, type Params } from "../lib/core/tree.ts";
 import { newKernelInstance, setKernelsEnabled } from "../kernels/wasm.ts";
 import { type StreamEngine, streamEngine } from "../kernels/stream_engine.ts";
 import { runScript } from "./_script_util.ts";

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
 import {
   applyTim,
   applyTimWithState,
   initTim,
   type TimOptions,
   type TimParams,
-} from "../lib/tim.ts";
-import { key, uniform } from "../lib/random.ts";
+} from "../lib/snn/tim.ts";
+import { key, uniform } from "../lib/core/random.ts";
 import { setKernelsEnabled } from "../kernels/wasm.ts";
 
 await useBackend("cpu");

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { lorenzDataset } from "../lib/lorenz.ts";
-import { evaluate } from "../lib/metrics.ts";
-import { disposeBatch, maskedBatch } from "../lib/masking.ts";
-import { adamw } from "../lib/optim.ts";
-import { transformerFor } from "../lib/presets.ts";
-import { key } from "../lib/random.ts";
-import { predict, train, trainStep } from "../lib/train.ts";
-import { disposeTree, flatten } from "../lib/tree.ts";
-import { loadCheckpoint } from "../lib/checkpoint.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { evaluate } from "../lib/eval/metrics.ts";
+import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
+import { adamw } from "../lib/train/optim.ts";
+import { transformerFor } from "../lib/model/presets.ts";
+import { key } from "../lib/core/random.ts";
+import { predict, train, trainStep } from "../lib/train/train.ts";
+import { disposeTree, flatten } from "../lib/core/tree.ts";
+import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 
 const small = { conditions: 8, trialsPerCondition: 12, bins: 20, forwardBins: 5, seed: 1 };
 const tinyModel = {
@@ -195,7 +195,7 @@ Deno.test("trainStep: distillation adds λ·KL(Poisson(standard) ‖ Poisson(spi
 });
 
 Deno.test("backend: unknown names are rejected clearly", async () => {
-  const { useBackend: ub } = await import("../lib/backend.ts");
+  const { useBackend: ub } = await import("../lib/core/backend.ts");
   await assert.rejects(() => ub("tpu"), /unknown backend "tpu": expected one of wasm, webgpu, cpu/);
   assert.equal(await ub("cpu"), "cpu");
   assert.equal(await ub("wasm"), "wasm");

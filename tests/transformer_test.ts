@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/backend.ts";
-import { array3d, spikeDataset } from "../lib/dataset.ts";
-import { maskCounts, maskedBatch, resolveMasking } from "../lib/masking.ts";
-import { key } from "../lib/random.ts";
-import { transformer } from "../lib/transformer.ts";
-import { countParams, disposeTree, flatten } from "../lib/tree.ts";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { array3d, spikeDataset } from "../lib/data/dataset.ts";
+import { maskCounts, maskedBatch, resolveMasking } from "../lib/train/masking.ts";
+import { key } from "../lib/core/random.ts";
+import { transformer } from "../lib/model/transformer.ts";
+import { countParams, disposeTree, flatten } from "../lib/core/tree.ts";
 
 await useBackend("cpu");
 

@@ -5,13 +5,13 @@
  *
  * @module
  */
-import { useBackend } from "../lib/backend.ts";
-import { lorenzDataset } from "../lib/lorenz.ts";
-import { disposeBatch, maskedBatch } from "../lib/masking.ts";
-import { adamw } from "../lib/optim.ts";
-import { transformerFor } from "../lib/presets.ts";
-import { key } from "../lib/random.ts";
-import { trainStep } from "../lib/train.ts";
+import { useBackend } from "../lib/core/backend.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
+import { adamw } from "../lib/train/optim.ts";
+import { transformerFor } from "../lib/model/presets.ts";
+import { key } from "../lib/core/random.ts";
+import { trainStep } from "../lib/train/train.ts";
 
 const ds = lorenzDataset({
   conditions: 2,

@@ -1,0 +1,448 @@
+/**
+ * Run folders: train a preset on a dataset and record everything needed to reproduce and
+ * evaluate it.
+ *
+ * A run folder holds `config.json` (data spec, preset, overrides, seed, backend, versions),
+ * `checkpoint.safetensors` (best parameters), `log.jsonl`, `predictions.safetensors` (rates of
+ * every trial, expected counts per bin) and `metrics.json`. Every file is written atomically.
+ *
+ * @module
+ */
+import { tf } from "../core/backend.ts";
+import { encodeSafetensors, loadCheckpoint, writeFileAtomic } from "../train/checkpoint.ts";
+import { type SpikeDataset, take3d } from "../data/dataset.ts";
+import { energyReport } from "../eval/energy.ts";
+import { writeJsonAtomic } from "../core/io.ts";
+import { loadDataset, type LoadOptions } from "../data/load.ts";
+import { lorenzDataset, type LorenzOptions } from "../data/lorenz.ts";
+import { type EvalResult, evaluate, type RatePredictions } from "../eval/metrics.ts";
+import type { SpikeStatsCollector } from "../model/hybrid.ts";
+import type { Mode } from "../model/layers.ts";
+import { unknownTestTargets, writeNlbSubmission } from "../data/nlb.ts";
+import { writeNpy } from "../data/npy.ts";
+import { type ModelPreset, preset, transformerFor } from "../model/presets.ts";
+import { predict, train, type TrainOptions } from "../train/train.ts";
+import { HEST_VERSION, loadTrainState } from "../train/train_state.ts";
+import { countParams, disposeTree, type Params } from "../core/tree.ts";
+
+/** Where a run's data comes from: the generated Lorenz set (with options) or a dataset file. */
+export type DataSpec =
+  | { kind: "lorenz"; options?: LorenzOptions }
+  | { kind: "file"; path: string; options?: LoadOptions };
+
+/** JSON-serialisable training overrides allowed in a run config. */
+export type TrainOverrides = Omit<
+  TrainOptions,
+  "onStep" | "key" | "outDir" | "initialParams" | "progress" | "resumeFrom"
+>;
+
+/** Everything that defines a run (`config.json`). */
+export interface RunConfig {
+  /** Data source. */
+  data: DataSpec;
+  /** Preset name (see `PRESETS`). */
+  preset: string;
+  /** Architecture overrides on top of the preset. */
+  model?: ModelPreset;
+  /** Training overrides on top of the preset. */
+  train?: TrainOverrides;
+  /** Seed of the run. */
+  seed: number;
+  /** TF.js backend the run used. */
+  backend: string;
+}
+
+/** One row of `metrics.json`. */
+export interface ResultRow extends EvalResult {
+  /** Model / preset name. */
+  model: string;
+  /** Mode the row was evaluated in. */
+  mode: Mode;
+  /** Per-site firing rates (spikes per neuron per timestep) over all trials, spiking mode. */
+  firingRates?: Record<string, number>;
+  /** Trainable parameters. */
+  params: number;
+  /** Step of the kept checkpoint. */
+  bestStep?: number;
+  /** Training wall-clock seconds. */
+  trainSeconds?: number;
+  /** Estimated inference energy per trial of the evaluated split (see lib/energy.ts). */
+  energy?: RunEnergy;
+}
+
+/** Energy of a run's inference, per trial (from {@linkcode energyReport}). */
+export interface RunEnergy {
+  /** Energy per trial, µJ. */
+  perSampleUj: number;
+  /** Energy per bin, nJ. */
+  perBinNj: number;
+  /** MACs per trial. */
+  macs: number;
+  /** ACs per trial. */
+  acs: number;
+  /** MACs per trial of the same network run densely. */
+  denseMacs: number;
+  /** Trials the counts were measured on. */
+  trials: number;
+}
+
+/** Contents of `metrics.json`. */
+export interface MetricsFile {
+  /** Dataset summary. */
+  dataset: Record<string, unknown>;
+  /** One row per (model, mode). */
+  results: ResultRow[];
+}
+
+/**
+ * Build the dataset a {@linkcode DataSpec} names.
+ *
+ * @example
+ * ```ts
+ * import { loadData } from "./mod.ts";
+ * const ds = await loadData({ kind: "lorenz", options: { conditions: 4 } });
+ * ```
+ */
+export async function loadData(spec: DataSpec): Promise<SpikeDataset> {
+  if (spec.kind === "lorenz") return lorenzDataset(spec.options ?? {});
+  if (spec.kind === "file") {
+    return await loadDataset(spec.path, spec.options ?? {});
+  }
+  throw new Error(`unknown data kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+}
+
+/**
+ * A short summary of a dataset for `metrics.json` and reports.
+ *
+ * @example
+ * ```ts
+ * import { datasetSummary, lorenzDataset } from "./mod.ts";
+ * datasetSummary(lorenzDataset({ conditions: 2 })).trials;
+ * ```
+ */
+export function datasetSummary(ds: SpikeDataset): Record<string, unknown> {
+  const [trials, bins, neurons] = ds.counts.shape;
+  let total = 0;
+  for (const v of ds.counts.data) total += v;
+  return {
+    name: ds.name,
+    trials,
+    bins,
+    forwardBins: ds.forwardCounts.shape[1],
+    neurons,
+    heldIn: ds.heldIn.length,
+    heldOut: ds.heldOut.length,
+    binSizeMs: ds.binSizeMs,
+    split: { train: ds.split.train.length, val: ds.split.val.length, test: ds.split.test.length },
+    meanCountPerBin: total / ds.counts.data.length,
+    hasTrueRates: ds.trueRates !== undefined,
+    hasBehavior: ds.behavior !== undefined,
+  };
+}
+
+function modelFor(cfg: RunConfig, ds: SpikeDataset) {
+  const p = preset(cfg.preset);
+  return transformerFor(ds, { ...p.model, ...(cfg.model ?? {}) }, { kind: p.kind });
+}
+
+/** Modes a run was trained in (and is evaluated in). */
+function runModes(cfg: RunConfig): Mode[] {
+  const p = preset(cfg.preset);
+  const schedule = cfg.train?.modeSchedule ?? p.train.modeSchedule ?? "standard";
+  return schedule === "alternate" ? ["standard", "spiking"] : [schedule];
+}
+
+/** Options of {@linkcode trainRun}. */
+export interface TrainRunOptions {
+  /** Run folder (created). */
+  outDir: string;
+  /** Progress bar on stderr. */
+  progress?: boolean;
+  /** Split reported in `metrics.json` (default `"test"`). */
+  split?: "train" | "val" | "test";
+  /**
+   * Continue the run in `outDir` from its `state.safetensors` instead of starting afresh
+   * (`config.json` is kept; the caller checks that `cfg` matches it).
+   */
+  resume?: boolean;
+}
+
+/**
+ * Train a run end to end: write `config.json`, train with the preset (+ overrides), keep the
+ * best checkpoint, predict every trial, evaluate and write `metrics.json`.
+ *
+ * @example
+ * ```ts
+ * import { trainRun } from "./mod.ts";
+ * const metrics = await trainRun(
+ *   { data: { kind: "lorenz" }, preset: "tiny", seed: 0, backend: "wasm", train: { steps: 50 } },
+ *   { outDir: "runs/example" },
+ * );
+ * ```
+ */
+export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<MetricsFile> {
+  const p = preset(cfg.preset);
+  const ds = await loadData(cfg.data);
+  const model = modelFor(cfg, ds);
+  await Deno.mkdir(opts.outDir, { recursive: true });
+  const resumeFrom = opts.resume
+    ? await loadTrainState(`${opts.outDir}/state.safetensors`)
+    : undefined;
+  if (!opts.resume) {
+    await writeJsonAtomic(`${opts.outDir}/config.json`, {
+      ...cfg,
+      resolvedModel: model.config,
+      resolvedTrain: { ...p.train, ...(cfg.train ?? {}) },
+      presetSnapshot: { model: p.model, train: p.train },
+      versions: { hest: HEST_VERSION, deno: Deno.version.deno, tfjs: tf.version.tfjs },
+    });
+  }
+  const result = await train(model, ds, {
+    ...p.train,
+    ...(cfg.train ?? {}),
+    seed: cfg.seed,
+    outDir: opts.outDir,
+    progress: opts.progress,
+    resumeFrom,
+    metadata: {
+      preset: cfg.preset,
+      seed: String(cfg.seed),
+      backend: cfg.backend,
+      runConfig: JSON.stringify(cfg),
+    },
+  });
+  const metrics = await writeRunOutputs(opts.outDir, cfg, ds, result.params, {
+    split: opts.split,
+    extra: { bestStep: result.bestStep, trainSeconds: result.seconds },
+  });
+  disposeTree(result.params);
+  return metrics;
+}
+
+async function writeRunOutputs(
+  dir: string,
+  cfg: RunConfig,
+  ds: SpikeDataset,
+  params: Params,
+  opts: { split?: "train" | "val" | "test"; extra?: Partial<ResultRow>; exports?: RunExports },
+): Promise<MetricsFile> {
+  const model = modelFor(cfg, ds);
+  // NLB files without eval_spikes_heldout cannot score the test split: default to val
+  const unknown = unknownTestTargets(ds);
+  if (opts.split === "test" && unknown.heldOut) {
+    throw new Error(
+      `${ds.meta.source ?? ds.name}: the test (eval) trials have no held-out counts in the file ` +
+        `(no eval_spikes_heldout), so the test split cannot be scored; use split "val"`,
+    );
+  }
+  const split = opts.split ?? (unknown.heldOut ? "val" : "test");
+  const results: ResultRow[] = [];
+  const modes = runModes(cfg);
+  for (const mode of modes) {
+    const pending: { name: string; sum: tf.Tensor; n: number }[] = [];
+    const stats: SpikeStatsCollector = {
+      record(name: string, s: tf.Tensor) {
+        pending.push({ name, sum: tf.keep(tf.sum(s)), n: s.size });
+      },
+    };
+    const preds = await predict(model, params, ds, {
+      mode,
+      stats: mode === "spiking" ? stats : undefined,
+    });
+    if (mode === modes[0]) {
+      await writePredictions(`${dir}/predictions.safetensors`, preds);
+      await writeRunExports(preds, ds, opts.exports ?? {});
+    } else await writePredictions(`${dir}/predictions_${mode}.safetensors`, preds);
+    const ev = await evaluate(preds, ds, { split, onWarning: () => {} });
+    if (split === "test" && unknown.forward) delete ev.fpBps; // forward targets not in the file
+    const row: ResultRow = {
+      model: cfg.preset,
+      mode,
+      ...ev,
+      params: countParams(params),
+      ...(opts.extra ?? {}),
+    };
+    row.energy = await runEnergy(model, params, ds, split, mode);
+    if (mode === "spiking") {
+      const acc = new Map<string, { spikes: number; n: number }>();
+      for (const { name, sum, n } of pending) {
+        const a = acc.get(name) ?? { spikes: 0, n: 0 };
+        a.spikes += (await sum.data())[0];
+        a.n += n;
+        acc.set(name, a);
+        sum.dispose();
+      }
+      row.firingRates = Object.fromEntries([...acc].map(([k, v]) => [k, v.spikes / v.n]));
+    }
+    results.push(row);
+  }
+  const metrics: MetricsFile = { dataset: datasetSummary(ds), results };
+  await writeJsonAtomic(`${dir}/metrics.json`, metrics);
+  return metrics;
+}
+
+/**
+ * Energy per trial of `mode` inference on up to 32 trials of a split (operations counted from the
+ * forward pass, unmasked input).
+ */
+async function runEnergy(
+  model: ReturnType<typeof modelFor>,
+  params: Params,
+  ds: SpikeDataset,
+  split: "train" | "val" | "test",
+  mode: Mode,
+): Promise<RunEnergy> {
+  const all = ds.split[split].length > 0 ? ds.split[split] : ds.split.train;
+  const trials = Int32Array.from(all).subarray(0, 32);
+  const held = take3d(ds.counts, trials, { last: ds.heldIn });
+  const input = tf.tensor3d(held.data, [...held.shape]);
+  try {
+    const r = await energyReport(model, params, { input }, { mode });
+    return {
+      perSampleUj: r.perSample.energyPj / 1e6,
+      perBinNj: r.perBin.energyPj / 1e3,
+      macs: r.perSample.macs,
+      acs: r.perSample.acs,
+      denseMacs: r.perSample.denseMacs,
+      trials: trials.length,
+    };
+  } finally {
+    input.dispose();
+  }
+}
+
+/**
+ * Write predictions as safetensors (`rates` `[trials, bins, neurons]`, `forwardRates`), readable
+ * with `safetensors.numpy.load_file`.
+ *
+ * @example
+ * ```ts
+ * import { writePredictions } from "./mod.ts";
+ * // await writePredictions("runs/demo/predictions.safetensors", preds);
+ * ```
+ */
+export async function writePredictions(path: string, preds: RatePredictions): Promise<void> {
+  const tensors: Params = { rates: tf.tensor(preds.rates.data, [...preds.rates.shape]) };
+  if (preds.forwardRates && preds.forwardRates.shape[1] > 0) {
+    tensors.forwardRates = tf.tensor(preds.forwardRates.data, [...preds.forwardRates.shape]);
+  }
+  const bytes = await encodeSafetensors(tensors, {
+    metadata: { units: "expected counts per bin", layout: "[trials, bins, neurons]" },
+  });
+  disposeTree(tensors);
+  await writeFileAtomic(path, bytes);
+}
+
+/** Extra files a run's predictions are written to (besides `predictions.safetensors`). */
+export interface RunExports {
+  /** NLB submission HDF5 (`{name}/{train,eval}_rates_{heldin,heldout}[_forward]`). */
+  nlbSubmission?: string;
+  /** Group name in the submission (default: the NLB dataset name, else the dataset name). */
+  nlbName?: string;
+  /** Rates `[trials, bins, neurons]` as .npy; forward rates go to `<name>_forward.npy`. */
+  npy?: string;
+}
+
+/** Options of {@linkcode evaluateRun}. */
+export interface EvaluateRunOptions extends RunExports {
+  /** Split to score (default test; val when the file has no held-out counts for the test trials). */
+  split?: "train" | "val" | "test";
+  /** Data to evaluate on instead of the run's own data spec (same neurons and bins). */
+  data?: DataSpec;
+}
+
+/**
+ * Write a run's predictions to the extra files `exports` names (each atomically).
+ *
+ * @example
+ * ```ts
+ * import { lorenzDataset, writeRunExports } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2 });
+ * await writeRunExports({ rates: ds.trueRates! }, ds, { npy: "/tmp/rates.npy" });
+ * ```
+ */
+export async function writeRunExports(
+  preds: RatePredictions,
+  ds: SpikeDataset,
+  exports: RunExports,
+): Promise<void> {
+  if (exports.nlbSubmission) {
+    await writeNlbSubmission(exports.nlbSubmission, preds, ds, { name: exports.nlbName });
+  }
+  if (exports.npy) {
+    await writeNpy(exports.npy, preds.rates);
+    if (preds.forwardRates && preds.forwardRates.shape[1] > 0) {
+      await writeNpy(exports.npy.replace(/(\.npy)?$/, "_forward.npy"), preds.forwardRates);
+    }
+  }
+}
+
+/**
+ * Re-evaluate a run folder: rebuild its data and model from `config.json`, load the checkpoint,
+ * predict, evaluate and rewrite `predictions.safetensors` and `metrics.json`.
+ *
+ * @example
+ * ```ts
+ * import { evaluateRun } from "./mod.ts";
+ * const metrics = await evaluateRun("runs/demo");
+ * ```
+ */
+export async function evaluateRun(
+  dir: string,
+  opts: EvaluateRunOptions = {},
+): Promise<MetricsFile> {
+  let cfg: RunConfig;
+  try {
+    cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  } catch (err) {
+    throw new Error(`${dir}/config.json: cannot read the run config: ${(err as Error).message}`);
+  }
+  const ds = await loadData(opts.data ?? cfg.data);
+  const { params } = await loadCheckpoint(`${dir}/checkpoint.safetensors`);
+  let previous: Partial<ResultRow> = {};
+  try {
+    const old = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`)) as MetricsFile;
+    previous = { bestStep: old.results[0]?.bestStep, trainSeconds: old.results[0]?.trainSeconds };
+  } catch {
+    // no earlier metrics: nothing to carry over
+  }
+  const metrics = await writeRunOutputs(dir, cfg, ds, params, {
+    split: opts.split,
+    extra: previous,
+    exports: opts,
+  });
+  disposeTree(params);
+  return metrics;
+}
+
+/**
+ * Format result rows as a fixed-width text table.
+ *
+ * @example
+ * ```ts
+ * import { formatResults } from "./mod.ts";
+ * console.log(formatResults([]));
+ * ```
+ */
+export function formatResults(rows: readonly ResultRow[]): string {
+  const cols: [string, (r: ResultRow) => string][] = [
+    ["model", (r) => r.model],
+    ["mode", (r) => r.mode],
+    ["co-bps", (r) => fmt(r.coBps)],
+    ["oracle co-bps", (r) => fmt(r.oracleCoBps)],
+    ["co-bps/oracle", (r) => r.oracleCoBps ? fmt(r.coBps / r.oracleCoBps, 3) : "-"],
+    ["fp-bps", (r) => fmt(r.fpBps)],
+    ["rate R²", (r) => fmt(r.rateR2)],
+    ["PSTH R²", (r) => fmt(r.psthR2)],
+    ["vel R²", (r) => fmt(r.velR2)],
+    ["µJ/trial", (r) => fmt(r.energy?.perSampleUj, 3)],
+    ["params", (r) => String(r.params)],
+  ];
+  const cells = [cols.map((c) => c[0]), ...rows.map((r) => cols.map((c) => c[1](r)))];
+  const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
+  return cells.map((row) => row.map((c, i) => c.padStart(widths[i])).join("  ")).join("\n");
+}
+
+function fmt(v: number | undefined, digits = 4): string {
+  return v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits);
+}

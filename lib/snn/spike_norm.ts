@@ -1,0 +1,270 @@
+/**
+ * The normalisation in front of every LIF neuron of the spiking mode.
+ *
+ * `spikeNorm(p, x)` normalises `x [T, B, L, C]` per trial and channel over the SNN timesteps and
+ * the bins (axes T and L), then applies a learned gain and bias per channel:
+ *
+ * ```
+ * μ[b, c] = mean over (t, l) of x[t, b, l, c]        σ²[b, c] = the matching variance
+ * y = (x − μ) / sqrt(σ² + 1e-5) · g[c] + b[c]
+ * ```
+ *
+ * Unlike a per-position layer norm it does not divide by ~0 at positions where a spike-driven
+ * input is all zeros (common after the attention), and unlike BatchNorm it has no running state
+ * and never mixes trials, so training and inference compute the same function. Every bin gets
+ * an input of comparable scale, so masked (zeroed) bins still produce spikes and pass context on
+ * (../shared/bench/README.md, caveat 6).
+ *
+ * On the wasm and cpu backends (kernels enabled, see kernels/wasm.ts) the forward and its
+ * gradient run as two fused WASM SIMD kernels (kernels/hest_kernels.c `spike_norm_forward`,
+ * `spike_norm_backward`); on webgpu, or with the kernels off, it is the composite TF.js path
+ * below, the reference the tests compare against.
+ *
+ * @module
+ */
+import { tf } from "../core/backend.ts";
+import type { LayerNormParams } from "../model/layers.ts";
+import { type KernelCall, kernelsActive, withKernelCall } from "../../kernels/wasm.ts";
+import { lifKernelArgs } from "../../kernels/lif.ts";
+import { lif, type LifOptions, type ResolvedLifOptions, resolveLifOptions } from "./neurons.ts";
+
+/** ε of the variance. */
+const EPS = 1e-5;
+
+/**
+ * Floats of one chunk of x the backward kernels work on: they run on chunks of trials, in place
+ * in x (a chunk is every timestep's slab of those trials). dg and db add up the chunks' sums in
+ * float32, so this size fixes their summation order: changing it changes training's rounding.
+ */
+const CHUNK_FLOATS = 1 << 20;
+
+/** One chunk of trials of an `[T, B, L, C]` array, as the backward kernels take it. */
+interface TrialChunk {
+  /** Trials in the chunk. */
+  m: number;
+  /** Byte offset of its first trial's slab. */
+  at: number;
+  /** Pointers to its trials' means and reciprocal deviations. */
+  mean: number;
+  rstd: number;
+}
+
+/**
+ * The backward over chunks of trials: `chunk` runs a kernel that leaves the chunk's dg and db in
+ * `pdg` and `pdb`; they are added up chunk by chunk in float32. `pst` points to the forward's
+ * moments: the means of all B trials, then their reciprocal deviations.
+ */
+function backwardByChunks(
+  k: KernelCall,
+  [T, B, L, C]: number[],
+  pst: number,
+  chunk: (c: TrialChunk, pdg: number, pdb: number) => void,
+): [tf.Tensor, tf.Tensor] {
+  const bc = Math.max(1, Math.min(B, Math.floor(CHUNK_FLOATS / (T * L * C))));
+  const [pdg, pdb] = [k.scratch(C), k.scratch(C)];
+  const dgSum = new Float32Array(C);
+  const dbSum = new Float32Array(C);
+  for (let b0 = 0; b0 < B; b0 += bc) {
+    const m = Math.min(bc, B - b0);
+    chunk(
+      { m, at: b0 * L * C * 4, mean: pst + b0 * C * 4, rstd: pst + (B + b0) * C * 4 },
+      pdg,
+      pdb,
+    );
+    const dgc = k.view(pdg, C);
+    const dbc = k.view(pdb, C);
+    for (let c = 0; c < C; c++) {
+      dgSum[c] += dgc[c];
+      dbSum[c] += dbc[c];
+    }
+  }
+  return [tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
+}
+
+/**
+ * The fused kernel path: the forward in one WASM call (moments, normalise, gain, bias), saving
+ * the per-trial moments; the backward (dx, dg, db) in one call per chunk of trials.
+ */
+const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as tf.Tensor;
+  const g = args[1] as tf.Tensor;
+  const b = args[2] as tf.Tensor;
+  const save = args[3] as tf.GradSaveFunc;
+  const [T, B, L, C] = x.shape;
+  const ldt = B * L * C;
+  const y = withKernelCall((call) => {
+    const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
+    const py = call.output(x.shape);
+    const pst = call.output([2 * B * C]); // μ then r of every trial, for the backward pass
+    call.ex.spike_norm_forward(px, pg, pb, py, T, B, L, C, ldt, EPS, pst, pst + B * C * 4);
+    save([x, g, call.take(pst)]);
+    return call.take(py);
+  });
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+      withKernelCall((k) => {
+        const [sx, sg, stats] = saved;
+        const [qx, qg, qdy, qst] = [sx, sg, dy, stats].map((t) => k.input(t));
+        const qdx = k.output(sx.shape);
+        const qs = k.scratch(2 * B * C);
+        const [dg, db] = backwardByChunks(k, x.shape, qst, (c, qdg, qdb) =>
+          k.ex.spike_norm_backward(
+            qx + c.at,
+            qg,
+            qdy + c.at,
+            qdx + c.at,
+            qdg,
+            qdb,
+            T,
+            c.m,
+            L,
+            C,
+            ldt,
+            c.mean,
+            c.rstd,
+            qs,
+          ));
+        return [k.take(qdx), dg, db];
+      }),
+  };
+});
+
+/**
+ * Per-trial, per-channel normalisation over axes T and L of `x [T, B, L, C]` with gain `p.g` and
+ * bias `p.b` (each `[C]`).
+ *
+ * @example
+ * ```ts
+ * import { initLayerNorm, spikeNorm, tf } from "./mod.ts";
+ * const y = spikeNorm(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8]));
+ * ```
+ */
+export function spikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
+  if (x.rank !== 4) {
+    throw new Error(`spikeNorm input must be [T, B, L, C], found [${x.shape.join(", ")}]`);
+  }
+  const C = x.shape[3];
+  if (p.g.size !== C || p.b.size !== C) {
+    throw new Error(
+      `spikeNorm params must be g [${C}] and b [${C}] for input [${x.shape.join(", ")}], ` +
+        `found g [${p.g.shape.join(", ")}] and b [${p.b.shape.join(", ")}]`,
+    );
+  }
+  if (kernelsActive() && x.size > 0 && x.dtype === "float32") {
+    return spikeNormFused(x, p.g, p.b);
+  }
+  const { mean, variance } = tf.moments(x, [0, 2], true);
+  const xn = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, EPS)));
+  return tf.add(tf.mul(xn, p.g), p.b);
+}
+
+type SnLifFn = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+const snLifFns = new Map<string, SnLifFn>();
+
+/**
+ * The fused pair as one custom-gradient op: the forward normalises and fires in one kernel call
+ * (saving x and the per-trial moments, not the normalised values); the backward recomputes the
+ * normalised values and membranes per neuron, runs the LIF BPTT and the spike-norm backward in
+ * one call per chunk of trials (the chunks of spikeNormFused, so dg and db add up in the same
+ * order).
+ */
+function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
+  const a = lifKernelArgs(o);
+  let fn = snLifFns.get(a.key);
+  if (fn !== undefined) return fn;
+  fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    const g = args[1] as tf.Tensor;
+    const b = args[2] as tf.Tensor;
+    const save = args[3] as tf.GradSaveFunc;
+    const [T, B, L, C] = x.shape;
+    const ldt = B * L * C;
+    const s = withKernelCall((call) => {
+      const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
+      const ps = call.output(x.shape);
+      const pst = call.output([2 * B * C]); // μ then r of every trial, for the backward pass
+      const pv = call.scratch(C);
+      call.ex.spike_norm_lif_forward(
+        px,
+        pg,
+        pb,
+        ps,
+        T,
+        B,
+        L,
+        C,
+        ldt,
+        EPS,
+        pst,
+        pst + B * C * 4,
+        pv,
+        ...a.neuron,
+      );
+      save([x, g, b, call.take(pst)]);
+      return call.take(ps);
+    });
+    return {
+      value: s,
+      gradFunc: (ds: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+        withKernelCall((k) => {
+          const [sx, sg, sb, stats] = saved;
+          const [qx, qg, qb, qds, qst] = [sx, sg, sb, ds, stats].map((t) => k.input(t));
+          const qdx = k.output(x.shape);
+          const qs = k.scratch(2 * B * C + T * C + 2 * C);
+          const [dg, db] = backwardByChunks(k, x.shape, qst, (c, qdg, qdb) =>
+            k.ex.spike_norm_lif_backward(
+              qx + c.at,
+              qg,
+              qb,
+              qds + c.at,
+              qdx + c.at,
+              qdg,
+              qdb,
+              T,
+              c.m,
+              L,
+              C,
+              ldt,
+              c.mean,
+              c.rstd,
+              qs,
+              ...a.neuron,
+              ...a.surrogate,
+            ));
+          return [k.take(qdx), dg, db];
+        }),
+    };
+  }) as SnLifFn;
+  snLifFns.set(a.key, fn);
+  return fn;
+}
+
+/**
+ * LIF spikes of the spike norm of `x [T, B, L, C]`: `lif(spikeNorm(p, x), lifOptions)`. With the
+ * kernels active both run as one fused op: one WASM call forward that never stores the normalised
+ * values, one per chunk of trials backward (recomputing them and the membranes). The same spikes
+ * and gradients bit for bit as the two ops, with one activation fewer kept for the backward pass.
+ * Elsewhere (webgpu, kernels off, or with `v0`) it is the two ops.
+ *
+ * @example
+ * ```ts
+ * import { initLayerNorm, spikeNormLif, tf } from "./mod.ts";
+ * const s = spikeNormLif(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8]), { vThreshold: 0.5 });
+ * ```
+ */
+export function spikeNormLif(
+  p: LayerNormParams,
+  x: tf.Tensor,
+  lifOptions: LifOptions = {},
+): tf.Tensor {
+  const o = resolveLifOptions(lifOptions);
+  if (
+    !kernelsActive() || o.v0 !== undefined || x.rank !== 4 || x.size === 0 ||
+    x.dtype !== "float32" || p.g.size !== x.shape[3] || p.b.size !== x.shape[3]
+  ) {
+    return lif(spikeNorm(p, x), lifOptions);
+  }
+  return spikeNormLifFn(o)(x, p.g, p.b);
+}

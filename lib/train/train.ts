@@ -1,0 +1,843 @@
+/**
+ * Training and prediction for masked-modeling models.
+ *
+ * `train(model, dataset, opts)` runs AdamW with linear warm-up + cosine decay and global-norm
+ * clipping on masked-modeling batches, validates every `evalEvery` steps on the validation trials
+ * (co-bps of held-out neurons), keeps the best parameters (and writes them atomically as a
+ * safetensors checkpoint when `outDir` is set), stops early after `patience` validations without
+ * improvement, and appends one JSON object per line to `log.jsonl`. It never leaks tensors:
+ * `tf.memory().numTensors` is the same after every step.
+ *
+ * @module
+ */
+// @ts-types="@types/cli-progress"
+import cliProgress from "cli-progress";
+import process from "node:process";
+import { tf } from "../core/backend.ts";
+import { saveCheckpoint } from "./checkpoint.ts";
+import { type Array3D, type SpikeDataset, take3d } from "../data/dataset.ts";
+import { negBinomialNll, poissonNll } from "./losses.ts";
+import type { Mode } from "../model/layers.ts";
+import type { HybridApplyContext, SpikeStatsCollector } from "../model/hybrid.ts";
+import {
+  disposeBatch,
+  maskedBatch,
+  type MaskingOptions,
+  resolveMasking,
+  type TrainingBatch,
+} from "./masking.ts";
+import { bitsPerSpike, type RatePredictions } from "../eval/metrics.ts";
+import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
+import { foldIn, type Key, key as makeKey, permutation, split } from "../core/random.ts";
+import type { Model } from "../model/transformer.ts";
+import { canonicalJson, saveTrainState, type TrainState, versionMetadata } from "./train_state.ts";
+import { disposeTree, flatten, type Params, unflatten } from "../core/tree.ts";
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /** Optimiser steps (default 2000). */
+  steps?: number;
+  /** Trials per batch (default 32). */
+  batchSize?: number;
+  /** Peak learning rate (default 1e-4, the mission's AdamW setting). */
+  lr?: number;
+  /** Final learning rate of the cosine decay (default 0). */
+  minLr?: number;
+  /** Warm-up length as a fraction of `steps` (default 0.03, i.e. 3 %). */
+  warmupFraction?: number;
+  /** Decoupled weight decay (default 0.01) applied to matrices only. */
+  weightDecay?: number;
+  /** Global-norm clipping threshold (default 1.0). */
+  clipNorm?: number;
+  /** Masked-modeling options. */
+  masking?: MaskingOptions;
+  /** Validate every this many steps (default 100). */
+  evalEvery?: number;
+  /** Stop after this many validations without improvement (default 10; 0 disables). */
+  patience?: number;
+  /** Seed of the run (default 0); ignored when `key` is given. */
+  seed?: number;
+  /** Key of the run (parameter init uses `split(key)[0]`, batches and dropout the rest). */
+  key?: Key;
+  /** Folder for `checkpoint.safetensors` (best params) and `log.jsonl`. */
+  outDir?: string;
+  /** Show a progress bar on stderr (works when piped; default false). */
+  progress?: boolean;
+  /** Extra metadata stored in the checkpoint. */
+  metadata?: Record<string, string>;
+  /** Called after every step (for tests and custom logging). */
+  onStep?: (info: StepInfo) => void;
+  /** Parameters to start from instead of `model.init` (ownership passes to `train`). */
+  initialParams?: Params;
+  /**
+   * Which mode each step trains: `"standard"`, `"spiking"` or `"alternate"` (switch every
+   * `switchEvery` steps, starting with standard) so one parameter set serves both modes.
+   * Default: the model's first mode.
+   */
+  modeSchedule?: "standard" | "spiking" | "alternate";
+  /** Steps per mode in the alternating schedule (default 1). */
+  switchEvery?: number;
+  /**
+   * Weight λ of the cross-mode distillation term in spiking-mode steps (default 0 = off). With
+   * λ > 0, a spiking step adds λ · mean over all bins and neurons of the Poisson KL divergence
+   * KL(Poisson(r_std) ‖ Poisson(r_spk)) = r_std·(log r_std − log r_spk) − r_std + r_spk, where
+   * r_std are the standard-mode rates of the same parameters on the same masked input, treated
+   * as constants (no gradient). The masked NLL only scores masked and held-out entries; the KL
+   * term gives the spiking mode a dense target at every bin and neuron. Needs a model that runs
+   * in both modes.
+   */
+  distill?: number;
+  /**
+   * Recompute each block's activations in the backward pass instead of storing them (gradient
+   * checkpointing, lib/remat.ts; default false): a train step's peak memory drops to about one
+   * block's activations plus every block's input, for one more forward pass per block. The
+   * values and gradients are the same. Hybrid models only (the NDT transformer ignores it).
+   */
+  remat?: boolean;
+  /**
+   * Write the resumable `state.safetensors` (see `lib/train_state.ts`) into `outDir` every this
+   * many steps and at the end (default: `evalEvery`).
+   */
+  checkpointEvery?: number;
+  /**
+   * Continue a run from a saved {@linkcode TrainState} (e.g. `loadTrainState(dir +
+   * "/state.safetensors")`): with the same options, model, data, seed and backend the run ends
+   * with exactly the parameters of an uninterrupted run. Options that change the trajectory must
+   * equal the saved ones (an error names those that differ). Ownership of the state's tensors
+   * passes to `train` once the check passes; `log.jsonl` is appended to, not truncated.
+   */
+  resumeFrom?: TrainState;
+}
+
+/** What {@linkcode TrainOptions.onStep} receives. */
+export interface StepInfo {
+  /** 0-based step just taken. */
+  step: number;
+  /** Training loss of the step. */
+  loss: number;
+  /** Learning rate used. */
+  lr: number;
+  /** Pre-clip global gradient norm. */
+  gradNorm: number;
+  /** Whether the update was skipped (non-finite gradient). */
+  skipped: boolean;
+  /** Mode the step trained. */
+  mode: Mode;
+}
+
+/** One validation record. */
+export interface ValRecord {
+  /** Step after which validation ran (1-based count of steps taken). */
+  step: number;
+  /** Validation score used for model selection (higher is better). */
+  score: number;
+  /** Which metric `score` is: `"coBps"`, `"fpBps"` or `"heldInBps"`. */
+  metric: string;
+  /** The score of each validated mode (`score` is their mean). */
+  byMode: Partial<Record<Mode, number>>;
+  /** Mean training loss since the previous validation. */
+  trainLoss: number;
+}
+
+/** Result of {@linkcode train}. */
+export interface TrainResult {
+  /** Best parameters (by validation score); owned by the caller. */
+  params: Params;
+  /** Step at which the best parameters were recorded. */
+  bestStep: number;
+  /** Best validation score. */
+  bestScore: number;
+  /** Steps actually taken. */
+  stepsTaken: number;
+  /** Whether early stopping ended the run. */
+  stoppedEarly: boolean;
+  /** Every validation. */
+  history: ValRecord[];
+  /** Wall-clock seconds. */
+  seconds: number;
+}
+
+const TRAIN_KEYS = [
+  "steps",
+  "batchSize",
+  "lr",
+  "minLr",
+  "warmupFraction",
+  "weightDecay",
+  "clipNorm",
+  "masking",
+  "evalEvery",
+  "patience",
+  "seed",
+  "key",
+  "outDir",
+  "progress",
+  "metadata",
+  "onStep",
+  "initialParams",
+  "modeSchedule",
+  "switchEvery",
+  "distill",
+  "remat",
+  "checkpointEvery",
+  "resumeFrom",
+];
+
+function checkNum(name: string, v: number, ok: (x: number) => boolean, what: string): number {
+  if (typeof v !== "number" || !ok(v)) {
+    throw new Error(`train option "${name}" must be ${what}, found ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Validate train options and fill defaults. Unknown keys throw, naming the key.
+ *
+ * @example
+ * ```ts
+ * import { resolveTrainOptions } from "./mod.ts";
+ * resolveTrainOptions({ steps: 10 }).batchSize; // 32
+ * ```
+ */
+export function resolveTrainOptions(
+  opts: TrainOptions = {},
+):
+  & Required<
+    Omit<
+      TrainOptions,
+      "outDir" | "onStep" | "key" | "metadata" | "initialParams" | "modeSchedule" | "resumeFrom"
+    >
+  >
+  & TrainOptions {
+  for (const k of Object.keys(opts)) {
+    if (!TRAIN_KEYS.includes(k)) {
+      throw new Error(`unknown train option "${k}"; expected one of: ${TRAIN_KEYS.join(", ")}`);
+    }
+  }
+  const isPosInt = (x: number) => Number.isInteger(x) && x >= 1;
+  return {
+    ...opts,
+    steps: checkNum("steps", opts.steps ?? 2000, isPosInt, "an integer >= 1"),
+    batchSize: checkNum("batchSize", opts.batchSize ?? 32, isPosInt, "an integer >= 1"),
+    lr: checkNum("lr", opts.lr ?? 1e-4, (x) => x > 0 && x < 1, "in (0, 1)"),
+    minLr: checkNum("minLr", opts.minLr ?? 0, (x) => x >= 0, ">= 0"),
+    warmupFraction: checkNum(
+      "warmupFraction",
+      opts.warmupFraction ?? 0.03,
+      (x) => x >= 0 && x < 1,
+      "in [0, 1)",
+    ),
+    weightDecay: checkNum("weightDecay", opts.weightDecay ?? 0.01, (x) => x >= 0, ">= 0"),
+    clipNorm: checkNum("clipNorm", opts.clipNorm ?? 1, (x) => x > 0, "> 0"),
+    masking: resolveMasking(opts.masking),
+    evalEvery: checkNum("evalEvery", opts.evalEvery ?? 100, isPosInt, "an integer >= 1"),
+    patience: checkNum(
+      "patience",
+      opts.patience ?? 10,
+      (x) => Number.isInteger(x) && x >= 0,
+      "an integer >= 0",
+    ),
+    seed: checkNum("seed", opts.seed ?? 0, Number.isSafeInteger, "an integer"),
+    progress: opts.progress ?? false,
+    switchEvery: checkNum("switchEvery", opts.switchEvery ?? 1, isPosInt, "an integer >= 1"),
+    distill: checkNum("distill", opts.distill ?? 0, (x) => x >= 0 && x < 1e6, ">= 0"),
+    remat: (() => {
+      if (opts.remat !== undefined && typeof opts.remat !== "boolean") {
+        throw new Error(
+          `train option "remat" must be true or false, found ${JSON.stringify(opts.remat)}`,
+        );
+      }
+      return opts.remat ?? false;
+    })(),
+    checkpointEvery: checkNum(
+      "checkpointEvery",
+      opts.checkpointEvery ?? opts.evalEvery ?? 100,
+      isPosInt,
+      "an integer >= 1",
+    ),
+    modeSchedule: (() => {
+      const m = opts.modeSchedule;
+      if (m !== undefined && !["standard", "spiking", "alternate"].includes(m)) {
+        throw new Error(
+          `train option "modeSchedule" must be "standard", "spiking" or "alternate", found ${
+            JSON.stringify(m)
+          }`,
+        );
+      }
+      return m;
+    })(),
+  };
+}
+
+/** Options of {@linkcode predict}. */
+export interface PredictOptions {
+  /** Trials to predict (default: all trials of the dataset). */
+  trials?: ArrayLike<number>;
+  /** Trials per forward pass (default 64). */
+  batchSize?: number;
+  /** Mode to run (default: the model's first mode). */
+  mode?: Mode;
+  /** Receives every LIF site's spikes (hybrid models in spiking mode). */
+  stats?: SpikeStatsCollector;
+}
+
+/**
+ * Predicted rates (expected counts per bin, all neurons) for trials of a dataset, in
+ * inference mode (no masking, no dropout). Returns arrays over the selected trials.
+ *
+ * @example
+ * ```ts
+ * import { key, lorenzDataset, predict, transformerFor } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 2 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const preds = await predict(model, model.init(key(0)), ds);
+ * ```
+ */
+export async function predict(
+  model: Model,
+  params: Params,
+  ds: SpikeDataset,
+  opts: PredictOptions = {},
+): Promise<RatePredictions> {
+  const trials = opts.trials ?? Int32Array.from({ length: ds.counts.shape[0] }, (_, i) => i);
+  const bs = opts.batchSize ?? 64;
+  const [, l, n] = ds.counts.shape;
+  const f = ds.forwardCounts.shape[1];
+  const rates = new Float32Array(trials.length * l * n);
+  const fwd = new Float32Array(trials.length * f * n);
+  const all = Int32Array.from(trials as ArrayLike<number>);
+  for (let s = 0; s < all.length; s += bs) {
+    const idx = all.subarray(s, Math.min(all.length, s + bs));
+    const batch = maskedBatch(ds, idx, { key: makeKey(0), unmasked: true });
+    const r = tf.tidy(() =>
+      tf.exp(
+        model.apply(
+          params,
+          { input: batch.input },
+          { training: false, mode: opts.mode, stats: opts.stats } as HybridApplyContext,
+        ),
+      )
+    );
+    const v = await r.data();
+    r.dispose();
+    disposeBatch(batch);
+    for (let t = 0; t < idx.length; t++) {
+      const src = t * (l + f) * n;
+      rates.set(v.subarray(src, src + l * n), (s + t) * l * n);
+      fwd.set(v.subarray(src + l * n, src + (l + f) * n), (s + t) * f * n);
+    }
+  }
+  return {
+    rates: { data: rates, shape: [trials.length, l, n] },
+    forwardRates: { data: fwd, shape: [trials.length, f, n] },
+  };
+}
+
+/**
+ * Validation score of `params` on `trials` (higher is better): co-bps of the held-out neurons
+ * when there are any, else fp-bps of the forward window, else bits/spike of the held-in neurons.
+ *
+ * @example
+ * ```ts
+ * import { key, lorenzDataset, transformerFor, validationScore } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 4 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const { score, metric } = await validationScore(model, model.init(key(0)), ds);
+ * ```
+ */
+export async function validationScore(
+  model: Model,
+  params: Params,
+  ds: SpikeDataset,
+  opts: { trials?: ArrayLike<number>; mode?: Mode } = {},
+): Promise<{ score: number; metric: string }> {
+  const trials = opts.trials ?? ds.split.val;
+  const preds = await predict(model, params, ds, { trials, mode: opts.mode });
+  const counts = take3d(ds.counts, trials);
+  const quiet = { onWarning: () => {} };
+  const sel = (a: Array3D, neurons: Int32Array) =>
+    take3d(a, Int32Array.from({ length: a.shape[0] }, (_, i) => i), { last: neurons });
+  if (ds.heldOut.length > 0) {
+    return {
+      score: await bitsPerSpike(sel(preds.rates, ds.heldOut), sel(counts, ds.heldOut), quiet),
+      metric: "coBps",
+    };
+  }
+  if (ds.forwardCounts.shape[1] > 0 && preds.forwardRates) {
+    return {
+      score: await bitsPerSpike(preds.forwardRates, take3d(ds.forwardCounts, trials), quiet),
+      metric: "fpBps",
+    };
+  }
+  return {
+    score: await bitsPerSpike(sel(preds.rates, ds.heldIn), sel(counts, ds.heldIn), quiet),
+    metric: "heldInBps",
+  };
+}
+
+/** What {@linkcode trainStep} returns. */
+export interface TrainStepResult {
+  /** Parameters after the update (the previous ones are disposed unless the step was skipped). */
+  params: Params;
+  /** Optimiser state after the update. */
+  state: OptState;
+  /** Loss before the update. */
+  loss: number;
+  /** Pre-clip global gradient norm. */
+  gradNorm: number;
+  /** True when the gradient or loss was not finite and nothing was updated. */
+  skipped: boolean;
+}
+
+/**
+ * One optimisation step on a prepared batch: masked Poisson loss, gradients, global-norm
+ * clipping, optimiser update. Consumes `current` (its tensors are disposed when replaced); the
+ * batch stays owned by the caller.
+ *
+ * @example
+ * ```ts
+ * import { adamw, key, lorenzDataset, maskedBatch, trainStep, transformerFor } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 4 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const optimizer = adamw({ lr: 1e-3 });
+ * const params = model.init(key(0));
+ * const batch = maskedBatch(ds, ds.split.train, { key: key(1) });
+ * const r = await trainStep(model, { params, state: optimizer.init(params) }, batch, {
+ *   optimizer,
+ *   key: key(2),
+ * });
+ * ```
+ */
+export async function trainStep(
+  model: Model,
+  current: { params: Params; state: OptState },
+  batch: TrainingBatch,
+  opts: {
+    optimizer: Optimizer;
+    clipNorm?: number;
+    key: Key;
+    mode?: Mode;
+    distill?: number;
+    remat?: boolean;
+  },
+): Promise<TrainStepResult> {
+  const { params, state } = current;
+  const mode = opts.mode ?? model.modes?.[0] ?? "standard";
+  const all = flatten(params);
+  // Parameters the mode does not touch get no gradient and no update (as PyTorch skips
+  // parameters whose .grad is None); their moments are kept as they are.
+  const leaves = model.usesParam ? all.filter((l) => model.usesParam!(l.path, mode)) : all;
+  const usedPaths = new Set(leaves.map((l) => l.path));
+  const distill = opts.distill ?? 0;
+  let teacher: tf.Tensor | undefined;
+  if (distill > 0 && mode === "spiking") {
+    if (!model.modes?.includes("standard")) {
+      throw new Error(
+        `distillation needs a model that also runs in standard mode; this one runs in ${
+          model.modes?.join(", ")
+        }`,
+      );
+    }
+    teacher = model.apply(params, { input: batch.input, inputMask: batch.mask }, {
+      training: false,
+      mode: "standard",
+    });
+  }
+  const { value, grads } = tf.tidy(() =>
+    tf.valueAndGrads((...xs: tf.Tensor[]) => {
+      const byPath = new Map(leaves.map((l, i) => [l.path, xs[i]]));
+      const p = unflatten(
+        all.map((l) => ({ path: l.path, tensor: byPath.get(l.path) ?? l.tensor })),
+      );
+      const logRates = model.apply(p, { input: batch.input, inputMask: batch.mask }, {
+        training: true,
+        key: opts.key,
+        mode,
+        remat: opts.remat,
+      });
+      const nll = countLoss(p, logRates, batch);
+      return teacher ? tf.add(nll, tf.mul(poissonKl(teacher, logRates), distill)) : nll;
+    })(leaves.map((l) => l.tensor))
+  );
+  teacher?.dispose();
+  const gradTree = unflatten(leaves.map((l, i) => ({ path: l.path, tensor: grads[i] })));
+  const clipped = await clipByGlobalNorm(gradTree, opts.clipNorm ?? 1);
+  const loss = (await value.data())[0];
+  value.dispose();
+  const skipped = !Number.isFinite(clipped.norm) || !Number.isFinite(loss);
+  let out = { params, state };
+  if (!skipped) {
+    if (usedPaths.size === all.length) {
+      out = opts.optimizer.update(clipped.grads, state, params);
+      disposeTree(params);
+      disposeTree(state.mu);
+      disposeTree(state.nu);
+    } else {
+      const pick = (t: Params, used: boolean) =>
+        unflatten(flatten(t).filter((l) => usedPaths.has(l.path) === used));
+      const sub = opts.optimizer.update(clipped.grads, {
+        step: state.step,
+        mu: pick(state.mu, true),
+        nu: pick(state.nu, true),
+      }, pick(params, true));
+      const merge = (fresh: Params, old: Params) =>
+        unflatten([...flatten(fresh), ...flatten(old).filter((l) => !usedPaths.has(l.path))]);
+      disposeTree(pick(params, true));
+      disposeTree(pick(state.mu, true));
+      disposeTree(pick(state.nu, true));
+      out = {
+        params: merge(sub.params, params),
+        state: {
+          step: sub.state.step,
+          mu: merge(sub.state.mu, state.mu),
+          nu: merge(sub.state.nu, state.nu),
+        },
+      };
+    }
+  }
+  if (clipped.grads !== gradTree) disposeTree(clipped.grads);
+  disposeTree(gradTree);
+  return { params: out.params, state: out.state, loss, gradNorm: clipped.norm, skipped };
+}
+
+/**
+ * The masked count loss of a batch: negative binomial when the parameters carry a learned
+ * per-neuron `logTheta` (models built with `likelihood: "negbinomial"`), else Poisson.
+ */
+function countLoss(p: Params, logRates: tf.Tensor, batch: TrainingBatch): tf.Scalar {
+  const logTheta = p.logTheta as tf.Tensor | undefined;
+  return logTheta
+    ? negBinomialNll(logRates, logTheta, batch.target, { mask: batch.weight })
+    : poissonNll(logRates, batch.target, { mask: batch.weight });
+}
+
+/**
+ * Mean Poisson KL divergence KL(Poisson(e^t) ‖ Poisson(e^s)) = e^t·(t − s) − e^t + e^s over all
+ * elements, for teacher log-rates `t` (constants) and student log-rates `s`.
+ */
+function poissonKl(t: tf.Tensor, s: tf.Tensor): tf.Scalar {
+  const rt = tf.exp(t);
+  return tf.mean(tf.add(tf.sub(tf.mul(rt, tf.sub(t, s)), rt), tf.exp(s)));
+}
+
+async function appendLine(path: string, obj: unknown): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(obj) + "\n", { append: true });
+}
+
+function cloneTree(p: Params): Params {
+  return unflatten(
+    flatten(p).map(({ path, tensor }) => ({ path, tensor: tf.keep(tensor.clone()) })),
+  );
+}
+
+/** FNV-1a over 32-bit words. */
+function fnv1a(h: number, words: Uint32Array | Int32Array): number {
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 16777619) >>> 0;
+  return h;
+}
+
+/** What identifies a dataset for resuming: sizes, splits and a hash of the counts. */
+function dataFingerprint(ds: SpikeDataset): Record<string, unknown> {
+  const c = ds.counts.data;
+  let h = fnv1a(2166136261, new Uint32Array(c.buffer, c.byteOffset, c.length));
+  for (const s of [ds.heldIn, ds.heldOut, ds.split.train, ds.split.val]) h = fnv1a(h, s);
+  return {
+    name: ds.name,
+    shape: ds.counts.shape,
+    forwardBins: ds.forwardCounts.shape[1],
+    heldOut: ds.heldOut.length,
+    split: [ds.split.train.length, ds.split.val.length, ds.split.test.length],
+    hash: h.toString(16),
+  };
+}
+
+/** Everything that decides a run's trajectory, as canonical JSON (stored in the state). */
+function trainConfigJson(
+  o: ReturnType<typeof resolveTrainOptions>,
+  model: Model,
+  ds: SpikeDataset,
+): string {
+  const notTrajectory = [
+    "outDir",
+    "progress",
+    "metadata",
+    "onStep",
+    "initialParams",
+    "resumeFrom",
+    "checkpointEvery",
+    "key",
+    "seed",
+  ];
+  const options = Object.fromEntries(
+    Object.entries(o).filter(([k]) => !notTrajectory.includes(k)),
+  );
+  return canonicalJson({
+    options,
+    runKey: [...(o.key ?? makeKey(o.seed))],
+    model: model.config,
+    data: dataFingerprint(ds),
+  });
+}
+
+function describeDiffs(saved: unknown, now: unknown, path: string, out: string[]): void {
+  const isObj = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+  if (isObj(saved) && isObj(now)) {
+    const a = saved as Record<string, unknown>, b = now as Record<string, unknown>;
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      describeDiffs(a[k], b[k], path ? `${path}.${k}` : k, out);
+    }
+  } else if (JSON.stringify(saved) !== JSON.stringify(now)) {
+    const name = path === "runKey" ? "seed/key" : path;
+    out.push(
+      `${name}: saved ${JSON.stringify(saved) ?? "unset"}, now ${JSON.stringify(now) ?? "unset"}`,
+    );
+  }
+}
+
+/** Throw, naming every difference, when a saved state was made with other settings. */
+function checkResume(saved: TrainState, trainConfig: string): void {
+  if (saved.trainConfig === trainConfig) return;
+  const diffs: string[] = [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(saved.trainConfig);
+  } catch {
+    parsed = saved.trainConfig;
+  }
+  describeDiffs(parsed, JSON.parse(trainConfig), "", diffs);
+  throw new Error(
+    `train option "resumeFrom": the saved state was made with different settings (` +
+      `${diffs.join("; ") || "unreadable saved settings"}); resume with the same options, model, ` +
+      `data and seed, or start a new run`,
+  );
+}
+
+/**
+ * Train `model` on the training trials of `ds` by masked modeling (see the module docs).
+ *
+ * @example
+ * ```ts
+ * import { lorenzDataset, train, transformerFor } from "./mod.ts";
+ * const ds = lorenzDataset({ conditions: 4, trialsPerCondition: 4 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const result = await train(model, ds, { steps: 20, lr: 1e-3, evalEvery: 10 });
+ * console.log(result.bestScore);
+ * ```
+ */
+export async function train(
+  model: Model,
+  ds: SpikeDataset,
+  opts: TrainOptions = {},
+): Promise<TrainResult> {
+  const o = resolveTrainOptions(opts);
+  if (ds.heldIn.length !== model.config.nInputs || ds.counts.shape[2] !== model.config.nOutputs) {
+    throw new Error(
+      `model expects ${model.config.nInputs} held-in of ${model.config.nOutputs} neurons, dataset has ` +
+        `${ds.heldIn.length} held-in of ${ds.counts.shape[2]}`,
+    );
+  }
+  if (
+    ds.counts.shape[1] !== model.config.bins ||
+    ds.forwardCounts.shape[1] !== model.config.forwardBins
+  ) {
+    throw new Error(
+      `model expects ${model.config.bins} bins + ${model.config.forwardBins} forward bins, dataset has ` +
+        `${ds.counts.shape[1]} + ${ds.forwardCounts.shape[1]}`,
+    );
+  }
+  const valTrials = ds.split.val.length > 0 ? ds.split.val : ds.split.train;
+  const modes = model.modes ?? ["standard"];
+  const schedule0 = o.modeSchedule ?? modes[0];
+  const trainedModes: Mode[] = schedule0 === "alternate" ? ["standard", "spiking"] : [schedule0];
+  for (const m of trainedModes) {
+    if (!modes.includes(m)) {
+      throw new Error(
+        `modeSchedule "${schedule0}" needs mode "${m}", but the model runs in ${modes.join(", ")}`,
+      );
+    }
+  }
+  const modeAt = (step: number): Mode =>
+    schedule0 === "alternate"
+      ? (Math.floor(step / o.switchEvery) % 2 === 0 ? "standard" : "spiking")
+      : schedule0;
+  const runKey = o.key ?? makeKey(o.seed);
+  const [kInit, kTrain] = split(runKey);
+  const trainConfig = trainConfigJson(o, model, ds);
+  const resume = o.resumeFrom;
+  if (resume) {
+    if (o.initialParams) {
+      throw new Error(`train options "resumeFrom" and "initialParams" exclude each other`);
+    }
+    checkResume(resume, trainConfig);
+  }
+  let params = resume ? resume.params : o.initialParams ?? model.init(kInit);
+  const warmupSteps = Math.round(o.warmupFraction * o.steps);
+  const schedule = (step: number) =>
+    cosineWarmup(step, { totalSteps: o.steps, warmupSteps, peakLr: o.lr, minLr: o.minLr });
+  const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
+  let state = resume ? resume.opt : opt.init(params);
+  const logPath = o.outDir ? `${o.outDir}/log.jsonl` : undefined;
+  if (o.outDir) {
+    await Deno.mkdir(o.outDir, { recursive: true });
+    if (resume) await appendLine(logPath!, { kind: "resume", step: resume.step });
+    else await Deno.writeTextFile(logPath!, "");
+  }
+  const bar = o.progress
+    ? new cliProgress.SingleBar({
+      format:
+        "train [{bar}] {percentage}% | {value}/{total} | loss {loss} | val {val} | eta {eta}s",
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+      stream: process.stderr,
+      hideCursor: false,
+    }, cliProgress.Presets.shades_classic)
+    : undefined;
+  bar?.start(o.steps, resume?.step ?? 0, { loss: "-", val: "-" });
+
+  const t0 = performance.now();
+  const secondsBefore = resume?.seconds ?? 0;
+  const elapsed = () => secondsBefore + (performance.now() - t0) / 1000;
+  const history: ValRecord[] = resume ? [...resume.history] : [];
+  let best: Params | undefined = resume?.best;
+  let bestScore = resume?.bestScore ?? -Infinity;
+  let bestStep = resume?.bestStep ?? 0;
+  let sinceBest = resume?.sinceBest ?? 0;
+  let lossSum = resume?.lossSum ?? 0;
+  let lossN = resume?.lossN ?? 0;
+  let stoppedEarly = resume?.stoppedEarly ?? false;
+  let step = resume?.step ?? 0;
+  const versions = versionMetadata();
+  const saveState = async (stepsTaken: number) => {
+    if (!o.outDir) return;
+    await saveTrainState(`${o.outDir}/state.safetensors`, {
+      step: stepsTaken,
+      params,
+      opt: state,
+      best,
+      bestScore,
+      bestStep,
+      sinceBest,
+      history,
+      lossSum,
+      lossN,
+      stoppedEarly,
+      seconds: elapsed(),
+      trainConfig,
+      metadata: { ...(o.metadata ?? {}), modelConfig: JSON.stringify(model.config) },
+    });
+  };
+  const nTrain = ds.split.train.length;
+  const bs = Math.min(o.batchSize, nTrain);
+  for (; step < o.steps && !stoppedEarly; step++) {
+    const [kBatch, kMask, kDrop] = split(foldIn(kTrain, step), 3);
+    const perm = permutation(kBatch, nTrain).subarray(0, bs);
+    const trials = Int32Array.from(perm, (i) => ds.split.train[i]);
+    const batch = maskedBatch(ds, trials, { key: kMask, masking: o.masking });
+    const mode = modeAt(step);
+    const res = await trainStep(model, { params, state }, batch, {
+      optimizer: opt,
+      clipNorm: o.clipNorm,
+      key: kDrop,
+      mode,
+      distill: o.distill,
+      remat: o.remat,
+    });
+    disposeBatch(batch);
+    params = res.params;
+    state = res.state;
+    const { loss, skipped } = res;
+    const clipped = { norm: res.gradNorm };
+    const lr = schedule(step);
+    if (!skipped) {
+      lossSum += loss;
+      lossN++;
+    }
+    o.onStep?.({ step, loss, lr, gradNorm: clipped.norm, skipped, mode });
+    if (logPath && (step % 10 === 0 || skipped)) {
+      await appendLine(logPath, {
+        kind: "train",
+        step,
+        mode,
+        loss,
+        lr,
+        gradNorm: clipped.norm,
+        skipped,
+      });
+    }
+    bar?.update(step + 1, { loss: loss.toFixed(4) });
+
+    const last = step === o.steps - 1;
+    if ((step + 1) % o.evalEvery === 0 || last) {
+      const byMode: Partial<Record<Mode, number>> = {};
+      let metric = "";
+      for (const m of trainedModes) {
+        const v = await validationScore(model, params, ds, { trials: valTrials, mode: m });
+        byMode[m] = v.score;
+        metric = v.metric;
+      }
+      const score = trainedModes.reduce((a, m) => a + byMode[m]!, 0) / trainedModes.length;
+      const rec: ValRecord = {
+        step: step + 1,
+        score,
+        metric,
+        byMode,
+        trainLoss: lossN ? lossSum / lossN : NaN,
+      };
+      history.push(rec);
+      lossSum = 0;
+      lossN = 0;
+      bar?.update(step + 1, { val: `${metric} ${score.toFixed(4)}` });
+      if (logPath) {
+        await appendLine(logPath, {
+          kind: "val",
+          ...rec,
+          seconds: elapsed(),
+        });
+      }
+      if (score > bestScore) {
+        bestScore = score;
+        bestStep = step + 1;
+        sinceBest = 0;
+        if (best) disposeTree(best);
+        best = cloneTree(params);
+        if (o.outDir) {
+          await saveCheckpoint(`${o.outDir}/checkpoint.safetensors`, best, {
+            metadata: {
+              ...(o.metadata ?? {}),
+              ...versions,
+              step: String(bestStep),
+              [metric]: String(score),
+              modelConfig: JSON.stringify(model.config),
+              trainConfig,
+            },
+          });
+        }
+      } else if (o.patience > 0 && ++sinceBest >= o.patience) {
+        stoppedEarly = true;
+      }
+    }
+    if (stoppedEarly || last || (step + 1) % o.checkpointEvery === 0) await saveState(step + 1);
+    if (stoppedEarly) {
+      step++;
+      break;
+    }
+  }
+  bar?.stop();
+  if (!best) {
+    // No finite validation score was ever seen: hand back the last parameters.
+    best = cloneTree(params);
+    bestStep = Math.min(step, o.steps);
+  }
+  disposeTree(params);
+  disposeTree(state.mu);
+  disposeTree(state.nu);
+  return {
+    params: best,
+    bestStep,
+    bestScore,
+    stepsTaken: Math.min(step, o.steps),
+    stoppedEarly,
+    history,
+    seconds: elapsed(),
+  };
+}
