@@ -14,8 +14,8 @@ import { bmm, spikeMatMul } from "./bmm.ts";
 import { kernelsActive, setKernelsEnabled } from "./wasm.ts";
 import { convKernel } from "./conv.ts";
 import { spikeNorm } from "../lib/snn/spike_norm.ts";
-import { applyLinear, initLinear } from "../lib/model/layers.ts";
-import { applyCausalConv, initCausalConv } from "../lib/model/conv.ts";
+import { applyLinear, initLinear } from "../lib/nn/layers.ts";
+import { applyCausalConv, initCausalConv } from "../lib/nn/conv.ts";
 import { applyTim, initTim } from "../lib/snn/tim.ts";
 import { key } from "../lib/core/random.ts";
 

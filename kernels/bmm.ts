@@ -11,7 +11,7 @@
  * @module
  */
 import { tf } from "../lib/core/backend.ts";
-import { describe } from "../lib/core/_internal.ts";
+import { describe } from "../lib/core/validation.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode bmm}. */

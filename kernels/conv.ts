@@ -9,7 +9,7 @@
  * @module
  */
 import { tf } from "../lib/core/backend.ts";
-import { describe } from "../lib/core/_internal.ts";
+import { describe } from "../lib/core/validation.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
 import { linearBackwardAt, linearForwardAt } from "./linear.ts";
 

@@ -9,8 +9,32 @@
  * @module
  */
 import { tf } from "../lib/core/backend.ts";
-import type { ResolvedLifOptions } from "../lib/snn/neurons.ts";
+import type { ResolvedSurrogate } from "../lib/snn/surrogates.ts";
 import { type KernelCall, tensorData, withKernelCall } from "./wasm.ts";
+
+/**
+ * The neuron constants a LIF kernel runs with: the fields of `ResolvedLifOptions`
+ * (lib/snn/neurons.ts), which satisfies this type, declared here so the kernels do not depend on
+ * the module that calls them.
+ */
+export interface LifKernelOptions {
+  /** Membrane time constant τ > 1. */
+  readonly tau: number;
+  /** Firing threshold. */
+  readonly vThreshold: number;
+  /** Reset potential, or `null` for a soft reset. */
+  readonly vReset: number | null;
+  /** Leak the input. */
+  readonly decayInput: boolean;
+  /** The surrogate gradient. */
+  readonly surrogate: ResolvedSurrogate;
+  /** Detach S in the reset. */
+  readonly detachReset: boolean;
+  /** Detach V[t-1] in the charge. */
+  readonly detachMembrane: boolean;
+  /** Initial membrane, if given. */
+  readonly v0?: tf.Tensor;
+}
 
 type LifFn = (...xs: tf.Tensor[]) => tf.Tensor;
 
@@ -42,7 +66,7 @@ export interface LifKernelArgs {
  * lifKernelArgs(resolveLifOptions({ tau: 2 })).neuron[0]; // 0.5
  * ```
  */
-export function lifKernelArgs(o: ResolvedLifOptions): LifKernelArgs {
+export function lifKernelArgs(o: LifKernelOptions): LifKernelArgs {
   const k = 1 / o.tau;
   const vr = o.vReset ?? 0;
   const surrogate: LifKernelArgs["surrogate"] = [
@@ -67,7 +91,7 @@ export function lifKernelArgs(o: ResolvedLifOptions): LifKernelArgs {
   };
 }
 
-function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
+function lifFnFor(o: LifKernelOptions, withV0: boolean): LifFn {
   const a = lifKernelArgs(o);
   const id = `${a.key}:${withV0}`;
   let fn = lifFns.get(id);
@@ -137,7 +161,7 @@ function lifFnFor(o: ResolvedLifOptions, withV0: boolean): LifFn {
  * const s = lifKernel(tf.tensor2d([[1.5], [1.5], [0.5], [2.5]]), resolveLifOptions()); // 0,1,0,1
  * ```
  */
-export function lifKernel(x: tf.Tensor, o: ResolvedLifOptions): tf.Tensor {
+export function lifKernel(x: tf.Tensor, o: LifKernelOptions): tf.Tensor {
   if (o.v0 === undefined) return lifFnFor(o, false)(x);
   const v0 = o.v0;
   return tf.tidy(() => lifFnFor(o, true)(x, tf.broadcastTo(v0, x.shape.slice(1))));

@@ -12,7 +12,7 @@
  * @module
  */
 import { tf } from "../lib/core/backend.ts";
-import { describe } from "../lib/core/_internal.ts";
+import { describe } from "../lib/core/validation.ts";
 import { type KernelCall, kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode linearKernel}. */

@@ -22,9 +22,9 @@
  * @module
  */
 import { tf } from "../lib/core/backend.ts";
-import { describe } from "../lib/core/_internal.ts";
+import { describe } from "../lib/core/validation.ts";
 import type { HybridModel, ResolvedHybridConfig } from "../lib/model/hybrid.ts";
-import type { Mode } from "../lib/model/layers.ts";
+import type { Mode } from "../lib/nn/types.ts";
 import { resolveLifOptions } from "../lib/snn/neurons.ts";
 import { resolveStreamArgs, streamTables } from "../lib/infer/stream.ts";
 import type { Params } from "../lib/core/tree.ts";

@@ -9,7 +9,7 @@ import { BACKENDS, useBackend } from "../lib/core/backend.ts";
 import { resolveHybridConfig } from "../lib/model/hybrid.ts";
 import { validateLoadOptions } from "../lib/data/load.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
-import { preset } from "../lib/model/presets.ts";
+import { preset } from "../lib/experiments/presets.ts";
 import type { DataSpec, RunConfig } from "../lib/experiments/run.ts";
 import { resolveTrainOptions } from "../lib/train/train.ts";
 import { resolveTransformerConfig } from "../lib/model/transformer.ts";

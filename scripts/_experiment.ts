@@ -5,7 +5,7 @@
  * @module
  */
 import { writeJsonAtomic } from "../lib/core/io.ts";
-import { writeFileAtomic } from "../lib/train/checkpoint.ts";
+import { writeFileAtomic } from "../lib/core/io.ts";
 import {
   type ExperimentResult,
   experimentTable,
@@ -13,7 +13,7 @@ import {
   runExperiment,
 } from "../lib/experiments/experiment.ts";
 import type { DataSpec, TrainOverrides } from "../lib/experiments/run.ts";
-import { type ModelPreset, preset } from "../lib/model/presets.ts";
+import { type ModelPreset, preset } from "../lib/experiments/presets.ts";
 import {
   dataSpecFromFlag,
   intFlag,

@@ -35,7 +35,7 @@ import { tf } from "../lib/core/backend.ts";
 import { array3d, spikeDataset } from "../lib/data/dataset.ts";
 import { type HybridConfig, hybridTransformer, resolveHybridConfig } from "../lib/model/hybrid.ts";
 import { writeJsonAtomic } from "../lib/core/io.ts";
-import type { Mode } from "../lib/model/layers.ts";
+import type { Mode } from "../lib/nn/types.ts";
 import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
 import { adamw, type OptState } from "../lib/train/optim.ts";
 import { foldIn, key, stream as randomStream } from "../lib/core/random.ts";

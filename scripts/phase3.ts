@@ -12,7 +12,7 @@ import type { ExperimentVariant } from "../lib/experiments/experiment.ts";
 import { loadData } from "../lib/experiments/run.ts";
 import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
 import { adamw } from "../lib/train/optim.ts";
-import { preset, transformerFor } from "../lib/model/presets.ts";
+import { preset, transformerFor } from "../lib/experiments/presets.ts";
 import { key } from "../lib/core/random.ts";
 import { trainStep } from "../lib/train/train.ts";
 import { disposeTree } from "../lib/core/tree.ts";

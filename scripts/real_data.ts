@@ -21,9 +21,14 @@
  *
  * @module
  */
-import { writeFileAtomic } from "../lib/train/checkpoint.ts";
+import { writeFileAtomic } from "../lib/core/io.ts";
 import type { SpikeDataset } from "../lib/data/dataset.ts";
-import { type ExperimentVariant, runExperiment, type Stat, stat } from "../lib/experiments/experiment.ts";
+import {
+  type ExperimentVariant,
+  runExperiment,
+  type Stat,
+  stat,
+} from "../lib/experiments/experiment.ts";
 import { writeJsonAtomic } from "../lib/core/io.ts";
 import { loadDataset, type LoadOptions } from "../lib/data/load.ts";
 import {
@@ -33,7 +38,7 @@ import {
   type SmoothingBaselineResult,
 } from "../lib/eval/baselines.ts";
 import { accuracyEnergyChart, type ChartSpec, saveFigure } from "../lib/figures/plot.ts";
-import { preset } from "../lib/model/presets.ts";
+import { preset } from "../lib/experiments/presets.ts";
 import { datasetSummary, type MetricsFile, type TrainOverrides } from "../lib/experiments/run.ts";
 import { floatFlag, intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
 import { QUICK } from "./_experiment.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { PRESETS } from "../lib/model/presets.ts";
+import { PRESETS } from "../lib/experiments/presets.ts";
 import { formatResults, type RunConfig, trainRun } from "../lib/experiments/run.ts";
 import { canonicalJson } from "../lib/train/train_state.ts";
 import {

@@ -5,8 +5,8 @@ import {
   encodeSafetensors,
   loadCheckpoint,
   saveCheckpoint,
-  writeFileAtomic,
 } from "../lib/train/checkpoint.ts";
+import { writeFileAtomic } from "../lib/core/io.ts";
 import { disposeTree, flatten, getLeaf, type Params } from "../lib/core/tree.ts";
 
 await useBackend("cpu");

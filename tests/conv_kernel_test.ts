@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
-import { applyCausalConv, type CausalConvParams } from "../lib/model/conv.ts";
+import { applyCausalConv, type CausalConvParams } from "../lib/nn/conv.ts";
 import { applyTim, type TimParams } from "../lib/snn/tim.ts";
 import { convKernel } from "../kernels/conv.ts";
 import { close, randomTensors, withoutKernels } from "./_kernel_util.ts";

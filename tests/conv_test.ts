@@ -7,8 +7,8 @@ import {
   type CausalConvParams,
   causalMask,
   initCausalConv,
-} from "../lib/model/conv.ts";
-import { applyLinear } from "../lib/model/layers.ts";
+} from "../lib/nn/conv.ts";
+import { applyLinear } from "../lib/nn/layers.ts";
 import { key, normal } from "../lib/core/random.ts";
 
 await useBackend("cpu");

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { loadDatasetJson, writeJsonAtomic } from "../lib/core/io.ts";
+import { writeJsonAtomic } from "../lib/core/io.ts";
+import { loadDatasetJson } from "../lib/data/dataset_json.ts";
 
 Deno.test("io: hest dataset JSON loads, validates and names bad entries", async () => {
   const dir = await Deno.makeTempDir();

@@ -10,7 +10,7 @@ import {
   initLayerNorm,
   initLinear,
   sinusoidalEncoding,
-} from "../lib/model/layers.ts";
+} from "../lib/nn/layers.ts";
 import { key } from "../lib/core/random.ts";
 
 await useBackend("cpu");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
-import { applyLinear, type LinearParams } from "../lib/model/layers.ts";
+import { applyLinear, type LinearParams } from "../lib/nn/layers.ts";
 import { linearKernel } from "../kernels/linear.ts";
 import { close, randomTensors, withoutKernels } from "./_kernel_util.ts";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
 import { type HybridConfig, hybridTransformer } from "../lib/model/hybrid.ts";
-import type { Mode } from "../lib/model/layers.ts";
+import type { Mode } from "../lib/nn/types.ts";
 import { key } from "../lib/core/random.ts";
-import { remat } from "../lib/train/remat.ts";
+import { remat } from "../lib/core/remat.ts";
 import { resolveTrainOptions } from "../lib/train/train.ts";
 import { disposeTree, flatten, type Params, unflatten } from "../lib/core/tree.ts";
 

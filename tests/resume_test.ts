@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { tf, useBackend } from "../lib/core/backend.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
-import { preset, transformerFor } from "../lib/model/presets.ts";
+import { preset, transformerFor } from "../lib/experiments/presets.ts";
 import { loadData, type RunConfig } from "../lib/experiments/run.ts";
 import { train, type TrainOptions } from "../lib/train/train.ts";
 import {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
 import { spikeNorm, spikeNormLif } from "../lib/snn/spike_norm.ts";
-import type { LayerNormParams } from "../lib/model/layers.ts";
+import type { LayerNormParams } from "../lib/nn/layers.ts";
 import { lif, type LifOptions } from "../lib/snn/neurons.ts";
 import { key, normal } from "../lib/core/random.ts";
 import { kernelsActive, setKernelsEnabled } from "../kernels/wasm.ts";

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
 import { foldIn, key } from "../lib/core/random.ts";
-import { firingRate, randomSpikeMask, sew, type SewMode, spikeCount } from "../lib/snn/spike_ops.ts";
+import {
+  firingRate,
+  randomSpikeMask,
+  sew,
+  type SewMode,
+  spikeCount,
+} from "../lib/snn/spike_ops.ts";
 
 await useBackend("cpu");
 

@@ -3,15 +3,16 @@ import { tf, useBackend } from "../lib/core/backend.ts";
 import * as hybridLib from "../lib/model/hybrid.ts";
 import type { HybridConfig, HybridModel } from "../lib/model/hybrid.ts";
 import { key, stream as randomStream } from "../lib/core/random.ts";
-import { initLayerNorm, type Mode } from "../lib/model/layers.ts";
+import { initLayerNorm } from "../lib/nn/layers.ts";
+import { type Mode } from "../lib/nn/types.ts";
 import { spikeNorm } from "../lib/snn/spike_norm.ts";
 import {
-  causalSpikeNorm,
   disposeStreamState,
   streamBlocker,
   streamer,
   type StreamState,
 } from "../lib/infer/stream.ts";
+import { causalSpikeNorm } from "../lib/snn/spike_norm.ts";
 import { transformer } from "../lib/model/transformer.ts";
 import { disposeTree, type Params } from "../lib/core/tree.ts";
 import { newKernelInstance, setKernelsEnabled } from "../kernels/wasm.ts";

@@ -4,7 +4,7 @@ import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { evaluate } from "../lib/eval/metrics.ts";
 import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
 import { adamw } from "../lib/train/optim.ts";
-import { transformerFor } from "../lib/model/presets.ts";
+import { transformerFor } from "../lib/experiments/presets.ts";
 import { key } from "../lib/core/random.ts";
 import { predict, train, trainStep } from "../lib/train/train.ts";
 import { disposeTree, flatten } from "../lib/core/tree.ts";

@@ -9,7 +9,7 @@ import { useBackend } from "../lib/core/backend.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
 import { adamw } from "../lib/train/optim.ts";
-import { transformerFor } from "../lib/model/presets.ts";
+import { transformerFor } from "../lib/experiments/presets.ts";
 import { key } from "../lib/core/random.ts";
 import { trainStep } from "../lib/train/train.ts";
 

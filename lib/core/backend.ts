@@ -82,23 +82,6 @@ function replaceWasmKernel(
   });
 }
 
-// TF.js clones tensors through the Identity kernel: `tf.clone`, the output of every custom-gradient
-// op, and every tensor such an op saves for its backward pass (hest's fused kernels and
-// rematerialised blocks are custom-gradient ops). On the wasm backend that kernel copies the
-// data. Tensors are immutable, so a clone can share its data, reference-counted, as the wasm
-// backend's own Reshape does: no copy and no second buffer (measured on the reference spiking
-// train step: see README "Speed").
-replaceWasmKernel("Identity", (x, args) => {
-  (args.backend as unknown as TfWasmBackend).incRef(x.dataId);
-  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-});
-
-// The wasm backend's Slice (and SplitV, which calls it once per part) first copies the whole
-// input out of the wasm heap (`readSync`), then copies the part element by element in JS for a
-// slice that is not one contiguous block. Splitting the fused Q/K/V product of a training step
-// thus copied it 3 + 1 times (measured on the reference spiking train step: TypedArray slice
-// and set were a quarter of the step). These replacements copy the part straight from heap view
-// to heap view, one `set` per contiguous run: the same values, no intermediate copy.
 function heapSlice(
   backend: TfWasmBackend,
   x: tf.TensorInfo,
@@ -144,25 +127,52 @@ function heapSlice(
   return out;
 }
 
-replaceWasmKernel("Slice", (x, args) => {
-  const attrs = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
-  const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size);
-  return heapSlice(args.backend as unknown as TfWasmBackend, x, begin, size);
-});
+let overridesInstalled = false;
 
-replaceWasmKernel("SplitV", (x, args) => {
-  const attrs = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
-  const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0];
-  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits, axis);
-  const begin = new Array<number>(x.shape.length).fill(0);
-  return sizes.map((s) => {
-    const size = [...x.shape];
-    size[axis] = s;
-    const part = heapSlice(args.backend as unknown as TfWasmBackend, x, [...begin], size);
-    begin[axis] += s;
-    return part;
+/**
+ * Install hest's wasm kernel overrides (Identity, Slice, SplitV: the same values, fewer copies).
+ * Called by {@linkcode useBackend} for `"wasm"`, once; importing hest changes no TF.js kernel.
+ */
+function installWasmOverrides(): void {
+  if (overridesInstalled) return;
+  overridesInstalled = true;
+  // TF.js clones tensors through the Identity kernel: `tf.clone`, the output of every custom-gradient
+  // op, and every tensor such an op saves for its backward pass (hest's fused kernels and
+  // rematerialised blocks are custom-gradient ops). On the wasm backend that kernel copies the
+  // data. Tensors are immutable, so a clone can share its data, reference-counted, as the wasm
+  // backend's own Reshape does: no copy and no second buffer (measured on the reference spiking
+  // train step: see README "Speed").
+  replaceWasmKernel("Identity", (x, args) => {
+    (args.backend as unknown as TfWasmBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
-});
+
+  // The wasm backend's Slice (and SplitV, which calls it once per part) first copies the whole
+  // input out of the wasm heap (`readSync`), then copies the part element by element in JS for a
+  // slice that is not one contiguous block. Splitting the fused Q/K/V product of a training step
+  // thus copied it 3 + 1 times (measured on the reference spiking train step: TypedArray slice
+  // and set were a quarter of the step). These replacements copy the part straight from heap view
+  // to heap view, one `set` per contiguous run: the same values, no intermediate copy.
+  replaceWasmKernel("Slice", (x, args) => {
+    const attrs = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size);
+    return heapSlice(args.backend as unknown as TfWasmBackend, x, begin, size);
+  });
+
+  replaceWasmKernel("SplitV", (x, args) => {
+    const attrs = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+    const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits, axis);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    return sizes.map((s) => {
+      const size = [...x.shape];
+      size[axis] = s;
+      const part = heapSlice(args.backend as unknown as TfWasmBackend, x, [...begin], size);
+      begin[axis] += s;
+      return part;
+    });
+  });
+}
 
 /**
  * The TensorFlow.js namespace hest uses (the `@tensorflow/tfjs` union package, with the wasm
@@ -210,6 +220,7 @@ export async function useBackend(name: string): Promise<BackendName> {
     }
     await import("@tensorflow/tfjs-backend-webgpu");
   }
+  if (name === "wasm") installWasmOverrides();
   let ok = false;
   try {
     ok = await tf.setBackend(name);

@@ -429,3 +429,11 @@ export function take3d(
   }
   return { data: out, shape: [first.length, b, nc] };
 }
+
+/** Model predictions for every trial of a dataset, in dataset neuron order. */
+export interface RatePredictions {
+  /** Expected counts per bin, `[allTrials, bins, allNeurons]`. */
+  readonly rates: Array3D;
+  /** Expected counts in the forward window, `[allTrials, forwardBins, allNeurons]`. */
+  readonly forwardRates?: Array3D;
+}

@@ -36,7 +36,7 @@
 import { basename } from "node:path";
 import { array3d, DatasetError, type SpikeDataset, spikeDataset } from "./dataset.ts";
 import { hdf5SignatureOffset, openHdf5 } from "./hdf5.ts";
-import { loadDatasetJson } from "../core/io.ts";
+import { loadDatasetJson } from "./dataset_json.ts";
 import { matVersion, openMat } from "./mat.ts";
 import {
   type ArraySource,

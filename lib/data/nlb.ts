@@ -38,7 +38,7 @@
 import { basename } from "node:path";
 import { type Array3D, array3d, DatasetError, type SpikeDataset, spikeDataset } from "./dataset.ts";
 import { type Hdf5Tree, openHdf5, writeHdf5 } from "./hdf5.ts";
-import type { RatePredictions } from "../eval/metrics.ts";
+import type { RatePredictions } from "./dataset.ts";
 import {
   type ArraySource,
   checkCounts,

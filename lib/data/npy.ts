@@ -10,7 +10,7 @@
  */
 import { unzipSync, zipSync } from "fflate";
 import { dump, parse } from "npyjs";
-import { writeFileAtomic } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../core/io.ts";
 import type { Array3D } from "./dataset.ts";
 import {
   type ArraySource,

@@ -24,9 +24,9 @@ import {
   type EvalSplit,
   evaluate,
   type Matrix,
-  type RatePredictions,
   velocityR2,
 } from "./metrics.ts";
+import { type RatePredictions } from "../data/dataset.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Smoothing

@@ -30,37 +30,9 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { checkKeys, finiteOption } from "../core/_internal.ts";
-import type { Mode } from "../model/layers.ts";
+import { checkKeys, finiteOption } from "../core/validation.ts";
+import type { ConvCountOptions, MatMulCountOptions, Mode, OpsCollector } from "../nn/types.ts";
 import type { Params } from "../core/tree.ts";
-
-/** Options of a convolution record. */
-export interface ConvCountOptions {
-  /** Kernel length k along the bins. */
-  kernel: number;
-  /** Centred kernel (left padding ⌊k/2⌋) rather than causal (left padding k − 1). */
-  centered: boolean;
-}
-
-/** Options of a matrix-product record. */
-export interface MatMulCountOptions {
-  /** `b` is given transposed (`[..., N, K]`), as in Q·Kᵀ. */
-  transposeB?: boolean;
-}
-
-/**
- * Receives every weight product of a forward pass. Models call it with the actual tensors; the
- * collector made by {@linkcode opsCounter} reduces them to counts at once (inside the model's
- * tidy scope), so nothing is kept alive.
- */
-export interface OpsCollector {
-  /** A linear layer `x [..., K] → [..., outFeatures]`. */
-  linear(name: string, x: tf.Tensor, outFeatures: number): void;
-  /** A convolution along the bins of `x [..., L, C_in]` with `outChannels` outputs. */
-  conv(name: string, x: tf.Tensor, outChannels: number, opts: ConvCountOptions): void;
-  /** A batched matrix product `a [..., M, K] · b [..., K, N]` (or `bᵀ` with `transposeB`). */
-  matmul(name: string, a: tf.Tensor, b: tf.Tensor, opts?: MatMulCountOptions): void;
-}
 
 /** One counted operation site of an {@linkcode EnergyReport}. */
 export interface EnergyRow {

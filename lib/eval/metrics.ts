@@ -16,6 +16,7 @@
  */
 import { tf } from "../core/backend.ts";
 import { type Array3D, type SpikeDataset, take3d } from "../data/dataset.ts";
+import type { RatePredictions } from "../data/dataset.ts";
 
 /** A rank-3 `[trials, bins, neurons]` input: a TF.js tensor or an {@linkcode Array3D}. */
 export type RatesInput = tf.Tensor | Array3D;
@@ -109,14 +110,6 @@ export interface PsthR2Options {
 
 /** Name of a trial split of a {@linkcode SpikeDataset}. */
 export type EvalSplit = "train" | "val" | "test";
-
-/** Model predictions for every trial of a dataset, in dataset neuron order. */
-export interface RatePredictions {
-  /** Expected counts per bin, `[allTrials, bins, allNeurons]`. */
-  readonly rates: Array3D;
-  /** Expected counts in the forward window, `[allTrials, forwardBins, allNeurons]`. */
-  readonly forwardRates?: Array3D;
-}
 
 /** Options of {@linkcode evaluate}. */
 export interface EvaluateOptions {

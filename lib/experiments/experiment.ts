@@ -13,8 +13,8 @@
  * @module
  */
 import { writeJsonAtomic } from "../core/io.ts";
-import type { Mode } from "../model/layers.ts";
-import { type ModelPreset, preset } from "../model/presets.ts";
+import type { Mode } from "../nn/types.ts";
+import { type ModelPreset, preset } from "./presets.ts";
 import { canonicalJson } from "../train/train_state.ts";
 import {
   type DataSpec,

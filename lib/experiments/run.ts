@@ -9,18 +9,20 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { encodeSafetensors, loadCheckpoint, writeFileAtomic } from "../train/checkpoint.ts";
+import { encodeSafetensors, loadCheckpoint } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../core/io.ts";
 import { type SpikeDataset, take3d } from "../data/dataset.ts";
 import { energyReport } from "../eval/energy.ts";
 import { writeJsonAtomic } from "../core/io.ts";
 import { loadDataset, type LoadOptions } from "../data/load.ts";
 import { lorenzDataset, type LorenzOptions } from "../data/lorenz.ts";
-import { type EvalResult, evaluate, type RatePredictions } from "../eval/metrics.ts";
+import { type EvalResult, evaluate } from "../eval/metrics.ts";
+import { type RatePredictions } from "../data/dataset.ts";
 import type { SpikeStatsCollector } from "../model/hybrid.ts";
-import type { Mode } from "../model/layers.ts";
+import type { Mode } from "../nn/types.ts";
 import { unknownTestTargets, writeNlbSubmission } from "../data/nlb.ts";
 import { writeNpy } from "../data/npy.ts";
-import { type ModelPreset, preset, transformerFor } from "../model/presets.ts";
+import { type ModelPreset, preset, transformerFor } from "./presets.ts";
 import { predict, train, type TrainOptions } from "../train/train.ts";
 import { HEST_VERSION, loadTrainState } from "../train/train_state.ts";
 import { countParams, disposeTree, type Params } from "../core/tree.ts";

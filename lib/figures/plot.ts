@@ -29,7 +29,7 @@ import * as vega from "vega";
 import * as vl from "vega-lite";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
 import { createRequire } from "node:module";
-import { writeFileAtomic } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../core/io.ts";
 
 /** A Vega-Lite specification (plain JSON), as every chart function returns it. */
 export type ChartSpec = vl.TopLevelSpec;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { writeFileAtomic } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../core/io.ts";
 import { type AccuracyEnergyPoint, type ChartSpec, renderSvg, type WaterfallStep } from "./plot.ts";
 
 /** Mean, standard deviation over seeds and the per-seed values (NaN allowed). */

@@ -37,14 +37,13 @@ import {
   type CausalConvParams,
   causalMask,
   initCausalConv,
-} from "./conv.ts";
+} from "../nn/conv.ts";
 import { bmm } from "../../kernels/bmm.ts";
 import { convKernel } from "../../kernels/conv.ts";
 import { kernelsActive } from "../../kernels/wasm.ts";
 import { cpgEncoding } from "../snn/cpg.ts";
-import type { OpsCollector } from "../eval/energy.ts";
+import type { OpsCollector } from "../nn/types.ts";
 import {
-  type ApplyContext,
   applyLayerNorm,
   applyLinear,
   contextMask,
@@ -54,16 +53,16 @@ import {
   initLinear,
   type LayerNormParams,
   type LinearParams,
-  type Mode,
   normalInit,
   sinusoidalEncoding,
-} from "./layers.ts";
+} from "../nn/layers.ts";
+import { type ApplyContext, type Mode } from "../nn/types.ts";
 import { encodeInput, lif, type LifOptions } from "../snn/neurons.ts";
 import { foldIn, type Key, split, tfSeed } from "../core/random.ts";
-import { remat } from "../train/remat.ts";
+import { remat } from "../core/remat.ts";
 import { randomSpikeMask, sew } from "../snn/spike_ops.ts";
 import { spikeNorm, spikeNormLif } from "../snn/spike_norm.ts";
-import { causalSpikeNorm } from "../infer/stream.ts";
+import { causalSpikeNorm } from "../snn/spike_norm.ts";
 import { applyTim, initTim, type TimOptions, type TimParams } from "../snn/tim.ts";
 import {
   type Model,

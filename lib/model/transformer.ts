@@ -18,7 +18,6 @@
 import { tf } from "../core/backend.ts";
 import {
   applyAttention,
-  type ApplyContext,
   applyLayerNorm,
   applyLinear,
   type AttentionParams,
@@ -30,10 +29,10 @@ import {
   initLinear,
   type LayerNormParams,
   type LinearParams,
-  type Mode,
   normalInit,
   sinusoidalEncoding,
-} from "./layers.ts";
+} from "../nn/layers.ts";
+import { type ApplyContext, type Mode } from "../nn/types.ts";
 import { foldIn, type Key, split } from "../core/random.ts";
 import type { Params } from "../core/tree.ts";
 

@@ -24,7 +24,7 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { boolOption, checkKeys, describe, finiteOption } from "../core/_internal.ts";
+import { boolOption, checkKeys, describe, finiteOption } from "../core/validation.ts";
 import { type Key, tfSeed } from "../core/random.ts";
 import {
   heaviside,

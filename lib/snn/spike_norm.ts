@@ -23,10 +23,11 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import type { LayerNormParams } from "../model/layers.ts";
+import type { LayerNormParams } from "../nn/layers.ts";
 import { type KernelCall, kernelsActive, withKernelCall } from "../../kernels/wasm.ts";
 import { lifKernelArgs } from "../../kernels/lif.ts";
 import { lif, type LifOptions, type ResolvedLifOptions, resolveLifOptions } from "./neurons.ts";
+import { describe } from "../core/validation.ts";
 
 /** ε of the variance. */
 const EPS = 1e-5;
@@ -267,4 +268,84 @@ export function spikeNormLif(
     return lif(spikeNorm(p, x), lifOptions);
   }
   return spikeNormLifFn(o)(x, p.g, p.b);
+}
+
+const NORM_EPS = 1e-5;
+
+function checkNormInput(p: LayerNormParams, x: tf.Tensor, fn: string): void {
+  if (!(x instanceof tf.Tensor) || x.rank !== 4) {
+    throw new Error(
+      `${fn} input must be a tensor [T, B, L, C], found ${
+        x instanceof tf.Tensor ? `shape [${x.shape.join(", ")}]` : describe(x)
+      }`,
+    );
+  }
+  const c = x.shape[3];
+  if (!(p?.g instanceof tf.Tensor) || p.g.size !== c || !(p.b instanceof tf.Tensor)) {
+    throw new Error(`${fn} expects params { g: [${c}], b: [${c}] }, found g ${describe(p?.g)}`);
+  }
+}
+
+/**
+ * (x − μ)·rsqrt(σ² + eps)·g + b from running sums Σx, Σx² over n samples: shared by
+ * {@linkcode causalSpikeNorm} and the streaming step (lib/infer/stream.ts), so both add the same
+ * numbers in the same order.
+ */
+export function normaliseRunning(
+  p: LayerNormParams,
+  x: tf.Tensor,
+  sum: tf.Tensor,
+  sumSq: tf.Tensor,
+  n: tf.Tensor,
+): tf.Tensor {
+  const mean = tf.div(sum, n);
+  const variance = tf.relu(tf.sub(tf.div(sumSq, n), tf.square(mean)));
+  const xn = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, NORM_EPS)));
+  return tf.add(tf.mul(xn, p.g), p.b);
+}
+
+/**
+ * Running sum over the bins (axis 1) of `[B, L, C]`. The cumulative sum runs on the last axis:
+ * TF.js 4.22's gradient of `cumsum` along another axis has the wrong shape. The forward values
+ * are the same sequential additions either way (TF.js moves the axis last itself).
+ */
+function cumsumBins(x: tf.Tensor): tf.Tensor {
+  return tf.transpose(tf.cumsum(tf.transpose(x, [0, 2, 1]), 2), [0, 2, 1]);
+}
+
+/**
+ * The causal variant of `spikeNorm` (lib/spike_norm.ts): normalises `x [T, B, L, C]` per trial
+ * and channel with the statistics of the SNN timesteps and the bins **up to and including**
+ * each bin, so bin l never sees a later bin. With n_l = T·(l + 1):
+ *
+ * ```
+ * μ[b, l, c]  = Σ_{t, j ≤ l} x[t, b, j, c] / n_l
+ * σ²[b, l, c] = max(0, Σ_{t, j ≤ l} x[t, b, j, c]² / n_l − μ[b, l, c]²)
+ * y = (x − μ) / sqrt(σ² + 1e-5) · g[c] + b[c]
+ * ```
+ *
+ * The sums are running sums (a cumulative sum over the bins of the per-bin sums over T), the
+ * same additions in the same order as the streaming step, so a stream reproduces it exactly on
+ * the wasm and cpu backends. At the last bin it equals `spikeNorm` up to rounding (the variance
+ * there is E[x²] − μ² instead of the two-pass form). The first bins have few samples: at bin 0
+ * a real-valued input repeated over T (the embedding) has no variance, so it normalises to
+ * ≈ 0 there and only the bias g·0 + b reaches the LIF. Differentiable.
+ *
+ * @example
+ * ```ts
+ * import { causalSpikeNorm } from "./lib/snn/spike_norm.ts";
+ * import { initLayerNorm } from "./lib/layers.ts";
+ * import { tf } from "./lib/backend.ts";
+ * const y = causalSpikeNorm(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8])); // [4, 2, 10, 8]
+ * ```
+ */
+export function causalSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
+  checkNormInput(p, x, "causalSpikeNorm");
+  const [T, , L] = x.shape;
+  return tf.tidy(() => {
+    const sum = cumsumBins(tf.sum(x, 0)); // [B, L, C]
+    const sumSq = cumsumBins(tf.sum(tf.square(x), 0));
+    const n = tf.tensor2d(Float32Array.from({ length: L }, (_, l) => T * (l + 1)), [L, 1]);
+    return normaliseRunning(p, x, sum, sumSq, n);
+  });
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { checkKeys, describe } from "../core/_internal.ts";
+import { checkKeys, describe } from "../core/validation.ts";
 import { type Key, tfSeed } from "../core/random.ts";
 
 /** SEW (spike-element-wise) connect functions. */

@@ -41,13 +41,13 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { boolOption, describe, finiteOption } from "../core/_internal.ts";
+import { boolOption, describe, finiteOption } from "../core/validation.ts";
 import {
   applyCausalConv,
   type CausalConvInitOptions,
   type CausalConvParams,
   initCausalConv,
-} from "../model/conv.ts";
+} from "../nn/conv.ts";
 import type { Key } from "../core/random.ts";
 import { convKernel } from "../../kernels/conv.ts";
 import { kernelsActive } from "../../kernels/wasm.ts";

@@ -1,6 +1,6 @@
 /**
  * Checkpoints in the safetensors format (HuggingFace), readable from PyTorch with
- * `safetensors.torch.load_file`, and an atomic file write.
+ * `safetensors.torch.load_file`.
  *
  * Layout: an 8-byte little-endian u64 N, then N bytes of UTF-8 JSON header padded with spaces to
  * a multiple of 8, then the tensor data. The header maps each dotted parameter path to
@@ -10,47 +10,9 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
 import { tf } from "../core/backend.ts";
 import { flatten, type Params, unflatten } from "../core/tree.ts";
-
-/** Bytes written per `write` call by {@linkcode writeFileAtomic}. */
-const CHUNK = 1 << 20;
-
-/**
- * Write `data` to `path` atomically: the bytes go to a uniquely named temporary file in the same
- * directory, which is flushed to disk and then renamed over `path`. Readers see either the old
- * file or the complete new one, never a partial file. On any failure the temporary file is
- * removed and the error is rethrown (an existing `path` is left untouched).
- *
- * @example
- * ```ts
- * import { writeFileAtomic } from "./mod.ts";
- * await writeFileAtomic("/tmp/hest-example.json", JSON.stringify({ ok: true }));
- * ```
- */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${crypto.randomUUID()}.tmp`);
-  const file = await Deno.open(tmp, { write: true, createNew: true });
-  let closed = false;
-  try {
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    for (let off = 0; off < bytes.length;) {
-      const chunk = bytes.subarray(off, Math.min(off + CHUNK, bytes.length));
-      let done = 0;
-      while (done < chunk.length) done += await file.write(chunk.subarray(done));
-      off += chunk.length;
-    }
-    await file.sync();
-    file.close();
-    closed = true;
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    if (!closed) file.close();
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
-}
+import { writeFileAtomic } from "../core/io.ts";
 
 /** Safetensors dtypes hest reads and writes. */
 export type SafetensorsDtype = "F32" | "I32";

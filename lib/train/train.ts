@@ -17,7 +17,7 @@ import { tf } from "../core/backend.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
 import { type Array3D, type SpikeDataset, take3d } from "../data/dataset.ts";
 import { negBinomialNll, poissonNll } from "./losses.ts";
-import type { Mode } from "../model/layers.ts";
+import type { Mode } from "../nn/types.ts";
 import type { HybridApplyContext, SpikeStatsCollector } from "../model/hybrid.ts";
 import {
   disposeBatch,
@@ -26,12 +26,14 @@ import {
   resolveMasking,
   type TrainingBatch,
 } from "./masking.ts";
-import { bitsPerSpike, type RatePredictions } from "../eval/metrics.ts";
+import { bitsPerSpike } from "../eval/metrics.ts";
+import { type RatePredictions } from "../data/dataset.ts";
 import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
 import { foldIn, type Key, key as makeKey, permutation, split } from "../core/random.ts";
 import type { Model } from "../model/transformer.ts";
 import { canonicalJson, saveTrainState, type TrainState, versionMetadata } from "./train_state.ts";
 import { disposeTree, flatten, type Params, unflatten } from "../core/tree.ts";
+import type { ValRecord } from "./train_state.ts";
 
 /** Options of {@linkcode train}. */
 export interface TrainOptions {
@@ -123,20 +125,6 @@ export interface StepInfo {
   skipped: boolean;
   /** Mode the step trained. */
   mode: Mode;
-}
-
-/** One validation record. */
-export interface ValRecord {
-  /** Step after which validation ran (1-based count of steps taken). */
-  step: number;
-  /** Validation score used for model selection (higher is better). */
-  score: number;
-  /** Which metric `score` is: `"coBps"`, `"fpBps"` or `"heldInBps"`. */
-  metric: string;
-  /** The score of each validated mode (`score` is their mean). */
-  byMode: Partial<Record<Mode, number>>;
-  /** Mean training loss since the previous validation. */
-  trainLoss: number;
 }
 
 /** Result of {@linkcode train}. */

@@ -22,10 +22,25 @@
  */
 import denoJson from "../../deno.json" with { type: "json" };
 import { tf } from "../core/backend.ts";
-import { decodeSafetensors, encodeSafetensors, writeFileAtomic } from "./checkpoint.ts";
+import { decodeSafetensors, encodeSafetensors } from "./checkpoint.ts";
+import { writeFileAtomic } from "../core/io.ts";
 import type { OptState } from "./optim.ts";
-import type { ValRecord } from "./train.ts";
 import { disposeTree, flatten, type Leaf, type Params, unflatten } from "../core/tree.ts";
+import type { Mode } from "../nn/types.ts";
+
+/** One validation record. */
+export interface ValRecord {
+  /** Step after which validation ran (1-based count of steps taken). */
+  step: number;
+  /** Validation score used for model selection (higher is better). */
+  score: number;
+  /** Which metric `score` is: `"coBps"`, `"fpBps"` or `"heldInBps"`. */
+  metric: string;
+  /** The score of each validated mode (`score` is their mean). */
+  byMode: Partial<Record<Mode, number>>;
+  /** Mean training loss since the previous validation. */
+  trainLoss: number;
+}
 
 /**
  * Value of the `format` metadata key of a training-state file.

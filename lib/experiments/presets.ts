@@ -16,9 +16,9 @@
  * @module
  */
 import type { SpikeDataset } from "../data/dataset.ts";
-import { type HybridConfig, hybridTransformer } from "./hybrid.ts";
+import { type HybridConfig, hybridTransformer } from "../model/hybrid.ts";
 import type { TrainOptions } from "../train/train.ts";
-import { type Model, transformer } from "./transformer.ts";
+import { type Model, transformer } from "../model/transformer.ts";
 
 /** Model fields a preset sets (sizes that come from the data are filled by `transformerFor`). */
 export type ModelPreset = Omit<HybridConfig, "nInputs" | "nOutputs" | "bins" | "forwardBins">;

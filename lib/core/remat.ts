@@ -14,9 +14,9 @@
  *
  * @module
  */
-import { tf } from "../core/backend.ts";
-import { describe } from "../core/_internal.ts";
-import { flatten, type Params, unflatten } from "../core/tree.ts";
+import { tf } from "./backend.ts";
+import { describe } from "./validation.ts";
+import { flatten, type Params, unflatten } from "./tree.ts";
 
 /** Inputs of {@linkcode remat}: the block input and the block's parameter tree. */
 export interface RematInputs<P extends Params> {

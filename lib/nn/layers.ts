@@ -8,33 +8,11 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import type { OpsCollector } from "../eval/energy.ts";
 import { type Key, normal, split, tfSeed, uniform } from "../core/random.ts";
 import type { Params } from "../core/tree.ts";
+import type { ApplyContext } from "./types.ts";
 import { linearKernel } from "../../kernels/linear.ts";
 import { kernelsActive } from "../../kernels/wasm.ts";
-
-/** Run mode of a model: real-valued (`"standard"`) or multi-step LIF spiking (`"spiking"`). */
-export type Mode = "standard" | "spiking";
-
-/** Per-call context shared by every layer's apply. */
-export interface ApplyContext {
-  /** Run mode for models that have two (default: the model's first mode). */
-  readonly mode?: Mode;
-  /** Training mode: dropout is active only when true. */
-  readonly training: boolean;
-  /** Key for dropout and other per-call randomness (required when `training` and dropout > 0). */
-  readonly key?: Key;
-  /** Receives every weight product (linear, convolution, attention) for energy accounting. */
-  readonly ops?: OpsCollector;
-  /**
-   * Recompute each block's activations in the backward pass instead of keeping them
-   * (gradient checkpointing, lib/remat.ts): less memory for one more forward per block. Only
-   * under a gradient tape in training; models without blocks to split ignore it (the hybrid
-   * supports it, the NDT transformer does not).
-   */
-  readonly remat?: boolean;
-}
 
 /**
  * Glorot-uniform weights `[fanIn, fanOut]` scaled by `gain`.

@@ -32,7 +32,7 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { describe } from "../core/_internal.ts";
+import { describe } from "../core/validation.ts";
 import { contextMask, matMul2d } from "./layers.ts";
 import { type Key, uniform } from "../core/random.ts";
 import type { Params } from "../core/tree.ts";

@@ -1,0 +1,13 @@
+/**
+ * WASM SIMD kernels (C source in `hest_kernels.c`, built by `deno task kernels`) and their
+ * TF.js bindings, plus the streaming engine that runs a causal model bin by bin without TF.js.
+ *
+ * @module
+ */
+export * from "./bmm.ts";
+export * from "./conv.ts";
+export * from "./lif.ts";
+export * from "./linear.ts";
+export * from "./stream_engine.ts";
+export * from "./tim.ts";
+export * from "./wasm.ts";

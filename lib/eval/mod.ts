@@ -1,0 +1,8 @@
+/**
+ * Evaluation: NLB metrics (co-bps, fp-bps, PSTH R², velocity R²), baselines and energy accounting.
+ *
+ * @module
+ */
+export * from "./baselines.ts";
+export * from "./energy.ts";
+export * from "./metrics.ts";

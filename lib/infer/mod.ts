@@ -1,0 +1,6 @@
+/**
+ * Streaming (bin-by-bin) inference of causal models.
+ *
+ * @module
+ */
+export * from "./stream.ts";

@@ -1,0 +1,58 @@
+/**
+ * Types every layer and model shares: the run mode, the per-call context and the collector that
+ * receives the operations a forward pass performs (for energy accounting).
+ *
+ * @module
+ */
+import type { tf } from "../core/backend.ts";
+import type { Key } from "../core/random.ts";
+
+/** Run mode of a model: real-valued (`"standard"`) or multi-step LIF spiking (`"spiking"`). */
+export type Mode = "standard" | "spiking";
+
+/** Per-call context shared by every layer's apply. */
+export interface ApplyContext {
+  /** Run mode for models that have two (default: the model's first mode). */
+  readonly mode?: Mode;
+  /** Training mode: dropout is active only when true. */
+  readonly training: boolean;
+  /** Key for dropout and other per-call randomness (required when `training` and dropout > 0). */
+  readonly key?: Key;
+  /** Receives every weight product (linear, convolution, attention) for energy accounting. */
+  readonly ops?: OpsCollector;
+  /**
+   * Recompute each block's activations in the backward pass instead of keeping them
+   * (gradient checkpointing, lib/core/remat.ts): less memory for one more forward per block. Only
+   * under a gradient tape in training; models without blocks to split ignore it (the hybrid
+   * supports it, the NDT transformer does not).
+   */
+  readonly remat?: boolean;
+}
+
+/** Options of a convolution record. */
+export interface ConvCountOptions {
+  /** Kernel length k along the bins. */
+  kernel: number;
+  /** Centred kernel (left padding ⌊k/2⌋) rather than causal (left padding k − 1). */
+  centered: boolean;
+}
+
+/** Options of a matrix-product record. */
+export interface MatMulCountOptions {
+  /** `b` is given transposed (`[..., N, K]`), as in Q·Kᵀ. */
+  transposeB?: boolean;
+}
+
+/**
+ * Receives every weight product of a forward pass. Models call it with the actual tensors; the
+ * collector made by {@linkcode opsCounter} reduces them to counts at once (inside the model's
+ * tidy scope), so nothing is kept alive.
+ */
+export interface OpsCollector {
+  /** A linear layer `x [..., K] → [..., outFeatures]`. */
+  linear(name: string, x: tf.Tensor, outFeatures: number): void;
+  /** A convolution along the bins of `x [..., L, C_in]` with `outChannels` outputs. */
+  conv(name: string, x: tf.Tensor, outChannels: number, opts: ConvCountOptions): void;
+  /** A batched matrix product `a [..., M, K] · b [..., K, N]` (or `bᵀ` with `transposeB`). */
+  matmul(name: string, a: tf.Tensor, b: tf.Tensor, opts?: MatMulCountOptions): void;
+}
