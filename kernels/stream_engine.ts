@@ -23,7 +23,8 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { describe } from "../lib/core/validation.ts";
-import type { HybridModel, ResolvedHybridConfig } from "../lib/model/hybrid.ts";
+import type { HybridModel } from "../lib/model/hybrid.ts";
+import type { ResolvedHybridConfig } from "../lib/model/config.ts";
 import type { Mode } from "../lib/nn/types.ts";
 import { resolveLifOptions } from "../lib/snn/neurons.ts";
 import { resolveStreamArgs, streamTables } from "../lib/infer/stream.ts";
@@ -150,7 +151,7 @@ export function streamEngine(
   params: Params,
   opts: StreamEngineOptions = {},
 ): StreamEngine {
-  const { config: c, mode, batch: B } = resolveStreamArgs("streamEngine", model, opts);
+  const { config: c, mode, batch: B, key: fwdKey } = resolveStreamArgs("streamEngine", model, opts);
 
   const spiking = mode === "spiking";
   const total = c.bins + c.forwardBins;
@@ -183,7 +184,7 @@ export function streamEngine(
   const read = (path: string): Float32Array => tensorAt(path).dataSync() as Float32Array;
   tensorAt("embed.w");
   if (c.position === "learned") tensorAt("pos");
-  const tables = streamTables(c, params, { mode, batch: B });
+  const tables = streamTables(c, params, { mode, batch: B, key: fwdKey });
   const pos = tables.pos.dataSync() as Float32Array;
   const cpg = tables.cpg?.dataSync() as Float32Array | undefined;
   const masks = tables.rsm.map((m) =>

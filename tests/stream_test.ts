@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
 import * as hybridLib from "../lib/model/hybrid.ts";
-import type { HybridConfig, HybridModel } from "../lib/model/hybrid.ts";
+import type { HybridModel } from "../lib/model/hybrid.ts";
+import type { HybridConfig } from "../lib/model/config.ts";
 import { key, stream as randomStream } from "../lib/core/random.ts";
 import { initLayerNorm } from "../lib/nn/layers.ts";
-import { type Mode } from "../lib/nn/types.ts";
+import type { Mode } from "../lib/nn/types.ts";
 import { spikeNorm } from "../lib/snn/spike_norm.ts";
 import {
   disposeStreamState,
@@ -90,7 +91,7 @@ async function fullForward(
   mode: Mode,
 ): Promise<Float32Array> {
   const input = tf.tensor3d(counts, [B, L, N_IN]);
-  const y = model.apply(params, { input }, { training: false, mode });
+  const y = model.apply(params, { input }, { training: false, mode, key: key(0) });
   const d = await y.data() as Float32Array;
   tf.dispose([input, y]);
   return d;
@@ -237,6 +238,7 @@ for (const [name, over] of spikingVariants) {
       const y = model.apply(params, { input }, {
         training: false,
         mode: "spiking",
+        key: key(0),
         stats: {
           record(site: string, s: tf.Tensor) {
             rates.set(site, tf.tidy(() => tf.mean(s).dataSync()[0]));
@@ -294,8 +296,10 @@ Deno.test("stream: models and modes that cannot stream are refused, saying why",
     () => streamer(causal, cp, { mode: "standard", batch: 1, x: 1 } as never),
     /unknown streamer option "x"/,
   );
+  // the NDT-style transformer is the hybrid in standard mode: refused for not being causal
   const ndt = transformer({ nInputs: 2, nOutputs: 2, bins: 4 });
-  assert.throws(() => streamer(ndt as never, cp), /hybridTransformer/);
+  assert.throws(() => streamer(ndt as never, cp), /not causal/);
+  assert.throws(() => streamer({ config: {} } as never, cp), /hybridTransformer/);
   const s = streamer(causal, cp, { batch: B });
   const state = s.init();
   assert.throws(() => s.step(state, [1, 2, 3]), /2 × 4 = 8 numbers, found 3/);

@@ -16,9 +16,11 @@
  * @module
  */
 import type { SpikeDataset } from "../data/dataset.ts";
-import { type HybridConfig, hybridTransformer } from "../model/hybrid.ts";
-import type { TrainOptions } from "../train/train.ts";
-import { type Model, transformer } from "../model/transformer.ts";
+import { hybridTransformer } from "../model/hybrid.ts";
+import type { HybridConfig } from "../model/config.ts";
+import type { TrainOptions } from "../train/train_options.ts";
+import { transformer } from "../model/transformer.ts";
+import type { Model } from "../model/hybrid.ts";
 
 /** Model fields a preset sets (sizes that come from the data are filled by `transformerFor`). */
 export type ModelPreset = Omit<HybridConfig, "nInputs" | "nOutputs" | "bins" | "forwardBins">;

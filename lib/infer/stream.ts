@@ -42,7 +42,8 @@ import { tf } from "../core/backend.ts";
 import { describe } from "../core/validation.ts";
 import type { CausalConvParams } from "../nn/conv.ts";
 import { cpgEncoding } from "../snn/cpg.ts";
-import type { HybridModel, ResolvedHybridConfig } from "../model/hybrid.ts";
+import type { HybridModel } from "../model/hybrid.ts";
+import type { ResolvedHybridConfig } from "../model/config.ts";
 import {
   applyLayerNorm,
   gelu,
@@ -50,9 +51,9 @@ import {
   type LinearParams,
   sinusoidalEncoding,
 } from "../nn/layers.ts";
-import { type Mode } from "../nn/types.ts";
+import type { Mode } from "../nn/types.ts";
 import { lif, type LifOptions } from "../snn/neurons.ts";
-import { foldIn, type Key, tfSeed } from "../core/random.ts";
+import { foldIn, type Key, key as makeKey, split, tfSeed } from "../core/random.ts";
 import { sew } from "../snn/spike_ops.ts";
 import { heaviside } from "../snn/surrogates.ts";
 import { disposeTree, flatten, type Params } from "../core/tree.ts";
@@ -76,6 +77,11 @@ export interface StreamOptions {
   mode?: Mode;
   /** Trials streamed side by side, a positive integer (default 1). */
   batch?: number;
+  /**
+   * The key the full forward would be given (`model.apply(…, { key })`): random spike masks are
+   * drawn from it exactly as there (default `key(0)`, as `predict`'s default).
+   */
+  key?: Key;
 }
 
 /** What a stream carries from one bin to the next (see the module documentation). */
@@ -212,7 +218,7 @@ export interface StreamTables {
 export function streamTables(
   c: ResolvedHybridConfig,
   params: Params,
-  opts: { mode: Mode; batch: number },
+  opts: { mode: Mode; batch: number; key: Key },
 ): StreamTables {
   const total = c.bins + c.forwardBins;
   const D = c.dModel;
@@ -233,6 +239,9 @@ export function streamTables(
     : undefined;
   const rsm: StreamTables["rsm"] = [];
   if (opts.mode === "spiking" && c.rsm && c.rsm.mode === "random") {
+    // the keys of the spiking forward (lib/model/hybrid.ts): block i's RSM key is the
+    // (2 + 4i)-th of 4 + 4·nLayers, folded with 0 (Q), 1 (K) and 2 (the attention map)
+    const keys = split(opts.key, 4 + 4 * c.nLayers);
     for (let i = 0; i < c.nLayers; i++) {
       const p = c.rsm.ratio[i];
       if (p <= 0) {
@@ -241,7 +250,7 @@ export function streamTables(
       }
       const mask = (shape: number[], j: number): tf.Tensor => {
         if (p >= 1) return keep(tf.zeros(shape));
-        const k: Key = foldIn(foldIn([0x5eed, 0x45e] as Key, i), j);
+        const k: Key = foldIn(keys[2 + 4 * i], j);
         return keep(tf.tidy(() => {
           const u = tf.randomUniform(shape, 0, 1, "float32", tfSeed(k));
           return tf.sub(1, tf.step(tf.sub(p, u)));
@@ -273,6 +282,8 @@ export interface StreamArgs {
   mode: Mode;
   /** Trials per step. */
   batch: number;
+  /** The forward's key. */
+  key: Key;
 }
 
 /**
@@ -298,8 +309,8 @@ export function resolveStreamArgs(
     throw new Error(`${fn} options must be an object, found ${describe(opts)}`);
   }
   for (const k of Object.keys(opts)) {
-    if (k !== "mode" && k !== "batch") {
-      throw new Error(`unknown ${fn} option "${k}": expected one of mode, batch`);
+    if (k !== "mode" && k !== "batch" && k !== "key") {
+      throw new TypeError(`unknown ${fn} option "${k}": expected one of mode, batch, key`);
     }
   }
   const cfg = model?.config as ResolvedHybridConfig | undefined;
@@ -318,7 +329,7 @@ export function resolveStreamArgs(
   const batch = positiveInt(`${fn} option "batch"`, opts.batch ?? 1);
   const blocker = streamBlocker(cfg, mode);
   if (blocker) throw new Error(`cannot stream this model in ${mode} mode: ${blocker}`);
-  return { config: cfg, mode, batch };
+  return { config: cfg, mode, batch, key: opts.key ?? makeKey(0) };
 }
 
 /**
@@ -349,7 +360,7 @@ export function streamer(
   params: Params,
   opts: StreamOptions = {},
 ): Streamer {
-  const { config: c, mode, batch } = resolveStreamArgs("streamer", model, opts);
+  const { config: c, mode, batch, key: fwdKey } = resolveStreamArgs("streamer", model, opts);
   const blocks = params?.blocks as Params | undefined;
   for (let i = 0; i < c.nLayers; i++) {
     if (!blocks || typeof blocks[String(i)] !== "object") {
@@ -383,7 +394,7 @@ export function streamer(
     consts.push(tf.keep(t));
     return t;
   };
-  const tables = streamTables(c, params, { mode, batch });
+  const tables = streamTables(c, params, { mode, batch, key: fwdKey });
   const posTable = tables.pos;
   const cpgTable = tables.cpg;
   const rsmMasks = tables.rsm;

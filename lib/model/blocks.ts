@@ -1,0 +1,669 @@
+/**
+ * The hybrid model's blocks, one function each: embedding, attention (standard softmax
+ * attention and spiking softmax-free attention, each with dot-product or convolutional Q/K),
+ * MLP, the residual of each mode, and the read-out. Each takes `(params, x, config, ctx)`;
+ * `lib/model/hybrid.ts` composes them into the full forward pass of either mode.
+ *
+ * Shapes: standard `[B, L, D]`; spiking `[T, B, L, D]` (T = SNN timesteps, L = bins including
+ * the forward window). Every block reports the operations it performs to `ctx.ops` (energy
+ * accounting) and every spiking site's spikes to `ctx.stats`.
+ *
+ * @module
+ */
+import { tf } from "../core/backend.ts";
+import { foldIn, type Key } from "../core/random.ts";
+import { bmm } from "../../kernels/bmm.ts";
+import { convKernel } from "../../kernels/conv.ts";
+import { kernelsActive } from "../../kernels/wasm.ts";
+import { applyCausalConv, bandMask, type CausalConvParams, causalMask } from "../nn/conv.ts";
+import {
+  applyLayerNorm,
+  applyLinear,
+  contextMask,
+  dropout,
+  gelu,
+  type LayerNormParams,
+  type LinearParams,
+  sinusoidalEncoding,
+} from "../nn/layers.ts";
+import type { ApplyContext, Mode, OpsCollector } from "../nn/types.ts";
+import { cpgEncoding } from "../snn/cpg.ts";
+import { lif, type LifOptions } from "../snn/neurons.ts";
+import { causalSpikeNorm, spikeNorm, spikeNormLif } from "../snn/spike_norm.ts";
+import { randomSpikeMask, sew, significanceMask } from "../snn/spike_ops.ts";
+import { applyTim } from "../snn/tim.ts";
+import type { ResolvedHybridConfig } from "./config.ts";
+import type { HybridAttentionParams, HybridBlockParams, HybridParams } from "./params.ts";
+
+/** Collects per-layer spike statistics during an apply (pass as `ctx.stats`). */
+export interface SpikeStatsCollector {
+  /** Called with a site name (e.g. `"block0.q"`) and its spike tensor. */
+  record(name: string, spikes: tf.Tensor): void;
+}
+
+/** Context of a hybrid apply: the standard context plus a spike-statistics collector. */
+export interface HybridApplyContext extends ApplyContext {
+  /** Receives every LIF site's spikes (spiking mode). */
+  readonly stats?: SpikeStatsCollector;
+}
+
+/** A batch given to a model's `apply`. */
+export interface ModelBatch {
+  /** Held-in counts `[B, bins, nInputs]` (already masked for training). */
+  input: tf.Tensor;
+  /** 1 where an input entry was masked `[B, bins, nInputs]` (training only; optional). */
+  inputMask?: tf.Tensor;
+}
+
+/** Constant tables of a model (positions, CPG spikes, attention masks), built once. */
+export interface ModelTables {
+  /** Sinusoidal positions `[L, D]` (`position: "sinusoidal"`). */
+  pe?: tf.Tensor2D;
+  /** CPG-PE spikes `[L, dims]`. */
+  cpg?: tf.Tensor2D;
+  /** Additive attention mask `[L, L]` (0 allowed, −1e9 not): causal, band, NDT context. */
+  addMask?: tf.Tensor2D;
+  /** The same mask as 0/1, for the softmax-free spiking attention. */
+  mulMask?: tf.Tensor2D;
+}
+
+/**
+ * The constant tables a config needs, created outside any tidy scope; dispose them with the
+ * model (they are small and live as long as it does).
+ *
+ * @example
+ * ```ts
+ * import { modelTables, resolveHybridConfig } from "@hest/hest";
+ * const t = modelTables(resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, causal: true }));
+ * console.log(t.addMask?.shape); // [10, 10]
+ * ```
+ */
+export function modelTables(c: ResolvedHybridConfig): ModelTables {
+  const total = c.bins + c.forwardBins;
+  const t: ModelTables = {};
+  if (c.position === "sinusoidal") t.pe = tf.keep(sinusoidalEncoding(total, c.dModel));
+  if (c.cpg) {
+    t.cpg = tf.keep(
+      cpgEncoding(total, c.cpg.dims, { wMax: c.cpg.wMax, threshold: c.cpg.threshold }),
+    );
+  }
+  if (c.causal || c.localWindow || c.context) {
+    t.addMask = tf.keep(tf.tidy(() => {
+      let m: tf.Tensor2D = tf.zeros([total, total]);
+      if (c.causal) m = tf.add(m, causalMask(total));
+      if (c.localWindow) m = tf.add(m, bandMask(total, { window: c.localWindow }));
+      if (c.context) m = tf.add(m, contextMask(total, c.context));
+      return tf.minimum(m, 0) as tf.Tensor2D;
+    }));
+    t.mulMask = tf.keep(tf.tidy(() => tf.cast(tf.greater(t.addMask!, -1), "float32")));
+  }
+  return t;
+}
+
+/** Keys of one block's random draws (absent: no draw needs one). */
+export interface BlockKeys {
+  /** Dropout on the attention weights (standard mode). */
+  attn?: Key;
+  /** Dropout on the attention part's output / residual. */
+  attnOut?: Key;
+  /** Dropout on the MLP part's output / residual. */
+  mlpOut?: Key;
+  /** Random spike masking of Q, K and the attention map (spiking mode). */
+  rsm?: Key;
+}
+
+/** What a block function needs besides its parameters and input. */
+export interface BlockContext {
+  /** Training (dropout active). */
+  readonly training: boolean;
+  /** Block index (selects the per-layer RSM ratio). */
+  readonly index: number;
+  /** Site-name prefix for `ops` and `stats`, e.g. `"block0"`. */
+  readonly name: string;
+  /** The model's constant tables. */
+  readonly tables: ModelTables;
+  /** This block's keys. */
+  readonly keys: BlockKeys;
+  /** Operation collector (energy accounting). */
+  readonly ops?: OpsCollector;
+  /** Spike statistics collector. */
+  readonly stats?: SpikeStatsCollector;
+}
+
+function size(x: tf.Tensor): number {
+  return x.shape.reduce((a, b) => a * b, 1);
+}
+
+/** `x · w + b`, reported to `ops` as a weight product. */
+function linear(
+  name: string,
+  p: LinearParams,
+  x: tf.Tensor,
+  ops: OpsCollector | undefined,
+  binary = false,
+): tf.Tensor {
+  ops?.linear(name, x, p.w.shape[1]);
+  return applyLinear(p, x, { binary });
+}
+
+/** Layer norm over the last axis, reported as norm work. */
+function layerNorm(
+  name: string,
+  p: LayerNormParams,
+  x: tf.Tensor,
+  ops: OpsCollector | undefined,
+): tf.Tensor {
+  ops?.elementwise(name, "norm", size(x));
+  return applyLayerNorm(p, x);
+}
+
+/** `[..., L, D]` → `[..., H, L, d]`. */
+function heads(x: tf.Tensor, H: number): tf.Tensor {
+  const lead = x.shape.slice(0, -2);
+  const [L, D] = x.shape.slice(-2);
+  const r = x.rank; // the reshaped tensor [..., L, H, d] has rank r + 1
+  const order = [...lead.map((_, i) => i), r - 1, r - 2, r];
+  return tf.transpose(tf.reshape(x, [...lead, L, H, D / H]), order);
+}
+
+/** `[..., H, L, d]` → `[..., L, D]`. */
+function merge(x: tf.Tensor): tf.Tensor {
+  const r = x.rank;
+  const lead = x.shape.slice(0, -3);
+  const [H, L, d] = x.shape.slice(-3);
+  const order = [...lead.map((_, i) => i), r - 2, r - 3, r - 1];
+  return tf.reshape(tf.transpose(x, order), [...lead, L, H * d]);
+}
+
+/**
+ * The real-valued embedding `[..., L + F, D]` of `input` `[..., B, bins, nInputs]`: input
+ * transform, forward-window padding, CPG concatenation, the embedding linear, the mask token
+ * of fully masked bins, positions and CPG addition. Shared by both modes.
+ *
+ * @example
+ * ```ts
+ * import { embedding, initHybridParams, key, modelTables, resolveHybridConfig, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
+ * const p = initHybridParams(key(0), c);
+ * const batch = { input: tf.zeros([2, 10, 3]) };
+ * const e = embedding(p, batch, c, { tables: modelTables(c) }); // [2, 10, 8]
+ * ```
+ */
+export function embedding(
+  params: HybridParams,
+  batch: ModelBatch & { encoded?: tf.Tensor },
+  c: ResolvedHybridConfig,
+  ctx: { tables: ModelTables; ops?: OpsCollector },
+): tf.Tensor {
+  const input = batch.encoded ?? batch.input;
+  const b = input.shape[input.rank - 3];
+  const lead = input.shape.slice(0, -2);
+  let x: tf.Tensor = c.inputTransform === "log1p" ? tf.log1p(input) : input;
+  if (c.inputTransform === "log1p") ctx.ops?.elementwise("embed.log1p", "add", size(input));
+  if (c.forwardBins > 0) {
+    x = tf.concat(
+      [x, tf.zeros([...lead.slice(0, -1), b, c.forwardBins, c.nInputs])],
+      input.rank - 2,
+    );
+  }
+  if (c.cpg && c.cpg.fusion === "concat") {
+    const pe = tf.broadcastTo(ctx.tables.cpg!, [...x.shape.slice(0, -1), c.cpg.dims]);
+    x = tf.concat([x, pe], -1);
+  }
+  let e = linear("embed", params.embed, x, ctx.ops);
+  if (c.maskToken && batch.inputMask) {
+    // bins whose every input neuron is masked get the learned mask token
+    const m = tf.concat(
+      [tf.min(batch.inputMask, -1, true), tf.zeros([b, c.forwardBins, 1])],
+      1,
+    ); // [B, L+F, 1]
+    e = tf.add(tf.mul(e, tf.sub(1, m)), tf.mul(m, params.maskToken!));
+  }
+  ctx.ops?.elementwise("embed.pos", "add", size(e));
+  if (c.position === "learned") e = tf.add(e, params.pos!);
+  else e = tf.add(e, ctx.tables.pe!);
+  if (c.cpg && c.cpg.fusion === "add") {
+    ctx.ops?.elementwise("embed.cpg", "add", size(e));
+    e = tf.add(e, ctx.tables.cpg!);
+  }
+  return e;
+}
+
+/** The Q/K convolution: the fused WASM kernel on wasm/cpu, else `applyCausalConv`. */
+function convAt(
+  p: CausalConvParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  binary: boolean,
+): tf.Tensor {
+  if (!kernelsActive()) return applyCausalConv(p, x, { centered: !c.causal });
+  const kw = p.w.shape[0];
+  return convKernel(x, p.w, p.b, { padLeft: c.causal ? kw - 1 : Math.floor(kw / 2), binary });
+}
+
+/** Options of {@linkcode qkvProjection}. */
+export interface QkvOptions {
+  /** The input is spikes (0/1): the event-driven kernels add rows instead of multiplying. */
+  binary?: boolean;
+  /**
+   * Three products with the weight's column blocks instead of one product and a split: the
+   * same values bit for bit (each output is the same dot product), without copying the whole
+   * `[.., 3D]` result through a split. Inference only: in training, x's gradient would sum the
+   * three blocks in another order than the single product's.
+   */
+  separate?: boolean;
+}
+
+/**
+ * Q, K and V `[..., L, D]` of the attention input `x`: one fused linear (dot attention) or
+ * causal/centred convolutions over bins for Q and K and a linear for V (conv attention).
+ *
+ * @example
+ * ```ts
+ * import { initHybridParams, key, qkvProjection, resolveHybridConfig, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8, attention: "conv" });
+ * const p = initHybridParams(key(0), c).blocks["0"].attn;
+ * const [q, k, v] = qkvProjection(p, tf.ones([2, 10, 8]), c, { name: "block0" });
+ * ```
+ */
+export function qkvProjection(
+  p: HybridAttentionParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  ctx: { name: string; ops?: OpsCollector } & QkvOptions,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const D = c.dModel;
+  const { name, ops, binary = false } = ctx;
+  if (c.attention === "conv") {
+    const centered = !c.causal;
+    ops?.conv(`${name}.q`, x, D, { kernel: c.convKernel, centered });
+    ops?.conv(`${name}.k`, x, D, { kernel: c.convKernel, centered });
+    return [
+      convAt(p.qConv!, x, c, binary),
+      convAt(p.kConv!, x, c, binary),
+      linear(`${name}.v`, p.v!, x, ops, binary),
+    ];
+  }
+  const qkv = p.qkv!;
+  ops?.linear(`${name}.qkv`, x, 3 * D);
+  if (ctx.separate) {
+    return [0, 1, 2].map((j) =>
+      applyLinear(
+        {
+          w: tf.slice(qkv.w, [0, j * D], [D, D]) as tf.Tensor2D,
+          b: tf.slice(qkv.b, [j * D], [D]) as tf.Tensor1D,
+        },
+        x,
+        { binary },
+      )
+    ) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  }
+  return tf.split(applyLinear(qkv, x, { binary }), 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/**
+ * Standard-mode attention of block `p` on the stream `x [B, L, D]`: pre-norm, Q/K/V,
+ * softmax(Q·Kᵀ/√d + mask)·V, output projection. Returns the part's output (before the
+ * residual).
+ *
+ * @example
+ * ```ts
+ * import { initHybridParams, key, modelTables, resolveHybridConfig, standardAttention, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
+ * const p = initHybridParams(key(0), c).blocks["0"];
+ * const ctx = { training: false, index: 0, name: "block0", tables: modelTables(c), keys: {} };
+ * const a = standardAttention(p, tf.ones([2, 10, 8]), c, ctx); // [2, 10, 8]
+ * ```
+ */
+export function standardAttention(
+  p: HybridBlockParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  ctx: BlockContext,
+): tf.Tensor {
+  const { name, ops } = ctx;
+  const H = c.nHeads;
+  const d = c.dModel / H;
+  const xn = layerNorm(`${name}.ln1`, p.ln1!, x, ops);
+  const [q, k, v] = qkvProjection(p.attn, xn, c, { name, ops, separate: !ctx.training })
+    .map((t) => heads(t, H));
+  ops?.matmul(`${name}.attn.qk`, q, k, { transposeB: true });
+  let scores = tf.mul(bmm(q, k, { transposeB: true }), 1 / Math.sqrt(d));
+  ops?.elementwise(`${name}.attn.scale`, "mul", size(scores));
+  if (ctx.tables.addMask) {
+    ops?.elementwise(`${name}.attn.mask`, "add", size(scores));
+    scores = tf.add(scores, ctx.tables.addMask);
+  }
+  ops?.elementwise(`${name}.attn.softmax`, "softmax", size(scores));
+  const att = dropout(tf.softmax(scores, -1), c.attnDropout, {
+    training: ctx.training,
+    key: ctx.keys.attn,
+  });
+  ops?.matmul(`${name}.attn.av`, att, v);
+  return linear(`${name}.o`, p.attn.o, merge(bmm(att, v)), ops);
+}
+
+/**
+ * Standard-mode MLP of block `p` on `x [B, L, D]`: pre-norm, Linear → GELU → Linear. Returns
+ * the part's output (before the residual).
+ *
+ * @example
+ * ```ts
+ * import { initHybridParams, key, modelTables, resolveHybridConfig, standardMlp, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
+ * const p = initHybridParams(key(0), c).blocks["0"];
+ * const ctx = { training: false, index: 0, name: "block0", tables: modelTables(c), keys: {} };
+ * const f = standardMlp(p, tf.ones([2, 10, 8]), c, ctx); // [2, 10, 8]
+ * ```
+ */
+export function standardMlp(
+  p: HybridBlockParams,
+  x: tf.Tensor,
+  _c: ResolvedHybridConfig,
+  ctx: BlockContext,
+): tf.Tensor {
+  // the config is part of every block's signature; the standard MLP reads its sizes from `p`
+  const { name, ops } = ctx;
+  const h = linear(`${name}.ff1`, p.ff1, layerNorm(`${name}.ln2`, p.ln2!, x, ops), ops);
+  ops?.elementwise(`${name}.gelu`, "gelu", size(h));
+  return linear(`${name}.ff2`, p.ff2, gelu(h), ops);
+}
+
+/**
+ * The standard residual: `x + dropout(y)`.
+ *
+ * @example
+ * ```ts
+ * import { standardResidual, tf } from "@hest/hest";
+ * const y = standardResidual(tf.ones([1, 2, 4]), tf.ones([1, 2, 4]), 0, { training: false }); // all 2
+ * ```
+ */
+export function standardResidual(
+  x: tf.Tensor,
+  y: tf.Tensor,
+  rate: number,
+  ctx: { training: boolean; key?: Key; name?: string; ops?: OpsCollector },
+): tf.Tensor {
+  ctx.ops?.elementwise(`${ctx.name ?? "residual"}.add`, "add", size(x));
+  return tf.add(x, dropout(y, rate, { training: ctx.training, key: ctx.key }));
+}
+
+/** LIF spikes of `x [T, ...]`, counted as neuron updates and recorded as a site. */
+function lifSite(
+  name: string,
+  x: tf.Tensor,
+  opts: LifOptions,
+  ctx: { ops?: OpsCollector; stats?: SpikeStatsCollector },
+): tf.Tensor {
+  ctx.ops?.elementwise(name, "neuron", size(x));
+  const s = lif(x, opts);
+  ctx.stats?.record(name, s);
+  return s;
+}
+
+/**
+ * LIF spikes of the spike norm of `x [T, B, L, C]`: the per-trial norm fused with the LIF in
+ * one kernel (`spikeNormLif`), or the causal norm then the LIF (`norm: "causal"`).
+ *
+ * @example
+ * ```ts
+ * import { initLayerNorm, normLif, resolveHybridConfig, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
+ * const s = normLif("site", initLayerNorm(8), tf.randomNormal([4, 2, 10, 8]), c, {}); // 0/1
+ * ```
+ */
+export function normLif(
+  name: string,
+  p: LayerNormParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  ctx: { ops?: OpsCollector; stats?: SpikeStatsCollector; vThreshold?: number },
+): tf.Tensor {
+  const opts: LifOptions = ctx.vThreshold === undefined
+    ? c.lif
+    : { ...c.lif, vThreshold: ctx.vThreshold };
+  ctx.ops?.elementwise(`${name}.norm`, "norm", size(x));
+  if (c.norm === "causal") return lifSite(name, causalSpikeNorm(p, x), opts, ctx);
+  ctx.ops?.elementwise(name, "neuron", size(x));
+  const s = spikeNormLif(p, x, opts);
+  ctx.stats?.record(name, s);
+  return s;
+}
+
+/** Spike masking of Q or K spikes `[T, B, H, L, d]` at ratio `p` (random or by significance). */
+function maskQK(x: tf.Tensor, p: number, c: ResolvedHybridConfig, k: Key): tf.Tensor {
+  if (!c.rsm || p <= 0) return x;
+  if (c.rsm.mode === "random") return randomSpikeMask(x, { p, key: k });
+  return significanceMask(x, { p, mode: c.rsm.mode, key: k });
+}
+
+/**
+ * Whether block `index`'s attention input is spikes (0/1) in spiking mode: always with the
+ * membrane shortcut or SEW AND/IAND, and for block 0 (the embedding LIF's spikes); SEW ADD sums
+ * reach 2, so later blocks read real-valued sums.
+ */
+function spikingInput(c: ResolvedHybridConfig, index: number): boolean {
+  return c.residual === "membrane" || c.residual !== "add" || index === 0;
+}
+
+/**
+ * Spiking-mode attention (Spikformer's softmax-free SSA) of block `p` on the stream `x
+ * [T, B, L, D]`: the membrane shortcut fires on the stream first; Q, K, V are LIF spikes of
+ * the spike-normed projections; TIM mixes Q across timesteps; RSM masks Q, K and the map;
+ * Q·Kᵀ·V (masked) goes through the attention LIF and the output projection. Returns the
+ * projection (real-valued, before the residual's norm).
+ *
+ * Q·Kᵀ is scaled by `ssaScale` (see its documentation for what it does behind the spike norm).
+ *
+ * @example
+ * ```ts
+ * import { initHybridParams, key, modelTables, resolveHybridConfig, spikingAttention, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
+ * const p = initHybridParams(key(0), c).blocks["0"];
+ * const ctx = { training: false, index: 0, name: "block0", tables: modelTables(c), keys: {} };
+ * const s = tf.cast(tf.randomUniform([4, 2, 10, 8]).greater(0.5), "float32");
+ * const o = spikingAttention(p, s, c, ctx); // [4, 2, 10, 8]
+ * ```
+ */
+export function spikingAttention(
+  p: HybridBlockParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  ctx: BlockContext,
+): tf.Tensor {
+  const { name, ops } = ctx;
+  const sn = p.sn!;
+  const H = c.nHeads;
+  const d = c.dModel / H;
+  const T = x.shape[0];
+  const membrane = c.residual === "membrane";
+  // The membrane shortcut fires on the real-valued stream itself, without a norm: the per-trial
+  // norm would remove each trial's mean level per channel, which the stream carries.
+  const s = membrane ? lifSite(`${name}.shortcut`, x, c.lif, ctx) : x;
+  const binary = spikingInput(c, ctx.index);
+  const [qr, kr, vr] = qkvProjection(p.attn, s, c, { name, ops, binary, separate: !ctx.training });
+  let q = heads(normLif(`${name}.q`, sn.q, qr, c, ctx), H);
+  let k = heads(normLif(`${name}.k`, sn.k, kr, c, ctx), H);
+  const v = heads(normLif(`${name}.v`, sn.v, vr, c, ctx), H);
+  if (c.tim) {
+    q = applyTim(p.tim!, q, {
+      alpha: c.tim.alpha,
+      inThreshold: c.tim.inThreshold,
+      outThreshold: c.tim.outThreshold,
+      causal: c.causal,
+    });
+    ctx.stats?.record(`${name}.tim`, q);
+    if (ops && T > 1) {
+      // TIM convolves each timestep's output Q̃[t−1] (t = 1..T−1) along the bins, mixes it
+      // into Q[t] (scale and add per element) and runs its input and output neurons
+      ops.conv(`${name}.tim`, tf.slice(q, 0, T - 1), d, {
+        kernel: c.tim.kernel,
+        centered: !c.causal,
+      });
+      const mixed = size(q) / T * (T - 1);
+      ops.elementwise(`${name}.tim.mix`, "mul", 2 * mixed);
+      ops.elementwise(`${name}.tim.mix`, "add", mixed);
+      ops.elementwise(`${name}.tim.neurons`, "neuron", mixed + size(q));
+    }
+  }
+  const ratio = c.rsm ? c.rsm.ratio[ctx.index] : 0;
+  if (ratio > 0 && !ctx.keys.rsm) {
+    throw new TypeError(
+      `${name}: random spike masking (rsm ratio ${ratio}) draws its masks from ctx.key, ` +
+        "also at inference; pass a key to apply (predict and evaluate take a seed)",
+    );
+  }
+  if (ratio > 0) {
+    ops?.elementwise(`${name}.rsm`, "mul", size(q) + size(k));
+    q = maskQK(q, ratio, c, foldIn(ctx.keys.rsm!, 0));
+    k = maskQK(k, ratio, c, foldIn(ctx.keys.rsm!, 1));
+  }
+  ops?.matmul(`${name}.attn.qk`, q, k, { transposeB: true });
+  // Q and K are spikes: the event-driven kernel adds rows instead of multiplying
+  let att = tf.mul(
+    bmm(q, k, { transposeB: true, binaryA: true, binaryB: true }),
+    c.ssaScale,
+  ); // [T, B, H, L, L]
+  ops?.elementwise(`${name}.attn.scale`, "mul", size(att));
+  if (ctx.tables.mulMask) {
+    ops?.elementwise(`${name}.attn.mask`, "mul", size(att));
+    att = tf.mul(att, ctx.tables.mulMask);
+  }
+  if (c.rsm && c.rsm.mode === "random" && ratio > 0) {
+    ops?.elementwise(`${name}.rsm.attn`, "mul", size(att));
+    att = randomSpikeMask(att, { p: ratio, key: foldIn(ctx.keys.rsm!, 2) });
+  }
+  ops?.matmul(`${name}.attn.av`, att, v);
+  const o = normLif(`${name}.attn`, sn.attn, merge(bmm(att, v, { binaryB: true })), c, {
+    ...ctx,
+    vThreshold: c.attnThreshold,
+  });
+  return linear(`${name}.o`, p.attn.o, o, ops, true);
+}
+
+/**
+ * Spiking-mode MLP of block `p` on the stream `x [T, B, L, D]`: (membrane shortcut: LIF of the
+ * stream) → Linear → spike norm + LIF → Linear. Returns the second linear's output (before the
+ * residual's norm).
+ *
+ * @example
+ * ```ts
+ * import { initHybridParams, key, modelTables, resolveHybridConfig, spikingMlp, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
+ * const p = initHybridParams(key(0), c).blocks["0"];
+ * const ctx = { training: false, index: 0, name: "block0", tables: modelTables(c), keys: {} };
+ * const f = spikingMlp(p, tf.ones([4, 2, 10, 8]), c, ctx); // [4, 2, 10, 8]
+ * ```
+ */
+export function spikingMlp(
+  p: HybridBlockParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  ctx: BlockContext,
+): tf.Tensor {
+  const { name, ops } = ctx;
+  const membrane = c.residual === "membrane";
+  const input = membrane ? lifSite(`${name}.mlpIn`, x, c.lif, ctx) : x;
+  const h = normLif(
+    `${name}.ff1`,
+    p.sn!.ff1,
+    linear(`${name}.ff1`, p.ff1, input, ops, membrane || c.residual !== "add"),
+    c,
+    ctx,
+  );
+  return linear(`${name}.ff2`, p.ff2, h, ops, true);
+}
+
+/**
+ * The spiking residual of a block part with output `y`: the membrane shortcut adds the spike
+ * norm of `y` to the real-valued stream (`x + dropout(norm(y))`); SEW residuals combine the
+ * stream with the LIF spikes of the normed `y` (`sew(x, LIF(norm(y)))`, ADD / AND / IAND).
+ *
+ * @example
+ * ```ts
+ * import { initLayerNorm, resolveHybridConfig, spikingResidual, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
+ * const x = tf.ones([4, 2, 10, 8]);
+ * const y = spikingResidual(x, tf.randomNormal([4, 2, 10, 8]), initLayerNorm(8), c, {
+ *   training: false,
+ *   site: "block0.proj",
+ * });
+ * ```
+ */
+export function spikingResidual(
+  x: tf.Tensor,
+  y: tf.Tensor,
+  norm: LayerNormParams,
+  c: ResolvedHybridConfig,
+  ctx: {
+    training: boolean;
+    site: string;
+    key?: Key;
+    ops?: OpsCollector;
+    stats?: SpikeStatsCollector;
+  },
+): tf.Tensor {
+  if (c.residual === "membrane") {
+    const spikeNormFn = c.norm === "causal" ? causalSpikeNorm : spikeNorm;
+    ctx.ops?.elementwise(`${ctx.site}.norm`, "norm", size(y));
+    ctx.ops?.elementwise(`${ctx.site}.add`, "add", size(x));
+    return tf.add(
+      x,
+      dropout(spikeNormFn(norm, y), c.dropout, { training: ctx.training, key: ctx.key }),
+    );
+  }
+  const s = normLif(ctx.site, norm, y, c, ctx);
+  // SEW ADD adds; AND and IAND are logic on spikes (one operation per element)
+  ctx.ops?.elementwise(`${ctx.site}.sew`, c.residual === "add" ? "add" : "mul", size(x));
+  return sew(x, s, { mode: c.residual });
+}
+
+/**
+ * The read-out of the final stream `[B, L, D]`: final layer norm, dropout, linear to
+ * log-rates `[B, L, nOutputs]`.
+ *
+ * @example
+ * ```ts
+ * import { initHybridParams, key, readout, resolveHybridConfig, tf } from "@hest/hest";
+ * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
+ * const p = initHybridParams(key(0), c);
+ * const y = readout(p, tf.ones([2, 10, 8]), c, { training: false }); // [2, 10, 4]
+ * ```
+ */
+export function readout(
+  params: HybridParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  ctx: { training: boolean; key?: Key; ops?: OpsCollector },
+): tf.Tensor3D {
+  const y = dropout(layerNorm("lnFinal", params.lnFinal, x, ctx.ops), c.rateDropout, ctx);
+  return linear("readout", params.readout, y, ctx.ops) as tf.Tensor3D;
+}
+
+/** The mode-specific functions of one block, as the model composes them. */
+export interface BlockFunctions {
+  /** The attention part's output (before the residual). */
+  attention(
+    p: HybridBlockParams,
+    x: tf.Tensor,
+    c: ResolvedHybridConfig,
+    ctx: BlockContext,
+  ): tf.Tensor;
+  /** The MLP part's output (before the residual). */
+  mlp(p: HybridBlockParams, x: tf.Tensor, c: ResolvedHybridConfig, ctx: BlockContext): tf.Tensor;
+}
+
+/**
+ * The attention and MLP functions of `mode`.
+ *
+ * @example
+ * ```ts
+ * import { blockFunctions } from "@hest/hest";
+ * const { attention, mlp } = blockFunctions("spiking");
+ * ```
+ */
+export function blockFunctions(mode: Mode): BlockFunctions {
+  return mode === "spiking"
+    ? { attention: spikingAttention, mlp: spikingMlp }
+    : { attention: standardAttention, mlp: standardMlp };
+}
