@@ -1,12 +1,15 @@
 /**
- * Energy accounting from counted operations: MACs (multiply-accumulates) for real-valued inputs,
- * ACs (accumulates) for spike inputs, counted from the actual forward pass of a model.
+ * Energy accounting from counted operations, counted from the actual forward pass of a model:
+ * weight products (MACs for real-valued inputs, ACs for spike inputs) and every element-wise
+ * operation around them (norms, neurons, softmax, GELU, residual adds, scale and mask
+ * multiplies).
  *
- * The model reports every weight product it computes to an {@linkcode OpsCollector} (hybrid
+ * The model reports each weight product it computes to an {@linkcode OpsCollector} (hybrid
  * models do so when `ctx.ops` is set): linear layers, convolutions over bins and the attention
- * matrix products. `energyReport` then applies the counting rules of the Spikingformer counter
- * (../shared/research/components.md H), the de-facto convention of the spiking-transformer
- * papers:
+ * matrix products; and each element-wise site as a count of element operations of one
+ * {@linkcode ElementwiseKind}. `energyReport` then applies the counting rules of the
+ * Spikingformer energy counter, the de-facto convention of the spiking-transformer papers, to the
+ * weight products:
  *
  * - An input counts as **spikes only if every element is exactly 0 or 1**, checked on the tensor
  *   itself. A spike input costs one AC per non-zero element per output it feeds (event-driven:
@@ -20,21 +23,226 @@
  * - Matrix product `A [..., M, K] · B [..., K, N]`: dense MACs = batch·M·K·N. If A is binary,
  *   each non-zero of A adds one row of B: nnz(A)·N ACs; if B is binary, nnz(B)·M ACs; when both
  *   are, the cheaper. Spiking attention's Q·Kᵀ has binary Q and K; (Q·Kᵀ)·V has binary V.
- * - Norms, activations, neurons, softmax and the mean over T are not counted (as in the papers).
  * - Counts cover the whole batch and every SNN timestep (T is in the tensors' leading axis), and
  *   are reported in total, per sample and per bin.
  *
- * Energy = MACs·E_MAC + ACs·E_AC with E_MAC = 4.6 pJ and E_AC = 0.9 pJ by default (45 nm, FP32,
- * Horowitz 2014).
+ * Unlike the papers, which leave them out, element-wise operations are counted too, each kind at
+ * the cost of the FP32 adds and multiplies it is made of (below).
+ *
+ * ## Energy per operation
+ *
+ * Primitive costs (Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC
+ * 2014, 45 nm, 0.9 V, FP32): **add 0.9 pJ, multiply 3.7 pJ**. Assumptions where the paper gives no
+ * figure: a compare or subtract costs an add; a divide costs a multiply (by a reciprocal that is
+ * computed once per row where the divisor is shared, and otherwise optimistically so); per-row
+ * work (1/D, √, reciprocals) is amortised over the row and left out of the per-element cost;
+ * `exp(x)` = range reduction `t = x·log₂e` (1 mult), `f = t − ⌊t⌋` (1 add), a degree-5 Horner
+ * polynomial for 2^f (5 mult + 5 add), scaling by 2^⌊t⌋ as an add to the exponent field (1 add):
+ * **6 mult + 7 add**.
+ *
+ * | op | one unit is | derivation | mult | add | pJ |
+ * |---|---|---|---|---|---|
+ * | `mac` | a multiply-accumulate on a real input | w·x, acc + | 1 | 1 | 4.6 |
+ * | `ac` | an accumulate on a spike input | acc + w | 0 | 1 | 0.9 |
+ * | `norm` | one LayerNorm element | mean share: acc + x (1 a); variance share: x − μ, square, acc + (1 m, 2 a); (x − μ)·rstd (1 m); ·γ + β (1 m, 1 a) | 3 | 4 | 14.7 |
+ * | `neuron` | one LIF update, decay input, hard reset to 0 | charge H = V + (X − V)/τ (1 m, 2 a); fire S = H ≥ V_th (1 compare = 1 a); reset V = H·(1 − S) (1 m) | 2 | 3 | 10.1 |
+ * | `softmax` | one softmax element (max-subtracted) | row-max share (1 compare = 1 a); x − max (1 a); exp (6 m, 7 a); sum share (1 a); ·(1/sum) (1 m) | 7 | 10 | 34.9 |
+ * | `gelu` | one GELU element, tanh form 0.5·x·(1 + tanh(u)) | 2u = 2√(2/π)·x·(1 + 0.044715·x²) (4 m, 1 a); tanh(u) = 1 − 2/(exp(2u) + 1): exp (6 m, 7 a), + 1 (1 a), 2/· (1 m), 1 − · (1 a); 0.5·x·(1 + t) (2 m, 1 a) | 13 | 11 | 58.0 |
+ * | `add` | a real-valued add (residual, SEW, mean over T) | | 0 | 1 | 0.9 |
+ * | `mul` | a multiply (scale, mask, gate) | | 1 | 0 | 3.7 |
+ *
+ * The model computes the exact (erf) GELU; the tanh form is what hardware without an erf unit
+ * would evaluate, and costs it here. TIM neurons are charged as LIF updates.
+ *
+ * Energy = Σ over op kinds of count·(pJ per op). The table is exported as
+ * {@linkcode ENERGY_PER_OP_PJ} (with its make-up in {@linkcode OP_COMPOSITION}); every entry can
+ * be overridden (`macPj`, `acPj`, `normPj`, …), and {@linkcode energyPerOp} re-derives the
+ * whole table from other primitive costs (e.g. INT8). Counts are kept apart from energies in the
+ * report.
+ *
+ * ## NeuroBench synaptic operations
+ *
+ * Alongside the energy convention the report gives NeuroBench's effective synaptic operations
+ * and activation sparsity. An operation is *effective* when its activation operand is non-zero
+ * (weights are taken as non-zero): effective MACs are those of sites with a real-valued input,
+ * effective ACs those of sites with a spike input. Linear: nnz(x)·N; convolution: Σ
+ * nnz(x at bin l)·taps(l)·C_out (padded taps are zeros, never effective); matrix product, where
+ * both operands are activations: the products with both factors non-zero,
+ * Σ_k nnz(A[..., :, k])·nnz(B[..., k, :]). Activation sparsity is the fraction of zero elements
+ * over the inputs of all counted weight products (both operands of a matrix product).
  *
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { checkKeys, finiteOption } from "../core/validation.ts";
-import type { ConvCountOptions, MatMulCountOptions, Mode, OpsCollector } from "../nn/types.ts";
+import { checkKeys, describe } from "../core/validation.ts";
+import type { ConvCountOptions, ElementwiseKind, Mode, OpsCollector } from "../nn/types.ts";
 import type { Params } from "../core/tree.ts";
+import { type Key, key } from "../core/random.ts";
 
-/** One counted operation site of an {@linkcode EnergyReport}. */
+/** An operation kind with an energy per unit: a weight product (`mac`, `ac`) or element-wise. */
+export type OpKind = "mac" | "ac" | ElementwiseKind;
+
+/** The coarse kinds of {@linkcode EnergyTotals.opsByKind}: `other` = `gelu` + `add` + `mul`. */
+export type EnergyKind = "mac" | "ac" | "norm" | "neuron" | "softmax" | "other";
+
+/** A value per coarse kind (`mac, ac, norm, neuron, softmax, other`). */
+export type OpsByKind = Record<EnergyKind, number>;
+
+/** A value per operation kind (`mac, ac, norm, neuron, softmax, gelu, add, mul`). */
+export type OpsByOp = Record<OpKind, number>;
+
+/** FP32 multiplies and adds making up one operation of a kind. */
+export interface OpComposition {
+  /** Multiplies (a divide counts as one). */
+  mult: number;
+  /** Adds (a compare or subtract counts as one). */
+  add: number;
+}
+
+/** Every operation kind, in report order. */
+const OP_KINDS: readonly OpKind[] = [
+  "mac",
+  "ac",
+  "norm",
+  "neuron",
+  "softmax",
+  "gelu",
+  "add",
+  "mul",
+];
+const ELEMENTWISE_KINDS: readonly ElementwiseKind[] = [
+  "norm",
+  "neuron",
+  "softmax",
+  "gelu",
+  "add",
+  "mul",
+];
+
+/**
+ * The multiplies and adds of one operation of each kind (derivations in the module docs: `exp` =
+ * 6 mult + 7 add, a divide = 1 mult, a compare = 1 add, per-row work amortised).
+ *
+ * @example
+ * ```ts
+ * import { OP_COMPOSITION } from "@hest/hest";
+ * OP_COMPOSITION.softmax; // { mult: 7, add: 10 }
+ * ```
+ */
+export const OP_COMPOSITION: Readonly<Record<OpKind, Readonly<OpComposition>>> = Object.freeze({
+  mac: Object.freeze({ mult: 1, add: 1 }),
+  ac: Object.freeze({ mult: 0, add: 1 }),
+  norm: Object.freeze({ mult: 3, add: 4 }),
+  neuron: Object.freeze({ mult: 2, add: 3 }),
+  softmax: Object.freeze({ mult: 7, add: 10 }),
+  gelu: Object.freeze({ mult: 13, add: 11 }),
+  add: Object.freeze({ mult: 0, add: 1 }),
+  mul: Object.freeze({ mult: 1, add: 0 }),
+});
+
+/** Costs of the two primitives, pJ, for {@linkcode energyPerOp}. */
+export interface PrimitiveEnergies {
+  /** One add (default 0.9 pJ: FP32, 45 nm, Horowitz ISSCC 2014). */
+  addPj?: number;
+  /** One multiply (default 3.7 pJ: FP32, 45 nm, Horowitz ISSCC 2014). */
+  multPj?: number;
+}
+
+/** Energy of one operation of each kind, pJ (a full table; see {@linkcode EnergyConstants}). */
+export interface OpEnergiesPj {
+  /** One multiply-accumulate. */
+  macPj: number;
+  /** One accumulate. */
+  acPj: number;
+  /** One normalised element. */
+  normPj: number;
+  /** One neuron update for one timestep. */
+  neuronPj: number;
+  /** One softmax element. */
+  softmaxPj: number;
+  /** One GELU element. */
+  geluPj: number;
+  /** One real-valued add. */
+  addPj: number;
+  /** One multiply. */
+  mulPj: number;
+}
+
+/** Overrides of the energy per operation, pJ; each defaults to {@linkcode ENERGY_PER_OP_PJ}. */
+export type EnergyConstants = Partial<OpEnergiesPj>;
+
+const CONSTANT_KEYS = OP_KINDS.map((k) => `${k}Pj`) as readonly (keyof OpEnergiesPj)[];
+
+function checkEnergy(what: string, name: string, v: unknown): number {
+  if (typeof v !== "number") {
+    throw new TypeError(`${what} "${name}" must be a number of pJ, found ${describe(v)}`);
+  }
+  if (!Number.isFinite(v) || v < 0) {
+    throw new RangeError(`${what} "${name}" must be a finite number >= 0 pJ, found ${v}`);
+  }
+  return v;
+}
+
+/**
+ * The energy of one operation of each kind, pJ, from the cost of an FP add and multiply and the
+ * make-up of each kind ({@linkcode OP_COMPOSITION}). Without options: the 45 nm FP32 figures of
+ * Horowitz (ISSCC 2014), i.e. {@linkcode ENERGY_PER_OP_PJ}.
+ *
+ * @example
+ * ```ts
+ * import { energyPerOp } from "@hest/hest";
+ * // Horowitz's 45 nm INT8 figures: add 0.03 pJ, multiply 0.2 pJ
+ * const int8 = energyPerOp({ addPj: 0.03, multPj: 0.2 });
+ * int8.mac; // 0.23
+ * ```
+ */
+export function energyPerOp(primitives: PrimitiveEnergies = {}): OpsByOp {
+  checkKeys(primitives, ["addPj", "multPj"], "primitive energy");
+  const addPj = checkEnergy("primitive energy", "addPj", primitives.addPj ?? 0.9);
+  const multPj = checkEnergy("primitive energy", "multPj", primitives.multPj ?? 3.7);
+  const out = {} as OpsByOp;
+  for (const k of OP_KINDS) {
+    const c = OP_COMPOSITION[k];
+    // rounded to 1e-12 pJ so that 3·3.7 + 4·0.9 reads 14.7, not 14.700000000000001
+    out[k] = Math.round((c.mult * multPj + c.add * addPj) * 1e12) / 1e12;
+  }
+  return out;
+}
+
+/**
+ * Energy of one operation of each kind, pJ, at 45 nm FP32 (Horowitz, ISSCC 2014: add 0.9 pJ,
+ * multiply 3.7 pJ): mac 4.6, ac 0.9, norm 14.7, neuron 10.1, softmax 34.9, gelu 58.0, add 0.9,
+ * mul 3.7. Derivations in the module docs.
+ *
+ * @example
+ * ```ts
+ * import { ENERGY_PER_OP_PJ } from "@hest/hest";
+ * ENERGY_PER_OP_PJ.mac; // 4.6
+ * ```
+ */
+export const ENERGY_PER_OP_PJ: Readonly<OpsByOp> = Object.freeze(energyPerOp());
+
+/**
+ * Validate energy overrides (unknown keys: `Error`; non-numbers: `TypeError`; negative or
+ * non-finite: `RangeError`) and fill in {@linkcode ENERGY_PER_OP_PJ}.
+ *
+ * @example
+ * ```ts
+ * import { resolveEnergyConstants } from "@hest/hest";
+ * resolveEnergyConstants({ acPj: 0.03 }).macPj; // 4.6
+ * ```
+ */
+export function resolveEnergyConstants(constants: EnergyConstants = {}): OpEnergiesPj {
+  checkKeys(constants, CONSTANT_KEYS, "energy constant");
+  const out = {} as OpEnergiesPj;
+  for (const k of OP_KINDS) {
+    const key = `${k}Pj` as keyof OpEnergiesPj;
+    out[key] = checkEnergy("energy constant", key, constants[key] ?? ENERGY_PER_OP_PJ[k]);
+  }
+  return out;
+}
+
+/** One counted weight-product site of an {@linkcode EnergyReport}. */
 export interface EnergyRow {
   /** Site name, e.g. `"block0.attn.qk"`. */
   name: string;
@@ -50,19 +258,56 @@ export interface EnergyRow {
   macs: number;
   /** ACs counted (0 for a real-valued input). */
   acs: number;
+  /** NeuroBench effective MACs: products with a non-zero real input (0 for a spike input). */
+  effectiveMacs: number;
+  /** NeuroBench effective ACs: products with a non-zero spike input (0 for a real input). */
+  effectiveAcs: number;
+  /** Elements of the input (both operands of a matmul). */
+  inputNumel: number;
+  /** Zero elements of the input (both operands of a matmul). */
+  inputZeros: number;
   /** Energy of the site in pJ. */
   energyPj: number;
 }
 
-/** Totals of an {@linkcode EnergyReport}. */
+/** One element-wise site of an {@linkcode EnergyReport} (all calls with its name and kind). */
+export interface ElementwiseRow {
+  /** Site name, e.g. `"block0.ln1"`. */
+  name: string;
+  /** Kind of the operations. */
+  kind: ElementwiseKind;
+  /** Element operations, whole batch. */
+  count: number;
+  /** Energy of the site in pJ. */
+  energyPj: number;
+}
+
+/** Totals of an {@linkcode EnergyReport} (whole batch, per sample or per bin). */
 export interface EnergyTotals {
-  /** MACs counted. */
+  /** MACs counted (= `opsByKind.mac`). */
   macs: number;
-  /** ACs counted. */
+  /** ACs counted (= `opsByKind.ac`). */
   acs: number;
-  /** MACs of the same network run densely (every site as MACs). */
+  /** MACs of the same network's weight products run densely (every site as MACs). */
   denseMacs: number;
-  /** Energy in pJ. */
+  /** Operations by coarse kind; `other` = GELU + add + mul. */
+  opsByKind: OpsByKind;
+  /** Operations by kind. */
+  opsByOp: OpsByOp;
+  /** Energy by coarse kind, pJ. */
+  energyByKindPj: OpsByKind;
+  /** Energy by kind, pJ. */
+  energyByOpPj: OpsByOp;
+  /** NeuroBench effective MACs (multiply-accumulates on non-zero real inputs). */
+  effectiveMacs: number;
+  /** NeuroBench effective ACs (accumulates for non-zero spike inputs). */
+  effectiveAcs: number;
+  /**
+   * Fraction of zero elements over the inputs of all counted weight products (a ratio: the same
+   * in total, per sample and per bin; 0 when nothing was counted).
+   */
+  activationSparsity: number;
+  /** Energy in pJ (= Σ `energyByKindPj`). */
   energyPj: number;
 }
 
@@ -74,10 +319,12 @@ export interface EnergyReport {
   batchSize: number;
   /** Bins per trial (including forward bins). */
   bins: number;
-  /** Energy per MAC and per AC, pJ. */
-  constants: { macPj: number; acPj: number };
-  /** One row per counted site, in forward order. */
+  /** Energy per operation of each kind, pJ. */
+  constants: OpEnergiesPj;
+  /** One row per weight-product site, in forward order. */
   rows: EnergyRow[];
+  /** One row per element-wise site (name and kind), in order of first report. */
+  elementwise: ElementwiseRow[];
   /** Whole batch. */
   total: EnergyTotals;
   /** Per trial (total / batch size). */
@@ -86,42 +333,66 @@ export interface EnergyReport {
   perBin: EnergyTotals;
 }
 
-/** Energy constants, pJ. */
-export interface EnergyConstants {
-  /** Energy of one multiply-accumulate (default 4.6 pJ). */
-  macPj?: number;
-  /** Energy of one accumulate (default 0.9 pJ). */
-  acPj?: number;
+/** What a weight-product record resolves to once its kept scalars are read. */
+interface Resolved {
+  /** Per candidate event operand (both operands of a matmul). */
+  candidates: { binary: boolean; nnz: number; acs: number; numel: number }[];
+  /** Products with every activation factor non-zero. */
+  effective: number;
 }
 
 interface PendingRow {
   name: string;
   kind: EnergyRow["kind"];
   denseMacs: number;
-  numel: number;
-  /** Per candidate event operand: [binary flag, nnz, weighted AC count] scalars. */
-  candidates: { binary: tf.Tensor; nnz: tf.Tensor; acs: tf.Tensor; numel: number }[];
+  /** Read the kept tensors into counts and dispose them. */
+  resolve(): Promise<Resolved>;
 }
 
 /** A collector that also resolves its records into rows. */
 export interface OpsCounter extends OpsCollector {
-  /** Read the counts (awaits the backend) and release the kept scalars. */
+  /** Read the weight-product counts (awaits the backend) and release the kept tensors. */
   rows(constants?: EnergyConstants): Promise<EnergyRow[]>;
+  /** The element-wise sites so far, one row per (name, kind), with their energy. */
+  elementwiseRows(constants?: EnergyConstants): ElementwiseRow[];
 }
 
 function isBinary(x: tf.Tensor): tf.Tensor {
   return tf.all(tf.logicalOr(tf.equal(x, 0), tf.equal(x, 1)));
 }
 
-function nonzero(x: tf.Tensor): tf.Tensor {
-  return tf.sum(tf.cast(tf.notEqual(x, 0), "float32"));
+/** 1 where `x` is non-zero, as int32 so that sums of counts stay exact. */
+function nonzeroMask(x: tf.Tensor): tf.Tensor {
+  return tf.cast(tf.notEqual(x, 0), "int32");
 }
 
 function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** How many outputs of a length-L convolution each input bin reaches. */
+/** Read a kept tensor as numbers and dispose it. */
+async function take(t: tf.Tensor): Promise<ArrayLike<number>> {
+  try {
+    return (await t.data()) as ArrayLike<number>;
+  } finally {
+    t.dispose();
+  }
+}
+
+/** Read a kept scalar and dispose it. */
+async function scalar(t: tf.Tensor): Promise<number> {
+  return (await take(t))[0];
+}
+
+/**
+ * How many outputs of a length-L convolution each input bin reaches.
+ *
+ * @example
+ * ```ts
+ * import { convTaps } from "@hest/hest";
+ * convTaps(5, { kernel: 3, centered: true }); // [2, 3, 3, 3, 2]
+ * ```
+ */
 export function convTaps(length: number, opts: ConvCountOptions): Float32Array {
   const k = opts.kernel;
   const padLeft = opts.centered ? Math.floor(k / 2) : k - 1;
@@ -137,61 +408,64 @@ export function convTaps(length: number, opts: ConvCountOptions): Float32Array {
 
 /**
  * A fresh {@linkcode OpsCollector} that counts operations; pass it as `ctx.ops` to a hybrid
- * model's `apply`, then read `rows()`.
+ * model's `apply`, then read `rows()` and `elementwiseRows()`.
  *
  * @example
  * ```ts
- * import { opsCounter, tf } from "./mod.ts";
+ * import { opsCounter, tf } from "@hest/hest";
  * const ops = opsCounter();
  * ops.linear("fc", tf.tensor2d([[0, 1, 1, 0]]), 8); // a spike input: 2 non-zeros × 8 outputs
+ * ops.elementwise("fc.residual", "add", 8);
  * const [row] = await ops.rows();
  * row.acs; // 16
+ * ops.elementwiseRows()[0].energyPj; // 8 · 0.9 = 7.2
  * ```
  */
 export function opsCounter(): OpsCounter {
   const pending: PendingRow[] = [];
-  const keep = (t: tf.Tensor) => tf.keep(t);
+  const elementwise = new Map<string, { name: string; kind: ElementwiseKind; count: number }>();
   return {
     linear(name, x, outFeatures) {
       const numel = size(x.shape);
-      tf.tidy(() => {
-        const nnz = keep(nonzero(x));
-        pending.push({
-          name,
-          kind: "linear",
-          numel,
-          denseMacs: numel * outFeatures,
-          candidates: [{
-            binary: keep(isBinary(x)),
-            nnz,
-            acs: keep(tf.mul(nnz, outFeatures)),
-            numel,
-          }],
-        });
+      const [binary, nnz] = tf.tidy(() => [isBinary(x), tf.sum(nonzeroMask(x))].map(tf.keep));
+      pending.push({
+        name,
+        kind: "linear",
+        denseMacs: numel * outFeatures,
+        async resolve() {
+          const b = await scalar(binary);
+          const n = await scalar(nnz);
+          const acs = n * outFeatures;
+          return { candidates: [{ binary: b !== 0, nnz: n, acs, numel }], effective: acs };
+        },
       });
     },
     conv(name, x, outChannels, opts) {
       const numel = size(x.shape);
       const L = x.shape[x.rank - 2];
-      tf.tidy(() => {
-        const taps = tf.tensor1d(convTaps(L, opts));
-        // non-zeros per bin, summed over everything else
-        const perBin = tf.sum(
-          tf.cast(tf.notEqual(tf.reshape(x, [-1, L, x.shape[x.rank - 1]]), 0), "float32"),
-          [0, 2],
-        );
-        pending.push({
-          name,
-          kind: "conv",
-          numel,
-          denseMacs: numel * opts.kernel * outChannels,
-          candidates: [{
-            binary: keep(isBinary(x)),
-            nnz: keep(tf.sum(perBin)),
-            acs: keep(tf.mul(tf.sum(tf.mul(perBin, taps)), outChannels)),
-            numel,
-          }],
-        });
+      const [binary, perBin] = tf.tidy(() =>
+        [
+          isBinary(x),
+          // non-zeros per bin, summed over everything else
+          tf.sum(nonzeroMask(tf.reshape(x, [-1, L, x.shape[x.rank - 1]])), [0, 2]),
+        ].map(tf.keep)
+      );
+      pending.push({
+        name,
+        kind: "conv",
+        denseMacs: numel * opts.kernel * outChannels,
+        async resolve() {
+          const b = await scalar(binary);
+          const counts = await take(perBin);
+          const taps = convTaps(L, opts);
+          let nnz = 0, reach = 0;
+          for (let l = 0; l < L; l++) {
+            nnz += counts[l];
+            reach += counts[l] * taps[l];
+          }
+          const acs = reach * outChannels;
+          return { candidates: [{ binary: b !== 0, nnz, acs, numel }], effective: acs };
+        },
       });
     },
     matmul(name, a, b, opts = {}) {
@@ -200,70 +474,109 @@ export function opsCounter(): OpsCounter {
       const N = opts.transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1];
       const batch = size(a.shape.slice(0, -2));
       const nA = size(a.shape), nB = size(b.shape);
-      tf.tidy(() => {
-        const nnzA = keep(nonzero(a));
-        const nnzB = keep(nonzero(b));
-        pending.push({
-          name,
-          kind: "matmul",
-          numel: nA,
-          denseMacs: batch * M * K * N,
-          candidates: [
-            { binary: keep(isBinary(a)), nnz: nnzA, acs: keep(tf.mul(nnzA, N)), numel: nA },
-            { binary: keep(isBinary(b)), nnz: nnzB, acs: keep(tf.mul(nnzB, M)), numel: nB },
-          ],
-        });
+      const kept = tf.tidy(() => {
+        const nzA = nonzeroMask(a), nzB = nonzeroMask(b);
+        // non-zeros of A's column k and B's row k, per batch entry: [..., K] each
+        const colsA = tf.sum(nzA, a.rank - 2);
+        const rowsB = tf.sum(nzB, opts.transposeB ? b.rank - 2 : b.rank - 1);
+        return [isBinary(a), tf.sum(nzA), isBinary(b), tf.sum(nzB), tf.mul(colsA, rowsB)]
+          .map(tf.keep);
+      });
+      pending.push({
+        name,
+        kind: "matmul",
+        denseMacs: batch * M * K * N,
+        async resolve() {
+          const binA = await scalar(kept[0]);
+          const nnzA = await scalar(kept[1]);
+          const binB = await scalar(kept[2]);
+          const nnzB = await scalar(kept[3]);
+          // summed here, in float64, as the int32 products can add up past 2³¹
+          const pairs = await take(kept[4]);
+          let effective = 0;
+          for (let i = 0; i < pairs.length; i++) effective += pairs[i];
+          return {
+            candidates: [
+              { binary: binA !== 0, nnz: nnzA, acs: nnzA * N, numel: nA },
+              { binary: binB !== 0, nnz: nnzB, acs: nnzB * M, numel: nB },
+            ],
+            effective,
+          };
+        },
       });
     },
+    elementwise(name, kind, count) {
+      if (typeof name !== "string") {
+        throw new TypeError(`elementwise site name must be a string, found ${describe(name)}`);
+      }
+      if (!ELEMENTWISE_KINDS.includes(kind)) {
+        throw new TypeError(
+          `elementwise kind must be one of ${ELEMENTWISE_KINDS.join(", ")}, found ${
+            describe(kind)
+          }`,
+        );
+      }
+      if (typeof count !== "number") {
+        throw new TypeError(`elementwise count must be a number, found ${describe(count)}`);
+      }
+      if (!Number.isFinite(count) || count < 0) {
+        throw new RangeError(`elementwise count must be finite and >= 0, found ${count}`);
+      }
+      const id = `${kind}\u0000${name}`;
+      const site = elementwise.get(id);
+      if (site) site.count += count;
+      else elementwise.set(id, { name, kind, count });
+    },
     async rows(constants = {}) {
-      const { macPj, acPj } = resolveConstants(constants);
+      const { macPj, acPj } = resolveEnergyConstants(constants);
       const out: EnergyRow[] = [];
-      for (const p of pending) {
+      const todo = pending.splice(0);
+      for (const p of todo) {
+        const { candidates, effective } = await p.resolve();
         let best: { acs: number; rate: number } | undefined;
-        let rate0 = NaN;
-        for (const c of p.candidates) {
-          const [bin] = await c.binary.data();
-          const [nnz] = await c.nnz.data();
-          const [acs] = await c.acs.data();
-          if (Number.isNaN(rate0)) rate0 = nnz / c.numel;
-          if (bin && (!best || acs < best.acs)) best = { acs, rate: nnz / c.numel };
-          c.binary.dispose();
-          c.nnz.dispose();
-          c.acs.dispose();
+        for (const c of candidates) {
+          if (c.binary && (!best || c.acs < best.acs)) best = { acs: c.acs, rate: c.nnz / c.numel };
         }
         const macs = best ? 0 : p.denseMacs;
         const acs = best ? best.acs : 0;
+        const inputNumel = candidates.reduce((s, c) => s + c.numel, 0);
+        const inputNonzero = candidates.reduce((s, c) => s + c.nnz, 0);
         out.push({
           name: p.name,
           kind: p.kind,
           spikeInput: best !== undefined,
-          firingRate: best ? best.rate : rate0,
+          firingRate: best ? best.rate : candidates[0].nnz / candidates[0].numel,
           denseMacs: p.denseMacs,
           macs,
           acs,
+          effectiveMacs: best ? 0 : effective,
+          effectiveAcs: best ? effective : 0,
+          inputNumel,
+          inputZeros: inputNumel - inputNonzero,
           energyPj: macs * macPj + acs * acPj,
         });
       }
-      pending.length = 0;
       return out;
+    },
+    elementwiseRows(constants = {}) {
+      const c = resolveEnergyConstants(constants);
+      return [...elementwise.values()].map((s) => ({
+        ...s,
+        energyPj: s.count * c[`${s.kind}Pj`],
+      }));
     },
   };
 }
 
-function resolveConstants(c: EnergyConstants): { macPj: number; acPj: number } {
-  checkKeys(c, ["macPj", "acPj"], "energy constant");
-  const macPj = finiteOption("energy constant", "macPj", c.macPj ?? 4.6);
-  const acPj = finiteOption("energy constant", "acPj", c.acPj ?? 0.9);
-  if (macPj < 0 || acPj < 0) {
-    throw new Error(`energy constants must be >= 0 pJ, found macPj ${macPj}, acPj ${acPj}`);
-  }
-  return { macPj, acPj };
-}
-
-/** Options of {@linkcode energyReport}. */
+/** Options of {@linkcode energyReport}: the mode, the seed and energy overrides. */
 export interface EnergyReportOptions extends EnergyConstants {
   /** Mode of the forward pass (default: the model's first mode). */
   mode?: Mode;
+  /**
+   * Seed of the key passed to the forward pass (default 0): models that draw at inference (random
+   * spike masking) need one, and a fixed seed keeps the counts reproducible.
+   */
+  seed?: number;
 }
 
 /** A model whose `apply` reports its operations to `ctx.ops` (a hybrid model). */
@@ -272,42 +585,84 @@ export interface CountingModel {
   apply(
     params: Params,
     batch: { input: tf.Tensor; inputMask?: tf.Tensor },
-    ctx: { training: boolean; mode?: Mode; ops?: OpsCollector },
+    ctx: { training: boolean; mode?: Mode; key?: Key; ops?: OpsCollector },
   ): tf.Tensor;
   /** Supported modes. */
   readonly modes?: readonly Mode[];
 }
 
-function totals(rows: readonly EnergyRow[], div: number): EnergyTotals {
-  const t = { macs: 0, acs: 0, denseMacs: 0, energyPj: 0 };
+function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+}
+
+function coarse(byOp: OpsByOp): OpsByKind {
+  return {
+    mac: byOp.mac,
+    ac: byOp.ac,
+    norm: byOp.norm,
+    neuron: byOp.neuron,
+    softmax: byOp.softmax,
+    other: byOp.gelu + byOp.add + byOp.mul,
+  };
+}
+
+/** Totals of weight-product and element-wise rows, divided by `div`. */
+function totals(
+  rows: readonly EnergyRow[],
+  elementwise: readonly ElementwiseRow[],
+  constants: OpEnergiesPj,
+  div: number,
+): EnergyTotals {
+  const ops = zeros(OP_KINDS);
+  let denseMacs = 0, effectiveMacs = 0, effectiveAcs = 0, numel = 0, zeroEls = 0;
   for (const r of rows) {
-    t.macs += r.macs;
-    t.acs += r.acs;
-    t.denseMacs += r.denseMacs;
-    t.energyPj += r.energyPj;
+    ops.mac += r.macs;
+    ops.ac += r.acs;
+    denseMacs += r.denseMacs;
+    effectiveMacs += r.effectiveMacs;
+    effectiveAcs += r.effectiveAcs;
+    numel += r.inputNumel;
+    zeroEls += r.inputZeros;
+  }
+  for (const e of elementwise) ops[e.kind] += e.count;
+  const opsByOp = zeros(OP_KINDS);
+  const energyByOpPj = zeros(OP_KINDS);
+  let energyPj = 0;
+  for (const k of OP_KINDS) {
+    opsByOp[k] = ops[k] / div;
+    energyByOpPj[k] = ops[k] * constants[`${k}Pj`] / div;
+    energyPj += energyByOpPj[k];
   }
   return {
-    macs: t.macs / div,
-    acs: t.acs / div,
-    denseMacs: t.denseMacs / div,
-    energyPj: t.energyPj / div,
+    macs: opsByOp.mac,
+    acs: opsByOp.ac,
+    denseMacs: denseMacs / div,
+    opsByKind: coarse(opsByOp),
+    opsByOp,
+    energyByKindPj: coarse(energyByOpPj),
+    energyByOpPj,
+    effectiveMacs: effectiveMacs / div,
+    effectiveAcs: effectiveAcs / div,
+    activationSparsity: numel > 0 ? zeroEls / numel : 0,
+    energyPj,
   };
 }
 
 /**
  * Count the operations of one inference forward pass of `model` on `batch` and estimate its
- * energy (see the module docs for the rules). Returns the per-site table and totals for the
- * batch, per sample and per bin.
+ * energy (see the module docs for the rules and the energy per operation). Returns the per-site
+ * tables and totals for the batch, per sample and per bin.
  *
  * @example
  * ```ts
- * import { energyReport, hybridTransformer, key, tf } from "./mod.ts";
+ * import { energyReport, hybridTransformer, key, tf } from "@hest/hest";
  * const model = hybridTransformer({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
  * const params = model.init(key(0));
  * const batch = { input: tf.ones([2, 10, 3]) };
  * const spiking = await energyReport(model, params, batch, { mode: "spiking" });
  * const standard = await energyReport(model, params, batch, { mode: "standard" });
  * console.log(spiking.perSample.energyPj / standard.perSample.energyPj);
+ * console.log(spiking.perSample.opsByKind, spiking.perSample.activationSparsity);
  * ```
  */
 export async function energyReport(
@@ -316,15 +671,17 @@ export async function energyReport(
   batch: { input: tf.Tensor; inputMask?: tf.Tensor },
   opts: EnergyReportOptions = {},
 ): Promise<EnergyReport> {
-  checkKeys(opts, ["mode", "macPj", "acPj"], "energyReport option");
-  const constants = resolveConstants({ macPj: opts.macPj, acPj: opts.acPj });
-  const mode = opts.mode ?? model.modes?.[0] ?? "standard";
+  checkKeys(opts, ["mode", "seed", ...CONSTANT_KEYS], "energyReport option");
+  const { mode: modeOpt, seed, ...overrides } = opts;
+  const constants = resolveEnergyConstants(overrides);
+  const mode = modeOpt ?? model.modes?.[0] ?? "standard";
   const ops = opsCounter();
-  const y = model.apply(params, batch, { training: false, mode, ops });
+  const y = model.apply(params, batch, { training: false, mode, key: key(seed ?? 0), ops });
   const bins = y.shape[1] ?? 1;
   y.dispose();
   const rows = await ops.rows(constants);
-  if (rows.length === 0) {
+  const elementwise = ops.elementwiseRows(constants);
+  if (rows.length === 0 && elementwise.length === 0) {
     throw new Error(
       "energyReport: the model reported no operations; it must call ctx.ops (hybrid models do)",
     );
@@ -336,18 +693,28 @@ export async function energyReport(
     bins,
     constants,
     rows,
-    total: totals(rows, 1),
-    perSample: totals(rows, B),
-    perBin: totals(rows, B * bins),
+    elementwise,
+    total: totals(rows, elementwise, constants, 1),
+    perSample: totals(rows, elementwise, constants, B),
+    perBin: totals(rows, elementwise, constants, B * bins),
   };
 }
 
+function fmtCount(x: number): string {
+  return x >= 1e6
+    ? `${(x / 1e6).toFixed(3)} M`
+    : x >= 1e3
+    ? `${(x / 1e3).toFixed(2)} k`
+    : x.toFixed(1);
+}
+
 /**
- * Format an {@linkcode EnergyReport} as a Markdown table (per-sample counts).
+ * Format an {@linkcode EnergyReport} as Markdown: the per-site table (per-sample counts) and the
+ * per-kind summary (operations, pJ per operation, energy and share per sample).
  *
  * @example
  * ```ts
- * import { energyReport, energyTable, hybridTransformer, key, tf } from "./mod.ts";
+ * import { energyReport, energyTable, hybridTransformer, key, tf } from "@hest/hest";
  * const model = hybridTransformer({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
  * const r = await energyReport(model, model.init(key(0)), { input: tf.ones([1, 10, 3]) });
  * console.log(energyTable(r));
@@ -355,24 +722,51 @@ export async function energyReport(
  */
 export function energyTable(report: EnergyReport): string {
   const B = report.batchSize;
-  const fmt = (x: number) =>
-    x >= 1e6 ? `${(x / 1e6).toFixed(3)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(2)} k` : x.toFixed(1);
+  const nJ = (pj: number) => (pj / 1e3).toFixed(3);
   const lines = [
-    `| site | kind | input | firing rate | MACs | ACs | energy (nJ) |`,
-    `|---|---|---|---|---|---|---|`,
+    `| site | kind | input | firing rate | MACs | ACs | element ops | energy (nJ) |`,
+    `|---|---|---|---|---|---|---|---|`,
   ];
   for (const r of report.rows) {
     lines.push(
       `| ${r.name} | ${r.kind} | ${r.spikeInput ? "spikes" : "real"} | ${
         r.firingRate.toFixed(4)
-      } | ${fmt(r.macs / B)} | ${fmt(r.acs / B)} | ${(r.energyPj / B / 1e3).toFixed(3)} |`,
+      } | ${fmtCount(r.macs / B)} | ${fmtCount(r.acs / B)} | - | ${nJ(r.energyPj / B)} |`,
+    );
+  }
+  for (const e of report.elementwise) {
+    lines.push(
+      `| ${e.name} | ${e.kind} | - | - | - | - | ${fmtCount(e.count / B)} | ${
+        nJ(e.energyPj / B)
+      } |`,
     );
   }
   const t = report.perSample;
+  const elementOps = t.opsByOp.norm + t.opsByOp.neuron + t.opsByOp.softmax + t.opsByKind.other;
   lines.push(
-    `| **total per sample** | | | | ${fmt(t.macs)} | ${fmt(t.acs)} | ${
-      (t.energyPj / 1e3).toFixed(3)
-    } |`,
+    `| **total per sample** | | | | ${fmtCount(t.macs)} | ${fmtCount(t.acs)} | ${
+      fmtCount(elementOps)
+    } | ${nJ(t.energyPj)} |`,
+    "",
+    `| op | ops / sample | pJ / op | energy / sample (nJ) | share |`,
+    `|---|---|---|---|---|`,
+  );
+  for (const k of OP_KINDS) {
+    const pj = t.energyByOpPj[k];
+    lines.push(
+      `| ${k}${k === "gelu" || k === "add" || k === "mul" ? " (other)" : ""} | ${
+        fmtCount(t.opsByOp[k])
+      } | ${report.constants[`${k}Pj`]} | ${nJ(pj)} | ${
+        t.energyPj > 0 ? `${(100 * pj / t.energyPj).toFixed(1)} %` : "-"
+      } |`,
+    );
+  }
+  lines.push(
+    `| **total** | | | ${nJ(t.energyPj)} | |`,
+    "",
+    `activation sparsity ${t.activationSparsity.toFixed(4)}; NeuroBench effective MACs ${
+      fmtCount(t.effectiveMacs)
+    }, effective ACs ${fmtCount(t.effectiveAcs)} per sample`,
   );
   return lines.join("\n");
 }

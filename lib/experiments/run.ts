@@ -12,18 +12,20 @@ import { tf } from "../core/backend.ts";
 import { encodeSafetensors, loadCheckpoint } from "../train/checkpoint.ts";
 import { writeFileAtomic } from "../core/io.ts";
 import { type SpikeDataset, take3d } from "../data/dataset.ts";
-import { energyReport } from "../eval/energy.ts";
+import { energyReport, type OpsByKind } from "../eval/energy.ts";
 import { writeJsonAtomic } from "../core/io.ts";
 import { loadDataset, type LoadOptions } from "../data/load.ts";
 import { lorenzDataset, type LorenzOptions } from "../data/lorenz.ts";
-import { type EvalResult, evaluate } from "../eval/metrics.ts";
-import { type RatePredictions } from "../data/dataset.ts";
-import type { SpikeStatsCollector } from "../model/hybrid.ts";
+import { type EvalResult, evaluate } from "../eval/evaluate.ts";
+import type { RatePredictions } from "../data/dataset.ts";
+import type { SpikeStatsCollector } from "../model/blocks.ts";
 import type { Mode } from "../nn/types.ts";
 import { unknownTestTargets, writeNlbSubmission } from "../data/nlb.ts";
 import { writeNpy } from "../data/npy.ts";
 import { type ModelPreset, preset, transformerFor } from "./presets.ts";
-import { predict, train, type TrainOptions } from "../train/train.ts";
+import { predict } from "../train/predict.ts";
+import { train } from "../train/train.ts";
+import type { TrainOptions } from "../train/train_options.ts";
 import { HEST_VERSION, loadTrainState } from "../train/train_state.ts";
 import { countParams, disposeTree, type Params } from "../core/tree.ts";
 
@@ -68,7 +70,7 @@ export interface ResultRow extends EvalResult {
   bestStep?: number;
   /** Training wall-clock seconds. */
   trainSeconds?: number;
-  /** Estimated inference energy per trial of the evaluated split (see lib/energy.ts). */
+  /** Estimated inference energy per trial of the evaluated split (see lib/eval/energy.ts). */
   energy?: RunEnergy;
 }
 
@@ -84,6 +86,16 @@ export interface RunEnergy {
   acs: number;
   /** MACs per trial of the same network run densely. */
   denseMacs: number;
+  /** Operations per trial by kind (`other` = GELU + add + mul); `perSampleUj` prices them all. */
+  opsByKind: OpsByKind;
+  /** Energy per trial by kind, µJ (sums to `perSampleUj`). */
+  energyByKindUj: OpsByKind;
+  /** NeuroBench effective MACs per trial (on non-zero real inputs). */
+  effectiveMacs: number;
+  /** NeuroBench effective ACs per trial (for non-zero spike inputs). */
+  effectiveAcs: number;
+  /** Fraction of zero elements over the inputs of the weight products (NeuroBench). */
+  activationSparsity: number;
   /** Trials the counts were measured on. */
   trials: number;
 }
@@ -306,6 +318,13 @@ async function runEnergy(
       macs: r.perSample.macs,
       acs: r.perSample.acs,
       denseMacs: r.perSample.denseMacs,
+      opsByKind: r.perSample.opsByKind,
+      energyByKindUj: Object.fromEntries(
+        Object.entries(r.perSample.energyByKindPj).map(([k, pj]) => [k, pj / 1e6]),
+      ) as OpsByKind,
+      effectiveMacs: r.perSample.effectiveMacs,
+      effectiveAcs: r.perSample.effectiveAcs,
+      activationSparsity: r.perSample.activationSparsity,
       trials: trials.length,
     };
   } finally {

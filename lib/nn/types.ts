@@ -18,7 +18,10 @@ export interface ApplyContext {
   readonly training: boolean;
   /** Key for dropout and other per-call randomness (required when `training` and dropout > 0). */
   readonly key?: Key;
-  /** Receives every weight product (linear, convolution, attention) for energy accounting. */
+  /**
+   * Receives every weight product (linear, convolution, attention) and every element-wise
+   * operation (norms, neurons, softmax, GELU, adds, multiplies) for energy accounting.
+   */
   readonly ops?: OpsCollector;
   /**
    * Recompute each block's activations in the backward pass instead of keeping them
@@ -44,9 +47,22 @@ export interface MatMulCountOptions {
 }
 
 /**
- * Receives every weight product of a forward pass. Models call it with the actual tensors; the
- * collector made by {@linkcode opsCounter} reduces them to counts at once (inside the model's
- * tidy scope), so nothing is kept alive.
+ * Kind of an element-wise operation reported to {@linkcode OpsCollector.elementwise}. One unit of
+ * each kind is:
+ *
+ * - `"norm"`: one normalised element (its share of the mean and variance, (x − μ)·rstd, affine);
+ * - `"neuron"`: one LIF/TIM neuron update for one timestep (charge, fire, reset);
+ * - `"softmax"`: one softmax element (exp, its share of the sum, divide);
+ * - `"gelu"`: one GELU element;
+ * - `"add"`: one real-valued addition (residual add, SEW add, mean over T);
+ * - `"mul"`: one multiply (scale, mask, gate).
+ */
+export type ElementwiseKind = "norm" | "neuron" | "softmax" | "gelu" | "add" | "mul";
+
+/**
+ * Receives every operation of a forward pass. Weight products come with the actual tensors; the
+ * collector made by `opsCounter` (lib/eval/energy.ts) reduces them to counts at once (inside the
+ * model's tidy scope), so nothing is kept alive. Element-wise work comes as counts.
  */
 export interface OpsCollector {
   /** A linear layer `x [..., K] → [..., outFeatures]`. */
@@ -55,4 +71,9 @@ export interface OpsCollector {
   conv(name: string, x: tf.Tensor, outChannels: number, opts: ConvCountOptions): void;
   /** A batched matrix product `a [..., M, K] · b [..., K, N]` (or `bᵀ` with `transposeB`). */
   matmul(name: string, a: tf.Tensor, b: tf.Tensor, opts?: MatMulCountOptions): void;
+  /**
+   * Element-wise work that is not a weight product: `count` element operations of `kind`, whole
+   * batch.
+   */
+  elementwise(name: string, kind: ElementwiseKind, count: number): void;
 }
