@@ -54,6 +54,20 @@ const STEPS: ExperimentVariant[] = [
     },
   },
   {
+    // the same ratio, but the least significant (lowest firing-rate) Q/K channels are masked
+    // instead of random spikes
+    name: "rsm_spatial",
+    label: "+ significance RSM (spatial)",
+    preset: "spikformer",
+    model: {
+      attention: "conv",
+      cpg: { dims: 16 },
+      tim: {},
+      residual: "membrane",
+      rsm: { ratio: 0.25, mode: "spatial" },
+    },
+  },
+  {
     name: "hybrid",
     label: "+ alternating training (hybrid)",
     preset: "hybrid",
@@ -73,7 +87,8 @@ if (import.meta.main) {
     description:
       "Ablation in spiking mode: the basic spiking transformer (Spikformer SSA, SEW-ADD, LIF), " +
       "then convolutional attention, CPG-PE, TIM, the membrane-shortcut residual and RSM added " +
-      "in turn, then alternating standard/spiking training (the hybrid preset).",
+      "in turn, RSM with significance-based (spatial) instead of random masking, then " +
+      "alternating standard/spiking training (the hybrid preset).",
     variants: ABLATION,
     async report(result, ctx) {
       const json = ablationJson(result);

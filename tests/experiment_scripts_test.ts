@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { loadAblationResults, loadCompareResults } from "../lib/figures/report.ts";
+import { ABLATION } from "../scripts/ablation.ts";
 
 import { runScript } from "./_script_util.ts";
 
@@ -10,7 +11,7 @@ async function run(script: string, args: string[]): Promise<{ code: number; text
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
 
-Deno.test("ablation --quick: seven steps in spiking mode, results.json the notebooks read, waterfall", async () => {
+Deno.test("ablation --quick: eight steps in spiking mode, results.json the notebooks read, waterfall", async () => {
   const dir = await Deno.makeTempDir();
   const r = await run("ablation.ts", ["--quick", "--quiet", "--out", dir]);
   assert.equal(r.code, 0, r.text);
@@ -22,8 +23,18 @@ Deno.test("ablation --quick: seven steps in spiking mode, results.json the noteb
     "tim",
     "sew",
     "rsm",
+    "rsm_spatial",
     "hybrid",
   ]);
+  // the significance-masking step is the RSM step with spatial (significance) masking
+  const byName = Object.fromEntries(ABLATION.map((v) => [v.name, v]));
+  assert.deepEqual(byName.rsm_spatial.model, {
+    ...byName.rsm.model,
+    rsm: { ratio: 0.25, mode: "spatial" },
+  });
+  // and its run was configured with it
+  const cfg = JSON.parse(await Deno.readTextFile(`${dir}/runs/rsm_spatial_s0/config.json`));
+  assert.deepEqual(cfg.model.rsm, { ratio: 0.25, mode: "spatial" });
   for (const s of res.steps) {
     assert.equal(s.mode, "spiking");
     assert.ok(Number.isFinite(s.coBps.mean) && s.energyUj.mean > 0, JSON.stringify(s));

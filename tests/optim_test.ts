@@ -124,6 +124,61 @@ Deno.test("adamw: the schedule sees the 0-based step being taken", () => {
   disposeTree(grads);
 });
 
+Deno.test("adamw: a parameter without a gradient keeps its own step count (PyTorch per-parameter step)", async () => {
+  // Two 1×1 parameters (so both are weight-decayed), lr(s) = 0.1·(s+1) on the global step,
+  // b1 0.9, b2 0.999, eps 1e-8, weight decay 0.1. Global steps 1..4: `a` has gradient 1 in all
+  // four; `b` has gradient 0.5 in step 1, none in steps 2 and 3 (k = 2 skipped), 2 in step 4.
+  const lr = (s: number): number => 0.1 * (s + 1);
+  const opt = adamw({ lr, b1: 0.9, b2: 0.999, eps: 1e-8, weightDecay: 0.1 });
+  let params: Params = { a: tf.fill([1, 1], 2), b: tf.ones([1, 1]) };
+  let state = opt.init(params);
+  assert.deepEqual(state.paramSteps, { a: 0, b: 0 });
+  const gb = [0.5, undefined, undefined, 2];
+  const seenB: number[] = [], counts: number[] = [];
+  for (let s = 0; s < 4; s++) {
+    const grads: Params = { a: tf.ones([1, 1]) };
+    if (gb[s] !== undefined) grads.b = tf.fill([1, 1], gb[s]!);
+    const bBefore = await values(getLeaf(params, "b"));
+    const muB = await values(getLeaf(state.mu, "b")), nuB = await values(getLeaf(state.nu, "b"));
+    const next = opt.update(grads, state, params);
+    if (gb[s] === undefined) {
+      // skipped: value, moments and count exactly as before (no decay either)
+      assert.deepEqual(await values(getLeaf(next.params, "b")), bBefore);
+      assert.deepEqual(await values(getLeaf(next.state.mu, "b")), muB);
+      assert.deepEqual(await values(getLeaf(next.state.nu, "b")), nuB);
+    }
+    disposeTree(params);
+    disposeState(state);
+    disposeTree(grads);
+    ({ params, state } = next);
+    seenB.push(state.paramSteps.b);
+    counts.push(tf.memory().numTensors);
+  }
+  assert.ok(counts.every((c) => c === counts[0]), `numTensors: ${counts.join(",")}`);
+  assert.equal(state.step, 4);
+  assert.deepEqual(state.paramSteps, { a: 4, b: 2 });
+  assert.deepEqual(seenB, [1, 1, 1, 2]);
+  // a: constant gradient, so m̂ = v̂ = 1 every step and θ ← θ·(1 − 0.1·lr) − lr/(1 + 1e-8):
+  //   2·0.99 − 0.1/(1+1e-8)                   = 1.880000001
+  //   1.880000001·0.98 − 0.2/(1+1e-8)          = 1.64240000298
+  //   1.64240000298·0.97 − 0.3/(1+1e-8)        = 1.2931280058906
+  //   1.2931280058906·0.96 − 0.4/(1+1e-8)      = 0.84140288965498
+  close((await values(getLeaf(params, "a")))[0], 0.84140288965498, 2e-6, "a after 4 steps");
+  // b, step 1 (t_b = 1, lr 0.1): m = 0.05, v = 0.00025, m̂ = 0.5, √v̂ = 0.5,
+  //   b = 1·0.99 − 0.1·0.5/(0.5 + 1e-8) = 0.890000002
+  // b, step 4 (t_b = 2, lr(3) = 0.4): decay 0.890000002·0.96 = 0.85440000192,
+  //   m = 0.9·0.05 + 0.1·2 = 0.245,      m̂ = 0.245/(1 − 0.9²)      = 1.2894736842
+  //   v = 0.999·0.00025 + 0.001·4 = 0.00424975, v̂ = 0.00424975/(1 − 0.999²) = 2.1259379690,
+  //   √v̂ = 1.4580596589,  b = 0.85440000192 − 0.4·1.2894736842/(1.4580596589 + 1e-8)
+  //                          = 0.5006494081
+  // (with the global step t = 4 the bias correction would give 0.5781409913 instead)
+  close((await values(getLeaf(params, "b")))[0], 0.5006494081, 2e-6, "b after 4 steps");
+  close((await values(getLeaf(state.mu, "b")))[0], 0.245, 1e-7, "m_b");
+  close((await values(getLeaf(state.nu, "b")))[0], 0.00424975, 1e-9, "v_b");
+  disposeTree(params);
+  disposeState(state);
+});
+
 Deno.test("adamw: decay mask (default rank ≥ 2, custom by path)", async () => {
   // zero gradients: the Adam step is 0, so only the decoupled decay moves θ
   const params = { w: tf.fill([2, 2], 2), b: tf.fill([2], 2), g: tf.scalar(2) };
@@ -207,10 +262,8 @@ Deno.test("adamw: validation names what was expected and found", () => {
   const opt = adamw();
   const params = { w: tf.ones([2, 2]), b: tf.ones([2]) };
   const state = opt.init(params);
-  const missing = { w: tf.ones([2, 2]) };
-  assert.throws(() => opt.update(missing, state, params), /gradients: .*missing "b"/);
   const extra = { w: tf.ones([2, 2]), b: tf.ones([2]), c: tf.ones([1]) };
-  assert.throws(() => opt.update(extra, state, params), /unexpected "c"/);
+  assert.throws(() => opt.update(extra, state, params), /gradients: .*unexpected "c"/);
   const wrong = { w: tf.ones([2, 3]), b: tf.ones([2]) };
   assert.throws(
     () => opt.update(wrong, state, params),
@@ -218,7 +271,28 @@ Deno.test("adamw: validation names what was expected and found", () => {
   );
   const bad = adamw({ lr: () => NaN });
   assert.throws(() => bad.update(params, state, params), /finite number ≥ 0 at step 0, found NaN/);
-  for (const t of [params, missing, extra, wrong]) disposeTree(t);
+  // per-parameter step counts: one integer ≥ 0 per parameter path
+  const noCounts = { step: 0, mu: state.mu, nu: state.nu } as unknown as OptState;
+  assert.throws(
+    () => opt.update(params, noCounts, params),
+    (e: Error) =>
+      e instanceof TypeError && /paramSteps: expected an object .*found undefined/.test(e.message),
+  );
+  assert.throws(
+    () => opt.update(params, { ...state, paramSteps: { w: 0 } }, params),
+    /paramSteps: expected one step count per parameter path, found missing "b"/,
+  );
+  assert.throws(
+    () => opt.update(params, { ...state, paramSteps: { w: 0, b: 0, c: 0 } }, params),
+    /found unexpected "c"/,
+  );
+  assert.throws(
+    () => opt.update(params, { ...state, paramSteps: { w: 0, b: 1.5 } }, params),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /paramSteps "b": expected an integer ≥ 0, found 1.5/.test(e.message),
+  );
+  for (const t of [params, extra, wrong]) disposeTree(t);
   disposeState(state);
 });
 

@@ -4,7 +4,8 @@ import { tf, useBackend } from "../lib/core/backend.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { preset, transformerFor } from "../lib/experiments/presets.ts";
 import { loadData, type RunConfig } from "../lib/experiments/run.ts";
-import { train, type TrainOptions } from "../lib/train/train.ts";
+import { train } from "../lib/train/train.ts";
+import type { TrainOptions } from "../lib/train/train_options.ts";
 import {
   decodeTrainState,
   disposeTrainState,
@@ -93,6 +94,9 @@ for (const backend of ["wasm", "cpu"]) {
     const partial = await loadTrainState(`${dirB}/state.safetensors`);
     assert.equal(partial.step, 6);
     assert.equal(partial.opt.step, 6);
+    // a transformer uses every parameter in every step: each was updated 6 times
+    const paths = flatten(partial.params).map((l) => l.path);
+    assert.deepEqual(partial.opt.paramSteps, Object.fromEntries(paths.map((p) => [p, 6])));
     assert.equal(partial.bestStep, 4);
     assert.equal(partial.history.length, 1);
     const linesBefore = (await readLog(dirB)).length;
@@ -110,6 +114,7 @@ for (const backend of ["wasm", "cpu"]) {
     assert.equal(sa.step, 12);
     assert.equal(sb.step, 12);
     assert.equal(sb.opt.step, sa.opt.step);
+    assert.deepEqual(sb.opt.paramSteps, sa.opt.paramSteps);
     await assertSameBits(sb.params, sa.params, "final params");
     await assertSameBits(sb.opt.mu, sa.opt.mu, "adamw mu");
     await assertSameBits(sb.opt.nu, sa.opt.nu, "adamw nu");
@@ -142,40 +147,43 @@ Deno.test("resume: early stopping and the best checkpoint continue as uninterrup
   await useBackend("wasm");
   const ds = lorenzDataset(small);
   const model = transformerFor(ds, tinyModel);
-  // this setting improves until step 28, then stops after 3 validations without improvement
+  // this setting improves for a while, then stops after 3 validations without improvement; the
+  // interrupted run must reproduce the uninterrupted one's best step and stop exactly
   const es: TrainOptions = { ...opts, steps: 40, lr: 0.05, evalEvery: 2, patience: 3 };
   const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
   const a = await train(model, ds, { ...es, outDir: dirA });
   assert.ok(a.stoppedEarly);
-  assert.equal(a.bestStep, 28);
-  assert.equal(a.stepsTaken, 34);
-  // crash after step 31: the state of step 30 holds bestStep 28 and one validation since then
+  const best = a.bestStep;
+  assert.ok(best >= 4 && best % 2 === 0, `best step ${best}`);
+  assert.equal(a.stepsTaken, best + 6);
+  // crash after step best + 3: the last state holds the best step and the validations since
   await assert.rejects(
     train(model, ds, {
       ...es,
       outDir: dirB,
       onStep: ({ step }) => {
-        if (step === 31) throw new Crash();
+        if (step === best + 3) throw new Crash();
       },
     }),
     Crash,
   );
   const partial = await loadTrainState(`${dirB}/state.safetensors`);
-  assert.equal(partial.step, 30);
-  assert.equal(partial.bestStep, 28);
-  assert.equal(partial.sinceBest, 1);
+  // the last state written before the crash is past the best step (validations every 2 steps)
+  assert.ok(partial.step > best && partial.step <= best + 3, `state at step ${partial.step}`);
+  assert.equal(partial.bestStep, best);
+  assert.equal(partial.sinceBest, Math.floor((partial.step - best) / 2));
   const b = await train(model, ds, { ...es, outDir: dirB, resumeFrom: partial });
   assert.ok(b.stoppedEarly);
-  assert.equal(b.stepsTaken, 34);
-  assert.equal(b.bestStep, 28);
+  assert.equal(b.stepsTaken, a.stepsTaken);
+  assert.equal(b.bestStep, best);
   assert.deepEqual(b.history, a.history);
   await assertSameBits(b.params, a.params, "best params");
   const sb = await loadTrainState(`${dirB}/state.safetensors`);
-  assert.equal(sb.step, 34);
+  assert.equal(sb.step, a.stepsTaken);
   assert.ok(sb.stoppedEarly);
   // resuming a run that stopped early takes no further step
   const c = await train(model, ds, { ...es, resumeFrom: sb });
-  assert.equal(c.stepsTaken, 34);
+  assert.equal(c.stepsTaken, a.stepsTaken);
   assert.equal(c.history.length, a.history.length);
   for (const t of [a.params, b.params, c.params]) disposeTree(t);
   await Deno.remove(dirA, { recursive: true });
@@ -204,7 +212,7 @@ Deno.test("resume: the test is sensitive — a state without the AdamW moments e
   const partial = await loadTrainState(`${dir2}/state.safetensors`);
   assert.equal(partial.step, 6);
   const mu = partial.opt.mu, nu = partial.opt.nu;
-  partial.opt = { step: partial.opt.step, mu: mapZeros(mu), nu: mapZeros(nu) };
+  partial.opt = { ...partial.opt, mu: mapZeros(mu), nu: mapZeros(nu) };
   disposeTree(mu);
   disposeTree(nu);
   const b = await train(model, ds, { ...opts, outDir: dir2, resumeFrom: partial });
@@ -216,6 +224,72 @@ Deno.test("resume: the test is sensitive — a state without the AdamW moments e
   disposeTrainState(sb);
   await Deno.remove(dir, { recursive: true });
   await Deno.remove(dir2, { recursive: true });
+});
+
+Deno.test("resume: alternating training counts AdamW steps per parameter and resumes bit for bit", async () => {
+  await useBackend("wasm");
+  const ds = lorenzDataset(small);
+  // ln1/ln2 are used in standard mode only, sn.*/tim.*/snEmbed.* in spiking mode only (usesParam)
+  const model = transformerFor(ds, {
+    dModel: 8,
+    nLayers: 1,
+    nHeads: 2,
+    dFF: 16,
+    timesteps: 2,
+    tim: {},
+    rsm: { ratio: 0.25 },
+  }, { kind: "hybrid" });
+  const alt: TrainOptions = {
+    steps: 6,
+    lr: 5e-3,
+    batchSize: 8,
+    evalEvery: 6,
+    checkpointEvery: 2,
+    patience: 0,
+    seed: 4,
+    modeSchedule: "alternate",
+    switchEvery: 1,
+  };
+  const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
+  const a = await train(model, ds, { ...alt, outDir: dirA });
+  const sa = await loadTrainState(`${dirA}/state.safetensors`);
+  // steps 0, 2, 4 standard and 1, 3, 5 spiking: 3 each, 6 for the shared parameters
+  const expected = (path: string): number =>
+    /^blocks\.\d+\.ln[12]\./.test(path) || /^(blocks\.\d+\.(sn|tim)|snEmbed)\./.test(path) ? 3 : 6;
+  const paths = flatten(sa.params).map((l) => l.path);
+  assert.ok(
+    paths.some((p) => expected(p) === 3) && paths.some((p) => expected(p) === 6),
+    "both kinds",
+  );
+  assert.deepEqual(sa.opt.paramSteps, Object.fromEntries(paths.map((p) => [p, expected(p)])));
+  assert.equal(sa.opt.step, 6);
+  // crash while taking step index 5: the last state is after 4 steps (2 standard, 2 spiking)
+  await assert.rejects(
+    train(model, ds, {
+      ...alt,
+      outDir: dirB,
+      onStep: ({ step }) => {
+        if (step === 5) throw new Crash();
+      },
+    }),
+    Crash,
+  );
+  const partial = await loadTrainState(`${dirB}/state.safetensors`);
+  assert.equal(partial.step, 4);
+  assert.deepEqual(
+    partial.opt.paramSteps,
+    Object.fromEntries(paths.map((p) => [p, expected(p) === 3 ? 2 : 4])),
+  );
+  const b = await train(model, ds, { ...alt, outDir: dirB, resumeFrom: partial });
+  const sb = await loadTrainState(`${dirB}/state.safetensors`);
+  assert.deepEqual(sb.opt.paramSteps, sa.opt.paramSteps);
+  await assertSameBits(sb.params, sa.params, "final params");
+  await assertSameBits(sb.opt.mu, sa.opt.mu, "adamw mu");
+  await assertSameBits(sb.opt.nu, sa.opt.nu, "adamw nu");
+  for (const t of [a.params, b.params]) disposeTree(t);
+  for (const s of [sa, sb]) disposeTrainState(s);
+  await Deno.remove(dirA, { recursive: true });
+  await Deno.remove(dirB, { recursive: true });
 });
 
 function mapZeros(p: Params): Params {
@@ -359,7 +433,8 @@ Deno.test("train state: round trip keeps every number; corrupt files are clear e
   const state = {
     step: 5,
     params,
-    opt: { step: 4, mu: zeros(), nu: zeros() },
+    // per-parameter counts differ from the global one (b sat out 3 of the 4 steps)
+    opt: { step: 4, paramSteps: { "a.w": 4, b: 1 }, mu: zeros(), nu: zeros() },
     bestScore: -Infinity,
     bestStep: 0,
     sinceBest: 2,
@@ -375,6 +450,7 @@ Deno.test("train state: round trip keeps every number; corrupt files are clear e
   const back = decodeTrainState(bytes);
   assert.equal(back.step, 5);
   assert.equal(back.opt.step, 4);
+  assert.deepEqual(back.opt.paramSteps, { "a.w": 4, b: 1 });
   assert.equal(back.bestScore, -Infinity);
   assert.equal(back.lossSum, 0.1 + 0.2); // 0.30000000000000004, exactly
   assert.ok(Number.isNaN(back.history[0].score));
@@ -397,7 +473,21 @@ Deno.test("train state: round trip keeps every number; corrupt files are clear e
   };
   const meta = (h: Record<string, unknown>) => h.__metadata__ as Record<string, string>;
   const cases: [(h: Record<string, unknown>) => void, RegExp][] = [
-    [(h) => meta(h).format = "other", /expected metadata "format" = "hest-train-state\/1"/],
+    [(h) => meta(h).format = "other", /expected metadata "format" = "hest-train-state\/2"/],
+    [
+      (h) => meta(h).format = "hest-train-state/1",
+      /found "hest-train-state\/1": the state is from an older version of hest, .*per parameter/,
+    ],
+    [
+      (h) => delete meta(h).optParamSteps,
+      /expected metadata "optParamSteps" to be a JSON object .*one per parameter path, found none/,
+    ],
+    [
+      (h) => meta(h).optParamSteps = '{"a.w":4}',
+      /"optParamSteps" .*in \[0, 4\].*found missing "b"/,
+    ],
+    [(h) => meta(h).optParamSteps = '{"a.w":5,"b":1}', /found 5 for "a\.w"/],
+    [(h) => meta(h).optParamSteps = "[4,1]", /"optParamSteps" .*found "\[4,1\]"/],
     [
       (h) => delete meta(h).optStep,
       /expected metadata "optStep" to be an integer >= 0, found none/,

@@ -6,6 +6,8 @@ import {
   randomSpikeMask,
   sew,
   type SewMode,
+  significanceMask,
+  type SignificanceMaskOptions,
   spikeCount,
 } from "../lib/snn/spike_ops.ts";
 
@@ -131,4 +133,214 @@ Deno.test("firingRate and spikeCount", async () => {
   const before = tf.memory().numTensors;
   await firingRate(s);
   assert.equal(tf.memory().numTensors, before, "firingRate leaks no tensors");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Significance-based spike masking on Q/K spikes [T, B, H, L, d]
+
+type Shape5 = [number, number, number, number, number];
+
+/** A [T, B, H, L, d] 0/1 tensor with spike(t, b, h, l, j) at each element. */
+function spikes5(
+  shape: Shape5,
+  spike: (t: number, b: number, h: number, l: number, j: number) => boolean,
+): tf.Tensor {
+  const [T, B, H, L, d] = shape;
+  const v: number[] = [];
+  for (let t = 0; t < T; t++) {
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        for (let l = 0; l < L; l++) {
+          for (let j = 0; j < d; j++) v.push(spike(t, b, h, l, j) ? 1 : 0);
+        }
+      }
+    }
+  }
+  return tf.tensor(v, shape);
+}
+
+/** x with the elements where masked(b, h, l, j) zeroed, in the same row-major order. */
+async function expectMasked(
+  x: tf.Tensor,
+  masked: (b: number, h: number, l: number, j: number) => boolean,
+): Promise<number[]> {
+  const [T, B, H, L, d] = x.shape as Shape5;
+  const v = await values(x);
+  let i = 0;
+  for (let t = 0; t < T; t++) {
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        for (let l = 0; l < L; l++) {
+          for (let j = 0; j < d; j++, i++) if (masked(b, h, l, j)) v[i] = 0;
+        }
+      }
+    }
+  }
+  return v;
+}
+
+/**
+ * Spatial case: T = 2, B = 2, H = 2, L = 3, d = 2, so D = 4 channels c = h·d + j, each with
+ * T·B·L = 12 positions (t, b, l), position index q = (t·B + b)·L + l. Channel c fires at its
+ * first n_c positions: n = [7, 2, 11, 5] → rates 7/12, 2/12, 11/12, 5/12.
+ */
+const SPATIAL_SHAPE: Shape5 = [2, 2, 2, 3, 2];
+const SPATIAL_COUNTS = [7, 2, 11, 5];
+function spatialSpikes(counts = SPATIAL_COUNTS): tf.Tensor {
+  return spikes5(SPATIAL_SHAPE, (t, b, h, l, j) => (t * 2 + b) * 3 + l < counts[h * 2 + j]);
+}
+
+for (const backend of ["cpu", "wasm"]) {
+  Deno.test(`significanceMask spatial: zeroes the ⌊p·D⌋ channels with the lowest rate (${backend})`, async () => {
+    await useBackend(backend);
+    const x = spatialSpikes();
+    // lowest rates: channel 1 (2), then 3 (5), then 0 (7), then 2 (11)
+    const cases: [number, number[]][] = [
+      [0.25, [1]], // ⌊0.25·4⌋ = 1
+      [0.5, [1, 3]],
+      [0.6, [1, 3]], // ⌊2.4⌋ = 2
+      [0.75, [1, 3, 0]],
+      [1, [0, 1, 2, 3]],
+    ];
+    for (const [p, chans] of cases) {
+      for (const k of [key(0), key(1), foldIn(key(2), 7)]) {
+        const y = significanceMask(x, { p, mode: "spatial", key: k });
+        assert.deepEqual(y.shape, x.shape);
+        const want = await expectMasked(x, (_b, h, _l, j) => chans.includes(h * 2 + j));
+        assert.deepEqual(await values(y), want, `p ${p}: channels ${chans} masked`);
+      }
+    }
+    await useBackend("cpu");
+  });
+
+  Deno.test(`significanceMask temporal: per trial, zeroes the ⌊p·L⌋ bins with the lowest rate (${backend})`, async () => {
+    await useBackend(backend);
+    // T = 2, B = 2, H = 2, L = 4, d = 2: each (b, l) has T·H·d = 8 positions, index
+    // r = (t·H + h)·d + j; bin l of trial b fires at its first counts[b][l] positions.
+    const counts = [[5, 1, 8, 3], [2, 7, 0, 6]];
+    const x = spikes5([2, 2, 2, 4, 2], (t, b, h, l, j) => (t * 2 + h) * 2 + j < counts[b][l]);
+    const cases: [number, number[][]][] = [
+      [0.25, [[1], [2]]], // ⌊0.25·4⌋ = 1 bin per trial
+      [0.5, [[1, 3], [2, 0]]],
+      [0.75, [[1, 3, 0], [2, 0, 3]]],
+    ];
+    for (const [p, bins] of cases) {
+      const y = significanceMask(x, { p, mode: "temporal", key: key(5) });
+      const want = await expectMasked(x, (b, _h, l) => bins[b].includes(l));
+      assert.deepEqual(await values(y), want, `p ${p}: bins ${JSON.stringify(bins)} masked`);
+    }
+    await useBackend("cpu");
+  });
+}
+
+Deno.test("significanceMask: ties are broken by the key, deterministically; one spike always wins", async () => {
+  // all four channels fire 5 of 12 times: which one is masked depends on the key only
+  const tied = spatialSpikes([5, 5, 5, 5]);
+  const maskedChannels = async (x: tf.Tensor, opts: SignificanceMaskOptions) => {
+    const y = await values(significanceMask(x, opts));
+    const src = await values(x);
+    // a channel is masked when all its spikes are gone
+    const out: number[] = [];
+    for (let c = 0; c < 4; c++) {
+      let had = 0, kept = 0;
+      for (let i = 0; i < src.length; i++) {
+        if ((i % 2) + 2 * (Math.floor(i / 6) % 2) !== c) continue; // j = i mod 2, h = ⌊i/6⌋ mod 2
+        had += src[i];
+        kept += y[i];
+      }
+      assert.ok(kept === 0 || kept === had, `channel ${c} wholly kept or masked`);
+      if (had > 0 && kept === 0) out.push(c);
+    }
+    return out;
+  };
+  const seen = new Set<number>();
+  for (let s = 0; s < 24; s++) {
+    const opts: SignificanceMaskOptions = { p: 0.25, mode: "spatial", key: key(s) };
+    const m = await maskedChannels(tied, opts);
+    assert.equal(m.length, 1, `key ${s}: one channel masked`);
+    assert.deepEqual(await maskedChannels(tied, opts), m, `key ${s}: the same mask again`);
+    seen.add(m[0]);
+  }
+  assert.ok(seen.size >= 2, `the key decides the tie: masked ${[...seen]}`);
+  // a single spike less (rate 4/12 vs 5/12) is masked whatever the key
+  const nearTie = spatialSpikes([5, 5, 4, 5]);
+  for (let s = 0; s < 24; s++) {
+    assert.deepEqual(await maskedChannels(nearTie, { p: 0.25, mode: "spatial", key: key(s) }), [2]);
+  }
+  // temporal: a one-spike difference in T·H·d = 8 positions of a bin decides too
+  const counts = [[4, 4, 3, 4]];
+  const xt = spikes5([2, 1, 2, 4, 2], (t, b, h, l, j) => (t * 2 + h) * 2 + j < counts[b][l]);
+  for (let s = 0; s < 24; s++) {
+    const y = significanceMask(xt, { p: 0.25, mode: "temporal", key: key(s) });
+    assert.deepEqual(await values(y), await expectMasked(xt, (_b, _h, l) => l === 2));
+  }
+});
+
+Deno.test("significanceMask: p = 0 (or too small to mask one unit) is the identity", async () => {
+  const x = spatialSpikes();
+  assert.equal(significanceMask(x, { p: 0, mode: "spatial", key: key(0) }), x);
+  assert.equal(significanceMask(x, { p: 0, mode: "temporal", key: key(0) }), x);
+  // ⌊0.2·4⌋ = 0 channels; ⌊0.3·3⌋ = 0 bins
+  assert.equal(significanceMask(x, { p: 0.2, mode: "spatial", key: key(0) }), x);
+  assert.equal(significanceMask(x, { p: 0.3, mode: "temporal", key: key(0) }), x);
+  // ⌊0.34·3⌋ = 1 bin: no longer the identity
+  const y = significanceMask(x, { p: 0.34, mode: "temporal", key: key(0) });
+  assert.notEqual(y, x);
+  assert.notDeepEqual(await values(y), await values(x));
+});
+
+Deno.test("significanceMask: the gradient is dy · mask", async () => {
+  const x = spatialSpikes();
+  const n = x.size;
+  // dy = w: distinct non-zero weights, so a wrong mask or a rescaled gradient shows
+  const w = tf.tensor(Array.from({ length: n }, (_, i) => 1 + i / 8), x.shape);
+  for (const mode of ["spatial", "temporal"] as const) {
+    const opts: SignificanceMaskOptions = { p: 0.5, mode, key: key(3) };
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(significanceMask(t, opts), w)))(x);
+    // spatial masks channels 1 and 3 (the two lowest rates). Temporal (L = 3, ⌊0.5·3⌋ = 1)
+    // masks bin 2 in both trials: counting (t, h, j) spikes per bin, trial 0 has bins 6, 5, 4
+    // and trial 1 has 4, 4, 2 (channel c fires at positions q = (t·2 + b)·3 + l < n_c).
+    const masked = mode === "spatial"
+      ? (_b: number, h: number, _l: number, j: number) => h * 2 + j === 1 || h * 2 + j === 3
+      : (_b: number, _h: number, l: number) => l === 2;
+    const want = await expectMasked(w, masked);
+    assert.deepEqual(await values(g), want, `${mode}: gradient`);
+    // and the forward value masks the same elements
+    const y = await values(significanceMask(x, opts));
+    assert.deepEqual(y, await expectMasked(x, masked), `${mode}: value`);
+  }
+});
+
+Deno.test("significanceMask option validation", () => {
+  const x = spatialSpikes();
+  const k = key(0);
+  const bad = (opts: unknown) => significanceMask(x, opts as SignificanceMaskOptions);
+  for (const p of [-0.1, 1.5, NaN]) {
+    assert.throws(
+      () => bad({ p, mode: "spatial", key: k }),
+      (e: Error) =>
+        e instanceof RangeError &&
+        /significanceMask option "p" must be a number in \[0, 1\], found/.test(e.message),
+    );
+  }
+  assert.throws(
+    () => bad({ p: 0.5, mode: "random", key: k }),
+    (e: Error) =>
+      e instanceof TypeError &&
+      /"mode" must be "spatial" or "temporal", found "random"/.test(e.message),
+  );
+  assert.throws(
+    () => significanceMask(tf.ones([2, 3, 4]), { p: 0.5, mode: "spatial", key: k }),
+    (e: Error) =>
+      e instanceof RangeError && /rank 5 \[T, B, H, L, d\], found shape \[2,3,4\]/.test(e.message),
+  );
+  assert.throws(
+    () => significanceMask([1, 0] as unknown as tf.Tensor, { p: 0.5, mode: "spatial", key: k }),
+    (e: Error) => e instanceof TypeError && /must be a tf.Tensor/.test(e.message),
+  );
+  assert.throws(
+    () => bad({ p: 0.5, mode: "spatial", key: k, ratio: 1 }),
+    /unknown significanceMask option "ratio"/,
+  );
+  assert.throws(() => bad({ p: 0.5, mode: "spatial", key: [1.5, 2] }), /expected a random key/);
 });

@@ -1,7 +1,8 @@
 /**
  * Helper process for tests/train_test.ts: two training steps of a tiny model on cpu, then on
  * webgpu, from the same keys. Prints `{"losses": [cpu1, cpu2, gpu1, gpu2]}` or
- * `{"unavailable": reason}` and exits at once.
+ * `{"unavailable": reason}` and exits at once. The test only starts it where a WebGPU adapter
+ * exists, so there `unavailable` is a failure.
  *
  * @module
  */

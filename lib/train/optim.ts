@@ -3,8 +3,8 @@
  * warm-up plus cosine learning-rate schedule {@linkcode cosineWarmup}, and global-norm gradient
  * clipping {@linkcode clipByGlobalNorm} (PyTorch `clip_grad_norm_` semantics).
  *
- * Nothing here holds hidden state: the optimiser state is a plain tree of tensors that the caller
- * threads through {@linkcode Optimizer.update}.
+ * Nothing here holds hidden state: the optimiser state is a plain tree of tensors (plus step
+ * counts) that the caller threads through {@linkcode Optimizer.update}.
  *
  * **Ownership.** Every function returns *new* tensors and never disposes what it was given. After
  * `const next = opt.update(grads, state, params)` the caller owns both the old tensors (`params`,
@@ -50,10 +50,23 @@ export interface AdamWOptions {
   decayMask?: DecayMask;
 }
 
-/** Optimiser state: the number of steps taken and the Adam moments, one leaf per parameter. */
+/**
+ * Optimiser state: the number of optimiser steps taken, how many of them updated each parameter,
+ * and the Adam moments, one leaf per parameter.
+ */
 export interface OptState {
-  /** Steps taken so far (0 after `init`). */
+  /**
+   * Optimiser steps taken so far (0 after `init`), whichever parameters they updated. The
+   * learning-rate schedule is a function of this global count.
+   */
   step: number;
+  /**
+   * Per parameter (keyed by its dotted path), the number of steps that updated it: PyTorch's
+   * per-parameter `state["step"]`, which only advances when the parameter has a gradient. Bias
+   * correction uses this count, so a parameter that sat out some steps (no gradient) is
+   * corrected for the updates it actually received.
+   */
+  paramSteps: Record<string, number>;
   /** First moment (mean of gradients), same tree structure as the parameters. */
   mu: Params;
   /** Second moment (mean of squared gradients), same tree structure as the parameters. */
@@ -64,16 +77,24 @@ export interface OptState {
 export interface OptUpdate {
   /** Updated parameters (new tensors). */
   params: Params;
-  /** Updated state (new tensors, `step` incremented). */
+  /**
+   * Updated state (new tensors; `step` incremented, and `paramSteps` incremented for the
+   * parameters that had a gradient).
+   */
   state: OptState;
 }
 
 /** A pure optimiser over parameter trees. */
 export interface Optimizer {
-  /** Fresh state for `params`: `step` 0 and zero moments (new tensors owned by the caller). */
+  /**
+   * Fresh state for `params`: `step` 0, every parameter's step count 0 and zero moments (new
+   * tensors owned by the caller).
+   */
   init(params: Params): OptState;
   /**
-   * One step. Returns new parameters and state; disposes none of its arguments (the caller
+   * One step. `grads` holds a gradient for each parameter to update; a parameter without one is
+   * left as it is, with its moments and step count (PyTorch skips parameters whose `.grad` is
+   * `None`). Returns new parameters and state; disposes none of its arguments (the caller
    * disposes the old `params`, `state.mu`, `state.nu` and `grads` when done with them).
    */
   update(grads: Params, state: OptState, params: Params): OptUpdate;
@@ -84,7 +105,7 @@ export interface Optimizer {
  *
  * @example
  * ```ts
- * import { defaultDecayMask, tf } from "./mod.ts";
+ * import { defaultDecayMask, tf } from "@hest/hest";
  * defaultDecayMask("ff.w1", tf.zeros([4, 4])); // true
  * defaultDecayMask("ff.b1", tf.zeros([4])); // false
  * ```
@@ -135,9 +156,10 @@ function sameLayout(what: string, expected: Leaf[], found: Leaf[]): void {
 }
 
 /**
- * AdamW with PyTorch's `torch.optim.AdamW` semantics. For step t = `state.step + 1` and
- * learning rate γ = `lr(state.step)` (a schedule sees the 0-based index of the step being taken,
- * so the first update uses `lr(0)`):
+ * AdamW with PyTorch's `torch.optim.AdamW` semantics, step counts per parameter included. For a
+ * parameter with a gradient, t = `state.paramSteps[path] + 1` (the updates it has received,
+ * this one included) and learning rate γ = `lr(state.step)` (the schedule follows the global
+ * step: it sees the 0-based index of the step being taken, so the first update uses `lr(0)`):
  *
  * ```text
  * θ ← θ·(1 − γ·λ)                        (decoupled decay, only where decayMask is true)
@@ -145,23 +167,30 @@ function sameLayout(what: string, expected: Leaf[], found: Leaf[]): void {
  * θ ← θ − (γ/(1−β1^t)) · m / (√v/√(1−β2^t) + ε)
  * ```
  *
+ * A parameter missing from `grads` is skipped as PyTorch skips a `None` gradient: no decay, its
+ * moments and step count stay as they are (returned as new handles on the same data). This is
+ * what alternating training needs, where some parameters take part in one mode only: their bias
+ * correction counts only the steps that updated them.
+ *
  * `update` is pure: it returns new tensors, built inside `tf.tidy`, and disposes nothing it was
  * given. The caller disposes the old parameters, moments and gradients (see the module docs).
- * Gradients must have the same paths and shapes as the parameters.
+ * Gradients must use parameter paths and the parameters' shapes.
  *
  * @example
  * ```ts
- * import { adamw, disposeTree, type Params, tf } from "./mod.ts";
+ * import { adamw, disposeTree, type Params, tf } from "@hest/hest";
  * const opt = adamw({ lr: 0.1, weightDecay: 0.01 });
  * let params: Params = { w: tf.ones([2, 2]), b: tf.zeros([2]) };
  * let state = opt.init(params);
- * const grads = { w: tf.fill([2, 2], 0.5), b: tf.ones([2]) };
+ * // only `w` has a gradient this step: `b` keeps its value, moments and step count (0)
+ * const grads = { w: tf.fill([2, 2], 0.5) };
  * const next = opt.update(grads, state, params);
  * disposeTree(params);
  * disposeTree(state.mu);
  * disposeTree(state.nu);
  * disposeTree(grads);
  * ({ params, state } = next);
+ * console.log(state.step, state.paramSteps); // 1 { w: 1, b: 0 }
  * ```
  */
 export function adamw(opts: AdamWOptions = {}): Optimizer {
@@ -184,17 +213,36 @@ export function adamw(opts: AdamWOptions = {}): Optimizer {
     const leaves = flatten(params);
     const zeros = (): Params =>
       unflatten(leaves.map(({ path, tensor }) => ({ path, tensor: tf.zerosLike(tensor) })));
-    return { step: 0, mu: zeros(), nu: zeros() };
+    const paramSteps = Object.fromEntries(leaves.map((l) => [l.path, 0]));
+    return { step: 0, paramSteps, mu: zeros(), nu: zeros() };
   }
 
   function update(grads: Params, state: OptState, params: Params): OptUpdate {
-    const p = flatten(params), g = flatten(grads), m = flatten(state.mu), v = flatten(state.nu);
-    sameLayout("adamw gradients", p, g);
+    const p = flatten(params), m = flatten(state.mu), v = flatten(state.nu);
+    const g = new Map(flatten(grads).map((l) => [l.path, l.tensor]));
+    const paths = new Set(p.map((l) => l.path));
+    const unknown = [...g.keys()].filter((k) => !paths.has(k));
+    if (unknown.length) {
+      throw new Error(
+        `adamw gradients: expected parameter paths, found unexpected ${
+          unknown.map((k) => `"${k}"`).join(", ")
+        }`,
+      );
+    }
+    for (const { path, tensor } of p) {
+      const gt = g.get(path);
+      if (gt && !sameShape(gt.shape, tensor.shape)) {
+        throw new Error(
+          `adamw gradients "${path}": expected shape [${tensor.shape}] like the parameter, found [${gt.shape}]`,
+        );
+      }
+    }
     sameLayout("adamw state.mu", p, m);
     sameLayout("adamw state.nu", p, v);
     if (!Number.isInteger(state.step) || state.step < 0) {
       throw new Error(`adamw state.step: expected an integer ≥ 0, found ${state.step}`);
     }
+    const counts = checkParamSteps(state.paramSteps, p);
     const step = state.step;
     const gamma = typeof lr === "function" ? lr(step) : lr;
     if (typeof gamma !== "number" || !Number.isFinite(gamma) || gamma < 0) {
@@ -202,13 +250,22 @@ export function adamw(opts: AdamWOptions = {}): Optimizer {
         `adamw lr schedule: expected a finite number ≥ 0 at step ${step}, found ${gamma}`,
       );
     }
-    const t = step + 1;
-    const bc1 = 1 - Math.pow(b1, t), bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
     const decays = p.map(({ path, tensor }) => weightDecay > 0 && decayMask(path, tensor));
+    const paramSteps: Record<string, number> = {};
     const out = tf.tidy(() => {
       const res: tf.Tensor[][] = [];
       for (let i = 0; i < p.length; i++) {
-        const gi = tf.cast(g[i].tensor, "float32");
+        const path = p[i].path, grad = g.get(path);
+        if (!grad) {
+          // no gradient: new handles on the same data, so the caller's ownership rule holds
+          paramSteps[path] = counts[i];
+          res.push([tf.clone(p[i].tensor), tf.clone(m[i].tensor), tf.clone(v[i].tensor)]);
+          continue;
+        }
+        const t = counts[i] + 1;
+        paramSteps[path] = t;
+        const bc1 = 1 - Math.pow(b1, t), bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
+        const gi = tf.cast(grad, "float32");
         const theta = decays[i] ? tf.mul(p[i].tensor, 1 - gamma * weightDecay) : p[i].tensor;
         const mi = tf.add(tf.mul(m[i].tensor, b1), tf.mul(gi, 1 - b1));
         const vi = tf.add(tf.mul(v[i].tensor, b2), tf.mul(tf.square(gi), 1 - b2));
@@ -220,10 +277,50 @@ export function adamw(opts: AdamWOptions = {}): Optimizer {
     });
     const tree = (k: number, leaves: Leaf[]): Params =>
       unflatten(leaves.map((l, i) => ({ path: l.path, tensor: out[i][k] })));
-    return { params: tree(0, p), state: { step: t, mu: tree(1, m), nu: tree(2, v) } };
+    return {
+      params: tree(0, p),
+      state: { step: step + 1, paramSteps, mu: tree(1, m), nu: tree(2, v) },
+    };
   }
 
   return { init, update };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, j) => d === b[j]);
+}
+
+/** The step count of every parameter in `p`'s order; throws unless there is exactly one each. */
+function checkParamSteps(paramSteps: unknown, p: Leaf[]): number[] {
+  if (paramSteps === null || typeof paramSteps !== "object" || Array.isArray(paramSteps)) {
+    throw new TypeError(
+      `adamw state.paramSteps: expected an object of step counts keyed by parameter path, found ${
+        paramSteps === null ? "null" : Array.isArray(paramSteps) ? "an array" : typeof paramSteps
+      } (a state from before per-parameter step counts?)`,
+    );
+  }
+  const rec = paramSteps as Record<string, unknown>;
+  const paths = new Set(p.map((l) => l.path));
+  const missing = p.filter((l) => !(l.path in rec)).map((l) => `"${l.path}"`);
+  const extra = Object.keys(rec).filter((k) => !paths.has(k)).map((k) => `"${k}"`);
+  if (missing.length || extra.length) {
+    throw new Error(
+      "adamw state.paramSteps: expected one step count per parameter path, found " +
+        [
+          missing.length ? `missing ${missing.join(", ")}` : "",
+          extra.length ? `unexpected ${extra.join(", ")}` : "",
+        ].filter(Boolean).join("; "),
+    );
+  }
+  return p.map(({ path }) => {
+    const n = rec[path];
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+      throw new RangeError(
+        `adamw state.paramSteps "${path}": expected an integer ≥ 0, found ${String(n)}`,
+      );
+    }
+    return n;
+  });
 }
 
 /** Options of {@linkcode cosineWarmup}. */
@@ -252,7 +349,7 @@ export interface CosineWarmupOptions {
  *
  * @example
  * ```ts
- * import { cosineWarmup } from "./mod.ts";
+ * import { cosineWarmup } from "@hest/hest";
  * cosineWarmup(55, { totalSteps: 100, warmupSteps: 10, peakLr: 1 }); // 0.5
  * ```
  */
@@ -303,7 +400,7 @@ export interface ClipResult {
  *
  * @example
  * ```ts
- * import { clipByGlobalNorm, tf } from "./mod.ts";
+ * import { clipByGlobalNorm, tf } from "@hest/hest";
  * const { grads, norm } = await clipByGlobalNorm({ a: tf.tensor1d([3, 4]), b: tf.tensor1d([12]) });
  * console.log(norm); // 13
  * ```

@@ -7,8 +7,10 @@
  *
  * - tensors `params.<path>` (the current parameters), `opt.mu.<path>` and `opt.nu.<path>` (the
  *   AdamW moments) and, once a validation has run, `best.<path>` (the best parameters so far);
- * - `__metadata__` (strings): `format` (`"hest-train-state/1"`), `step` (steps taken),
- *   `optStep` (AdamW's step count; skipped steps do not advance it), `bestScore`, `bestStep`,
+ * - `__metadata__` (strings): `format` (`"hest-train-state/2"`), `step` (steps taken),
+ *   `optStep` (AdamW's global step count; skipped steps do not advance it), `optParamSteps`
+ *   (JSON object: each parameter path → the number of AdamW steps that updated it, PyTorch's
+ *   per-parameter `state["step"]`), `bestScore`, `bestStep`,
  *   `sinceBest`, `lossSum`, `lossN` (the running training loss since the last validation),
  *   `stoppedEarly`, `seconds`, `history` (JSON of every validation record), `trainConfig`
  *   (canonical JSON of everything that decides the trajectory: options, model config and a data
@@ -17,6 +19,10 @@
  *
  * Numbers are stored with JavaScript's shortest round-trip formatting, so every restored value
  * is bit-identical to the saved one.
+ *
+ * Files of format `hest-train-state/1` (one AdamW step count for all parameters) are refused:
+ * with alternating training a parameter used by one mode only was updated in fewer steps than the
+ * global count, and that number was not recorded, so it cannot be migrated exactly.
  *
  * @module
  */
@@ -47,18 +53,21 @@ export interface ValRecord {
  *
  * @example
  * ```ts
- * import { TRAIN_STATE_FORMAT } from "./mod.ts";
- * TRAIN_STATE_FORMAT; // "hest-train-state/1"
+ * import { TRAIN_STATE_FORMAT } from "@hest/hest";
+ * TRAIN_STATE_FORMAT; // "hest-train-state/2"
  * ```
  */
-export const TRAIN_STATE_FORMAT = "hest-train-state/1";
+export const TRAIN_STATE_FORMAT = "hest-train-state/2";
+
+/** Format of the older files without per-parameter AdamW step counts (refused by the decoder). */
+const OLD_FORMATS = ["hest-train-state/1"];
 
 /**
  * The hest version (from `deno.json`).
  *
  * @example
  * ```ts
- * import { HEST_VERSION } from "./mod.ts";
+ * import { HEST_VERSION } from "@hest/hest";
  * console.log(HEST_VERSION); // "0.1.0"
  * ```
  */
@@ -70,7 +79,7 @@ export interface TrainState {
   step: number;
   /** Current parameters. */
   params: Params;
-  /** AdamW state: its step count and moments (same tree as `params`). */
+  /** AdamW state: its global and per-parameter step counts and moments (same tree as `params`). */
   opt: OptState;
   /** Best parameters so far (absent before the first validation). */
   best?: Params;
@@ -102,7 +111,7 @@ export interface TrainState {
  *
  * @example
  * ```ts
- * import { versionMetadata } from "./mod.ts";
+ * import { versionMetadata } from "@hest/hest";
  * versionMetadata().hest; // "0.1.0"
  * ```
  */
@@ -116,7 +125,7 @@ export function versionMetadata(): { hest: string; tfjs: string; backend: string
  *
  * @example
  * ```ts
- * import { canonicalJson } from "./mod.ts";
+ * import { canonicalJson } from "@hest/hest";
  * canonicalJson({ b: 1, a: [NaN] }); // '{"a":["NaN"],"b":1}'
  * ```
  */
@@ -156,7 +165,7 @@ function prefixed(prefix: string, tree: Params): Leaf[] {
  *
  * @example
  * ```ts
- * import { adamw, encodeTrainState, tf } from "./mod.ts";
+ * import { adamw, encodeTrainState, tf } from "@hest/hest";
  * const params = { w: tf.ones([2]) };
  * const bytes = await encodeTrainState({
  *   step: 0, params, opt: adamw().init(params), bestScore: -Infinity, bestStep: 0,
@@ -178,6 +187,7 @@ export async function encodeTrainState(state: TrainState): Promise<Uint8Array> {
     format: TRAIN_STATE_FORMAT,
     step: String(state.step),
     optStep: String(state.opt.step),
+    optParamSteps: canonicalJson(state.opt.paramSteps),
     bestScore: String(state.bestScore),
     bestStep: String(state.bestStep),
     sinceBest: String(state.sinceBest),
@@ -199,7 +209,7 @@ export async function encodeTrainState(state: TrainState): Promise<Uint8Array> {
  *
  * @example
  * ```ts
- * import { decodeTrainState } from "./mod.ts";
+ * import { decodeTrainState } from "@hest/hest";
  * // const state = decodeTrainState(await Deno.readFile("runs/x/state.safetensors"));
  * ```
  */
@@ -212,6 +222,15 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
   }
   const { params: tree, metadata } = decoded;
   try {
+    if (OLD_FORMATS.includes(metadata.format)) {
+      throw new Error(
+        `expected metadata "format" = "${TRAIN_STATE_FORMAT}", found ${
+          JSON.stringify(metadata.format)
+        }: the state is from an older version of hest, which kept one AdamW step count for all ` +
+          "parameters; this version counts steps per parameter (PyTorch semantics) and the old " +
+          "file does not hold those counts, so it cannot be resumed exactly. Start the run again",
+      );
+    }
     if (metadata.format !== TRAIN_STATE_FORMAT) {
       throw new Error(
         `expected metadata "format" = "${TRAIN_STATE_FORMAT}", found ${
@@ -264,6 +283,8 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
         throw new Error(`expected "${name}.*" to have the same paths and shapes as "params.*"`);
       }
     }
+    const optStep = num("optStep", true);
+    const paramSteps = parseParamSteps(metadata.optParamSteps, layout, optStep);
     const stopped = metadata.stoppedEarly;
     if (stopped !== "true" && stopped !== "false") {
       throw new Error(
@@ -288,6 +309,7 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
       "format",
       "step",
       "optStep",
+      "optParamSteps",
       "bestScore",
       "bestStep",
       "sinceBest",
@@ -304,7 +326,7 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
     const state: TrainState = {
       step: num("step", true),
       params,
-      opt: { step: num("optStep", true), mu, nu },
+      opt: { step: optStep, paramSteps, mu, nu },
       best,
       bestScore: num("bestScore", false),
       bestStep: num("bestStep", true),
@@ -326,11 +348,55 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
 }
 
 /**
+ * The `optParamSteps` metadata: a JSON object with one integer in [0, optStep] per parameter
+ * path of `layout`, nothing else.
+ */
+function parseParamSteps(
+  s: string | undefined,
+  layout: Leaf[],
+  optStep: number,
+): Record<string, number> {
+  const expected = `metadata "optParamSteps" to be a JSON object of integer step counts in ` +
+    `[0, ${optStep}], one per parameter path`;
+  if (s === undefined) throw new Error(`expected ${expected}, found none`);
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch {
+    throw new Error(`expected ${expected}, found ${JSON.stringify(s)}`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    throw new Error(`expected ${expected}, found ${JSON.stringify(s)}`);
+  }
+  const rec = v as Record<string, unknown>;
+  const paths = layout.map((l) => l.path);
+  const missing = paths.filter((p) => !(p in rec));
+  const extra = Object.keys(rec).filter((k) => !paths.includes(k));
+  if (missing.length || extra.length) {
+    throw new Error(
+      `expected ${expected}, found ` + [
+        missing.length ? `missing ${missing.map((p) => `"${p}"`).join(", ")}` : "",
+        extra.length ? `unexpected ${extra.map((p) => `"${p}"`).join(", ")}` : "",
+      ].filter(Boolean).join("; "),
+    );
+  }
+  const out: Record<string, number> = {};
+  for (const p of paths) {
+    const n = rec[p];
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0 || n > optStep) {
+      throw new Error(`expected ${expected}, found ${JSON.stringify(n)} for "${p}"`);
+    }
+    out[p] = n;
+  }
+  return out;
+}
+
+/**
  * Write a {@linkcode TrainState} to `path` atomically (temp file + rename).
  *
  * @example
  * ```ts
- * import { saveTrainState } from "./mod.ts";
+ * import { saveTrainState } from "@hest/hest";
  * // await saveTrainState("runs/x/state.safetensors", state);
  * ```
  */
@@ -343,7 +409,7 @@ export async function saveTrainState(path: string, state: TrainState): Promise<v
  *
  * @example
  * ```ts
- * import { loadTrainState } from "./mod.ts";
+ * import { loadTrainState } from "@hest/hest";
  * // const state = await loadTrainState("runs/x/state.safetensors");
  * ```
  */
@@ -362,7 +428,7 @@ export async function loadTrainState(path: string): Promise<TrainState> {
  *
  * @example
  * ```ts
- * import { disposeTrainState } from "./mod.ts";
+ * import { disposeTrainState } from "@hest/hest";
  * // disposeTrainState(state);
  * ```
  */
