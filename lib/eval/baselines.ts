@@ -18,15 +18,10 @@
  * @module
  */
 import { type Array3D, type SpikeDataset, take3d } from "../data/dataset.ts";
-import {
-  bitsPerSpike,
-  type EvalResult,
-  type EvalSplit,
-  evaluate,
-  type Matrix,
-  velocityR2,
-} from "./metrics.ts";
-import { type RatePredictions } from "../data/dataset.ts";
+import { bitsPerSpike } from "./bits_per_spike.ts";
+import { type EvalResult, type EvalSplit, evaluate } from "./evaluate.ts";
+import { type Matrix, velocityR2 } from "./regression.ts";
+import type { RatePredictions } from "../data/dataset.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Smoothing
@@ -38,17 +33,17 @@ import { type RatePredictions } from "../data/dataset.ts";
  *
  * @example
  * ```ts
- * import { gaussianWindow } from "./mod.ts";
+ * import { gaussianWindow } from "@hest/hest";
  * gaussianWindow(0.5); // 3 points: [0.1065, 0.7870, 0.1065]
  * ```
  */
 export function gaussianWindow(sdBins: number): Float64Array {
   if (typeof sdBins !== "number" || !Number.isFinite(sdBins) || sdBins <= 0) {
-    throw new Error(`gaussianWindow: sdBins must be a finite number > 0, found ${sdBins}`);
+    throw new RangeError(`gaussianWindow: sdBins must be a finite number > 0, found ${sdBins}`);
   }
   const m = Math.trunc(6 * sdBins);
   if (m < 1) {
-    throw new Error(
+    throw new RangeError(
       `gaussianWindow: a kernel SD of ${sdBins} bins gives int(6·sd) = ${m} points; expected ` +
         `an SD of at least 1/6 bin`,
     );
@@ -80,17 +75,17 @@ export interface SmoothOptions {
  *
  * @example
  * ```ts
- * import { array3d, smoothSpikes } from "./mod.ts";
+ * import { array3d, smoothSpikes } from "@hest/hest";
  * const s = smoothSpikes(array3d([0, 0, 1, 0, 0], [1, 5, 1]), { kernSdMs: 10, binSizeMs: 20 });
  * ```
  */
 export function smoothSpikes(counts: Array3D, opts: SmoothOptions): Array3D {
   const { kernSdMs, binSizeMs } = opts ?? {};
   if (!(binSizeMs > 0) || !Number.isFinite(binSizeMs)) {
-    throw new Error(`smoothSpikes: binSizeMs must be a finite number > 0, found ${binSizeMs}`);
+    throw new RangeError(`smoothSpikes: binSizeMs must be a finite number > 0, found ${binSizeMs}`);
   }
   if (!(kernSdMs > 0) || !Number.isFinite(kernSdMs)) {
-    throw new Error(`smoothSpikes: kernSdMs must be a finite number > 0, found ${kernSdMs}`);
+    throw new RangeError(`smoothSpikes: kernSdMs must be a finite number > 0, found ${kernSdMs}`);
   }
   const w = gaussianWindow(kernSdMs / binSizeMs);
   const m = w.length, shift = Math.floor((m - 1) / 2);
@@ -197,7 +192,7 @@ function choleskySolve(A: Float64Array, g: Float64Array, n: number): Float64Arra
  *
  * @example
  * ```ts
- * import { fitPoissonGlm } from "./mod.ts";
+ * import { fitPoissonGlm } from "@hest/hest";
  * const X = { data: Float64Array.of(0, 1, 2, 3), rows: 4, cols: 1 };
  * const glm = fitPoissonGlm(X, Float64Array.of(1, 2, 4, 9), { alpha: 0.01 });
  * glm.predict(X); // ≈ [0.95, 1.99, 4.20, 8.86]
@@ -220,20 +215,22 @@ export function fitPoissonGlm(
   }
   const alpha = opts.alpha ?? 0;
   if (!(alpha >= 0) || !Number.isFinite(alpha)) {
-    throw new Error(`fitPoissonGlm: alpha must be a finite number >= 0, found ${alpha}`);
+    throw new RangeError(`fitPoissonGlm: alpha must be a finite number >= 0, found ${alpha}`);
   }
   const maxIter = opts.maxIter ?? 100, tol = opts.tol ?? 1e-8;
   let ySum = 0;
   for (let r = 0; r < n; r++) {
     const v = y[r];
     if (!(v >= 0) || !Number.isFinite(v)) {
-      throw new Error(`fitPoissonGlm: targets must be finite and >= 0, found ${v} at row ${r}`);
+      throw new RangeError(
+        `fitPoissonGlm: targets must be finite and >= 0, found ${v} at row ${r}`,
+      );
     }
     ySum += v;
   }
   for (let i = 0; i < X.data.length; i++) {
     if (!Number.isFinite(X.data[i])) {
-      throw new Error(
+      throw new RangeError(
         `fitPoissonGlm: X must be finite, found ${X.data[i]} at row ${Math.floor(i / p)}, ` +
           `column ${i % p}`,
       );
@@ -478,7 +475,7 @@ function fitAndPredict(
  *
  * @example
  * ```ts
- * import { lorenzDataset, smoothingPredictions } from "./mod.ts";
+ * import { lorenzDataset, smoothingPredictions } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 4, trialsPerCondition: 6 });
  * const { predictions, kernSdMs } = await smoothingPredictions(ds, { kernSdMs: [40, 60] });
  * ```
@@ -493,7 +490,7 @@ export async function smoothingPredictions(
   checkGrid("alphas", alphas, (x) => x >= 0 && Number.isFinite(x));
   const kernels = grid.filter((k) => Math.trunc((6 * k) / ds.binSizeMs) >= 1);
   if (kernels.length === 0) {
-    throw new Error(
+    throw new RangeError(
       `smoothingBaseline: every kernSdMs (${grid.join(", ")}) is below 1/6 of the ` +
         `${ds.binSizeMs}-ms bins (a window of no points); expected at least one >= ` +
         `${ds.binSizeMs / 6} ms`,
@@ -501,7 +498,7 @@ export async function smoothingPredictions(
   }
   const logOffset = opts.logOffset ?? 1e-4;
   if (!(logOffset > 0)) {
-    throw new Error(`smoothingBaseline: logOffset must be > 0, found ${logOffset}`);
+    throw new RangeError(`smoothingBaseline: logOffset must be > 0, found ${logOffset}`);
   }
   const maxIter = opts.maxIter ?? 100;
   if (ds.heldOut.length === 0) {
@@ -599,7 +596,7 @@ export async function smoothingPredictions(
  *
  * @example
  * ```ts
- * import { lorenzDataset, smoothingBaseline } from "./mod.ts";
+ * import { lorenzDataset, smoothingBaseline } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 4, trialsPerCondition: 6 });
  * const r = await smoothingBaseline(ds, { kernSdMs: [40], alphas: [0.01] });
  * console.log(r.coBps, r.oracleCoBps);
@@ -652,7 +649,7 @@ export interface RawCountRidgeResult {
  *
  * @example
  * ```ts
- * import { lorenzDataset, rawCountRidge } from "./mod.ts";
+ * import { lorenzDataset, rawCountRidge } from "@hest/hest";
  * const r = await rawCountRidge(lorenzDataset({ conditions: 4, trialsPerCondition: 6 }));
  * console.log(r.velR2);
  * ```
@@ -663,7 +660,7 @@ export async function rawCountRidge(
 ): Promise<RawCountRidgeResult> {
   const split = opts.split ?? "test";
   if (!["train", "val", "test"].includes(split)) {
-    throw new Error(`rawCountRidge: split must be "train", "val" or "test", found ${split}`);
+    throw new TypeError(`rawCountRidge: split must be "train", "val" or "test", found ${split}`);
   }
   const beh = ds.behavior;
   if (!beh) {

@@ -4,5 +4,7 @@
  * @module
  */
 export * from "./baselines.ts";
+export * from "./bits_per_spike.ts";
 export * from "./energy.ts";
-export * from "./metrics.ts";
+export * from "./evaluate.ts";
+export * from "./regression.ts";

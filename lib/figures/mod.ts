@@ -3,5 +3,8 @@
  *
  * @module
  */
-export * from "./plot.ts";
+export * from "./activity_charts.ts";
+export * from "./charts.ts";
+export * from "./notebook.ts";
+export * from "./render.ts";
 export * from "./report.ts";

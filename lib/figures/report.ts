@@ -10,7 +10,8 @@
  * @module
  */
 import { writeFileAtomic } from "../core/io.ts";
-import { type AccuracyEnergyPoint, type ChartSpec, renderSvg, type WaterfallStep } from "./plot.ts";
+import type { AccuracyEnergyPoint, ChartSpec, WaterfallStep } from "./charts.ts";
+import { renderSvg } from "./render.ts";
 
 /** Mean, standard deviation over seeds and the per-seed values (NaN allowed). */
 export interface StatSummary {
@@ -82,6 +83,10 @@ export interface CompareResults {
   rows: CompareRow[];
 }
 
+/**
+ * A short description of a value read from a results file: unlike the argument checks'
+ * `describe`, arrays and objects are named, not printed, since they can be whole result tables.
+ */
 function kindOf(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
@@ -93,7 +98,7 @@ function kindOf(v: unknown): string {
 class Reader {
   constructor(readonly source: string) {}
   fail(path: string, expected: string, found: unknown): never {
-    throw new Error(`${this.source}: ${path} must be ${expected}, found ${kindOf(found)}`);
+    throw new TypeError(`${this.source}: ${path} must be ${expected}, found ${kindOf(found)}`);
   }
   object(path: string, v: unknown): Record<string, unknown> {
     if (v === null || typeof v !== "object" || Array.isArray(v)) this.fail(path, "an object", v);
@@ -101,7 +106,7 @@ class Reader {
   }
   field(path: string, obj: Record<string, unknown>, key: string): unknown {
     if (!(key in obj)) {
-      throw new Error(`${this.source}: ${path ? path + "." : ""}${key} is missing`);
+      throw new TypeError(`${this.source}: ${path ? path + "." : ""}${key} is missing`);
     }
     return obj[key];
   }
@@ -135,7 +140,7 @@ class Reader {
  *
  * @example
  * ```ts
- * import { parseAblationResults } from "./mod.ts";
+ * import { parseAblationResults } from "@hest/hest";
  * const stat = { mean: 0.5, sd: 0, values: [0.5] };
  * const r = parseAblationResults({
  *   kind: "ablation", command: "deno task ablation", dataset: {}, seeds: [0],
@@ -185,7 +190,7 @@ export function parseAblationResults(
  *
  * @example
  * ```ts
- * import { parseCompareResults } from "./mod.ts";
+ * import { parseCompareResults } from "@hest/hest";
  * const s = { mean: 1, sd: 0, values: [1] };
  * const r = parseCompareResults({ kind: "compare", command: "deno task compare", rows: [
  *   { model: "standard", mode: "standard", coBps: s, oracleCoBps: 0.8, energyUj: s,
@@ -226,14 +231,14 @@ async function readJson(path: string): Promise<unknown> {
     text = await Deno.readTextFile(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(`${path}: no such file`);
+      throw new Deno.errors.NotFound(`${path}: no such file`, { cause: err });
     }
     throw err;
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
+    throw new SyntaxError(`${path}: not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -242,7 +247,7 @@ async function readJson(path: string): Promise<unknown> {
  *
  * @example
  * ```ts
- * import { loadAblationResults } from "./mod.ts";
+ * import { loadAblationResults } from "@hest/hest";
  * const results = await loadAblationResults("results/ablation/results.json");
  * ```
  */
@@ -255,7 +260,7 @@ export async function loadAblationResults(path: string): Promise<AblationResults
  *
  * @example
  * ```ts
- * import { loadCompareResults } from "./mod.ts";
+ * import { loadCompareResults } from "@hest/hest";
  * const results = await loadCompareResults("results/compare/results.json");
  * ```
  */
@@ -270,7 +275,7 @@ export async function loadCompareResults(path: string): Promise<CompareResults> 
  *
  * @example
  * ```ts
- * import { ablationWaterfallSteps, loadAblationResults, waterfallChart } from "./mod.ts";
+ * import { ablationWaterfallSteps, loadAblationResults, waterfallChart } from "@hest/hest";
  * const spec = waterfallChart(ablationWaterfallSteps(await loadAblationResults("results/ablation/results.json")));
  * ```
  */
@@ -296,7 +301,7 @@ export function ablationWaterfallSteps(results: AblationResults): WaterfallStep[
  *
  * @example
  * ```ts
- * import { accuracyEnergyChart, compareAccuracyEnergyPoints, loadCompareResults } from "./mod.ts";
+ * import { accuracyEnergyChart, compareAccuracyEnergyPoints, loadCompareResults } from "@hest/hest";
  * const spec = accuracyEnergyChart(compareAccuracyEnergyPoints(await loadCompareResults("results/compare/results.json")));
  * ```
  */
@@ -384,7 +389,7 @@ export interface HtmlReport {
  *
  * @example
  * ```ts
- * import { escapeHtml } from "./mod.ts";
+ * import { escapeHtml } from "@hest/hest";
  * escapeHtml("a < b & c"); // "a &lt; b &amp; c"
  * ```
  */
@@ -432,7 +437,7 @@ const STYLE =
  *
  * @example
  * ```ts
- * import { firingRateChart, htmlReport } from "./mod.ts";
+ * import { firingRateChart, htmlReport } from "@hest/hest";
  * const html = await htmlReport({
  *   title: "rates",
  *   blocks: [
@@ -445,7 +450,7 @@ const STYLE =
  */
 export async function htmlReport(report: HtmlReport): Promise<string> {
   if (typeof report?.title !== "string") {
-    throw new Error(`htmlReport: title must be a string, found ${kindOf(report?.title)}`);
+    throw new TypeError(`htmlReport: title must be a string, found ${kindOf(report?.title)}`);
   }
   if (!Array.isArray(report.blocks)) {
     throw new Error(`htmlReport: blocks must be an array, found ${kindOf(report.blocks)}`);
@@ -531,7 +536,7 @@ ${footer}
  *
  * @example
  * ```ts
- * import { writeHtmlReport } from "./mod.ts";
+ * import { writeHtmlReport } from "@hest/hest";
  * await writeHtmlReport("/tmp/report.html", { title: "empty", blocks: [] });
  * ```
  */

@@ -1,12 +1,13 @@
 /**
- * Training and prediction for masked-modeling models.
+ * Training for masked-modeling models.
  *
  * `train(model, dataset, opts)` runs AdamW with linear warm-up + cosine decay and global-norm
  * clipping on masked-modeling batches, validates every `evalEvery` steps on the validation trials
  * (co-bps of held-out neurons), keeps the best parameters (and writes them atomically as a
  * safetensors checkpoint when `outDir` is set), stops early after `patience` validations without
  * improvement, and appends one JSON object per line to `log.jsonl`. It never leaks tensors:
- * `tf.memory().numTensors` is the same after every step.
+ * `tf.memory().numTensors` is the same after every step. Its options are in `train_options.ts`,
+ * prediction and validation scoring in `predict.ts`.
  *
  * @module
  */
@@ -15,117 +16,22 @@ import cliProgress from "cli-progress";
 import process from "node:process";
 import { tf } from "../core/backend.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
-import { type Array3D, type SpikeDataset, take3d } from "../data/dataset.ts";
+import type { SpikeDataset } from "../data/dataset.ts";
 import { negBinomialNll, poissonNll } from "./losses.ts";
 import type { Mode } from "../nn/types.ts";
-import type { HybridApplyContext, SpikeStatsCollector } from "../model/hybrid.ts";
-import {
-  disposeBatch,
-  maskedBatch,
-  type MaskingOptions,
-  resolveMasking,
-  type TrainingBatch,
-} from "./masking.ts";
-import { bitsPerSpike } from "../eval/metrics.ts";
-import { type RatePredictions } from "../data/dataset.ts";
+import { disposeBatch, maskedBatch, type TrainingBatch } from "./masking.ts";
 import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
 import { foldIn, type Key, key as makeKey, permutation, split } from "../core/random.ts";
-import type { Model } from "../model/transformer.ts";
+import type { Model } from "../model/hybrid.ts";
 import { canonicalJson, saveTrainState, type TrainState, versionMetadata } from "./train_state.ts";
 import { disposeTree, flatten, type Params, unflatten } from "../core/tree.ts";
 import type { ValRecord } from "./train_state.ts";
-
-/** Options of {@linkcode train}. */
-export interface TrainOptions {
-  /** Optimiser steps (default 2000). */
-  steps?: number;
-  /** Trials per batch (default 32). */
-  batchSize?: number;
-  /** Peak learning rate (default 1e-4, the mission's AdamW setting). */
-  lr?: number;
-  /** Final learning rate of the cosine decay (default 0). */
-  minLr?: number;
-  /** Warm-up length as a fraction of `steps` (default 0.03, i.e. 3 %). */
-  warmupFraction?: number;
-  /** Decoupled weight decay (default 0.01) applied to matrices only. */
-  weightDecay?: number;
-  /** Global-norm clipping threshold (default 1.0). */
-  clipNorm?: number;
-  /** Masked-modeling options. */
-  masking?: MaskingOptions;
-  /** Validate every this many steps (default 100). */
-  evalEvery?: number;
-  /** Stop after this many validations without improvement (default 10; 0 disables). */
-  patience?: number;
-  /** Seed of the run (default 0); ignored when `key` is given. */
-  seed?: number;
-  /** Key of the run (parameter init uses `split(key)[0]`, batches and dropout the rest). */
-  key?: Key;
-  /** Folder for `checkpoint.safetensors` (best params) and `log.jsonl`. */
-  outDir?: string;
-  /** Show a progress bar on stderr (works when piped; default false). */
-  progress?: boolean;
-  /** Extra metadata stored in the checkpoint. */
-  metadata?: Record<string, string>;
-  /** Called after every step (for tests and custom logging). */
-  onStep?: (info: StepInfo) => void;
-  /** Parameters to start from instead of `model.init` (ownership passes to `train`). */
-  initialParams?: Params;
-  /**
-   * Which mode each step trains: `"standard"`, `"spiking"` or `"alternate"` (switch every
-   * `switchEvery` steps, starting with standard) so one parameter set serves both modes.
-   * Default: the model's first mode.
-   */
-  modeSchedule?: "standard" | "spiking" | "alternate";
-  /** Steps per mode in the alternating schedule (default 1). */
-  switchEvery?: number;
-  /**
-   * Weight λ of the cross-mode distillation term in spiking-mode steps (default 0 = off). With
-   * λ > 0, a spiking step adds λ · mean over all bins and neurons of the Poisson KL divergence
-   * KL(Poisson(r_std) ‖ Poisson(r_spk)) = r_std·(log r_std − log r_spk) − r_std + r_spk, where
-   * r_std are the standard-mode rates of the same parameters on the same masked input, treated
-   * as constants (no gradient). The masked NLL only scores masked and held-out entries; the KL
-   * term gives the spiking mode a dense target at every bin and neuron. Needs a model that runs
-   * in both modes.
-   */
-  distill?: number;
-  /**
-   * Recompute each block's activations in the backward pass instead of storing them (gradient
-   * checkpointing, lib/remat.ts; default false): a train step's peak memory drops to about one
-   * block's activations plus every block's input, for one more forward pass per block. The
-   * values and gradients are the same. Hybrid models only (the NDT transformer ignores it).
-   */
-  remat?: boolean;
-  /**
-   * Write the resumable `state.safetensors` (see `lib/train_state.ts`) into `outDir` every this
-   * many steps and at the end (default: `evalEvery`).
-   */
-  checkpointEvery?: number;
-  /**
-   * Continue a run from a saved {@linkcode TrainState} (e.g. `loadTrainState(dir +
-   * "/state.safetensors")`): with the same options, model, data, seed and backend the run ends
-   * with exactly the parameters of an uninterrupted run. Options that change the trajectory must
-   * equal the saved ones (an error names those that differ). Ownership of the state's tensors
-   * passes to `train` once the check passes; `log.jsonl` is appended to, not truncated.
-   */
-  resumeFrom?: TrainState;
-}
-
-/** What {@linkcode TrainOptions.onStep} receives. */
-export interface StepInfo {
-  /** 0-based step just taken. */
-  step: number;
-  /** Training loss of the step. */
-  loss: number;
-  /** Learning rate used. */
-  lr: number;
-  /** Pre-clip global gradient norm. */
-  gradNorm: number;
-  /** Whether the update was skipped (non-finite gradient). */
-  skipped: boolean;
-  /** Mode the step trained. */
-  mode: Mode;
-}
+import { validationScore } from "./predict.ts";
+import {
+  type ResolvedTrainOptions,
+  resolveTrainOptions,
+  type TrainOptions,
+} from "./train_options.ts";
 
 /** Result of {@linkcode train}. */
 export interface TrainResult {
@@ -145,224 +51,6 @@ export interface TrainResult {
   seconds: number;
 }
 
-const TRAIN_KEYS = [
-  "steps",
-  "batchSize",
-  "lr",
-  "minLr",
-  "warmupFraction",
-  "weightDecay",
-  "clipNorm",
-  "masking",
-  "evalEvery",
-  "patience",
-  "seed",
-  "key",
-  "outDir",
-  "progress",
-  "metadata",
-  "onStep",
-  "initialParams",
-  "modeSchedule",
-  "switchEvery",
-  "distill",
-  "remat",
-  "checkpointEvery",
-  "resumeFrom",
-];
-
-function checkNum(name: string, v: number, ok: (x: number) => boolean, what: string): number {
-  if (typeof v !== "number" || !ok(v)) {
-    throw new Error(`train option "${name}" must be ${what}, found ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-/**
- * Validate train options and fill defaults. Unknown keys throw, naming the key.
- *
- * @example
- * ```ts
- * import { resolveTrainOptions } from "./mod.ts";
- * resolveTrainOptions({ steps: 10 }).batchSize; // 32
- * ```
- */
-export function resolveTrainOptions(
-  opts: TrainOptions = {},
-):
-  & Required<
-    Omit<
-      TrainOptions,
-      "outDir" | "onStep" | "key" | "metadata" | "initialParams" | "modeSchedule" | "resumeFrom"
-    >
-  >
-  & TrainOptions {
-  for (const k of Object.keys(opts)) {
-    if (!TRAIN_KEYS.includes(k)) {
-      throw new Error(`unknown train option "${k}"; expected one of: ${TRAIN_KEYS.join(", ")}`);
-    }
-  }
-  const isPosInt = (x: number) => Number.isInteger(x) && x >= 1;
-  return {
-    ...opts,
-    steps: checkNum("steps", opts.steps ?? 2000, isPosInt, "an integer >= 1"),
-    batchSize: checkNum("batchSize", opts.batchSize ?? 32, isPosInt, "an integer >= 1"),
-    lr: checkNum("lr", opts.lr ?? 1e-4, (x) => x > 0 && x < 1, "in (0, 1)"),
-    minLr: checkNum("minLr", opts.minLr ?? 0, (x) => x >= 0, ">= 0"),
-    warmupFraction: checkNum(
-      "warmupFraction",
-      opts.warmupFraction ?? 0.03,
-      (x) => x >= 0 && x < 1,
-      "in [0, 1)",
-    ),
-    weightDecay: checkNum("weightDecay", opts.weightDecay ?? 0.01, (x) => x >= 0, ">= 0"),
-    clipNorm: checkNum("clipNorm", opts.clipNorm ?? 1, (x) => x > 0, "> 0"),
-    masking: resolveMasking(opts.masking),
-    evalEvery: checkNum("evalEvery", opts.evalEvery ?? 100, isPosInt, "an integer >= 1"),
-    patience: checkNum(
-      "patience",
-      opts.patience ?? 10,
-      (x) => Number.isInteger(x) && x >= 0,
-      "an integer >= 0",
-    ),
-    seed: checkNum("seed", opts.seed ?? 0, Number.isSafeInteger, "an integer"),
-    progress: opts.progress ?? false,
-    switchEvery: checkNum("switchEvery", opts.switchEvery ?? 1, isPosInt, "an integer >= 1"),
-    distill: checkNum("distill", opts.distill ?? 0, (x) => x >= 0 && x < 1e6, ">= 0"),
-    remat: (() => {
-      if (opts.remat !== undefined && typeof opts.remat !== "boolean") {
-        throw new Error(
-          `train option "remat" must be true or false, found ${JSON.stringify(opts.remat)}`,
-        );
-      }
-      return opts.remat ?? false;
-    })(),
-    checkpointEvery: checkNum(
-      "checkpointEvery",
-      opts.checkpointEvery ?? opts.evalEvery ?? 100,
-      isPosInt,
-      "an integer >= 1",
-    ),
-    modeSchedule: (() => {
-      const m = opts.modeSchedule;
-      if (m !== undefined && !["standard", "spiking", "alternate"].includes(m)) {
-        throw new Error(
-          `train option "modeSchedule" must be "standard", "spiking" or "alternate", found ${
-            JSON.stringify(m)
-          }`,
-        );
-      }
-      return m;
-    })(),
-  };
-}
-
-/** Options of {@linkcode predict}. */
-export interface PredictOptions {
-  /** Trials to predict (default: all trials of the dataset). */
-  trials?: ArrayLike<number>;
-  /** Trials per forward pass (default 64). */
-  batchSize?: number;
-  /** Mode to run (default: the model's first mode). */
-  mode?: Mode;
-  /** Receives every LIF site's spikes (hybrid models in spiking mode). */
-  stats?: SpikeStatsCollector;
-}
-
-/**
- * Predicted rates (expected counts per bin, all neurons) for trials of a dataset, in
- * inference mode (no masking, no dropout). Returns arrays over the selected trials.
- *
- * @example
- * ```ts
- * import { key, lorenzDataset, predict, transformerFor } from "./mod.ts";
- * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 2 });
- * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
- * const preds = await predict(model, model.init(key(0)), ds);
- * ```
- */
-export async function predict(
-  model: Model,
-  params: Params,
-  ds: SpikeDataset,
-  opts: PredictOptions = {},
-): Promise<RatePredictions> {
-  const trials = opts.trials ?? Int32Array.from({ length: ds.counts.shape[0] }, (_, i) => i);
-  const bs = opts.batchSize ?? 64;
-  const [, l, n] = ds.counts.shape;
-  const f = ds.forwardCounts.shape[1];
-  const rates = new Float32Array(trials.length * l * n);
-  const fwd = new Float32Array(trials.length * f * n);
-  const all = Int32Array.from(trials as ArrayLike<number>);
-  for (let s = 0; s < all.length; s += bs) {
-    const idx = all.subarray(s, Math.min(all.length, s + bs));
-    const batch = maskedBatch(ds, idx, { key: makeKey(0), unmasked: true });
-    const r = tf.tidy(() =>
-      tf.exp(
-        model.apply(
-          params,
-          { input: batch.input },
-          { training: false, mode: opts.mode, stats: opts.stats } as HybridApplyContext,
-        ),
-      )
-    );
-    const v = await r.data();
-    r.dispose();
-    disposeBatch(batch);
-    for (let t = 0; t < idx.length; t++) {
-      const src = t * (l + f) * n;
-      rates.set(v.subarray(src, src + l * n), (s + t) * l * n);
-      fwd.set(v.subarray(src + l * n, src + (l + f) * n), (s + t) * f * n);
-    }
-  }
-  return {
-    rates: { data: rates, shape: [trials.length, l, n] },
-    forwardRates: { data: fwd, shape: [trials.length, f, n] },
-  };
-}
-
-/**
- * Validation score of `params` on `trials` (higher is better): co-bps of the held-out neurons
- * when there are any, else fp-bps of the forward window, else bits/spike of the held-in neurons.
- *
- * @example
- * ```ts
- * import { key, lorenzDataset, transformerFor, validationScore } from "./mod.ts";
- * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 4 });
- * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
- * const { score, metric } = await validationScore(model, model.init(key(0)), ds);
- * ```
- */
-export async function validationScore(
-  model: Model,
-  params: Params,
-  ds: SpikeDataset,
-  opts: { trials?: ArrayLike<number>; mode?: Mode } = {},
-): Promise<{ score: number; metric: string }> {
-  const trials = opts.trials ?? ds.split.val;
-  const preds = await predict(model, params, ds, { trials, mode: opts.mode });
-  const counts = take3d(ds.counts, trials);
-  const quiet = { onWarning: () => {} };
-  const sel = (a: Array3D, neurons: Int32Array) =>
-    take3d(a, Int32Array.from({ length: a.shape[0] }, (_, i) => i), { last: neurons });
-  if (ds.heldOut.length > 0) {
-    return {
-      score: await bitsPerSpike(sel(preds.rates, ds.heldOut), sel(counts, ds.heldOut), quiet),
-      metric: "coBps",
-    };
-  }
-  if (ds.forwardCounts.shape[1] > 0 && preds.forwardRates) {
-    return {
-      score: await bitsPerSpike(preds.forwardRates, take3d(ds.forwardCounts, trials), quiet),
-      metric: "fpBps",
-    };
-  }
-  return {
-    score: await bitsPerSpike(sel(preds.rates, ds.heldIn), sel(counts, ds.heldIn), quiet),
-    metric: "heldInBps",
-  };
-}
-
 /** What {@linkcode trainStep} returns. */
 export interface TrainStepResult {
   /** Parameters after the update (the previous ones are disposed unless the step was skipped). */
@@ -377,6 +65,22 @@ export interface TrainStepResult {
   skipped: boolean;
 }
 
+/** Options of {@linkcode trainStep}. */
+export interface TrainStepOptions {
+  /** The optimiser that updates the parameters. */
+  optimizer: Optimizer;
+  /** Global-norm clipping threshold (default 1). */
+  clipNorm?: number;
+  /** Dropout key of the step. */
+  key: Key;
+  /** Mode to train (default: the model's first mode). */
+  mode?: Mode;
+  /** Weight of the cross-mode distillation term (see {@linkcode TrainOptions.distill}). */
+  distill?: number;
+  /** Recompute block activations in the backward pass (see {@linkcode TrainOptions.remat}). */
+  remat?: boolean;
+}
+
 /**
  * One optimisation step on a prepared batch: masked Poisson loss, gradients, global-norm
  * clipping, optimiser update. Consumes `current` (its tensors are disposed when replaced); the
@@ -384,7 +88,7 @@ export interface TrainStepResult {
  *
  * @example
  * ```ts
- * import { adamw, key, lorenzDataset, maskedBatch, trainStep, transformerFor } from "./mod.ts";
+ * import { adamw, key, lorenzDataset, maskedBatch, trainStep, transformerFor } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 4 });
  * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
  * const optimizer = adamw({ lr: 1e-3 });
@@ -400,22 +104,14 @@ export async function trainStep(
   model: Model,
   current: { params: Params; state: OptState },
   batch: TrainingBatch,
-  opts: {
-    optimizer: Optimizer;
-    clipNorm?: number;
-    key: Key;
-    mode?: Mode;
-    distill?: number;
-    remat?: boolean;
-  },
+  opts: TrainStepOptions,
 ): Promise<TrainStepResult> {
   const { params, state } = current;
   const mode = opts.mode ?? model.modes?.[0] ?? "standard";
   const all = flatten(params);
   // Parameters the mode does not touch get no gradient and no update (as PyTorch skips
-  // parameters whose .grad is None); their moments are kept as they are.
+  // parameters whose .grad is None); their moments and step counts are kept as they are.
   const leaves = model.usesParam ? all.filter((l) => model.usesParam!(l.path, mode)) : all;
-  const usedPaths = new Set(leaves.map((l) => l.path));
   const distill = opts.distill ?? 0;
   let teacher: tf.Tensor | undefined;
   if (distill > 0 && mode === "spiking") {
@@ -455,33 +151,12 @@ export async function trainStep(
   const skipped = !Number.isFinite(clipped.norm) || !Number.isFinite(loss);
   let out = { params, state };
   if (!skipped) {
-    if (usedPaths.size === all.length) {
-      out = opts.optimizer.update(clipped.grads, state, params);
-      disposeTree(params);
-      disposeTree(state.mu);
-      disposeTree(state.nu);
-    } else {
-      const pick = (t: Params, used: boolean) =>
-        unflatten(flatten(t).filter((l) => usedPaths.has(l.path) === used));
-      const sub = opts.optimizer.update(clipped.grads, {
-        step: state.step,
-        mu: pick(state.mu, true),
-        nu: pick(state.nu, true),
-      }, pick(params, true));
-      const merge = (fresh: Params, old: Params) =>
-        unflatten([...flatten(fresh), ...flatten(old).filter((l) => !usedPaths.has(l.path))]);
-      disposeTree(pick(params, true));
-      disposeTree(pick(state.mu, true));
-      disposeTree(pick(state.nu, true));
-      out = {
-        params: merge(sub.params, params),
-        state: {
-          step: sub.state.step,
-          mu: merge(sub.state.mu, state.mu),
-          nu: merge(sub.state.nu, state.nu),
-        },
-      };
-    }
+    // the gradient tree holds only the used parameters: adamw leaves the others (and their
+    // per-parameter step counts) as they are
+    out = opts.optimizer.update(clipped.grads, state, params);
+    disposeTree(params);
+    disposeTree(state.mu);
+    disposeTree(state.nu);
   }
   if (clipped.grads !== gradTree) disposeTree(clipped.grads);
   disposeTree(gradTree);
@@ -541,7 +216,7 @@ function dataFingerprint(ds: SpikeDataset): Record<string, unknown> {
 
 /** Everything that decides a run's trajectory, as canonical JSON (stored in the state). */
 function trainConfigJson(
-  o: ReturnType<typeof resolveTrainOptions>,
+  o: ResolvedTrainOptions,
   model: Model,
   ds: SpikeDataset,
 ): string {
@@ -605,7 +280,7 @@ function checkResume(saved: TrainState, trainConfig: string): void {
  *
  * @example
  * ```ts
- * import { lorenzDataset, train, transformerFor } from "./mod.ts";
+ * import { lorenzDataset, train, transformerFor } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 4, trialsPerCondition: 4 });
  * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
  * const result = await train(model, ds, { steps: 20, lr: 1e-3, evalEvery: 10 });
