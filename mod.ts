@@ -14,7 +14,7 @@
  *
  * @example Train the standard transformer on synthetic Lorenz data and score it
  * ```ts
- * import { evaluate, lorenzDataset, predict, train, transformerFor, useBackend } from "./mod.ts";
+ * import { evaluate, lorenzDataset, predict, train, transformerFor, useBackend } from "@hest/hest";
  *
  * await useBackend("wasm");
  * const ds = lorenzDataset({ seed: 0 });

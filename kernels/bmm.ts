@@ -11,7 +11,7 @@
  * @module
  */
 import { tf } from "../lib/core/backend.ts";
-import { describe } from "../lib/core/validation.ts";
+import { boolOption, checkKeys, describe } from "../lib/core/validation.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
 
 /** Options of {@linkcode bmm}. */
@@ -121,11 +121,7 @@ function bmmFnFor(tA: boolean, tB: boolean, bA: boolean, bB: boolean): BmmFn {
 }
 
 function flag(opts: BmmOptions, name: keyof BmmOptions): boolean {
-  const v = opts[name] ?? false;
-  if (typeof v !== "boolean") {
-    throw new Error(`bmm option "${name}" must be a boolean, found ${describe(v)}`);
-  }
-  return v;
+  return boolOption("bmm option", name, opts[name] ?? false);
 }
 
 /**
@@ -140,29 +136,21 @@ function flag(opts: BmmOptions, name: keyof BmmOptions): boolean {
  *
  * @example
  * ```ts
- * import { bmm } from "./kernels/bmm.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { bmm, tf } from "@hest/hest";
  * const q = tf.tensor3d([[[1, 0], [0, 1]]]);
  * const k = tf.tensor3d([[[1, 1], [0, 1]]]);
  * const s = bmm(q, k, { transposeB: true, binaryA: true }); // [[[1, 0], [1, 1]]]
  * ```
  */
 export function bmm(a: tf.Tensor, b: tf.Tensor, opts: BmmOptions = {}): tf.Tensor {
-  if (opts === null || typeof opts !== "object") {
-    throw new Error(`bmm options must be an object, found ${describe(opts)}`);
-  }
-  for (const k of Object.keys(opts)) {
-    if (!BMM_KEYS.includes(k)) {
-      throw new Error(`unknown bmm option "${k}": expected one of ${BMM_KEYS.join(", ")}`);
-    }
-  }
+  checkKeys(opts, BMM_KEYS, "bmm option");
   const tA = flag(opts, "transposeA");
   const tB = flag(opts, "transposeB");
   const bA = flag(opts, "binaryA");
   const bB = flag(opts, "binaryB");
   for (const [name, t] of [["a", a], ["b", b]] as const) {
     if (!(t instanceof tf.Tensor) || t.rank < 2 || t.dtype !== "float32") {
-      throw new Error(
+      throw new TypeError(
         `bmm expects "${name}" to be a float32 tensor of rank >= 2, found ${describe(t)}` +
           (t instanceof tf.Tensor ? ` (dtype ${t.dtype})` : ""),
       );
@@ -191,8 +179,7 @@ export function bmm(a: tf.Tensor, b: tf.Tensor, opts: BmmOptions = {}): tf.Tenso
  *
  * @example
  * ```ts
- * import { spikeMatMul } from "./kernels/bmm.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { spikeMatMul, tf } from "@hest/hest";
  * const y = spikeMatMul(tf.tensor2d([[1, 0, 1]]), tf.tensor2d([[1, 2], [3, 4], [5, 6]])); // [[6, 8]]
  * ```
  */

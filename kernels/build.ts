@@ -41,7 +41,7 @@ export const CLANG_ARGS: readonly string[] = [
  *
  * @example
  * ```ts
- * import { buildKernels } from "./kernels/build.ts";
+ * import { buildKernels } from "@hest/hest/kernels/build";
  * await buildKernels("/tmp/hest_kernels.wasm");
  * ```
  */

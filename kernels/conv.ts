@@ -1,5 +1,5 @@
 /**
- * 1-D convolution along the bin axis on the WASM SIMD kernels (the product of lib/conv.ts
+ * 1-D convolution along the bin axis on the WASM SIMD kernels (the product of lib/nn/conv.ts
  * `applyCausalConv`), differentiable: im2col of `x [..., L, Ci]` into `[rows, k·Ci]`, one
  * product with the taps `w [k, Ci, Co]` seen as `[k·Ci, Co]`, plus the bias; the backward is
  * `dcol = dy · wᵀ` folded back by col2im, `dw = colᵀ · dy`, `db = Σ_rows dy`, all in one WASM
@@ -80,12 +80,11 @@ function convFnFor(padLeft: number, binary: boolean): ConvFn {
  * Convolution along the bins of `x [..., L, Ci]` with taps `w [k, Ci, Co]` and bias `b [Co]`:
  * `y[..., t, :] = b + Σ_j x[..., t − padLeft + j, :] · w[j]` (zero outside the bins) →
  * `[..., L, Co]`, on the WASM kernels, differentiable in x, w and b. The caller checks shapes
- * (lib/conv.ts `applyCausalConv` does); needs the kernels active (wasm or cpu backend).
+ * (lib/nn/conv.ts `applyCausalConv` does); needs the kernels active (wasm or cpu backend).
  *
  * @example
  * ```ts
- * import { convKernel } from "./kernels/conv.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { convKernel, tf } from "@hest/hest";
  * // causal 2-tap sum over bins: y[t] = x[t − 1] + x[t]
  * const y = convKernel(tf.tensor3d([[[1], [2], [3]]]), tf.ones([2, 1, 1]), tf.zeros([1]), {
  *   padLeft: 1,
@@ -112,14 +111,14 @@ export function convKernel(
     );
   }
   if (!Number.isInteger(padLeft) || padLeft < 0 || padLeft >= w.shape[0]) {
-    throw new Error(
+    throw new RangeError(
       `convKernel option "padLeft" must be an integer in [0, ${w.shape[0] - 1}], found ${
         describe(padLeft)
       }`,
     );
   }
   if (typeof binary !== "boolean") {
-    throw new Error(`convKernel option "binary" must be a boolean, found ${describe(binary)}`);
+    throw new TypeError(`convKernel option "binary" must be a boolean, found ${describe(binary)}`);
   }
   if (!kernelsActive()) {
     throw new Error("convKernel needs the WASM kernels active (wasm or cpu backend)");

@@ -2,7 +2,7 @@
  * The fused multi-step LIF kernel: forward over all T timesteps in one WASM call, and the BPTT
  * surrogate-gradient backward in another (after re-running the forward to recover the membrane
  * H, which is cheaper than keeping it), wired into autodiff with `tf.customGrad`.
- * `lib/neurons.ts` `lif()` calls it automatically on the wasm and cpu backends; the semantics
+ * `lib/snn/neurons.ts` `lif()` calls it automatically on the wasm and cpu backends; the semantics
  * are exactly those of the composite path there (same float32 operations in the same order, so
  * the spikes agree bit for bit; gradients within float32 rounding).
  *
@@ -61,8 +61,7 @@ export interface LifKernelArgs {
  *
  * @example
  * ```ts
- * import { lifKernelArgs } from "./kernels/lif.ts";
- * import { resolveLifOptions } from "./lib/neurons.ts";
+ * import { lifKernelArgs, resolveLifOptions } from "@hest/hest";
  * lifKernelArgs(resolveLifOptions({ tau: 2 })).neuron[0]; // 0.5
  * ```
  */
@@ -151,13 +150,11 @@ function lifFnFor(o: LifKernelOptions, withV0: boolean): LifFn {
  * surrogate backward kernel). `o` are resolved options (`resolveLifOptions`); `o.v0`, if given,
  * must broadcast to `x.shape.slice(1)` (its gradient is reduced back by `tf.broadcastTo`).
  * Needs a backend with synchronous reads (wasm or cpu). Most callers want `lif()` from
- * lib/neurons.ts, which picks this kernel automatically.
+ * lib/snn/neurons.ts, which picks this kernel automatically.
  *
  * @example
  * ```ts
- * import { lifKernel } from "./kernels/lif.ts";
- * import { resolveLifOptions } from "./lib/neurons.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { lifKernel, resolveLifOptions, tf } from "@hest/hest";
  * const s = lifKernel(tf.tensor2d([[1.5], [1.5], [0.5], [2.5]]), resolveLifOptions()); // 0,1,0,1
  * ```
  */

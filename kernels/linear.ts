@@ -6,7 +6,7 @@
  * the tensors in TF.js's memory (kernels/wasm.ts `withKernelCall`). An input at most half nonzero
  * takes the sparse-input kernels (the same values); with `binary: true` the input holds only 0
  * and 1 (spikes): the forward and `dw` run the event-driven kernels (rows of `w` / `dy` summed
- * over each spike, no multiplies). `lib/layers.ts` `applyLinear` calls it on the wasm and cpu
+ * over each spike, no multiplies). `lib/nn/layers.ts` `applyLinear` calls it on the wasm and cpu
  * backends.
  *
  * @module
@@ -55,9 +55,7 @@ export interface LinearAt {
  *
  * @example
  * ```ts
- * import { linearForwardAt } from "./kernels/linear.ts";
- * import { withKernelCall } from "./kernels/wasm.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { linearForwardAt, tf, withKernelCall } from "@hest/hest";
  * const y = withKernelCall((call) => {
  *   const at = { M: 1, K: 2, N: 1, mode: 0, x: call.input(tf.tensor2d([[1, 2]])), w: call.input(tf.tensor2d([[3], [4]])) };
  *   const py = call.output([1, 1]);
@@ -79,9 +77,7 @@ export function linearForwardAt(call: KernelCall, at: LinearAt & { b: number; y:
  *
  * @example
  * ```ts
- * import { linearBackwardAt } from "./kernels/linear.ts";
- * import { withKernelCall } from "./kernels/wasm.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { linearBackwardAt, tf, withKernelCall } from "@hest/hest";
  * const dw = withKernelCall((call) => {
  *   const at = { M: 1, K: 2, N: 1, mode: 0, x: call.input(tf.tensor2d([[1, 2]])), w: call.input(tf.tensor2d([[3], [4]])) };
  *   const [dx, dw, db] = [call.output([1, 2]), call.output([2, 1]), call.output([1])];
@@ -148,12 +144,11 @@ const fns = new Map<boolean, LinearFn>();
 /**
  * `x [M, K] · w [K, N] + b [N]` → `[M, N]` on the WASM kernels, differentiable in x, w and b.
  * Needs a backend with synchronous reads (wasm or cpu) and the kernels enabled; elsewhere it is
- * `tf.add(tf.matMul(x, w), b)`. Most callers want `applyLinear` from lib/layers.ts.
+ * `tf.add(tf.matMul(x, w), b)`. Most callers want `applyLinear` from lib/nn/layers.ts.
  *
  * @example
  * ```ts
- * import { linearKernel } from "./kernels/linear.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { linearKernel, tf } from "@hest/hest";
  * const y = linearKernel(tf.tensor2d([[1, 0, 1]]), tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([1, 1]), {
  *   binary: true,
  * }); // [[7, 9]]
@@ -167,7 +162,9 @@ export function linearKernel(
 ): tf.Tensor {
   const binary = opts.binary ?? false;
   if (typeof binary !== "boolean") {
-    throw new Error(`linearKernel option "binary" must be a boolean, found ${describe(binary)}`);
+    throw new TypeError(
+      `linearKernel option "binary" must be a boolean, found ${describe(binary)}`,
+    );
   }
   if (
     x.rank !== 2 || w.rank !== 2 || b.rank !== 1 || x.shape[1] !== w.shape[0] ||

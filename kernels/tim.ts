@@ -1,7 +1,7 @@
 /**
  * The fused TIM step: one step t ≥ 1 of TIM's scan (SN_in on the convolution output, the mix with
  * Q[t], SN_out) in one WASM call forward and one backward (`tim_step_forward` /
- * `tim_step_backward` in hest_kernels.c), wired into autodiff with `tf.customGrad`. `lib/tim.ts`
+ * `tim_step_backward` in hest_kernels.c), wired into autodiff with `tf.customGrad`. `lib/snn/tim.ts`
  * uses it on wasm/cpu when the membranes are detached (TIM's default); its float32 operations are
  * those of the composite path, in order, so the spikes agree bit for bit.
  *
@@ -114,12 +114,11 @@ export interface TimStepInputs {
  * One fused TIM step on the wasm/cpu backends: from the convolution output `c`, the query spikes
  * of this timestep and the two membranes (all of one shape), the SN_out spikes and the new
  * membranes. Differentiable in `c` and `q` (surrogate gradients); the membranes are detached.
- * Most callers want `applyTim` (lib/tim.ts), which uses it automatically.
+ * Most callers want `applyTim` (lib/snn/tim.ts), which uses it automatically.
  *
  * @example
  * ```ts
- * import { timStepKernel } from "./kernels/tim.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { tf, timStepKernel } from "@hest/hest";
  * const z = tf.zeros([2, 3]);
  * const constants = {
  *   k: 0.5, inThreshold: 0.3, outThreshold: 0.5, alpha: 0.5, kind: 0, surrogateAlpha: 4,

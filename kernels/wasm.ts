@@ -273,6 +273,7 @@ function kernelModule(): WebAssembly.Module {
       throw new Error(
         `cannot read the hest kernels module ${url.pathname} (run with --allow-read; rebuild ` +
           `it with "deno task kernels"): ${(err as Error).message}`,
+        { cause: err },
       );
     }
     compiled = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
@@ -320,7 +321,7 @@ function ownExports(): KernelExports {
  *
  * @example
  * ```ts
- * import { kernelExports } from "./kernels/wasm.ts";
+ * import { kernelExports } from "@hest/hest";
  * kernelExports().memory.buffer.byteLength > 0; // true
  * ```
  */
@@ -335,8 +336,7 @@ export function kernelExports(): KernelExports {
  *
  * @example
  * ```ts
- * import { kernelsShareMemory } from "./kernels/wasm.ts";
- * import { useBackend } from "./lib/backend.ts";
+ * import { kernelsShareMemory, useBackend } from "@hest/hest";
  * await useBackend("cpu");
  * kernelsShareMemory(); // false
  * ```
@@ -352,7 +352,7 @@ export function kernelsShareMemory(): boolean {
  *
  * @example
  * ```ts
- * import { newKernelInstance } from "./kernels/wasm.ts";
+ * import { newKernelInstance } from "@hest/hest";
  * const ex = newKernelInstance();
  * ex.memory.buffer.byteLength > 0; // true
  * ```
@@ -369,14 +369,14 @@ export function newKernelInstance(): KernelExports {
  *
  * @example
  * ```ts
- * import { setKernelsEnabled } from "./kernels/wasm.ts";
+ * import { setKernelsEnabled } from "@hest/hest";
  * setKernelsEnabled(false); // composite TF.js ops everywhere
  * setKernelsEnabled(true);
  * ```
  */
 export function setKernelsEnabled(on: boolean): void {
   if (typeof on !== "boolean") {
-    throw new Error(`setKernelsEnabled expects a boolean, found ${typeof on}`);
+    throw new TypeError(`setKernelsEnabled expects a boolean, found ${typeof on}`);
   }
   enabled = on;
 }
@@ -388,8 +388,7 @@ export function setKernelsEnabled(on: boolean): void {
  *
  * @example
  * ```ts
- * import { kernelsActive } from "./kernels/wasm.ts";
- * import { useBackend } from "./lib/backend.ts";
+ * import { kernelsActive, useBackend } from "@hest/hest";
  * await useBackend("cpu");
  * kernelsActive(); // true
  * ```
@@ -517,8 +516,7 @@ function ownCall(): KernelCall {
  *
  * @example
  * ```ts
- * import { kernelCall } from "./kernels/wasm.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { kernelCall, tf } from "@hest/hest";
  * const x = tf.tensor2d([[1, 0], [0, 1]]);
  * const w = tf.tensor2d([[1, 2], [3, 4]]);
  * const call = kernelCall();
@@ -543,8 +541,7 @@ export function kernelCall(): KernelCall {
  *
  * @example
  * ```ts
- * import { withKernelCall } from "./kernels/wasm.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { tf, withKernelCall } from "@hest/hest";
  * const x = tf.tensor2d([[1, 0], [0, 1]]);
  * const w = tf.tensor2d([[1, 2], [3, 4]]);
  * const c = withKernelCall((call) => {
@@ -570,8 +567,7 @@ export function withKernelCall<T>(f: (call: KernelCall) => T): T {
  *
  * @example
  * ```ts
- * import { tensorData } from "./kernels/wasm.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { tensorData, tf } from "@hest/hest";
  * tensorData(tf.tensor1d([1, 2]))[1]; // 2
  * ```
  */

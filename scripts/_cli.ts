@@ -6,13 +6,13 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { BACKENDS, useBackend } from "../lib/core/backend.ts";
-import { resolveHybridConfig } from "../lib/model/hybrid.ts";
+import { resolveHybridConfig } from "../lib/model/config.ts";
 import { validateLoadOptions } from "../lib/data/load.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { preset } from "../lib/experiments/presets.ts";
 import type { DataSpec, RunConfig } from "../lib/experiments/run.ts";
-import { resolveTrainOptions } from "../lib/train/train.ts";
-import { resolveTransformerConfig } from "../lib/model/transformer.ts";
+import { resolveTrainOptions } from "../lib/train/train_options.ts";
+import { resolveTransformerConfig } from "../lib/model/config.ts";
 
 /** An error in how the script was called: printed with the usage, exit code 2. */
 export class UsageError extends Error {

@@ -1,11 +1,12 @@
 /**
  * Results JSON and figures of the experiment scripts (schemas read by the notebooks and
- * `lib/plot.ts`'s loaders).
+ * `lib/figures/report.ts`'s loaders).
  *
  * @module
  */
 import type { ExperimentResult } from "../lib/experiments/experiment.ts";
-import { accuracyEnergyChart, saveFigure, waterfallChart } from "../lib/figures/plot.ts";
+import { accuracyEnergyChart, waterfallChart } from "../lib/figures/charts.ts";
+import { saveFigure } from "../lib/figures/render.ts";
 
 /** `results.json` body of the ablation and phase scripts: one step per variant. */
 export function ablationJson(result: ExperimentResult): { steps: Record<string, unknown>[] } {

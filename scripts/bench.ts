@@ -1,30 +1,31 @@
 /**
  * Speed benchmarks of the reference configuration (batch 32, 100 bins, 100 neurons, width 128,
- * 4 layers, 4 heads, feed-forward 512, T = 4 SNN timesteps; dropout 0), the workload of
- * ../shared/bench/torch_ref.py, optionally timed side by side with it.
+ * 4 layers, 4 heads, feed-forward 512, T = 4 SNN timesteps; dropout 0), the workload of the
+ * PyTorch reference script `torch_ref.py`, optionally timed side by side with it.
  *
- *     deno task bench [--out FILE.json] [--vs-torch] [--backend B] [--reps N] [--warmup N]
- *                     [--rows A,B,…]
+ *     deno task bench [--out FILE.json] [--vs-torch --torch-ref FILE] [--backend B] [--reps N]
+ *                     [--warmup N] [--rows A,B,…]
  *
  * Every row but the last two uses the hybrid model (`hybridTransformer`, one parameter tree for
- * both modes); `*.ndt` rows use the NDT transformer (lib/transformer.ts) the earlier figures
+ * both modes); `*.ndt` rows use the NDT transformer (lib/model/transformer.ts) the earlier figures
  * were taken with.
  *
  * | row | what is timed |
  * |---|---|
  * | `train.standard`, `train.conv`, `train.spiking` | one optimiser step: mask sampling (20 % of bins), forward, masked Poisson loss, backward, global-norm clip 1.0, AdamW (lr 1e-4, wd 0.01) |
- * | `train.standard.remat`, `train.spiking.remat` | the same with every block rematerialised (`remat: true`, lib/remat.ts); run first, so their `rssHwmMb` is their own peak |
+ * | `train.standard.remat`, `train.spiking.remat` | the same with every block rematerialised (`remat: true`, lib/core/remat.ts); run first, so their `rssHwmMb` is their own peak |
  * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
  * | `stream.step` | one bin of streaming inference, batch 1, causal conv attention, on the WASM stream engine (kernels/stream_engine.ts) |
  * | `stream.step.spiking` | the same in spiking mode (the hybrid model's `norm: "causal"`) |
- * | `stream.step.tfjs`, `stream.step.spiking.tfjs` | the same two on TF.js ops (`streamer`, lib/stream.ts) |
+ * | `stream.step.tfjs`, `stream.step.spiking.tfjs` | the same two on TF.js ops (`streamer`, lib/infer/stream.ts) |
  * | `train.standard.ndt`, `infer.standard.ndt.b32` | the NDT transformer |
  *
  * `conv` rows use convolutional attention (Q and K from a kernel-3 convolution over bins); the
  * `stream.*` rows its causal form (causal convolution and causal mask). Each row is the median
  * (and p99) of `--reps` repetitions after `--warmup` untimed ones; a stream row times every
  * step of `--reps` passes over the 100 bins. `--vs-torch` runs
- * `../shared/bench/torch_ref.py --models standard,conv,spiking --threads-list 1` (one thread)
+ * `torch_ref.py --models standard,conv,spiking --threads-list 1` (one thread; the script is not
+ * part of this repository: give its path with `--torch-ref FILE` or `HEST_TORCH_REF`)
  * with the same repetitions in the same invocation and pairs its medians with the rows (see
  * `TORCH_PAIRS`). `peakRssMb` is this process's VmHWM (/proc/self/status) at the end, and
  * every row records the VmHWM after it (`rssHwmMb`).
@@ -33,7 +34,8 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { array3d, spikeDataset } from "../lib/data/dataset.ts";
-import { type HybridConfig, hybridTransformer, resolveHybridConfig } from "../lib/model/hybrid.ts";
+import { hybridTransformer } from "../lib/model/hybrid.ts";
+import { type HybridConfig, resolveHybridConfig } from "../lib/model/config.ts";
 import { writeJsonAtomic } from "../lib/core/io.ts";
 import type { Mode } from "../lib/nn/types.ts";
 import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
@@ -42,7 +44,8 @@ import { foldIn, key, stream as randomStream } from "../lib/core/random.ts";
 import { disposeStreamState, streamer } from "../lib/infer/stream.ts";
 import { streamEngine } from "../kernels/stream_engine.ts";
 import { trainStep } from "../lib/train/train.ts";
-import { type Model, transformer } from "../lib/model/transformer.ts";
+import { transformer } from "../lib/model/transformer.ts";
+import type { Model } from "../lib/model/hybrid.ts";
 import { countParams, disposeTree, type Params } from "../lib/core/tree.ts";
 import { intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
 
@@ -68,9 +71,11 @@ const ROWS = [
 const USAGE = `usage: deno task bench [options]
 
   --out FILE.json      also write the results there (atomically)
-  --vs-torch           also run ../shared/bench/torch_ref.py (PyTorch, 1 thread) in this
+  --vs-torch           also run the PyTorch reference torch_ref.py (1 thread) in this
                        invocation, add torchMedianMs and ratio to the rows it pairs, print the
                        table (needs Debian's python3-torch and libopenblas0-openmp)
+  --torch-ref FILE     path of torch_ref.py for --vs-torch (default: $HEST_TORCH_REF; the
+                       script is not shipped in this repository)
   --backend B          wasm | webgpu | cpu (default wasm)
   --reps N             timed repetitions per row (default 5; --steps is an alias)
   --warmup N           untimed repetitions first (default 1)
@@ -92,7 +97,6 @@ const TORCH_PAIRS: Record<string, [string, string]> = {
   "infer.standard.ndt.b32": ["standard", "infer_ms_b32"],
 };
 
-const TORCH_REF = new URL("../../shared/bench/torch_ref.py", import.meta.url);
 const PYTHON = "/usr/bin/python3";
 
 /** One benchmark row. */
@@ -163,7 +167,7 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-/** What the numbers were measured on. */
+/** The machine and runtime the numbers come from. */
 async function machine(backend: string): Promise<Record<string, unknown>> {
   const cpuinfo = await readText("/proc/cpuinfo");
   const meminfo = await readText("/proc/meminfo");
@@ -207,13 +211,13 @@ function hasCausalNorm(): boolean {
 }
 
 /** torch_ref.py, 1 thread, the same repetitions; its JSON lines and the command. */
-async function runTorch(reps: number, warmup: number): Promise<{
+async function runTorch(torchRef: string, reps: number, warmup: number): Promise<{
   command: string[];
   results: Record<string, Record<string, unknown>>;
   seconds: number;
 }> {
   const args = [
-    TORCH_REF.pathname,
+    torchRef,
     "--models",
     "standard,conv,spiking",
     "--threads-list",
@@ -254,12 +258,22 @@ async function runTorch(reps: number, warmup: number): Promise<{
   return { command: [PYTHON, ...args], results, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Check that torch_ref.py can run before spending minutes on the hest rows. */
-async function checkTorch(): Promise<void> {
+/**
+ * The path of torch_ref.py from `--torch-ref` or `HEST_TORCH_REF`, checked to exist, and that
+ * PyTorch can run, before spending minutes on the hest rows.
+ */
+async function checkTorch(flag: string | undefined): Promise<string> {
+  const torchRef = flag ?? Deno.env.get("HEST_TORCH_REF");
+  if (torchRef === undefined || torchRef === "") {
+    throw new UsageError(
+      "--vs-torch needs the PyTorch reference script: pass --torch-ref FILE (or set " +
+        "HEST_TORCH_REF); torch_ref.py is not shipped in this repository",
+    );
+  }
   try {
-    await Deno.stat(TORCH_REF);
-  } catch {
-    throw new UsageError(`--vs-torch: ${TORCH_REF.pathname} not found`);
+    await Deno.stat(torchRef);
+  } catch (err) {
+    throw new UsageError(`--torch-ref: ${torchRef} not found (${(err as Error).message})`);
   }
   let ok = false;
   try {
@@ -278,6 +292,7 @@ async function checkTorch(): Promise<void> {
         `python3-torch libopenblas0-openmp`,
     );
   }
+  return torchRef;
 }
 
 function formatTable(rows: Row[]): string {
@@ -302,6 +317,7 @@ await runMain(USAGE, async () => {
   const f = parseFlags({
     out: { type: "string" },
     "vs-torch": { type: "boolean" },
+    "torch-ref": { type: "string" },
     backend: { type: "string" },
     reps: { type: "string" },
     steps: { type: "string" },
@@ -334,13 +350,16 @@ await runMain(USAGE, async () => {
     if (f.rows !== undefined) {
       throw new UsageError(
         `--rows stream.step.spiking needs the hybrid model's "norm": "causal" option, which ` +
-          `lib/hybrid.ts does not have`,
+          `lib/model/hybrid.ts does not have`,
       );
     }
     wanted.delete("stream.step.spiking");
-    skipped.push(`stream.step.spiking: lib/hybrid.ts has no "norm": "causal" option`);
+    skipped.push(`stream.step.spiking: lib/model/hybrid.ts has no "norm": "causal" option`);
   }
-  if (f["vs-torch"]) await checkTorch();
+  if (f["torch-ref"] !== undefined && !f["vs-torch"]) {
+    throw new UsageError("--torch-ref is only used with --vs-torch");
+  }
+  const torchRef = f["vs-torch"] ? await checkTorch(f["torch-ref"]) : undefined;
   const backend = await selectBackend(f.backend);
   const machineInfo = await machine(backend);
 
@@ -425,7 +444,7 @@ await runMain(USAGE, async () => {
     input: tf.Tensor,
   ): Promise<void> {
     const ts = await time(warmup, reps, async () => {
-      const y = model.apply(params, { input }, { training: false, mode });
+      const y = model.apply(params, { input }, { training: false, mode, key: key(0) });
       await y.data();
       y.dispose();
     });
@@ -481,7 +500,7 @@ await runMain(USAGE, async () => {
   const t0 = performance.now();
   // one hybrid parameter tree, trained a few steps in standard then spiking mode, then inferred
   const hybrid = hybridTransformer(reference);
-  let hp = hybrid.init(key(0));
+  let hp: Params = hybrid.init(key(0));
   const paramsHybrid = countParams(hp);
   // the rematerialised rows first, so the VmHWM after them is their own peak
   if (wanted.has("train.standard.remat")) {
@@ -551,8 +570,8 @@ await runMain(USAGE, async () => {
   const leaked = tf.memory().numTensors - before;
 
   let torch: Awaited<ReturnType<typeof runTorch>> | undefined;
-  if (f["vs-torch"]) {
-    torch = await runTorch(reps, warmup);
+  if (torchRef !== undefined) {
+    torch = await runTorch(torchRef, reps, warmup);
     for (const r of rows) {
       const pair = TORCH_PAIRS[r.name];
       const tr = pair ? torch.results[pair[0]] : undefined;

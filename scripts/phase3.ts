@@ -1,6 +1,6 @@
 /**
  * Roadmap phase 3 (hybrid): the hybrid preset trained with the alternating schedule, scored in
- * both modes, with a speed profile (median train-step and inference times per mode, measured
+ * both modes, with a speed profile (median train-step and inference times per mode, timed
  * side by side in this process) and the energy per trial of each mode.
  *
  *     deno task phase3 [--quick] [--seeds 0,1,2] [--steps N] [--out DIR]
@@ -62,7 +62,11 @@ if (import.meta.main) {
           params = r.params;
           state = r.state;
           t0 = performance.now();
-          const y = model.apply(params, { input: batch.input }, { training: false, mode });
+          const y = model.apply(params, { input: batch.input }, {
+            training: false,
+            mode,
+            key: key(0),
+          });
           await y.data();
           if (i > 0) inferMs.push(performance.now() - t0);
           y.dispose();

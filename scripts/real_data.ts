@@ -2,7 +2,8 @@
  * Real-data benchmark: the `standard` and `hybrid` presets (both modes) against the two
  * baselines — Gaussian smoothing + Poisson GLM to the held-out neurons (`nlb_tools`' smoothing
  * baseline) and ridge decoding of hand velocity from the raw counts — on the two macaque
- * reaching recordings in `../shared/data/real/`.
+ * reaching recordings (`REAL_DATASETS`). The recordings are not shipped in this repository: give
+ * the folder that holds them with `--data-root DIR` or `HEST_REAL_DATA`.
  *
  * Each continuous recording is cut into 1-s windows (20 bins of 50 ms), 25 % of the neurons are
  * held out (seeded, seed 0, as NLB's fraction), and windows are split chronologically 70/10/20
@@ -12,8 +13,8 @@
  * Both presets train 2400 steps here; the hybrid with cross-mode distillation
  * ({@linkcode HYBRID_REAL_TRAIN}).
  *
- *     deno task real [--quick] [--datasets s1,m1] [--seeds 0] [--steps N] [--hybrid-steps N]
- *                    [--hybrid-distill L] [--hybrid-timesteps T]
+ *     deno task real --data-root DIR [--quick] [--datasets s1,m1] [--seeds 0] [--steps N]
+ *                    [--hybrid-steps N] [--hybrid-distill L] [--hybrid-timesteps T]
  *
  * Writes `<out>/<dataset>/results.json`, `report.md` and figures (`scores.{svg,png}`,
  * `accuracy_energy.{svg,png}`); run folders go to `<runs>/<dataset>/runs/` and finished ones are
@@ -37,7 +38,8 @@ import {
   smoothingBaseline,
   type SmoothingBaselineResult,
 } from "../lib/eval/baselines.ts";
-import { accuracyEnergyChart, type ChartSpec, saveFigure } from "../lib/figures/plot.ts";
+import { accuracyEnergyChart, type ChartSpec } from "../lib/figures/charts.ts";
+import { saveFigure } from "../lib/figures/render.ts";
 import { preset } from "../lib/experiments/presets.ts";
 import { datasetSummary, type MetricsFile, type TrainOverrides } from "../lib/experiments/run.ts";
 import { floatFlag, intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
@@ -146,25 +148,25 @@ const MODELS: Record<string, { label: string; preset: string }> = {
 
 /**
  * How the hybrid trains on the real recordings: the standard preset's 2400 steps (the hybrid
- * preset's own 1200 were tuned on the Lorenz data) and cross-mode distillation λ = 1. Measured on
- * both recordings (seed 0, test windows; co-bps / vel R² of the spiking mode): the preset as it is
- * gave S1 0.0746 / 0.455 and M1 0.0332 / 0.382, below both baselines; distillation alone
- * 0.0792 / 0.514 and 0.0341 / 0.453; with 2400 steps 0.0903 / 0.547 and 0.0514 / 0.576, above
- * both. `--hybrid-steps` and `--hybrid-distill` override it.
+ * preset's own 1200 were tuned on the Lorenz data) and cross-mode distillation λ = 1: with the
+ * preset as it is, the spiking mode scores below both baselines on both recordings; distillation
+ * and the longer schedule together lift it above both (the scores are in docs/design.md).
+ * `--hybrid-steps` and `--hybrid-distill` override it.
  */
 export const HYBRID_REAL_TRAIN: TrainOverrides = { steps: 2400, distill: 1 };
 
 /**
  * Kernel SDs (ms) and GLM penalties the smoothing baseline chooses from by validation co-bps.
- * Reduced from the library default (6 SDs × 4 alphas): one GLM fit on the M1 recording (43
- * held-out neurons × 128 held-in features) takes about a minute on this project's machine.
+ * Reduced from the library default (6 SDs × 4 alphas) because every grid point is one GLM fit
+ * per held-out neuron, which is slow on the M1 recording (43 held-out neurons × 128 held-in
+ * features).
  */
 const SMOOTHING_GRID = { kernSdMs: [25, 50, 100], alphas: [1e-2, 1e-1] };
 const QUICK_SMOOTHING = { kernSdMs: [50], alphas: [1e-2] };
 
 const USAGE = `usage: deno task real [options]
 
-Real-data benchmark on the two macaque reaching recordings in ../shared/data/real: 1-s windows,
+Real-data benchmark on the two macaque reaching recordings (in --data-root): 1-s windows,
 25 % held-out neurons (seed 0), chronological 70/10/20 train/val/test split; co-bps and velocity
 R² of the standard and hybrid presets (both modes) against the smoothing + Poisson GLM and the
 raw-count ridge baselines, on the test windows.
@@ -181,7 +183,8 @@ raw-count ridge baselines, on the test windows.
                        unless given their own --runs
   --hybrid-timesteps T the hybrid's SNN timesteps (default: the preset's, 4)
   --lag-ms L           behaviour lag in ms, a multiple of 50 (default 0: same bin)
-  --data-root DIR      folder holding the dataset folders (default ../shared/data/real)
+  --data-root DIR      folder holding the dataset folders (default $HEST_REAL_DATA; required:
+                       the recordings are not shipped in this repository)
   --out DIR            results (default results/real_data; --quick: runs/real_data_quick)
   --runs DIR           run folders (default runs/real_data; --quick: <out>/runs)
   --backend B          wasm | webgpu | cpu (default wasm)
@@ -649,15 +652,21 @@ async function main(): Promise<void> {
   }
   const hybridTimesteps = intFlag("hybrid-timesteps", f["hybrid-timesteps"], 1);
   const lagMs = floatFlag("lag-ms", f["lag-ms"]) ?? 0;
-  const root = f["data-root"] ??
-    new URL("../../shared/data/real/", import.meta.url).pathname.replace(/\/$/, "");
+  const expected = Object.values(REAL_DATASETS).map((d) => `${d.folder}/${d.file}`).join(" and ");
+  const root = (f["data-root"] ?? Deno.env.get("HEST_REAL_DATA") ?? "").replace(/\/$/, "");
+  if (root === "") {
+    throw new UsageError(
+      `pass --data-root DIR (or set HEST_REAL_DATA): the folder holding ${expected}; the ` +
+        `recordings are not shipped in this repository`,
+    );
+  }
   try {
     await Deno.stat(root);
-  } catch {
+  } catch (err) {
     throw new Error(
-      `the real datasets are not there: expected the folder ${root} (with ` +
-        `${Object.values(REAL_DATASETS).map((d) => `${d.folder}/${d.file}`).join(" and ")}); ` +
+      `the real datasets are not there: expected the folder ${root} (with ${expected}); ` +
         `pass --data-root DIR`,
+      { cause: err },
     );
   }
   const backend = await selectBackend(f.backend);

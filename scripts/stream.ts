@@ -1,6 +1,6 @@
 /**
  * Replay recorded trials bin by bin through a causal hybrid model, on the WASM stream engine
- * (kernels/stream_engine.ts) or on TF.js ops (lib/stream.ts), time every step and check that the
+ * (kernels/stream_engine.ts) or on TF.js ops (lib/infer/stream.ts), time every step and check that the
  * streamed log-rates equal the full-sequence forward.
  *
  *     deno task stream [--run DIR | --preset NAME] [--data lorenz|PATH] [--mode standard|spiking]
@@ -106,7 +106,7 @@ async function setup(f: {
     if (/key "norm"/.test(msg)) {
       throw new UsageError(
         `spiking-mode streaming needs the hybrid model's "norm": "causal" option, which this ` +
-          `lib/hybrid.ts does not have yet (${msg})`,
+          `lib/model/hybrid.ts does not have yet (${msg})`,
       );
     }
     throw err;
@@ -212,7 +212,11 @@ await runMain(USAGE, async () => {
     const trials = pool.slice(Math.max(0, g) * batch, Math.max(0, g) * batch + batch);
     const input = maskedBatch(ds, trials, { key: key(0), unmasked: true });
     const x = await input.input.data();
-    const full = model.apply(params, { input: input.input }, { training: false, mode });
+    const full = model.apply(params, { input: input.input }, {
+      training: false,
+      mode,
+      key: key(0),
+    });
     const fd = await full.data();
     full.dispose();
     disposeBatch(input);

@@ -13,6 +13,12 @@ Deno.test("cli: unknown flags and bad values exit 2 with a message naming them",
     ["eval.ts", ["--run", "/nonexistent"], /no config.json there/],
     ["demo.ts", ["--seed", "x"], /--seed must be an integer/],
     ["bench.ts", ["--steps", "0"], /--steps must be an integer >= 1/],
+    ["bench.ts", ["--torch-ref", "/nonexistent"], /--torch-ref is only used with --vs-torch/],
+    [
+      "bench.ts",
+      ["--vs-torch", "--torch-ref", "/nonexistent"],
+      /--torch-ref: \/nonexistent not found/,
+    ],
   ];
   for (const [script, args, re] of cases) {
     const r = await run(script, args);

@@ -1,17 +1,9 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
 import { type Array3D, array3d, spikeDataset, take3d } from "../lib/data/dataset.ts";
-import {
-  bitsPerSpike,
-  evaluate,
-  type Matrix,
-  psthR2,
-  r2Score,
-  rateR2,
-  ridgeCV,
-  ridgeFit,
-  velocityR2,
-} from "../lib/eval/metrics.ts";
+import { bitsPerSpike } from "../lib/eval/bits_per_spike.ts";
+import { evaluate, psthR2, rateR2 } from "../lib/eval/evaluate.ts";
+import { type Matrix, r2Score, ridgeCV, ridgeFit, velocityR2 } from "../lib/eval/regression.ts";
 import { key, logFactorial, normal, uniform } from "../lib/core/random.ts";
 
 await useBackend("cpu");

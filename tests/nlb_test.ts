@@ -4,7 +4,7 @@ import type { Array3D, SpikeDataset } from "../lib/data/dataset.ts";
 import { type Hdf5Tree, openHdf5, writeHdf5 } from "../lib/data/hdf5.ts";
 import { loadDataset } from "../lib/data/load.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
-import { bitsPerSpike } from "../lib/eval/metrics.ts";
+import { bitsPerSpike } from "../lib/eval/bits_per_spike.ts";
 import { loadNlb, nlbSubmission, unknownTestTargets, writeNlbSubmission } from "../lib/data/nlb.ts";
 import { parseNpy } from "../lib/data/npy.ts";
 import { evaluateRun, trainRun } from "../lib/experiments/run.ts";

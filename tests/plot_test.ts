@@ -3,22 +3,19 @@ import * as vl from "vega-lite";
 import {
   accuracyEnergyChart,
   type ChartSpec,
-  figure,
-  firingRateChart,
-  JUPYTER_DISPLAY,
-  RASTER_COLORS,
-  rasterChart,
-  renderPng,
-  renderSvg,
-  saveFigure,
-  show,
-  svgToPng,
   trainingCurvesChart,
-  trialMatrix,
   WATERFALL_COLORS,
   waterfallBars,
   waterfallChart,
-} from "../lib/figures/plot.ts";
+} from "../lib/figures/charts.ts";
+import {
+  firingRateChart,
+  RASTER_COLORS,
+  rasterChart,
+  trialMatrix,
+} from "../lib/figures/activity_charts.ts";
+import { figure, JUPYTER_DISPLAY, show } from "../lib/figures/notebook.ts";
+import { renderPng, renderSvg, saveFigure, svgToPng } from "../lib/figures/render.ts";
 
 interface Mark {
   label: string;

@@ -55,12 +55,30 @@ Deno.test("real_data: bad flags exit 2 naming them", async () => {
   }
 });
 
+Deno.test("real_data: without --data-root (or HEST_REAL_DATA) it exits 2 naming the flag", async () => {
+  if (Deno.env.get("HEST_REAL_DATA")) return; // the variable would supply the folder
+  const r = await run(["--quick", "--datasets", "s1"]);
+  assert.equal(r.code, 2, `exit ${r.code}\n${r.err}`);
+  assert.match(r.err, /pass --data-root DIR \(or set HEST_REAL_DATA\)/);
+  assert.match(r.err, /spykesml_s1_reaching\/s1_data\.mat/);
+  assert.match(r.err, /not shipped in this repository/);
+});
+
 Deno.test("real_data: --quick on the S1 recording writes results.json, report and figures", async () => {
   if (!(await realDataPresent())) return;
   const dir = await Deno.makeTempDir();
   try {
     const t0 = performance.now();
-    const r = await run(["--quick", "--quiet", "--datasets", "s1", "--out", dir]);
+    const r = await run([
+      "--quick",
+      "--quiet",
+      "--datasets",
+      "s1",
+      "--data-root",
+      REAL,
+      "--out",
+      dir,
+    ]);
     const seconds = (performance.now() - t0) / 1000;
     assert.equal(r.code, 0, `exit ${r.code}\n${r.err}`);
     const folder = REAL_DATASETS.s1.folder;

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
-import { type HybridConfig, hybridTransformer } from "../lib/model/hybrid.ts";
+import { hybridTransformer } from "../lib/model/hybrid.ts";
+import type { HybridConfig } from "../lib/model/config.ts";
 import type { Mode } from "../lib/nn/types.ts";
 import { key } from "../lib/core/random.ts";
 import { remat } from "../lib/core/remat.ts";
-import { resolveTrainOptions } from "../lib/train/train.ts";
+import { resolveTrainOptions } from "../lib/train/train_options.ts";
 import { disposeTree, flatten, type Params, unflatten } from "../lib/core/tree.ts";
 
 await useBackend("wasm");

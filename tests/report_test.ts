@@ -10,7 +10,7 @@ import {
   parseCompareResults,
   writeHtmlReport,
 } from "../lib/figures/report.ts";
-import { firingRateChart } from "../lib/figures/plot.ts";
+import { firingRateChart } from "../lib/figures/activity_charts.ts";
 
 const stat = (values: (number | null)[]) => {
   const xs = values.map((v) => v ?? NaN);
@@ -93,7 +93,7 @@ Deno.test("parseAblationResults: errors name the source and the field", () => {
   delete (missing.steps as Record<string, unknown>[])[1].energyUj;
   assert.throws(
     () => parseAblationResults(missing, "a.json"),
-    /^Error: a\.json: steps\[1\]\.energyUj is missing$/,
+    /^TypeError: a\.json: steps\[1\]\.energyUj is missing$/,
   );
   const bad = ablationJson();
   (bad.steps[0].coBps as { mean: unknown }).mean = "0.4";

@@ -45,7 +45,7 @@ export interface TfWasmBackend {
  *
  * @example
  * ```ts
- * import { tfWasmBackend, useBackend } from "./lib/backend.ts";
+ * import { tfWasmBackend, useBackend } from "@hest/hest";
  * await useBackend("cpu");
  * tfWasmBackend(); // undefined
  * ```
@@ -140,8 +140,7 @@ function installWasmOverrides(): void {
   // op, and every tensor such an op saves for its backward pass (hest's fused kernels and
   // rematerialised blocks are custom-gradient ops). On the wasm backend that kernel copies the
   // data. Tensors are immutable, so a clone can share its data, reference-counted, as the wasm
-  // backend's own Reshape does: no copy and no second buffer (measured on the reference spiking
-  // train step: see README "Speed").
+  // backend's own Reshape does: no copy and no second buffer.
   replaceWasmKernel("Identity", (x, args) => {
     (args.backend as unknown as TfWasmBackend).incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
@@ -150,9 +149,9 @@ function installWasmOverrides(): void {
   // The wasm backend's Slice (and SplitV, which calls it once per part) first copies the whole
   // input out of the wasm heap (`readSync`), then copies the part element by element in JS for a
   // slice that is not one contiguous block. Splitting the fused Q/K/V product of a training step
-  // thus copied it 3 + 1 times (measured on the reference spiking train step: TypedArray slice
-  // and set were a quarter of the step). These replacements copy the part straight from heap view
-  // to heap view, one `set` per contiguous run: the same values, no intermediate copy.
+  // thus copied it 3 + 1 times, a large share of a spiking train step (docs/performance.md).
+  // These replacements copy the part straight from heap view to heap view, one `set` per
+  // contiguous run: the same values, no intermediate copy.
   replaceWasmKernel("Slice", (x, args) => {
     const attrs = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
     const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size);
@@ -180,7 +179,7 @@ function installWasmOverrides(): void {
  *
  * @example
  * ```ts
- * import { tf } from "./mod.ts";
+ * import { tf } from "@hest/hest";
  * tf.tensor1d([1, 2, 3]).square().print();
  * ```
  */
@@ -200,14 +199,14 @@ export const BACKENDS: readonly BackendName[] = ["wasm", "webgpu", "cpu"];
  *
  * @example
  * ```ts
- * import { useBackend, tf } from "./mod.ts";
+ * import { tf, useBackend } from "@hest/hest";
  * await useBackend("cpu");
  * console.log(tf.getBackend()); // "cpu"
  * ```
  */
 export async function useBackend(name: string): Promise<BackendName> {
   if (!(BACKENDS as readonly string[]).includes(name)) {
-    throw new Error(
+    throw new TypeError(
       `unknown backend "${name}": expected one of ${BACKENDS.join(", ")}`,
     );
   }
@@ -226,7 +225,9 @@ export async function useBackend(name: string): Promise<BackendName> {
     ok = await tf.setBackend(name);
     await tf.ready();
   } catch (err) {
-    throw new Error(`backend "${name}" failed to initialise: ${(err as Error).message}`);
+    throw new Error(`backend "${name}" failed to initialise: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (!ok || tf.getBackend() !== name) {
     throw new Error(
@@ -243,7 +244,7 @@ export async function useBackend(name: string): Promise<BackendName> {
  *
  * @example
  * ```ts
- * import { readTensor, tf } from "./mod.ts";
+ * import { readTensor, tf } from "@hest/hest";
  * const v = await readTensor(tf.tensor1d([1, 2, 3]));
  * console.log(v[2]); // 3
  * ```

@@ -16,7 +16,7 @@ const CHUNK = 1 << 20;
  *
  * @example
  * ```ts
- * import { writeFileAtomic } from "./mod.ts";
+ * import { writeFileAtomic } from "@hest/hest";
  * await writeFileAtomic("/tmp/hest-example.json", JSON.stringify({ ok: true }));
  * ```
  */
@@ -48,7 +48,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  *
  * @example
  * ```ts
- * import { writeJsonAtomic } from "./mod.ts";
+ * import { writeJsonAtomic } from "@hest/hest";
  * await writeJsonAtomic("/tmp/x.json", { a: 1 });
  * ```
  */

@@ -49,7 +49,7 @@ const scratch = new Uint32Array(2);
  *
  * @example
  * ```ts
- * import { threefry2x32 } from "./lib/random.ts";
+ * import { threefry2x32 } from "@hest/hest";
  * threefry2x32([0, 0], [0, 0]); // [0x6b200159, 0x99ba4efe]
  * ```
  */
@@ -64,13 +64,15 @@ export function threefry2x32(k: Key, c: readonly [number, number]): [number, num
  *
  * @example
  * ```ts
- * import { key } from "./mod.ts";
+ * import { key } from "@hest/hest";
  * const k = key(42);
  * ```
  */
 export function key(seed: number): Key {
   if (!Number.isSafeInteger(seed)) {
-    throw new Error(`random key seed must be a safe integer, found ${seed}`);
+    throw new (typeof seed === "number" ? RangeError : TypeError)(
+      `random key seed must be a safe integer, found ${seed}`,
+    );
   }
   const hi = Math.floor(seed / 2 ** 32) >>> 0;
   const lo = (seed >>> 0) >>> 0;
@@ -80,7 +82,7 @@ export function key(seed: number): Key {
 
 function checkKey(k: Key): void {
   if (!Array.isArray(k) || k.length !== 2 || !k.every((w) => Number.isInteger(w) && w >= 0)) {
-    throw new Error(`expected a random key [uint32, uint32], found ${JSON.stringify(k)}`);
+    throw new TypeError(`expected a random key [uint32, uint32], found ${JSON.stringify(k)}`);
   }
 }
 
@@ -89,7 +91,7 @@ function checkKey(k: Key): void {
  *
  * @example
  * ```ts
- * import { key, split } from "./mod.ts";
+ * import { key, split } from "@hest/hest";
  * const [kInit, kData] = split(key(0));
  * ```
  */
@@ -108,7 +110,7 @@ export function split(k: Key, n = 2): Key[] {
  *
  * @example
  * ```ts
- * import { foldIn, key } from "./mod.ts";
+ * import { foldIn, key } from "@hest/hest";
  * const stepKey = foldIn(key(0), 17);
  * ```
  */
@@ -124,7 +126,7 @@ export function foldIn(k: Key, data: number): Key {
  *
  * @example
  * ```ts
- * import { key, tf, tfSeed } from "./mod.ts";
+ * import { key, tf, tfSeed } from "@hest/hest";
  * const u = tf.randomUniform([3], 0, 1, "float32", tfSeed(key(1)));
  * ```
  */
@@ -140,7 +142,7 @@ export function tfSeed(k: Key): number {
  *
  * @example
  * ```ts
- * import { key, stream } from "./mod.ts";
+ * import { key, stream } from "@hest/hest";
  * const s = stream(key(3));
  * const u = s.next();
  * ```
@@ -178,7 +180,7 @@ export class RandomStream {
   /** Poisson draw with mean `lam` ≥ 0 (Knuth below 10, Hörmann's PTRS from 10 on). */
   poisson(lam: number): number {
     if (!(lam >= 0) || !Number.isFinite(lam)) {
-      throw new Error(`poisson mean must be finite and >= 0, found ${lam}`);
+      throw new RangeError(`poisson mean must be finite and >= 0, found ${lam}`);
     }
     if (lam === 0) return 0;
     if (lam < 10) {
@@ -233,7 +235,7 @@ const LOG_FACT: number[] = (() => {
  *
  * @example
  * ```ts
- * import { key, uniform } from "./mod.ts";
+ * import { key, uniform } from "@hest/hest";
  * const u = uniform(key(0), 4);
  * ```
  */
@@ -249,7 +251,7 @@ export function uniform(k: Key, n: number): Float64Array {
  *
  * @example
  * ```ts
- * import { key, normal } from "./mod.ts";
+ * import { key, normal } from "@hest/hest";
  * const z = normal(key(0), 4);
  * ```
  */
@@ -265,7 +267,7 @@ export function normal(k: Key, n: number): Float64Array {
  *
  * @example
  * ```ts
- * import { key, permutation } from "./mod.ts";
+ * import { key, permutation } from "@hest/hest";
  * const order = permutation(key(0), 10);
  * ```
  */
@@ -287,13 +289,13 @@ export function permutation(k: Key, n: number): Int32Array {
  *
  * @example
  * ```ts
- * import { key, randint } from "./mod.ts";
+ * import { key, randint } from "@hest/hest";
  * const dice = randint(key(0), 5, { lo: 1, hi: 7 });
  * ```
  */
 export function randint(k: Key, n: number, opts: RandintOptions): Int32Array {
   const { lo, hi } = opts;
-  if (!(hi > lo)) throw new Error(`randint expects hi > lo, found lo=${lo} hi=${hi}`);
+  if (!(hi > lo)) throw new RangeError(`randint expects hi > lo, found lo=${lo} hi=${hi}`);
   const s = stream(k);
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) out[i] = lo + Math.floor(s.next() * (hi - lo));

@@ -41,8 +41,7 @@ export interface RematOptions {
  *
  * @example
  * ```ts
- * import { remat } from "./lib/remat.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { remat, tf } from "@hest/hest";
  * const params = { w: tf.tensor2d([[1, 2], [3, 4]]) };
  * const block = (x: tf.Tensor, p: typeof params) => tf.tanh(tf.matMul(x as tf.Tensor2D, p.w));
  * const g = tf.grads((x: tf.Tensor, w: tf.Tensor) =>
@@ -55,9 +54,11 @@ export function remat<P extends Params>(
   inputs: RematInputs<P>,
   opts: RematOptions = {},
 ): tf.Tensor {
-  if (typeof fn !== "function") throw new Error(`remat expects a function, found ${describe(fn)}`);
+  if (typeof fn !== "function") {
+    throw new TypeError(`remat expects a function, found ${describe(fn)}`);
+  }
   if (!(inputs?.x instanceof tf.Tensor)) {
-    throw new Error(`remat input "x" must be a tf.Tensor, found ${describe(inputs?.x)}`);
+    throw new TypeError(`remat input "x" must be a tf.Tensor, found ${describe(inputs?.x)}`);
   }
   const all = flatten(inputs.params);
   const trainable = all.filter((l) => opts.trainable?.(l.path) ?? true);

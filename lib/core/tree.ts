@@ -32,7 +32,7 @@ function isTensor(x: unknown): x is tf.Tensor {
  *
  * @example
  * ```ts
- * import { flatten, tf } from "./mod.ts";
+ * import { flatten, tf } from "@hest/hest";
  * flatten({ b: tf.scalar(1), a: { w: tf.zeros([2]) } }).map((l) => l.path); // ["a.w", "b"]
  * ```
  */
@@ -44,7 +44,7 @@ export function flatten(tree: Params, prefix = ""): Leaf[] {
     const p = prefix ? `${prefix}.${k}` : k;
     if (isTensor(v)) out.push({ path: p, tensor: v });
     else if (v && typeof v === "object") out.push(...flatten(v, p));
-    else throw new Error(`parameter "${p}" is neither a tensor nor a record`);
+    else throw new TypeError(`parameter "${p}" is neither a tensor nor a record`);
   }
   return out;
 }
@@ -54,7 +54,7 @@ export function flatten(tree: Params, prefix = ""): Leaf[] {
  *
  * @example
  * ```ts
- * import { tf, unflatten } from "./mod.ts";
+ * import { tf, unflatten } from "@hest/hest";
  * const p = unflatten([{ path: "a.w", tensor: tf.zeros([2]) }]);
  * ```
  */
@@ -79,7 +79,7 @@ export function unflatten(leaves: readonly Leaf[]): Params {
  *
  * @example
  * ```ts
- * import { mapTree, tf } from "./mod.ts";
+ * import { mapTree, tf } from "@hest/hest";
  * const zeros = mapTree({ w: tf.ones([2]) }, (t) => tf.zerosLike(t));
  * ```
  */
@@ -92,7 +92,7 @@ export function mapTree(tree: Params, fn: (t: tf.Tensor, path: string) => tf.Ten
  *
  * @example
  * ```ts
- * import { disposeTree, tf } from "./mod.ts";
+ * import { disposeTree, tf } from "@hest/hest";
  * disposeTree({ w: tf.ones([2]) });
  * ```
  */
@@ -105,7 +105,7 @@ export function disposeTree(tree: Params): void {
  *
  * @example
  * ```ts
- * import { countParams, tf } from "./mod.ts";
+ * import { countParams, tf } from "@hest/hest";
  * countParams({ w: tf.ones([2, 3]), b: tf.ones([3]) }); // 9
  * ```
  */
@@ -118,7 +118,7 @@ export function countParams(tree: Params): number {
  *
  * @example
  * ```ts
- * import { getLeaf, tf } from "./mod.ts";
+ * import { getLeaf, tf } from "@hest/hest";
  * getLeaf({ a: { w: tf.ones([1]) } }, "a.w");
  * ```
  */

@@ -15,6 +15,7 @@
  * @module
  */
 import { type Key, key as makeKey, permutation, split as splitKey } from "../core/random.ts";
+import { checkKeys } from "../core/validation.ts";
 
 /** A dense 3-D array in row-major order (last index fastest). */
 export interface Array3D {
@@ -104,11 +105,25 @@ export interface SpikeDatasetOptions {
   key?: Key;
 }
 
-/** Raised for any invalid dataset field; the message names the field and the index. */
+/**
+ * Raised for any invalid dataset field or data option; the message names the field and the
+ * index. Data loading reports every problem with this one class, so callers can tell bad data
+ * from other failures.
+ *
+ * @example
+ * ```ts
+ * import { DatasetError, lorenzDataset } from "@hest/hest";
+ * try {
+ *   lorenzDataset({ neurons: 0 });
+ * } catch (err) {
+ *   console.log(err instanceof DatasetError); // true
+ * }
+ * ```
+ */
 export class DatasetError extends Error {
-  /** Build with a message naming the field and the problem. */
-  constructor(message: string) {
-    super(message);
+  /** Build with a message naming the field and the problem; `options.cause` is the original error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "DatasetError";
   }
 }
@@ -118,7 +133,7 @@ export class DatasetError extends Error {
  *
  * @example
  * ```ts
- * import { array3d } from "./mod.ts";
+ * import { array3d } from "@hest/hest";
  * const a = array3d(new Float32Array(6), [1, 2, 3]);
  * ```
  */
@@ -223,7 +238,7 @@ function toIndex(
  *
  * @example
  * ```ts
- * import { array3d, spikeDataset } from "./mod.ts";
+ * import { array3d, spikeDataset } from "@hest/hest";
  * const ds = spikeDataset({
  *   name: "toy",
  *   binSizeMs: 20,
@@ -233,25 +248,26 @@ function toIndex(
  * ```
  */
 export function spikeDataset(init: SpikeDatasetInit, opts: SpikeDatasetOptions = {}): SpikeDataset {
-  if (!init || typeof init !== "object") throw new DatasetError("dataset fields must be an object");
-  const known = new Set([
-    "name",
-    "binSizeMs",
-    "counts",
-    "forwardCounts",
-    "trueRates",
-    "forwardTrueRates",
-    "conditions",
-    "heldIn",
-    "heldOut",
-    "split",
-    "behavior",
-    "behaviorNames",
-    "meta",
-  ]);
-  for (const k of Object.keys(init)) {
-    if (!known.has(k)) throw new DatasetError(`unknown dataset field "${k}"`);
-  }
+  checkKeys(
+    init,
+    [
+      "name",
+      "binSizeMs",
+      "counts",
+      "forwardCounts",
+      "trueRates",
+      "forwardTrueRates",
+      "conditions",
+      "heldIn",
+      "heldOut",
+      "split",
+      "behavior",
+      "behaviorNames",
+      "meta",
+    ],
+    "dataset field",
+    DatasetError,
+  );
   if (typeof init.name !== "string" || init.name === "") {
     throw new DatasetError(`name must be a non-empty string, found ${JSON.stringify(init.name)}`);
   }
@@ -402,7 +418,7 @@ export function spikeDataset(init: SpikeDatasetInit, opts: SpikeDatasetOptions =
  *
  * @example
  * ```ts
- * import { array3d, take3d } from "./mod.ts";
+ * import { array3d, take3d } from "@hest/hest";
  * const a = array3d([0, 1, 2, 3, 4, 5, 6, 7], [2, 2, 2]);
  * take3d(a, [1], { last: [0] }).data; // Float32Array [4, 6]
  * ```

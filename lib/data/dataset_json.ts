@@ -55,7 +55,7 @@ function nested3d(field: string, v: unknown, file: string): Array3D {
  *
  * @example
  * ```ts
- * import { loadDatasetJson } from "./mod.ts";
+ * import { loadDatasetJson } from "@hest/hest";
  * const ds = await loadDatasetJson("my_data.json");
  * ```
  */

@@ -44,7 +44,7 @@ let readyPromise: Promise<void> | undefined;
  *
  * @example
  * ```ts
- * import { hdf5Ready } from "./mod.ts";
+ * import { hdf5Ready } from "@hest/hest";
  * await hdf5Ready();
  * ```
  */
@@ -61,7 +61,7 @@ export function hdf5Ready(): Promise<void> {
  *
  * @example
  * ```ts
- * import { hdf5SignatureOffset } from "./mod.ts";
+ * import { hdf5SignatureOffset } from "@hest/hest";
  * hdf5SignatureOffset(new Uint8Array(8)); // -1
  * ```
  */
@@ -111,7 +111,7 @@ export interface Hdf5File extends ArraySource {
  *
  * @example
  * ```ts
- * import { openHdf5 } from "./mod.ts";
+ * import { openHdf5 } from "@hest/hest";
  * const f = await openHdf5("data.h5");
  * const spikes = f.get("train_spikes_heldin"); // NdArray
  * f.close();
@@ -321,7 +321,7 @@ const DTYPES = new Map<unknown, string>([
  *
  * @example
  * ```ts
- * import { writeHdf5 } from "./mod.ts";
+ * import { writeHdf5 } from "@hest/hest";
  * await writeHdf5("/tmp/x.h5", { grp: { x: { data: new Float32Array(6), shape: [2, 3] } } });
  * ```
  */
@@ -391,7 +391,7 @@ export async function writeHdf5(
  *
  * @example
  * ```ts
- * import { array3d, hdf5Dataset } from "./mod.ts";
+ * import { array3d, hdf5Dataset } from "@hest/hest";
  * hdf5Dataset(array3d(new Float32Array(6), [1, 2, 3])).shape; // [1, 2, 3]
  * ```
  */

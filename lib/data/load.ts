@@ -53,6 +53,7 @@ import { hasNlbKeys, nlbDataset } from "./nlb.ts";
 import { NPY_MAGIC, parseNpy, parseNpz } from "./npy.ts";
 import { loadNwb } from "./nwb.ts";
 import { key as makeKey } from "../core/random.ts";
+import { checkKeys } from "../core/validation.ts";
 import { windowDataset, type WindowSplit } from "./windows.ts";
 
 /** File formats {@linkcode loadDataset} recognises. */
@@ -142,21 +143,14 @@ const OPTION_TYPES: Record<keyof LoadOptions, string> = {
  *
  * @example
  * ```ts
- * import { validateLoadOptions } from "./mod.ts";
+ * import { validateLoadOptions } from "@hest/hest";
  * validateLoadOptions({ binSizeMs: 50, windowMs: 1000 });
  * ```
  */
 export function validateLoadOptions(opts: unknown): asserts opts is LoadOptions {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new DatasetError(`data options must be an object, found ${JSON.stringify(opts)}`);
-  }
-  for (const [k, v] of Object.entries(opts)) {
+  checkKeys(opts, Object.keys(OPTION_TYPES), "data option", DatasetError);
+  for (const [k, v] of Object.entries(opts as Record<string, unknown>)) {
     const t = OPTION_TYPES[k as keyof LoadOptions];
-    if (t === undefined) {
-      throw new DatasetError(
-        `unknown data option "${k}": expected one of ${Object.keys(OPTION_TYPES).join(", ")}`,
-      );
-    }
     if (v === undefined) continue;
     const num = typeof v === "number" && Number.isFinite(v);
     const ok = t === "string"
@@ -218,7 +212,7 @@ export function validateLoadOptions(opts: unknown): asserts opts is LoadOptions 
  *
  * @example
  * ```ts
- * import { sniffFormat } from "./mod.ts";
+ * import { sniffFormat } from "@hest/hest";
  * sniffFormat(new TextEncoder().encode('{"name": "x"}')); // "json"
  * ```
  */
@@ -265,8 +259,8 @@ async function headBytes(path: string, n: number): Promise<Uint8Array> {
  *
  * @example
  * ```ts
- * import { loadDataset } from "./mod.ts";
- * const ds = await loadDataset("../shared/data/real/spykesml_s1_reaching/s1_data.mat", {
+ * import { loadDataset } from "@hest/hest";
+ * const ds = await loadDataset("recordings/s1_data.mat", {
  *   binSizeMs: 50, windowMs: 1000,
  * });
  * ```
@@ -381,7 +375,7 @@ function pickKey(
  *
  * @example
  * ```ts
- * import { arraysDataset, memorySource } from "./mod.ts";
+ * import { arraysDataset, memorySource } from "@hest/hest";
  * const spikes = { data: new Float64Array(400), shape: [100, 4], dtype: "u1" };
  * const ds = arraysDataset(memorySource("x.npz", { spikes }), { binSizeMs: 50 });
  * ```

@@ -54,6 +54,7 @@
  */
 import { type Array3D, DatasetError, type SpikeDataset, spikeDataset } from "./dataset.ts";
 import { foldIn, type Key, key as makeKey, split as splitKey, stream } from "../core/random.ts";
+import { checkKeys, describe } from "../core/validation.ts";
 
 /** Which Lorenz system: LFADS's (no −y in dy/dt) or the textbook one. */
 export type LorenzVariant = "lfads" | "textbook";
@@ -66,7 +67,7 @@ export type LorenzSpikes = "poisson" | "binary1ms";
  *
  * @example
  * ```ts
- * import { lorenzTrajectory } from "./mod.ts";
+ * import { lorenzTrajectory } from "@hest/hest";
  * const opts = { variant: "textbook", dt: 0.01 } as const;
  * const states = lorenzTrajectory([1, 1, 25], 10, opts);
  * ```
@@ -90,7 +91,7 @@ export interface LorenzTrajectoryOptions {
  *
  * @example
  * ```ts
- * import { lorenzDataset, type LorenzOptions } from "./mod.ts";
+ * import { lorenzDataset, type LorenzOptions } from "@hest/hest";
  * const opts: LorenzOptions = { seed: 3, conditions: 8, trialsPerCondition: [2, 4] };
  * const ds = lorenzDataset(opts);
  * ```
@@ -154,30 +155,15 @@ const OPTION_KEYS = Object.keys(DEFAULTS).concat(["key"]);
 const TRAJECTORY_KEYS = ["variant", "dt", "sigma", "rho", "beta"];
 const LOG_RATE_CLIP = 20;
 
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(describe).join(", ")}]`;
-  if (typeof v === "number" || typeof v === "boolean" || v === null || v === undefined) {
-    return String(v);
-  }
-  return typeof v;
-}
-
 function fail(option: string, expected: string, found: unknown): never {
   throw new DatasetError(
     `Lorenz option "${option}" must be ${expected}, found ${describe(found)}`,
   );
 }
 
-function checkKeys(opts: object, allowed: readonly string[], what: string): void {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new DatasetError(`${what} must be an object, found ${describe(opts)}`);
-  }
-  for (const k of Object.keys(opts)) {
-    if (!allowed.includes(k)) {
-      throw new DatasetError(`unknown ${what} "${k}": expected one of ${allowed.join(", ")}`);
-    }
-  }
+/** The shared key check, reported as a DatasetError like every other data-option problem. */
+function checkOptionKeys(opts: object, allowed: readonly string[], what: string): void {
+  checkKeys(opts, allowed, what, DatasetError);
 }
 
 function posInt(option: string, v: unknown): number {
@@ -258,7 +244,7 @@ function integrate(x0: ArrayLike<number>, steps: number, d: Dynamics, out: Float
  *
  * @example
  * ```ts
- * import { lorenzTrajectory } from "./mod.ts";
+ * import { lorenzTrajectory } from "@hest/hest";
  * const s = lorenzTrajectory([1, 2, 25], 2, { variant: "lfads" });
  * // s[3] = 1 + 0.006 · 10 · (2 − 1) = 1.06
  * ```
@@ -268,7 +254,7 @@ export function lorenzTrajectory(
   steps: number,
   opts: LorenzTrajectoryOptions = {},
 ): Float64Array {
-  checkKeys(opts, TRAJECTORY_KEYS, "Lorenz trajectory option");
+  checkOptionKeys(opts, TRAJECTORY_KEYS, "Lorenz trajectory option");
   if (!x0 || x0.length !== 3 || !Array.from(x0).every((v) => Number.isFinite(v))) {
     throw new DatasetError(`lorenzTrajectory x0 must be 3 finite numbers, found ${describe(x0)}`);
   }
@@ -291,19 +277,19 @@ export function lorenzTrajectory(
  * = neurons), the bias, and each condition's start state (`startStates`), so the rates can be
  * recomputed with {@linkcode lorenzTrajectory}.
  *
- * The default dataset (65 × 24 trials × 50 bins × 29 neurons + 10 forward bins) takes about
- * 0.3 s to generate (`"binary1ms"`: about 0.6 s). Its mean count is about 0.21 per 20-ms bin
- * (10 Hz), 86 % of bins are empty, and the largest count is a few hundred.
+ * The default dataset (65 × 24 trials × 50 bins × 29 neurons + 10 forward bins) has a mean
+ * count of about 0.21 per 20-ms bin (10 Hz), 86 % of bins are empty, and the largest count is a
+ * few hundred.
  *
  * @example
  * ```ts
- * import { lorenzDataset } from "./mod.ts";
+ * import { lorenzDataset } from "@hest/hest";
  * const ds = lorenzDataset({ seed: 1, conditions: 8, trialsPerCondition: 4 });
  * console.log(ds.counts.shape); // [32, 50, 29]
  * ```
  */
 export function lorenzDataset(opts: LorenzOptions = {}): SpikeDataset {
-  checkKeys(opts, OPTION_KEYS, "Lorenz option");
+  checkOptionKeys(opts, OPTION_KEYS, "Lorenz option");
   if (opts.seed !== undefined && opts.key !== undefined) {
     throw new DatasetError(`Lorenz options "seed" and "key" are exclusive: give one, found both`);
   }

@@ -36,7 +36,7 @@ export const MAT_HEADER_PREFIX = "MATLAB ";
  *
  * @example
  * ```ts
- * import { matVersion } from "./mod.ts";
+ * import { matVersion } from "@hest/hest";
  * matVersion(new TextEncoder().encode("MATLAB 5.0 MAT-file, Platform: GLNXA64")); // "5"
  * ```
  */
@@ -167,7 +167,7 @@ function pad8(n: number): number {
  *
  * @example
  * ```ts
- * import { parseMat5 } from "./mod.ts";
+ * import { parseMat5 } from "@hest/hest";
  * const src = parseMat5(await Deno.readFile("s1_data.mat"), "s1_data.mat");
  * src.get("spikes").shape; // [35129, 52]
  * ```
@@ -219,7 +219,7 @@ export function parseMat5(bytes: Uint8Array, file: string): ArraySource {
  *
  * @example
  * ```ts
- * import { openMat } from "./mod.ts";
+ * import { openMat } from "@hest/hest";
  * const src = await openMat("m1_stevenson_2011.mat");
  * console.log(src.keys()); // ["time", "spikes", "handVel", "handPos"]
  * src.close?.();
@@ -244,7 +244,7 @@ export async function openMat(path: string): Promise<ArraySource> {
  *
  * @example
  * ```ts
- * import { openMat73 } from "./mod.ts";
+ * import { openMat73 } from "@hest/hest";
  * const src = await openMat73("big.mat");
  * src.close?.();
  * ```

@@ -43,7 +43,7 @@ export interface ArraySource {
  *
  * @example
  * ```ts
- * import { loadError } from "./mod.ts";
+ * import { loadError } from "@hest/hest";
  * throw loadError("data.h5", "train_spikes_heldin", "expected 3 dimensions, found 2");
  * ```
  */
@@ -58,7 +58,7 @@ export function loadError(file: string, key: string | undefined, problem: string
  *
  * @example
  * ```ts
- * import { shapeSize } from "./mod.ts";
+ * import { shapeSize } from "@hest/hest";
  * shapeSize([2, 3, 4]); // 24
  * ```
  */
@@ -98,7 +98,7 @@ export interface ArrayOrigin {
  *
  * @example
  * ```ts
- * import { ndarray } from "./mod.ts";
+ * import { ndarray } from "@hest/hest";
  * const a = ndarray(new Uint8Array([1, 2, 3, 4]), [2, 2], { file: "x.npy", key: "x", dtype: "u1" });
  * ```
  */
@@ -157,7 +157,7 @@ export function ndarray(
  *
  * @example
  * ```ts
- * import { ndarray, reverseAxes } from "./mod.ts";
+ * import { ndarray, reverseAxes } from "@hest/hest";
  * const a = ndarray([1, 2, 3, 4, 5, 6], [2, 3], { file: "f", key: "k", dtype: "f8" });
  * reverseAxes(a).data; // Float64Array [1, 4, 2, 5, 3, 6], shape [3, 2]
  * ```
@@ -190,7 +190,7 @@ export function reverseAxes(a: NdArray): NdArray {
  *
  * @example
  * ```ts
- * import { ndarray, transpose2d } from "./mod.ts";
+ * import { ndarray, transpose2d } from "@hest/hest";
  * transpose2d(ndarray([1, 2, 3, 4, 5, 6], [2, 3], { file: "f", key: "k", dtype: "f8" })).shape; // [3, 2]
  * ```
  */
@@ -208,7 +208,7 @@ export function transpose2d(a: NdArray): NdArray {
  *
  * @example
  * ```ts
- * import { expectShape, ndarray } from "./mod.ts";
+ * import { expectShape, ndarray } from "@hest/hest";
  * const a = ndarray([0, 1], [1, 2], { file: "f", key: "k", dtype: "f8" });
  * expectShape(a, [null, 2], { file: "f", key: "k" });
  * ```
@@ -245,7 +245,7 @@ export function expectShape(
  *
  * @example
  * ```ts
- * import { checkCounts, ndarray } from "./mod.ts";
+ * import { checkCounts, ndarray } from "@hest/hest";
  * checkCounts(ndarray([0, 2, 1], [3], { file: "f", key: "spikes", dtype: "u1" }), { file: "f", key: "spikes" });
  * ```
  */
@@ -273,7 +273,7 @@ export function checkCounts(a: NdArray, where: ArrayOrigin): void {
  *
  * @example
  * ```ts
- * import { checkFiniteOrNaN, ndarray } from "./mod.ts";
+ * import { checkFiniteOrNaN, ndarray } from "@hest/hest";
  * checkFiniteOrNaN(ndarray([0, NaN], [2], { file: "f", key: "vel", dtype: "f8" }), { file: "f", key: "vel" });
  * ```
  */
@@ -295,7 +295,7 @@ export function checkFiniteOrNaN(a: NdArray, where: ArrayOrigin): void {
  *
  * @example
  * ```ts
- * import { unravel } from "./mod.ts";
+ * import { unravel } from "@hest/hest";
  * unravel(5, [2, 3]); // [1, 2]
  * ```
  */
@@ -313,7 +313,7 @@ export function unravel(i: number, shape: readonly number[]): number[] {
  *
  * @example
  * ```ts
- * import { ndarray, toArray3D } from "./mod.ts";
+ * import { ndarray, toArray3D } from "@hest/hest";
  * toArray3D(ndarray([1, 2], [1, 1, 2], { file: "f", key: "k", dtype: "f8" }), { file: "f", key: "k" }).shape; // [1, 1, 2]
  * ```
  */
@@ -327,7 +327,7 @@ export function toArray3D(a: NdArray, where: ArrayOrigin): Array3D {
  *
  * @example
  * ```ts
- * import { memorySource, ndarray } from "./mod.ts";
+ * import { memorySource, ndarray } from "@hest/hest";
  * const src = memorySource("x.npz", { a: ndarray([1], [1], { file: "x.npz", key: "a", dtype: "f8" }) });
  * src.get("a").shape; // [1]
  * ```

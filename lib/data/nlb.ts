@@ -93,7 +93,7 @@ export interface NlbMeta {
  *
  * @example
  * ```ts
- * import { hasNlbKeys, memorySource } from "./mod.ts";
+ * import { hasNlbKeys, memorySource } from "@hest/hest";
  * hasNlbKeys(memorySource("x", {})); // false
  * ```
  */
@@ -114,7 +114,7 @@ function counts3d(src: ArraySource, key: string, expected: (number | null)[]): N
  *
  * @example
  * ```ts
- * import { nlbDataset, openHdf5 } from "./mod.ts";
+ * import { nlbDataset, openHdf5 } from "@hest/hest";
  * const f = await openHdf5("mc_maze_small.h5");
  * const ds = nlbDataset(f, { binSizeMs: 5 });
  * f.close();
@@ -292,7 +292,7 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
  *
  * @example
  * ```ts
- * import { loadNlb } from "./mod.ts";
+ * import { loadNlb } from "@hest/hest";
  * const ds = await loadNlb("mc_maze_small_20.h5", { valFraction: 0.2 });
  * ```
  */
@@ -337,7 +337,7 @@ export async function loadNlb(path: string, opts: NlbOptions = {}): Promise<Spik
  *
  * @example
  * ```ts
- * import { lorenzDataset, unknownTestTargets } from "./mod.ts";
+ * import { lorenzDataset, unknownTestTargets } from "@hest/hest";
  * unknownTestTargets(lorenzDataset({ conditions: 2 })); // { heldOut: false, forward: false }
  * ```
  */
@@ -373,7 +373,7 @@ function gather(a: Array3D, trials: ArrayLike<number>, neurons: ArrayLike<number
  *
  * @example
  * ```ts
- * import { lorenzDataset, nlbSubmission } from "./mod.ts";
+ * import { lorenzDataset, nlbSubmission } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 2 });
  * const tree = nlbSubmission({ rates: ds.trueRates!, forwardRates: ds.forwardTrueRates }, ds, { name: "lorenz" });
  * ```
@@ -444,7 +444,7 @@ export function nlbSubmission(
  *
  * @example
  * ```ts
- * import { lorenzDataset, writeNlbSubmission } from "./mod.ts";
+ * import { lorenzDataset, writeNlbSubmission } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 2 });
  * await writeNlbSubmission("/tmp/sub.h5", { rates: ds.trueRates! , forwardRates: ds.forwardTrueRates }, ds);
  * ```

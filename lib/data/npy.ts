@@ -48,7 +48,7 @@ function headerDescr(bytes: Uint8Array): string | undefined {
  *
  * @example
  * ```ts
- * import { encodeNpy, parseNpy } from "./mod.ts";
+ * import { encodeNpy, parseNpy } from "@hest/hest";
  * const bytes = encodeNpy({ data: new Float64Array([1, 2, 3, 4]), shape: [2, 2], dtype: "f8" });
  * parseNpy(bytes, { file: "x.npy", key: "x" }).shape; // [2, 2]
  * ```
@@ -104,7 +104,7 @@ export function parseNpy(bytes: Uint8Array, where: { file: string; key: string }
  *
  * @example
  * ```ts
- * import { encodeNpz, parseNpz } from "./mod.ts";
+ * import { encodeNpz, parseNpz } from "@hest/hest";
  * const bytes = encodeNpz({ a: { data: new Float64Array([1]), shape: [1], dtype: "f8" } });
  * parseNpz(bytes, "x.npz").get("a").data; // Float64Array [1]
  * ```
@@ -137,7 +137,7 @@ export function parseNpz(bytes: Uint8Array, file: string): ArraySource {
  *
  * @example
  * ```ts
- * import { encodeNpy } from "./mod.ts";
+ * import { encodeNpy } from "@hest/hest";
  * encodeNpy({ data: new Float64Array([1, 2]), shape: [2], dtype: "f4" }).length; // 136
  * ```
  */
@@ -155,7 +155,7 @@ export function encodeNpy(a: NdArray | Array3D): Uint8Array {
  *
  * @example
  * ```ts
- * import { encodeNpz } from "./mod.ts";
+ * import { encodeNpz } from "@hest/hest";
  * const bytes = encodeNpz({ spikes: { data: new Float64Array(6), shape: [3, 2], dtype: "f8" } });
  * ```
  */
@@ -170,7 +170,7 @@ export function encodeNpz(arrays: Readonly<Record<string, NdArray | Array3D>>): 
  *
  * @example
  * ```ts
- * import { array3d, writeNpy } from "./mod.ts";
+ * import { array3d, writeNpy } from "@hest/hest";
  * await writeNpy("/tmp/rates.npy", array3d(new Float32Array(6), [1, 2, 3]));
  * ```
  */

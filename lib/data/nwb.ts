@@ -213,7 +213,7 @@ function binsOf(name: string, ms: number, bin: number): number {
  *
  * @example
  * ```ts
- * import { loadNwb } from "./mod.ts";
+ * import { loadNwb } from "@hest/hest";
  * const ds = await loadNwb("sub-Jenkins_ses-small.nwb", {
  *   binSizeMs: 5, alignEvent: "move_onset_time", alignRangeMs: [-250, 450], forwardMs: 200,
  * });

@@ -76,7 +76,7 @@ function binsOf(name: string, ms: number, binSizeMs: number, min: number): numbe
  *
  * @example
  * ```ts
- * import { binSpikeTimes } from "./mod.ts";
+ * import { binSpikeTimes } from "@hest/hest";
  * const c = binSpikeTimes([Float64Array.of(0.001, 0.015, 0.025)], { binSizeMs: 10, startS: 0, nBins: 3 });
  * c.data; // Float64Array [1, 1, 1]
  * ```
@@ -107,7 +107,7 @@ export function binSpikeTimes(
  *
  * @example
  * ```ts
- * import { windowDataset } from "./mod.ts";
+ * import { windowDataset } from "@hest/hest";
  * const counts = { data: new Float64Array(100 * 4), shape: [100, 4], dtype: "u1" };
  * const ds = windowDataset(counts, { binSizeMs: 50, windowMs: 1000 }); // 5 windows of 20 bins
  * ```

@@ -24,15 +24,14 @@
  * products `[N·L, C] × [C, C_out]`, summed. `tf.conv1d` is not used because its weight gradient
  * (`Conv2DBackpropFilter`) is not registered on the wasm backend (TF.js 4.22). The matrix
  * products use a custom gradient with explicit transposes: on wasm, `tf.matMul` with its
- * transpose flags set (which the built-in gradient uses) is about 10× slower than transposing
- * first. Measured on wasm for k = 3, C = 128, L = 100, N = 32: forward about 15 ms, forward +
- * backward about 55 ms, against about 330 ms with the built-in gradient (an im2col variant with
- * one large product was no faster).
+ * transpose flags set (which the built-in gradient uses) is several times slower than
+ * transposing first (an im2col variant with one large product was no faster; timings in
+ * docs/performance.md).
  *
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { describe } from "../core/validation.ts";
+import { boolOption, checkKeys, describe, positiveInt } from "../core/validation.ts";
 import { contextMask, matMul2d } from "./layers.ts";
 import { type Key, uniform } from "../core/random.ts";
 import type { Params } from "../core/tree.ts";
@@ -76,24 +75,6 @@ export interface BandMaskOptions {
   window: number;
 }
 
-function checkOptions(opts: unknown, allowed: readonly string[], what: string): void {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new Error(`${what} options must be an object, found ${describe(opts)}`);
-  }
-  for (const k of Object.keys(opts)) {
-    if (!allowed.includes(k)) {
-      throw new Error(`unknown ${what} option "${k}": expected one of ${allowed.join(", ")}`);
-    }
-  }
-}
-
-function positiveInt(what: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-    throw new Error(`${what} must be a positive integer, found ${describe(v)}`);
-  }
-  return v;
-}
-
 /**
  * Initialise a 1-D convolution `channelsIn → channelsOut` with `kernel` taps: Glorot-uniform
  * taps with fan-in k·C_in and fan-out k·C_out (limit gain·√(6 / (k·C_in + k·C_out)), as Keras'
@@ -102,20 +83,19 @@ function positiveInt(what: string, v: unknown): number {
  *
  * @example
  * ```ts
- * import { initCausalConv } from "./lib/conv.ts";
- * import { key } from "./lib/random.ts";
+ * import { initCausalConv, key } from "@hest/hest";
  * const p = initCausalConv(key(0), { channelsIn: 64, channelsOut: 64, kernel: 3 });
  * p.w.shape; // [3, 64, 64]
  * ```
  */
 export function initCausalConv(k: Key, opts: CausalConvInitOptions): CausalConvParams {
-  checkOptions(opts, ["channelsIn", "channelsOut", "kernel", "gain"], "initCausalConv");
+  checkKeys(opts, ["channelsIn", "channelsOut", "kernel", "gain"], "initCausalConv option");
   const cIn = positiveInt(`initCausalConv option "channelsIn"`, opts.channelsIn);
   const cOut = positiveInt(`initCausalConv option "channelsOut"`, opts.channelsOut);
   const kernel = positiveInt(`initCausalConv option "kernel"`, opts.kernel ?? 3);
   const gain = opts.gain ?? 1;
   if (typeof gain !== "number" || !Number.isFinite(gain) || gain < 0) {
-    throw new Error(
+    throw new (typeof gain === "number" ? RangeError : TypeError)(
       `initCausalConv option "gain" must be a finite number >= 0, found ${describe(gain)}`,
     );
   }
@@ -135,9 +115,7 @@ export function initCausalConv(k: Key, opts: CausalConvInitOptions): CausalConvP
  *
  * @example
  * ```ts
- * import { applyCausalConv, initCausalConv } from "./lib/conv.ts";
- * import { key } from "./lib/random.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { applyCausalConv, initCausalConv, key, tf } from "@hest/hest";
  * const p = initCausalConv(key(0), { channelsIn: 8, channelsOut: 8 });
  * const q = applyCausalConv(p, tf.ones([4, 2, 20, 8])); // [T, B, L, C] → [4, 2, 20, 8]
  * const c = applyCausalConv(p, tf.ones([2, 20, 8]), { centered: true }); // [2, 20, 8]
@@ -148,15 +126,10 @@ export function applyCausalConv(
   x: tf.Tensor,
   opts: CausalConvOptions = {},
 ): tf.Tensor {
-  checkOptions(opts, ["centered"], "applyCausalConv");
-  const centered = opts.centered ?? false;
-  if (typeof centered !== "boolean") {
-    throw new Error(
-      `applyCausalConv option "centered" must be a boolean, found ${describe(centered)}`,
-    );
-  }
+  checkKeys(opts, ["centered"], "applyCausalConv option");
+  const centered = boolOption("applyCausalConv option", "centered", opts.centered ?? false);
   if (!(p?.w instanceof tf.Tensor) || p.w.rank !== 3 || !(p.b instanceof tf.Tensor)) {
-    throw new Error(
+    throw new TypeError(
       `applyCausalConv expects params { w: [kernel, channelsIn, channelsOut], b: [channelsOut] }, ` +
         `found w ${describe(p?.w)}, b ${describe(p?.b)}`,
     );
@@ -168,7 +141,7 @@ export function applyCausalConv(
     );
   }
   if (!(x instanceof tf.Tensor)) {
-    throw new Error(`applyCausalConv expects a tf.Tensor [..., L, C], found ${describe(x)}`);
+    throw new TypeError(`applyCausalConv expects a tf.Tensor [..., L, C], found ${describe(x)}`);
   }
   if (x.rank < 2 || x.shape[x.rank - 1] !== cIn || x.shape[x.rank - 2] < 1) {
     throw new Error(
@@ -206,13 +179,13 @@ export function applyCausalConv(
  *
  * @example
  * ```ts
- * import { bandMask } from "./lib/conv.ts";
+ * import { bandMask } from "@hest/hest";
  * const m = bandMask(5, { window: 3 }); // tridiagonal 0, −1e9 elsewhere
  * ```
  */
 export function bandMask(length: number, opts: BandMaskOptions): tf.Tensor2D {
   positiveInt("bandMask length", length);
-  checkOptions(opts, ["window"], "bandMask");
+  checkKeys(opts, ["window"], "bandMask option");
   const window = positiveInt(`bandMask option "window"`, opts.window);
   const half = Math.floor(window / 2);
   return contextMask(length, { backward: half, forward: half });
@@ -223,7 +196,7 @@ export function bandMask(length: number, opts: BandMaskOptions): tf.Tensor2D {
  *
  * @example
  * ```ts
- * import { causalMask } from "./lib/conv.ts";
+ * import { causalMask } from "@hest/hest";
  * const m = causalMask(4); // row 0: [0, −1e9, −1e9, −1e9]
  * ```
  */

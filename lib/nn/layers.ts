@@ -19,7 +19,7 @@ import { kernelsActive } from "../../kernels/wasm.ts";
  *
  * @example
  * ```ts
- * import { glorotUniform, key } from "./mod.ts";
+ * import { glorotUniform, key } from "@hest/hest";
  * const w = glorotUniform(key(0), [4, 3]);
  * ```
  */
@@ -49,7 +49,7 @@ export interface LinearParams extends Params {
  *
  * @example
  * ```ts
- * import { initLinear, key } from "./mod.ts";
+ * import { initLinear, key } from "@hest/hest";
  * const p = initLinear(key(0), [8, 4]);
  * ```
  */
@@ -67,9 +67,9 @@ export function initLinear(
 
 /**
  * 2-D `a · b` whose gradient uses explicit transposes. The TF.js wasm backend runs
- * `matMul(…, transposeA/B = true)` — what the built-in gradient of `matMul` uses — about 10×
- * slower than a plain product (21.5 ms vs 1.6 ms for 1920×64 · 64×192 here); transposing first is
- * cheap. Forward values are identical to `tf.matMul`.
+ * `matMul(…, transposeA/B = true)` — what the built-in gradient of `matMul` uses — an order of
+ * magnitude slower than a plain product (docs/performance.md); transposing first is cheap.
+ * Forward values are identical to `tf.matMul`.
  */
 const matMulExplicitGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const a = args[0] as tf.Tensor2D;
@@ -93,7 +93,7 @@ const matMulExplicitGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)
  *
  * @example
  * ```ts
- * import { matMul2d, tf } from "./mod.ts";
+ * import { matMul2d, tf } from "@hest/hest";
  * matMul2d(tf.ones([2, 3]), tf.ones([3, 4])); // [2, 4] of 3s
  * ```
  */
@@ -118,7 +118,7 @@ export interface LinearOptions {
  *
  * @example
  * ```ts
- * import { applyLinear, initLinear, key, tf } from "./mod.ts";
+ * import { applyLinear, initLinear, key, tf } from "@hest/hest";
  * const y = applyLinear(initLinear(key(0), [3, 2]), tf.ones([5, 7, 3])); // [5, 7, 2]
  * const s = applyLinear(initLinear(key(0), [3, 2]), tf.ones([5, 7, 3]), { binary: true });
  * ```
@@ -150,7 +150,7 @@ export interface LayerNormParams extends Params {
  *
  * @example
  * ```ts
- * import { initLayerNorm } from "./mod.ts";
+ * import { initLayerNorm } from "@hest/hest";
  * const p = initLayerNorm(16);
  * ```
  */
@@ -163,7 +163,7 @@ export function initLayerNorm(dim: number): LayerNormParams {
  *
  * @example
  * ```ts
- * import { applyLayerNorm, initLayerNorm, tf } from "./mod.ts";
+ * import { applyLayerNorm, initLayerNorm, tf } from "@hest/hest";
  * const y = applyLayerNorm(initLayerNorm(4), tf.randomNormal([2, 4]));
  * ```
  */
@@ -182,7 +182,7 @@ export function applyLayerNorm(
  *
  * @example
  * ```ts
- * import { gelu, tf } from "./mod.ts";
+ * import { gelu, tf } from "@hest/hest";
  * gelu(tf.tensor1d([0, 1])); // [0, 0.8413447]
  * ```
  */
@@ -195,13 +195,13 @@ export function gelu(x: tf.Tensor): tf.Tensor {
  *
  * @example
  * ```ts
- * import { dropout, key, tf } from "./mod.ts";
+ * import { dropout, key, tf } from "@hest/hest";
  * const y = dropout(tf.ones([4, 4]), 0.5, { training: true, key: key(0) });
  * ```
  */
 export function dropout(x: tf.Tensor, rate: number, ctx: ApplyContext): tf.Tensor {
   if (!ctx.training || rate <= 0) return x;
-  if (!ctx.key) throw new Error("dropout in training mode needs ctx.key");
+  if (!ctx.key) throw new TypeError("dropout in training mode needs ctx.key, found none");
   return tf.dropout(x, rate, undefined, tfSeed(ctx.key));
 }
 
@@ -210,7 +210,7 @@ export function dropout(x: tf.Tensor, rate: number, ctx: ApplyContext): tf.Tenso
  *
  * @example
  * ```ts
- * import { sinusoidalEncoding } from "./mod.ts";
+ * import { sinusoidalEncoding } from "@hest/hest";
  * const pe = sinusoidalEncoding(50, 16); // [50, 16]
  * ```
  */
@@ -231,7 +231,7 @@ export function sinusoidalEncoding(length: number, dim: number): tf.Tensor2D {
  *
  * @example
  * ```ts
- * import { key, normalInit } from "./mod.ts";
+ * import { key, normalInit } from "@hest/hest";
  * const e = normalInit(key(0), [10, 8], { std: 0.02 });
  * ```
  */
@@ -261,7 +261,7 @@ export interface AttentionParams extends Params {
  *
  * @example
  * ```ts
- * import { initAttention, key } from "./mod.ts";
+ * import { initAttention, key } from "@hest/hest";
  * const p = initAttention(key(0), 32);
  * ```
  */
@@ -292,7 +292,7 @@ export interface AttentionOptions {
  *
  * @example
  * ```ts
- * import { applyAttention, initAttention, key, tf } from "./mod.ts";
+ * import { applyAttention, initAttention, key, tf } from "@hest/hest";
  * const y = applyAttention(initAttention(key(0), 8), tf.ones([2, 5, 8]), { training: false }, { heads: 2 });
  * ```
  */
@@ -327,7 +327,7 @@ export function applyAttention(
  *
  * @example
  * ```ts
- * import { contextMask } from "./mod.ts";
+ * import { contextMask } from "@hest/hest";
  * const causal = contextMask(10, { backward: Infinity, forward: 0 });
  * ```
  */

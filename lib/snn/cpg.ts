@@ -30,6 +30,7 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
+import { checkKeys, describe, finiteOption, positiveInt } from "../core/validation.ts";
 
 /** Options of {@linkcode cpgEncoding} and {@linkcode cpgTable}; every field is optional. */
 export interface CpgOptions {
@@ -41,40 +42,15 @@ export interface CpgOptions {
 
 const CPG_KEYS = ["wMax", "threshold"];
 
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") {
-    return String(v);
-  }
-  if (Array.isArray(v)) return "an array";
-  return typeof v;
-}
-
-function checkCount(name: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-    throw new Error(`CPG ${name} must be a positive integer, found ${describe(v)}`);
-  }
-  return v;
-}
-
 function resolve(opts: CpgOptions): { wMax: number; threshold: number } {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new Error(`CPG options must be an object, found ${describe(opts)}`);
-  }
-  for (const k of Object.keys(opts)) {
-    if (!CPG_KEYS.includes(k)) {
-      throw new Error(`unknown CPG option "${k}": expected one of ${CPG_KEYS.join(", ")}`);
-    }
-  }
+  checkKeys(opts, CPG_KEYS, "CPG option");
   const wMax = opts.wMax ?? 1e4;
   if (typeof wMax !== "number" || !Number.isFinite(wMax) || wMax <= 0) {
-    throw new Error(`CPG option "wMax" must be a finite number > 0, found ${describe(wMax)}`);
+    throw new (typeof wMax === "number" ? RangeError : TypeError)(
+      `CPG option "wMax" must be a finite number > 0, found ${describe(wMax)}`,
+    );
   }
-  const threshold = opts.threshold ?? 0.8;
-  if (typeof threshold !== "number" || !Number.isFinite(threshold)) {
-    throw new Error(`CPG option "threshold" must be a finite number, found ${describe(threshold)}`);
-  }
-  return { wMax, threshold };
+  return { wMax, threshold: finiteOption("CPG option", "threshold", opts.threshold ?? 0.8) };
 }
 
 /**
@@ -84,14 +60,14 @@ function resolve(opts: CpgOptions): { wMax: number; threshold: number } {
  *
  * @example
  * ```ts
- * import { cpgTable } from "./lib/cpg.ts";
+ * import { cpgTable } from "@hest/hest";
  * const t = cpgTable(8, 4); // ω = [1, 0.01]
  * Array.from(t.subarray(4, 8)); // p = 1: [1, 0, 0, 1]
  * ```
  */
 export function cpgTable(length: number, dims: number, opts: CpgOptions = {}): Float32Array {
-  checkCount("length", length);
-  checkCount("dims", dims);
+  positiveInt("CPG length", length);
+  positiveInt("CPG dims", dims);
   const { wMax, threshold } = resolve(opts);
   const out = new Float32Array(length * dims);
   const pairs = Math.ceil(dims / 2);
@@ -114,7 +90,7 @@ export function cpgTable(length: number, dims: number, opts: CpgOptions = {}): F
  *
  * @example
  * ```ts
- * import { cpgEncoding } from "./lib/cpg.ts";
+ * import { cpgEncoding } from "@hest/hest";
  * const pe = cpgEncoding(50, 10); // [50, 10], w_max 1e4, a 0.8
  * const loose = cpgEncoding(50, 10, { threshold: 0.5 });
  * ```

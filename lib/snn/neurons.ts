@@ -24,7 +24,15 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { boolOption, checkKeys, describe, finiteOption } from "../core/validation.ts";
+import {
+  boolOption,
+  checkKeys,
+  describe,
+  finiteOption,
+  positiveInt,
+  rewrap,
+  tensorArg,
+} from "../core/validation.ts";
 import { type Key, tfSeed } from "../core/random.ts";
 import {
   heaviside,
@@ -118,24 +126,24 @@ function bool(name: string, v: unknown): boolean {
  *
  * @example
  * ```ts
- * import { resolveLifOptions } from "./lib/neurons.ts";
+ * import { resolveLifOptions } from "@hest/hest";
  * resolveLifOptions({ tau: 4 }).vThreshold; // 1
  * ```
  */
 export function resolveLifOptions(opts: LifOptions = {}): ResolvedLifOptions {
   checkKeys(opts, LIF_KEYS, "LIF option");
   const tau = finite("tau", opts.tau ?? 2);
-  if (!(tau > 1)) throw new Error(`LIF option "tau" must be > 1, found ${tau}`);
+  if (!(tau > 1)) throw new RangeError(`LIF option "tau" must be > 1, found ${tau}`);
   const vThreshold = finite("vThreshold", opts.vThreshold ?? 1);
   const vReset = opts.vReset === null ? null : finite("vReset", opts.vReset ?? 0);
   let surrogate: ResolvedSurrogate;
   try {
     surrogate = resolveSurrogate(opts.surrogate);
   } catch (err) {
-    throw new Error(`LIF option "surrogate": ${(err as Error).message}`);
+    throw rewrap(`LIF option "surrogate"`, err);
   }
   if (opts.v0 !== undefined && !(opts.v0 instanceof tf.Tensor)) {
-    throw new Error(`LIF option "v0" must be a tf.Tensor, found ${describe(opts.v0)}`);
+    throw new TypeError(`LIF option "v0" must be a tf.Tensor, found ${describe(opts.v0)}`);
   }
   return {
     tau,
@@ -149,10 +157,8 @@ export function resolveLifOptions(opts: LifOptions = {}): ResolvedLifOptions {
   };
 }
 
-function checkInput(x: unknown, fn: string): tf.Tensor {
-  if (!(x instanceof tf.Tensor)) {
-    throw new Error(`${fn} expects a tf.Tensor [T, ...], found ${describe(x)}`);
-  }
+function checkInput(input: unknown, fn: string): tf.Tensor {
+  const x = tensorArg(fn, "a tf.Tensor [T, ...]", input);
   if (x.rank < 1 || x.shape[0] < 1) {
     throw new Error(
       `${fn} expects a tensor [T, ...] with T >= 1 SNN timesteps, found shape [${
@@ -161,7 +167,7 @@ function checkInput(x: unknown, fn: string): tf.Tensor {
     );
   }
   if (x.dtype !== "float32") {
-    throw new Error(`${fn} expects a float32 tensor, found dtype ${x.dtype}`);
+    throw new TypeError(`${fn} expects a float32 tensor, found dtype ${x.dtype}`);
   }
   return x;
 }
@@ -229,8 +235,7 @@ function simulate(x: tf.Tensor, o: ResolvedLifOptions, withState: boolean): tf.T
  *
  * @example
  * ```ts
- * import { lif } from "./lib/neurons.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { lif, tf } from "@hest/hest";
  * const s = lif(tf.tensor2d([[1.5], [1.5], [0.5], [2.5]])); // [[0], [1], [0], [1]]
  * ```
  */
@@ -250,8 +255,7 @@ export function lif(x: tf.Tensor, opts?: LifOptions): tf.Tensor {
  *
  * @example
  * ```ts
- * import { lifWithState } from "./lib/neurons.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { lifWithState, tf } from "@hest/hest";
  * const { spikes, v, h } = lifWithState(tf.tensor2d([[1.5], [1.5], [0.5], [2.5]]));
  * // h = [0.75, 1.125, 0.25, 1.375], spikes = [0, 1, 0, 1], v = [0.75, 0, 0.25, 0]
  * ```
@@ -295,9 +299,7 @@ const ENCODE_KEYS = ["T", "mode", "key", "scale"];
  *
  * @example
  * ```ts
- * import { encodeInput } from "./lib/neurons.ts";
- * import { key } from "./lib/random.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { encodeInput, key, tf } from "@hest/hest";
  * const counts = tf.ones([2, 10, 8]);
  * const direct = encodeInput(counts, { T: 4 }); // [4, 2, 10, 8]
  * const rate = encodeInput(counts, { T: 4, mode: "poisson", key: key(0) }); // 0/1
@@ -305,17 +307,14 @@ const ENCODE_KEYS = ["T", "mode", "key", "scale"];
  */
 export function encodeInput(counts: tf.Tensor, opts: EncodeOptions): tf.Tensor {
   checkKeys(opts, ENCODE_KEYS, "encodeInput option");
-  if (!(counts instanceof tf.Tensor)) {
-    throw new Error(`encodeInput expects a tf.Tensor, found ${describe(counts)}`);
-  }
-  const { T } = opts;
-  if (typeof T !== "number" || !Number.isSafeInteger(T) || T < 1) {
-    throw new Error(`encodeInput option "T" must be a positive integer, found ${describe(T)}`);
-  }
+  tensorArg("encodeInput", "a tf.Tensor", counts);
+  const T = positiveInt(`encodeInput option "T"`, opts.T);
   const mode = opts.mode ?? "repeat";
   if (mode === "repeat") {
     if (opts.scale !== undefined) {
-      throw new Error(`encodeInput option "scale" applies to mode "poisson" only, found "repeat"`);
+      throw new TypeError(
+        `encodeInput option "scale" applies to mode "poisson" only, found "repeat"`,
+      );
     }
     return tf.tidy(() => {
       const x = counts.dtype === "float32" ? counts : tf.cast(counts, "float32");
@@ -323,17 +322,17 @@ export function encodeInput(counts: tf.Tensor, opts: EncodeOptions): tf.Tensor {
     });
   }
   if (mode !== "poisson") {
-    throw new Error(
+    throw new TypeError(
       `encodeInput option "mode" must be "repeat" or "poisson", found ${describe(mode)}`,
     );
   }
   if (opts.key === undefined) {
-    throw new Error(`encodeInput with mode "poisson" needs a random "key", found none`);
+    throw new TypeError(`encodeInput with mode "poisson" needs a random "key", found none`);
   }
   const seed = tfSeed(opts.key);
   const scale = opts.scale;
   if (scale !== undefined && !(typeof scale === "number" && Number.isFinite(scale) && scale > 0)) {
-    throw new Error(
+    throw new (typeof scale === "number" ? RangeError : TypeError)(
       `encodeInput option "scale" must be a finite positive number, found ${describe(scale)}`,
     );
   }

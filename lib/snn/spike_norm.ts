@@ -13,7 +13,7 @@
  * input is all zeros (common after the attention), and unlike BatchNorm it has no running state
  * and never mixes trials, so training and inference compute the same function. Every bin gets
  * an input of comparable scale, so masked (zeroed) bins still produce spikes and pass context on
- * (../shared/bench/README.md, caveat 6).
+ * (with a zeroed input and no norm, no spikes reach a masked bin).
  *
  * On the wasm and cpu backends (kernels enabled, see kernels/wasm.ts) the forward and its
  * gradient run as two fused WASM SIMD kernels (kernels/hest_kernels.c `spike_norm_forward`,
@@ -137,7 +137,7 @@ const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
  *
  * @example
  * ```ts
- * import { initLayerNorm, spikeNorm, tf } from "./mod.ts";
+ * import { initLayerNorm, spikeNorm, tf } from "@hest/hest";
  * const y = spikeNorm(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8]));
  * ```
  */
@@ -251,7 +251,7 @@ function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
  *
  * @example
  * ```ts
- * import { initLayerNorm, spikeNormLif, tf } from "./mod.ts";
+ * import { initLayerNorm, spikeNormLif, tf } from "@hest/hest";
  * const s = spikeNormLif(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8]), { vThreshold: 0.5 });
  * ```
  */
@@ -282,7 +282,9 @@ function checkNormInput(p: LayerNormParams, x: tf.Tensor, fn: string): void {
   }
   const c = x.shape[3];
   if (!(p?.g instanceof tf.Tensor) || p.g.size !== c || !(p.b instanceof tf.Tensor)) {
-    throw new Error(`${fn} expects params { g: [${c}], b: [${c}] }, found g ${describe(p?.g)}`);
+    throw new TypeError(
+      `${fn} expects params { g: [${c}], b: [${c}] }, found g ${describe(p?.g)}`,
+    );
   }
 }
 
@@ -314,7 +316,7 @@ function cumsumBins(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * The causal variant of `spikeNorm` (lib/spike_norm.ts): normalises `x [T, B, L, C]` per trial
+ * The causal variant of {@linkcode spikeNorm}: normalises `x [T, B, L, C]` per trial
  * and channel with the statistics of the SNN timesteps and the bins **up to and including**
  * each bin, so bin l never sees a later bin. With n_l = T·(l + 1):
  *
@@ -333,9 +335,7 @@ function cumsumBins(x: tf.Tensor): tf.Tensor {
  *
  * @example
  * ```ts
- * import { causalSpikeNorm } from "./lib/snn/spike_norm.ts";
- * import { initLayerNorm } from "./lib/layers.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { causalSpikeNorm, initLayerNorm, tf } from "@hest/hest";
  * const y = causalSpikeNorm(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8])); // [4, 2, 10, 8]
  * ```
  */

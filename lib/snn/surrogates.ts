@@ -14,6 +14,7 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
+import { describe, tensorArg } from "../core/validation.ts";
 
 /** Names of the surrogate-gradient families. */
 export type SurrogateKind = "sigmoid" | "atan";
@@ -43,18 +44,6 @@ export interface ResolvedSurrogate {
 /** Default sharpness α of each surrogate family (SpikingJelly defaults). */
 export const DEFAULT_ALPHA: Readonly<Record<SurrogateKind, number>> = { sigmoid: 4, atan: 2 };
 
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") {
-    return String(v);
-  }
-  try {
-    return JSON.stringify(v);
-  } catch {
-    return typeof v;
-  }
-}
-
 /**
  * Validate a surrogate specification and fill in the default α.
  *
@@ -63,7 +52,7 @@ function describe(v: unknown): string {
  *
  * @example
  * ```ts
- * import { resolveSurrogate } from "./lib/surrogates.ts";
+ * import { resolveSurrogate } from "@hest/hest";
  * resolveSurrogate("atan"); // { kind: "atan", alpha: 2 }
  * resolveSurrogate({ kind: "sigmoid", alpha: 5 }); // { kind: "sigmoid", alpha: 5 }
  * ```
@@ -73,25 +62,27 @@ export function resolveSurrogate(surrogate?: SurrogateLike): ResolvedSurrogate {
   if (surrogate === undefined) return { kind: "sigmoid", alpha: DEFAULT_ALPHA.sigmoid };
   if (typeof surrogate === "string") {
     if (!SURROGATE_KINDS.includes(surrogate)) {
-      throw new Error(`unknown surrogate ${describe(surrogate)}: ${expected}`);
+      throw new TypeError(`unknown surrogate ${describe(surrogate)}: ${expected}`);
     }
     return { kind: surrogate, alpha: DEFAULT_ALPHA[surrogate] };
   }
   if (surrogate === null || typeof surrogate !== "object" || Array.isArray(surrogate)) {
-    throw new Error(`invalid surrogate ${describe(surrogate)}: ${expected}`);
+    throw new TypeError(`invalid surrogate ${describe(surrogate)}: ${expected}`);
   }
   for (const k of Object.keys(surrogate)) {
     if (k !== "kind" && k !== "alpha") {
-      throw new Error(`unknown surrogate field "${k}": expected only "kind" and "alpha"`);
+      throw new TypeError(`unknown surrogate field "${k}": expected only "kind" and "alpha"`);
     }
   }
   const kind = surrogate.kind;
   if (!SURROGATE_KINDS.includes(kind)) {
-    throw new Error(`unknown surrogate kind ${describe(kind)}: expected "sigmoid" or "atan"`);
+    throw new TypeError(`unknown surrogate kind ${describe(kind)}: expected "sigmoid" or "atan"`);
   }
   const alpha = surrogate.alpha ?? DEFAULT_ALPHA[kind];
   if (typeof alpha !== "number" || !Number.isFinite(alpha) || alpha <= 0) {
-    throw new Error(`surrogate alpha must be a finite positive number, found ${describe(alpha)}`);
+    throw new (typeof alpha === "number" ? RangeError : TypeError)(
+      `surrogate alpha must be a finite positive number, found ${describe(alpha)}`,
+    );
   }
   return { kind, alpha };
 }
@@ -113,8 +104,7 @@ function gradOf(x: tf.Tensor, s: ResolvedSurrogate): tf.Tensor {
  *
  * @example
  * ```ts
- * import { surrogateGrad } from "./lib/surrogates.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { surrogateGrad, tf } from "@hest/hest";
  * const g = surrogateGrad(tf.tensor1d([0, 0.125]), "sigmoid"); // [1, 0.940015]
  * ```
  */
@@ -151,16 +141,13 @@ function spikeFnFor(s: ResolvedSurrogate): SpikeFn {
  *
  * @example
  * ```ts
- * import { heaviside } from "./lib/surrogates.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { heaviside, tf } from "@hest/hest";
  * const s = heaviside(tf.tensor1d([-0.5, 0, 0.5])); // [0, 1, 1]
  * const g = tf.grad((x: tf.Tensor) => heaviside(x, "atan"))(tf.tensor1d([0])); // [1]
  * ```
  */
 export function heaviside(x: tf.Tensor, surrogate?: SurrogateLike): tf.Tensor {
-  if (!(x instanceof tf.Tensor)) {
-    throw new Error(`heaviside expects a tf.Tensor, found ${describe(x)}`);
-  }
+  tensorArg("heaviside", "a tf.Tensor", x);
   return spikeFnFor(resolveSurrogate(surrogate))(x);
 }
 
@@ -178,14 +165,11 @@ const stopGradientFn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
  *
  * @example
  * ```ts
- * import { stopGradient } from "./lib/surrogates.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { stopGradient, tf } from "@hest/hest";
  * const g = tf.grad((x: tf.Tensor) => tf.mul(x, stopGradient(x)))(tf.tensor1d([3])); // [3]
  * ```
  */
 export function stopGradient(x: tf.Tensor): tf.Tensor {
-  if (!(x instanceof tf.Tensor)) {
-    throw new Error(`stopGradient expects a tf.Tensor, found ${describe(x)}`);
-  }
+  tensorArg("stopGradient", "a tf.Tensor", x);
   return stopGradientFn(x);
 }

@@ -41,7 +41,16 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
-import { boolOption, describe, finiteOption } from "../core/validation.ts";
+import {
+  boolOption,
+  checkKeys,
+  describe,
+  finiteOption,
+  positiveInt,
+  rateIn01,
+  rewrap,
+  tensorArg,
+} from "../core/validation.ts";
 import {
   applyCausalConv,
   type CausalConvInitOptions,
@@ -93,9 +102,9 @@ export interface TimOptions {
    * Run each step t ≥ 1 as the fused WASM kernel (kernels/tim.ts) on wasm/cpu, when the membranes
    * are detached (default false). The spikes are the same bit for bit and the gradients agree to
    * float32 rounding, but that rounding differs from the composite path's (the surrogate's exp),
-   * and alternating training amplifies it: the demo's validation co-bps at step 200 moved from
-   * 0.562 to 0.586. The committed results were trained with the composite path, so it stays the
-   * default until they are regenerated with the kernel.
+   * and alternating training amplifies it into visibly different scores. The committed results
+   * were trained with the composite path, so it stays the default until they are regenerated
+   * with the kernel.
    */
   fused?: boolean;
 }
@@ -150,25 +159,15 @@ function bool(name: string, v: unknown): boolean {
 }
 
 function resolveTimOptions(opts: TimOptions): ResolvedTimOptions {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new Error(`TIM options must be an object, found ${describe(opts)}`);
-  }
-  for (const k of Object.keys(opts)) {
-    if (!TIM_KEYS.includes(k)) {
-      throw new Error(`unknown TIM option "${k}": expected one of ${TIM_KEYS.join(", ")}`);
-    }
-  }
-  const alpha = finite("alpha", opts.alpha ?? 0.5);
-  if (alpha < 0 || alpha > 1) {
-    throw new Error(`TIM option "alpha" must be in [0, 1], found ${alpha}`);
-  }
+  checkKeys(opts, TIM_KEYS, "TIM option");
+  const alpha = rateIn01(`TIM option "alpha"`, finite("alpha", opts.alpha ?? 0.5));
   const tau = finite("tau", opts.tau ?? 2);
-  if (!(tau > 1)) throw new Error(`TIM option "tau" must be > 1, found ${tau}`);
+  if (!(tau > 1)) throw new RangeError(`TIM option "tau" must be > 1, found ${tau}`);
   let surrogate: ResolvedSurrogate;
   try {
     surrogate = resolveSurrogate(opts.surrogate);
   } catch (err) {
-    throw new Error(`TIM option "surrogate": ${(err as Error).message}`);
+    throw rewrap(`TIM option "surrogate"`, err);
   }
   return {
     alpha,
@@ -188,33 +187,20 @@ function resolveTimOptions(opts: TimOptions): ResolvedTimOptions {
  *
  * @example
  * ```ts
- * import { initTim } from "./lib/tim.ts";
- * import { key } from "./lib/random.ts";
+ * import { initTim, key } from "@hest/hest";
  * const p = initTim(key(0), { channels: 16 }); // w [5, 16, 16], b [16]
  * ```
  */
 export function initTim(k: Key, opts: TimInitOptions): TimParams {
-  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
-    throw new Error(`initTim options must be an object, found ${describe(opts)}`);
-  }
-  for (const key of Object.keys(opts)) {
-    if (!["channels", "kernel", "gain"].includes(key)) {
-      throw new Error(`unknown initTim option "${key}": expected one of channels, kernel, gain`);
-    }
-  }
-  const c = opts.channels;
-  if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 1) {
-    throw new Error(`initTim option "channels" must be a positive integer, found ${describe(c)}`);
-  }
+  checkKeys(opts, ["channels", "kernel", "gain"], "initTim option");
+  const c = positiveInt(`initTim option "channels"`, opts.channels);
   const conv: CausalConvInitOptions = { channelsIn: c, channelsOut: c, kernel: opts.kernel ?? 5 };
   if (opts.gain !== undefined) conv.gain = opts.gain;
   return initCausalConv(k, conv);
 }
 
 function checkInputs(p: TimParams, q: tf.Tensor, fn: string): void {
-  if (!(q instanceof tf.Tensor)) {
-    throw new Error(`${fn} expects Q spikes as a tf.Tensor [T, ..., L, d], found ${describe(q)}`);
-  }
+  tensorArg(fn, "Q spikes as a tf.Tensor [T, ..., L, d]", q);
   if (q.rank < 3 || q.shape[0] < 1) {
     throw new Error(
       `${fn} expects Q spikes [T, ..., L, d] (rank >= 3, T >= 1), found shape [${
@@ -223,10 +209,10 @@ function checkInputs(p: TimParams, q: tf.Tensor, fn: string): void {
     );
   }
   if (q.dtype !== "float32") {
-    throw new Error(`${fn} expects float32 Q spikes, found dtype ${q.dtype}`);
+    throw new TypeError(`${fn} expects float32 Q spikes, found dtype ${q.dtype}`);
   }
   if (!(p?.w instanceof tf.Tensor) || p.w.rank !== 3) {
-    throw new Error(
+    throw new TypeError(
       `${fn} expects params { w: [kernel, d, d], b: [d] }, found w ${describe(p?.w)}`,
     );
   }
@@ -312,9 +298,7 @@ function simulate(
  *
  * @example
  * ```ts
- * import { applyTim, initTim } from "./lib/tim.ts";
- * import { key } from "./lib/random.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { applyTim, initTim, key, tf } from "@hest/hest";
  * const p = initTim(key(0), { channels: 16 });
  * const q = tf.cast(tf.randomUniform([4, 2, 8, 50, 16]).greater(0.5), "float32"); // [T, B, H, L, d]
  * const qt = applyTim(p, q); // [4, 2, 8, 50, 16]
@@ -334,9 +318,7 @@ export function applyTim(p: TimParams, q: tf.Tensor, opts: TimOptions = {}): tf.
  *
  * @example
  * ```ts
- * import { applyTimWithState, initTim } from "./lib/tim.ts";
- * import { key } from "./lib/random.ts";
- * import { tf } from "./lib/backend.ts";
+ * import { applyTimWithState, initTim, key, tf } from "@hest/hest";
  * const p = initTim(key(0), { channels: 4 });
  * const { out, inSpikes } = applyTimWithState(p, tf.ones([4, 1, 10, 4]));
  * ```
