@@ -79,7 +79,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   reference: {
     name: "reference",
     description:
-      "benchmark configuration: width 128, 4 blocks, 4 heads, FF 512 (as ../shared/bench)",
+      "benchmark configuration: width 128, 4 blocks, 4 heads, FF 512 (the PyTorch peer's)",
     model: {
       dModel: 128,
       nLayers: 4,
@@ -132,14 +132,12 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
       cpg: { dims: 16 },
       tim: {},
       // the membrane-shortcut variant of the SEW residual: every weight layer reads spikes and
-      // the stream stays real-valued (measured on Lorenz, 300 spiking steps: co-bps 0.603 vs
-      // 0.507 with SEW-ADD)
+      // the stream stays real-valued (chosen by measurement, see docs/design.md)
       residual: "membrane",
       rsm: { ratio: 0.25 },
     },
     train: {
-      // measured on Lorenz seed 0 (test split): 1200 alternating steps at lr 8e-3 gave co-bps
-      // 0.716 standard / 0.707 spiking; at lr 5e-3, 0.738 / 0.695
+      // budget and lr chosen on Lorenz (see docs/design.md for the runs)
       steps: 1200,
       batchSize: 32,
       lr: 8e-3,

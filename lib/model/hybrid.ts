@@ -150,6 +150,32 @@ function runBlock(
   );
 }
 
+/** Every block in turn on the stream `x`, in `mode`, with block i's keys from `keysOf(i)`. */
+function runBlocks(
+  params: HybridParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  tables: ModelTables,
+  ctx: HybridApplyContext,
+  mode: Mode,
+  keysOf: (i: number) => BlockKeys,
+): tf.Tensor {
+  for (let i = 0; i < c.nLayers; i++) {
+    x = runBlock(params.blocks[String(i)], x, c, {
+      mode,
+      training: ctx.training,
+      rematerialise: !!(ctx.remat && ctx.training),
+      index: i,
+      name: `block${i}`,
+      tables,
+      keys: keysOf(i),
+      ops: ctx.ops,
+      stats: ctx.stats,
+    });
+  }
+  return x;
+}
+
 function forwardStandard(
   params: HybridParams,
   batch: ModelBatch,
@@ -164,24 +190,11 @@ function forwardStandard(
     training: ctx.training,
     key: keys[0],
   });
-  for (let i = 0; i < L; i++) {
-    const blockKeys: BlockKeys = {
-      attn: keys[1 + 3 * i],
-      attnOut: keys[2 + 3 * i],
-      mlpOut: keys[3 + 3 * i],
-    };
-    x = runBlock(params.blocks[String(i)], x, c, {
-      mode: "standard",
-      training: ctx.training,
-      rematerialise: !!(ctx.remat && ctx.training),
-      index: i,
-      name: `block${i}`,
-      tables,
-      keys: blockKeys,
-      ops,
-      stats: ctx.stats,
-    });
-  }
+  x = runBlocks(params, x, c, tables, ctx, "standard", (i) => ({
+    attn: keys[1 + 3 * i],
+    attnOut: keys[2 + 3 * i],
+    mlpOut: keys[3 + 3 * i],
+  }));
   return readout(params, x, c, { training: ctx.training, key: keys[1 + 3 * L], ops });
 }
 
@@ -215,24 +228,11 @@ function forwardSpiking(
   let x = c.residual === "membrane"
     ? e
     : normLif("embed", params.snEmbed!, e, c, { ops, stats: ctx.stats });
-  for (let i = 0; i < L; i++) {
-    const blockKeys: BlockKeys = {
-      rsm: keys[2 + 4 * i],
-      attnOut: keys[3 + 4 * i],
-      mlpOut: keys[4 + 4 * i],
-    };
-    x = runBlock(params.blocks[String(i)], x, c, {
-      mode: "spiking",
-      training: ctx.training,
-      rematerialise: !!(ctx.remat && ctx.training),
-      index: i,
-      name: `block${i}`,
-      tables,
-      keys: blockKeys,
-      ops,
-      stats: ctx.stats,
-    });
-  }
+  x = runBlocks(params, x, c, tables, ctx, "spiking", (i) => ({
+    rsm: keys[2 + 4 * i],
+    attnOut: keys[3 + 4 * i],
+    mlpOut: keys[4 + 4 * i],
+  }));
   ops?.elementwise("meanT", "add", x.shape.reduce((a, b) => a * b, 1));
   const y = tf.mean(x, 0); // [B, L+F, D]
   return readout(params, y, c, { training: ctx.training, key: keys[2 + 4 * L], ops });
