@@ -27,7 +27,7 @@ import type { HybridModel } from "../lib/model/hybrid.ts";
 import type { ResolvedHybridConfig } from "../lib/model/config.ts";
 import type { Mode } from "../lib/nn/types.ts";
 import { resolveLifOptions } from "../lib/snn/neurons.ts";
-import { resolveStreamArgs, streamTables } from "../lib/infer/stream.ts";
+import { resolveStreamArgs, streamTables } from "../lib/infer/stream_setup.ts";
 import type { Params } from "../lib/core/tree.ts";
 import { type KernelExports, newKernelInstance } from "./wasm.ts";
 

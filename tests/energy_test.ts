@@ -3,14 +3,16 @@ import { tf, useBackend } from "../lib/core/backend.ts";
 import {
   convTaps,
   type CountingModel,
-  ENERGY_PER_OP_PJ,
-  energyPerOp,
   energyReport,
   energyTable,
-  OP_COMPOSITION,
   opsCounter,
-  resolveEnergyConstants,
 } from "../lib/eval/energy.ts";
+import {
+  ENERGY_PER_OP_PJ,
+  energyPerOp,
+  OP_COMPOSITION,
+  resolveEnergyConstants,
+} from "../lib/eval/energy_constants.ts";
 import { hybridTransformer } from "../lib/model/hybrid.ts";
 import { transformer } from "../lib/model/transformer.ts";
 import { key } from "../lib/core/random.ts";

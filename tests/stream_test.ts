@@ -7,12 +7,8 @@ import { key, stream as randomStream } from "../lib/core/random.ts";
 import { initLayerNorm } from "../lib/nn/layers.ts";
 import type { Mode } from "../lib/nn/types.ts";
 import { spikeNorm } from "../lib/snn/spike_norm.ts";
-import {
-  disposeStreamState,
-  streamBlocker,
-  streamer,
-  type StreamState,
-} from "../lib/infer/stream.ts";
+import { disposeStreamState, streamer, type StreamState } from "../lib/infer/stream.ts";
+import { streamBlocker } from "../lib/infer/stream_setup.ts";
 import { causalSpikeNorm } from "../lib/snn/spike_norm.ts";
 import { transformer } from "../lib/model/transformer.ts";
 import { disposeTree, type Params } from "../lib/core/tree.ts";

@@ -6,5 +6,6 @@
 export * from "./baselines.ts";
 export * from "./bits_per_spike.ts";
 export * from "./energy.ts";
+export * from "./energy_constants.ts";
 export * from "./evaluate.ts";
 export * from "./regression.ts";

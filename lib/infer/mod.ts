@@ -4,3 +4,4 @@
  * @module
  */
 export * from "./stream.ts";
+export * from "./stream_setup.ts";
