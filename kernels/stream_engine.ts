@@ -135,9 +135,7 @@ interface Layer {
  *
  * @example
  * ```ts
- * import { hybridTransformer } from "./lib/hybrid.ts";
- * import { streamEngine } from "./kernels/stream_engine.ts";
- * import { key } from "./lib/random.ts";
+ * import { hybridTransformer, key, streamEngine } from "@hest/hest";
  * const model = hybridTransformer({ nInputs: 3, nOutputs: 4, bins: 10, causal: true });
  * const engine = streamEngine(model, model.init(key(0)), { mode: "standard" });
  * for (let l = 0; l < 10; l++) {

@@ -120,7 +120,7 @@ export interface ExperimentResult {
  *
  * @example
  * ```ts
- * import { stat } from "./mod.ts";
+ * import { stat } from "@hest/hest";
  * stat([1, 2, 3]); // { mean: 2, sd: 1, values: [1, 2, 3] }
  * ```
  */
@@ -164,7 +164,7 @@ async function readJson(path: string): Promise<unknown | undefined> {
  *
  * @example
  * ```ts
- * import { runExperiment } from "./mod.ts";
+ * import { runExperiment } from "@hest/hest";
  * const r = await runExperiment(
  *   [{ name: "tiny", label: "tiny model", preset: "tiny", train: { steps: 20 } }],
  *   { outDir: "runs/example", seeds: [0, 1], data: { kind: "lorenz", options: { conditions: 4 } } },
@@ -266,7 +266,7 @@ export async function runExperiment(
  *
  * @example
  * ```ts
- * import { experimentTable } from "./mod.ts";
+ * import { experimentTable } from "@hest/hest";
  * console.log(experimentTable([]));
  * ```
  */

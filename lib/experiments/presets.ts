@@ -9,6 +9,7 @@
  * | `reference` | 128 | 4 | 4 | 512 | the benchmark configuration shared with the PyTorch peer |
  * | `spikformer` | 64 | 2 | 2 | 128 | hybrid model, no enhancements, trained in spiking mode (T = 4) |
  * | `hybrid` | 64 | 2 | 2 | 128 | all five enhancements (membrane-shortcut residual), one parameter set trained alternately in standard and spiking mode: 1200 steps, lr 8e-3 (the demo) |
+ * | `hybrid-causal` | 64 | 2 | 2 | 128 | `hybrid` made causal (causal attention mask and convolutions, causal spike norm), so a trained model streams bin by bin (`deno task stream`) |
  *
  * A spiking-mode step costs about 3–4× a standard step on the wasm backend (T = 4 timesteps; the
  * WASM kernels in kernels/ fuse the LIF loop, the norms and the products).
@@ -39,8 +40,7 @@ export interface Preset {
   readonly kind?: "standard" | "hybrid";
 }
 
-/** Every built-in preset, by name. */
-export const PRESETS: Readonly<Record<string, Preset>> = {
+const PRESETS_BASE: Readonly<Record<string, Preset>> = {
   tiny: {
     name: "tiny",
     description: "1 block, width 32: tests and smoke runs",
@@ -148,12 +148,30 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   },
 };
 
+/** The `hybrid` preset with every operation causal: what `deno task stream` runs. */
+const HYBRID_CAUSAL: Preset = {
+  name: "hybrid-causal",
+  kind: "hybrid",
+  description:
+    "hybrid made causal (causal attention and convolutions, causal spike norm): streams bin by bin",
+  // the causal norm uses running statistics over the bins seen so far, so each bin's output
+  // depends on no later bin in either mode, which is what lets the stream equal the full forward
+  model: { ...PRESETS_BASE.hybrid.model, causal: true, norm: "causal" },
+  train: PRESETS_BASE.hybrid.train,
+};
+
+/** Every built-in preset, by name. */
+export const PRESETS: Readonly<Record<string, Preset>> = {
+  ...PRESETS_BASE,
+  "hybrid-causal": HYBRID_CAUSAL,
+};
+
 /**
  * Look up a preset by name; unknown names throw, listing the known ones.
  *
  * @example
  * ```ts
- * import { preset } from "./mod.ts";
+ * import { preset } from "@hest/hest";
  * preset("standard").model.dModel; // 64
  * ```
  */
@@ -172,7 +190,7 @@ export function preset(name: string): Preset {
  *
  * @example
  * ```ts
- * import { lorenzDataset, transformerFor } from "./mod.ts";
+ * import { lorenzDataset, transformerFor } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 2 });
  * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
  * ```

@@ -114,7 +114,7 @@ export interface MetricsFile {
  *
  * @example
  * ```ts
- * import { loadData } from "./mod.ts";
+ * import { loadData } from "@hest/hest";
  * const ds = await loadData({ kind: "lorenz", options: { conditions: 4 } });
  * ```
  */
@@ -131,7 +131,7 @@ export async function loadData(spec: DataSpec): Promise<SpikeDataset> {
  *
  * @example
  * ```ts
- * import { datasetSummary, lorenzDataset } from "./mod.ts";
+ * import { datasetSummary, lorenzDataset } from "@hest/hest";
  * datasetSummary(lorenzDataset({ conditions: 2 })).trials;
  * ```
  */
@@ -188,7 +188,7 @@ export interface TrainRunOptions {
  *
  * @example
  * ```ts
- * import { trainRun } from "./mod.ts";
+ * import { trainRun } from "@hest/hest";
  * const metrics = await trainRun(
  *   { data: { kind: "lorenz" }, preset: "tiny", seed: 0, backend: "wasm", train: { steps: 50 } },
  *   { outDir: "runs/example" },
@@ -339,7 +339,7 @@ async function runEnergy(
  *
  * @example
  * ```ts
- * import { writePredictions } from "./mod.ts";
+ * import { writePredictions } from "@hest/hest";
  * // await writePredictions("runs/demo/predictions.safetensors", preds);
  * ```
  */
@@ -378,7 +378,7 @@ export interface EvaluateRunOptions extends RunExports {
  *
  * @example
  * ```ts
- * import { lorenzDataset, writeRunExports } from "./mod.ts";
+ * import { lorenzDataset, writeRunExports } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 2 });
  * await writeRunExports({ rates: ds.trueRates! }, ds, { npy: "/tmp/rates.npy" });
  * ```
@@ -405,7 +405,7 @@ export async function writeRunExports(
  *
  * @example
  * ```ts
- * import { evaluateRun } from "./mod.ts";
+ * import { evaluateRun } from "@hest/hest";
  * const metrics = await evaluateRun("runs/demo");
  * ```
  */
@@ -442,7 +442,7 @@ export async function evaluateRun(
  *
  * @example
  * ```ts
- * import { formatResults } from "./mod.ts";
+ * import { formatResults } from "@hest/hest";
  * console.log(formatResults([]));
  * ```
  */

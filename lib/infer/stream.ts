@@ -121,9 +121,7 @@ export interface Streamer {
  *
  * @example
  * ```ts
- * import { hybridTransformer } from "./lib/hybrid.ts";
- * import { disposeStreamState, streamer } from "./lib/stream.ts";
- * import { key } from "./lib/random.ts";
+ * import { disposeStreamState, hybridTransformer, key, streamer } from "@hest/hest";
  * const model = hybridTransformer({ nInputs: 3, nOutputs: 4, bins: 10, causal: true });
  * const params = model.init(key(0));
  * const s = streamer(model, params, { mode: "standard", batch: 1 });
@@ -523,7 +521,7 @@ function copyTree(p: Params): Params {
  *
  * @example
  * ```ts
- * import { disposeStreamState, hybridTransformer, key, streamer } from "./mod.ts";
+ * import { disposeStreamState, hybridTransformer, key, streamer } from "@hest/hest";
  * const model = hybridTransformer({ nInputs: 2, nOutputs: 2, bins: 4, causal: true });
  * const s = streamer(model, model.init(key(0)));
  * disposeStreamState(s.init());

@@ -39,8 +39,7 @@ function normOf(c: ResolvedHybridConfig): string {
  *
  * @example
  * ```ts
- * import { hybridTransformer } from "./lib/hybrid.ts";
- * import { streamBlocker } from "./lib/stream.ts";
+ * import { hybridTransformer, streamBlocker } from "@hest/hest";
  * const m = hybridTransformer({ nInputs: 3, nOutputs: 3, bins: 10 });
  * streamBlocker(m.config, "standard"); // "the model is not causal …"
  * ```
@@ -101,11 +100,9 @@ export interface StreamTables {
  *
  * @example
  * ```ts
- * import { hybridTransformer } from "./lib/hybrid.ts";
- * import { streamTables } from "./lib/stream.ts";
- * import { key } from "./lib/random.ts";
+ * import { hybridTransformer, key, streamTables } from "@hest/hest";
  * const m = hybridTransformer({ nInputs: 3, nOutputs: 3, bins: 10, causal: true });
- * const t = streamTables(m.config, m.init(key(0)), { mode: "standard", batch: 1 });
+ * const t = streamTables(m.config, m.init(key(0)), { mode: "standard", batch: 1, key: key(1) });
  * t.pos.shape; // [10, 64]
  * t.dispose();
  * ```
@@ -189,8 +186,7 @@ export interface StreamArgs {
  *
  * @example
  * ```ts
- * import { hybridTransformer } from "./lib/hybrid.ts";
- * import { resolveStreamArgs } from "./lib/stream.ts";
+ * import { hybridTransformer, resolveStreamArgs } from "@hest/hest";
  * const m = hybridTransformer({ nInputs: 3, nOutputs: 3, bins: 10, causal: true });
  * resolveStreamArgs("streamer", m, { batch: 2 }).mode; // "standard"
  * ```

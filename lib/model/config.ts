@@ -94,7 +94,7 @@ function rate(name: string, v: unknown): number {
  *
  * @example
  * ```ts
- * import { resolveTransformerConfig } from "./mod.ts";
+ * import { resolveTransformerConfig } from "@hest/hest";
  * const c = resolveTransformerConfig({ nInputs: 20, nOutputs: 29, bins: 50 });
  * console.log(c.dModel); // 64
  * ```
@@ -325,7 +325,7 @@ function checkKeys(where: string, obj: object, allowed: readonly string[]): void
  *
  * @example
  * ```ts
- * import { resolveHybridConfig } from "./mod.ts";
+ * import { resolveHybridConfig } from "@hest/hest";
  * resolveHybridConfig({ nInputs: 20, nOutputs: 29, bins: 50, tim: {} }).tim; // { alpha: 0.5, … }
  * ```
  */

@@ -103,7 +103,7 @@ function checkMetadata(metadata: unknown, where: string): Record<string, string>
  *
  * @example
  * ```ts
- * import { encodeSafetensors, tf } from "./mod.ts";
+ * import { encodeSafetensors, tf } from "@hest/hest";
  * const bytes = await encodeSafetensors({ w: tf.ones([2, 2]) }, { metadata: { step: "10" } });
  * ```
  */
@@ -170,7 +170,7 @@ function isNonNegInt(v: unknown): v is number {
  *
  * @example
  * ```ts
- * import { decodeSafetensors, encodeSafetensors, tf } from "./mod.ts";
+ * import { decodeSafetensors, encodeSafetensors, tf } from "@hest/hest";
  * const { params, metadata } = decodeSafetensors(await encodeSafetensors({ w: tf.ones([2]) }));
  * ```
  */
@@ -317,7 +317,7 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
  *
  * @example
  * ```ts
- * import { saveCheckpoint, tf } from "./mod.ts";
+ * import { saveCheckpoint, tf } from "@hest/hest";
  * await saveCheckpoint("/tmp/hest-example.safetensors", { w: tf.ones([2]) }, {
  *   metadata: { step: "100" },
  * });
@@ -336,7 +336,7 @@ export async function saveCheckpoint(
  *
  * @example
  * ```ts
- * import { loadCheckpoint } from "./mod.ts";
+ * import { loadCheckpoint } from "@hest/hest";
  * // const { params, metadata } = await loadCheckpoint("runs/demo/checkpoint.safetensors");
  * ```
  */

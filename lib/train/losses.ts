@@ -25,7 +25,7 @@ const STIRLING_CONST = 0.5 * Math.log(2 * Math.PI) - 0.5;
  *
  * @example
  * ```ts
- * import { lgamma, tf } from "./mod.ts";
+ * import { lgamma, tf } from "@hest/hest";
  * lgamma(tf.tensor1d([0.5, 1, 10])).print(); // [0.5723649, 0, 12.8018274]
  * ```
  */
@@ -83,7 +83,7 @@ function sameShape(what: string, expected: readonly number[], found: readonly nu
  *
  * @example
  * ```ts
- * import { poissonNll, tf } from "./mod.ts";
+ * import { poissonNll, tf } from "@hest/hest";
  * const loss = poissonNll(tf.tensor1d([Math.log(2)]), tf.tensor1d([3]));
  * loss.print(); // -0.0794415 = 2 − 3·ln 2
  * ```
@@ -129,7 +129,7 @@ export interface NegBinomialNllOptions {
  *
  * @example
  * ```ts
- * import { negBinomialNll, tf } from "./mod.ts";
+ * import { negBinomialNll, tf } from "@hest/hest";
  * // μ = 1, θ = 2, y = 2 → 1.9095425
  * negBinomialNll(tf.tensor1d([0]), tf.tensor1d([Math.log(2)]), tf.tensor1d([2])).print();
  * ```

@@ -39,7 +39,7 @@ const MASK_KEYS = ["ratio", "mode", "zeroRatio", "randomRatio", "unmaskedLossSca
  *
  * @example
  * ```ts
- * import { resolveMasking } from "./mod.ts";
+ * import { resolveMasking } from "@hest/hest";
  * resolveMasking({ ratio: 0.3 }).mode; // "timestep"
  * ```
  */
@@ -85,7 +85,7 @@ export interface MaskedCounts {
  *
  * @example
  * ```ts
- * import { array3d, key, maskCounts } from "./mod.ts";
+ * import { array3d, key, maskCounts } from "@hest/hest";
  * const { input, mask } = maskCounts(key(0), array3d(new Float32Array(24).fill(1), [2, 3, 4]));
  * ```
  */
@@ -135,7 +135,7 @@ export interface TrainingBatch {
  *
  * @example
  * ```ts
- * import { disposeBatch, key, lorenzDataset, maskedBatch } from "./mod.ts";
+ * import { disposeBatch, key, lorenzDataset, maskedBatch } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 2 });
  * disposeBatch(maskedBatch(ds, [0, 1], { key: key(0) }));
  * ```
@@ -149,7 +149,7 @@ export function disposeBatch(batch: TrainingBatch): void {
  *
  * @example
  * ```ts
- * import { key, lorenzDataset, maskedBatch } from "./mod.ts";
+ * import { key, lorenzDataset, maskedBatch } from "@hest/hest";
  * const ds = lorenzDataset({ conditions: 4, trialsPerCondition: 2 });
  * const batch = maskedBatch(ds, ds.split.train.slice(0, 4), { key: key(1) });
  * ```

@@ -178,7 +178,7 @@ function sameLayout(what: string, expected: Leaf[], found: Leaf[]): void {
  *
  * @example
  * ```ts
- * import { adamw, disposeTree, type Params, tf } from "@hest/hest";
+ * import { adamw, disposeTree, tf, type Params } from "@hest/hest";
  * const opt = adamw({ lr: 0.1, weightDecay: 0.01 });
  * let params: Params = { w: tf.ones([2, 2]), b: tf.zeros([2]) };
  * let state = opt.init(params);
