@@ -7,7 +7,7 @@
  * products with weights are the `matvec` kernel (SIMD over output columns; zero inputs skipped,
  * so spike inputs are event-driven accumulation), everything else (norms, LIF along the SNN
  * timesteps, TIM, attention over the key/value cache, GELU) is plain typed-array code over one
- * bin. It computes what {@linkcode streamer} (lib/stream.ts) computes, op for op and in the same
+ * bin. It computes what {@linkcode streamer} (lib/infer/stream.ts) computes, op for op and in the same
  * order of the terms it controls, so bin l's output equals row l of the full causal forward up to
  * float32 rounding (the tests compare it with `streamer` and with `model.apply`). The caches
  * (keys and values of every bin so far, the convolution and TIM input windows, the running sums
@@ -22,6 +22,7 @@
  * @module
  */
 import { tf } from "../lib/core/backend.ts";
+import type { Key } from "../lib/core/random.ts";
 import { describe } from "../lib/core/validation.ts";
 import type { HybridModel } from "../lib/model/hybrid.ts";
 import type { ResolvedHybridConfig } from "../lib/model/config.ts";
@@ -30,6 +31,15 @@ import { resolveLifOptions } from "../lib/snn/neurons.ts";
 import { resolveStreamArgs, streamTables } from "../lib/infer/stream_setup.ts";
 import type { Params } from "../lib/core/tree.ts";
 import { type KernelExports, newKernelInstance } from "./wasm.ts";
+import {
+  erf,
+  type Layer,
+  Layout,
+  type Lin,
+  type Norm,
+  NORM_EPS,
+  type Site,
+} from "./_stream_engine_parts.ts";
 
 /** Options of {@linkcode streamEngine}. */
 export interface StreamEngineOptions {
@@ -37,6 +47,11 @@ export interface StreamEngineOptions {
   mode?: Mode;
   /** Trials streamed side by side, a positive integer (default 1). */
   batch?: number;
+  /**
+   * The key the full forward would be given: random spike masks are drawn from it exactly as
+   * there (default `key(0)`, as `predict`'s default).
+   */
+  key?: Key;
 }
 
 /** A running stream of one model and parameter tree, made by {@linkcode streamEngine}. */
@@ -60,73 +75,6 @@ export interface StreamEngine {
   step(counts: ArrayLike<number>): Float32Array;
   /** Start a new stream at bin 0 (empty caches). */
   reset(): void;
-}
-
-const NORM_EPS = 1e-5;
-
-/** erf with absolute error below 1.5e-7 (Abramowitz & Stegun 7.1.26). */
-function erf(x: number): number {
-  const s = x < 0 ? -1 : 1;
-  const a = Math.abs(x);
-  const t = 1 / (1 + 0.3275911 * a);
-  const y = 1 -
-    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
-      t * Math.exp(-a * a);
-  return s * y;
-}
-
-/** Bump allocator of 16-byte-aligned float buffers above `__heap_base`, grown once. */
-class Layout {
-  next: number;
-  constructor(base: number) {
-    this.next = (base + 15) & ~15;
-  }
-  /** Reserve `n` floats; returns the byte pointer. */
-  alloc(n: number): number {
-    const p = this.next;
-    this.next = p + ((Math.max(1, n) * 4 + 15) & ~15);
-    return p;
-  }
-}
-
-interface Lin {
-  w: number;
-  b: number;
-  inDim: number;
-  outDim: number;
-}
-interface Norm {
-  g: Float32Array;
-  b: Float32Array;
-}
-interface Site {
-  p: Norm;
-  sum: Float32Array;
-  sumSq: Float32Array;
-}
-interface Layer {
-  qkv?: Lin;
-  qTaps?: number[];
-  kTaps?: number[];
-  qBias?: Float32Array;
-  kBias?: Float32Array;
-  v?: Lin;
-  o: Lin;
-  ff1: Lin;
-  ff2: Lin;
-  ln1?: Norm;
-  ln2?: Norm;
-  sites: Record<string, Site>;
-  /** Convolution input window, tap-major `[convK − 1][R][D]` (pointer). */
-  conv: number;
-  /** Keys and values of every bin, `[R][H][total][d]`. */
-  kCache: Float32Array;
-  vCache: Float32Array;
-  timTaps?: number[];
-  timBias?: Float32Array;
-  /** TIM input windows `[T − 1][timK − 1][B·H][d]` (pointer). */
-  tim: number;
-  rsm?: { q: Float32Array; k: Float32Array; att: Float32Array };
 }
 
 /**

@@ -14,6 +14,9 @@ import type { DataSpec, RunConfig } from "../lib/experiments/run.ts";
 import { resolveTrainOptions } from "../lib/train/train_options.ts";
 import { resolveTransformerConfig } from "../lib/model/config.ts";
 
+/** The trained causal run `deno task stream` and the bench's stream rows replay (in results/). */
+export const DEFAULT_STREAM_RUN = "results/hybrid_causal";
+
 /** An error in how the script was called: printed with the usage, exit code 2. */
 export class UsageError extends Error {
   /** Build with a message naming the bad flag or value. */

@@ -15,15 +15,14 @@
  * | `train.standard`, `train.conv`, `train.spiking` | one optimiser step: mask sampling (20 % of bins), forward, masked Poisson loss, backward, global-norm clip 1.0, AdamW (lr 1e-4, wd 0.01) |
  * | `train.standard.remat`, `train.spiking.remat` | the same with every block rematerialised (`remat: true`, lib/core/remat.ts); run first, so their `rssHwmMb` is their own peak |
  * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
- * | `stream.step` | one bin of streaming inference, batch 1, causal conv attention, on the WASM stream engine (kernels/stream_engine.ts) |
- * | `stream.step.spiking` | the same in spiking mode (the hybrid model's `norm: "causal"`) |
+ * | `stream.step` | one bin of streaming inference, batch 1, of the trained `hybrid-causal` run committed in results/hybrid_causal (width 64, 2 blocks, causal conv attention) replaying Lorenz test trials, on the WASM stream engine (kernels/stream_engine.ts) |
+ * | `stream.step.spiking` | the same in spiking mode |
  * | `stream.step.tfjs`, `stream.step.spiking.tfjs` | the same two on TF.js ops (`streamer`, lib/infer/stream.ts) |
  * | `train.standard.ndt`, `infer.standard.ndt.b32` | the NDT transformer |
  *
- * `conv` rows use convolutional attention (Q and K from a kernel-3 convolution over bins); the
- * `stream.*` rows its causal form (causal convolution and causal mask). Each row is the median
- * (and p99) of `--reps` repetitions after `--warmup` untimed ones; a stream row times every
- * step of `--reps` passes over the 100 bins. `--vs-torch` runs
+ * `conv` rows use convolutional attention (Q and K from a kernel-3 convolution over bins). Each
+ * row is the median (and p99) of `--reps` repetitions after `--warmup` untimed ones; a stream row
+ * times every step of `--reps` passes over one test trial's bins (its forward window included). `--vs-torch` runs
  * `torch_ref.py --models standard,conv,spiking --threads-list 1` (one thread; the script is not
  * part of this repository: give its path with `--torch-ref FILE` or `HEST_TORCH_REF`)
  * with the same repetitions in the same invocation and pairs its medians with the rows (see
@@ -35,7 +34,7 @@
 import { tf } from "../lib/core/backend.ts";
 import { array3d, spikeDataset } from "../lib/data/dataset.ts";
 import { hybridTransformer } from "../lib/model/hybrid.ts";
-import { type HybridConfig, resolveHybridConfig } from "../lib/model/config.ts";
+import type { HybridConfig } from "../lib/model/config.ts";
 import { writeJsonAtomic } from "../lib/core/io.ts";
 import type { Mode } from "../lib/nn/types.ts";
 import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
@@ -45,9 +44,17 @@ import { disposeStreamState, streamer } from "../lib/infer/stream.ts";
 import { streamEngine } from "../kernels/stream_engine.ts";
 import { trainStep } from "../lib/train/train.ts";
 import { transformer } from "../lib/model/transformer.ts";
-import type { Model } from "../lib/model/hybrid.ts";
+import type { HybridModel, Model } from "../lib/model/hybrid.ts";
 import { countParams, disposeTree, type Params } from "../lib/core/tree.ts";
-import { intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
+import {
+  DEFAULT_STREAM_RUN,
+  intFlag,
+  parseFlags,
+  runMain,
+  selectBackend,
+  UsageError,
+} from "./_cli.ts";
+import { loadRun } from "../lib/experiments/run.ts";
 
 /** Every row, in the order they run (training first, so the VmHWM after them is theirs). */
 const ROWS = [
@@ -200,16 +207,6 @@ async function machine(backend: string): Promise<Record<string, unknown>> {
   return out;
 }
 
-/** Is the hybrid model's `norm: "causal"` option (needed by spiking-mode streaming) there? */
-function hasCausalNorm(): boolean {
-  try {
-    resolveHybridConfig({ nInputs: 1, nOutputs: 1, bins: 1, norm: "causal" } as HybridConfig);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** torch_ref.py, 1 thread, the same repetitions; its JSON lines and the command. */
 async function runTorch(torchRef: string, reps: number, warmup: number): Promise<{
   command: string[];
@@ -344,18 +341,7 @@ await runMain(USAGE, async () => {
     }
     wanted = new Set(names);
   }
-  const causalNorm = hasCausalNorm();
   const skipped: string[] = [];
-  if (!causalNorm && wanted.has("stream.step.spiking")) {
-    if (f.rows !== undefined) {
-      throw new UsageError(
-        `--rows stream.step.spiking needs the hybrid model's "norm": "causal" option, which ` +
-          `lib/model/hybrid.ts does not have`,
-      );
-    }
-    wanted.delete("stream.step.spiking");
-    skipped.push(`stream.step.spiking: lib/model/hybrid.ts has no "norm": "causal" option`);
-  }
   if (f["torch-ref"] !== undefined && !f["vs-torch"]) {
     throw new UsageError("--torch-ref is only used with --vs-torch");
   }
@@ -452,12 +438,27 @@ await runMain(USAGE, async () => {
     console.error(`${name}: median ${rows[rows.length - 1].medianMs} ms`);
   }
 
+  /** The trained causal run of the stream rows (loaded once) and one test trial's counts. */
+  let streamRun: { model: HybridModel; params: Params; rows: Float32Array } | undefined;
+  async function trainedStream() {
+    if (streamRun) return streamRun;
+    const run = await loadRun(DEFAULT_STREAM_RUN);
+    const ds = run.dataset;
+    const b = maskedBatch(ds, ds.split.test.slice(0, 1), { key: key(0), unmasked: true });
+    const rows = await b.input.data() as Float32Array;
+    disposeBatch(b);
+    streamRun = { model: run.model as HybridModel, params: run.params, rows };
+    return streamRun;
+  }
+
   async function streamRow(name: string, mode: Mode, engine: "wasm" | "tfjs"): Promise<void> {
-    const config = { ...reference, attention: "conv", causal: true } as HybridConfig;
-    if (mode === "spiking") (config as { norm?: string }).norm = "causal";
-    const model = hybridTransformer(config);
-    const params = model.init(key(0));
-    const x = await input1.input.data();
+    const { model, params, rows: x } = await trainedStream();
+    const c = model.config;
+    const N = c.nInputs;
+    // the trial's bins, then the forward window with zero counts (as the full forward)
+    const L = c.bins + c.forwardBins;
+    const zeros = new Float32Array(N);
+    const binRow = (l: number) => l < c.bins ? x.subarray(l * N, (l + 1) * N) : zeros;
     const ts: number[] = [];
     if (engine === "wasm") {
       const en = streamEngine(model, params, { mode, batch: 1 });
@@ -465,7 +466,7 @@ await runMain(USAGE, async () => {
         en.reset();
         for (let l = 0; l < L; l++) {
           const t0 = performance.now();
-          en.step(x.subarray(l * N, (l + 1) * N));
+          en.step(binRow(l));
           if (pass >= warmup) ts.push(performance.now() - t0);
         }
       }
@@ -475,7 +476,7 @@ await runMain(USAGE, async () => {
         let state = st.init();
         for (let l = 0; l < L; l++) {
           const t0 = performance.now();
-          const r = st.step(state, x.subarray(l * N, (l + 1) * N));
+          const r = st.step(state, binRow(l));
           await r.logRates.data();
           if (pass >= warmup) ts.push(performance.now() - t0);
           r.logRates.dispose();
@@ -488,12 +489,11 @@ await runMain(USAGE, async () => {
     rows.push(summary(name, ts, {
       batch: 1,
       mode,
-      attention: "conv (causal)",
+      model: `trained ${DEFAULT_STREAM_RUN} (${c.dModel} wide, ${c.nLayers} blocks)`,
       engine: engine === "wasm" ? "WASM stream engine" : "TF.js ops (streamer)",
       params: countParams(params),
       rssHwmMb: await peakRssMb(),
     }));
-    disposeTree(params);
     console.error(`${name}: median ${rows[rows.length - 1].medianMs} ms`);
   }
 
@@ -566,6 +566,7 @@ await runMain(USAGE, async () => {
   }
   disposeBatch(input32);
   disposeBatch(input1);
+  if (streamRun) disposeTree(streamRun.params);
   const hestSeconds = (performance.now() - t0) / 1000;
   const leaked = tf.memory().numTensors - before;
 

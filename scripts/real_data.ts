@@ -38,12 +38,13 @@ import {
   smoothingBaseline,
   type SmoothingBaselineResult,
 } from "../lib/eval/baselines.ts";
-import { accuracyEnergyChart, type ChartSpec } from "../lib/figures/charts.ts";
+import { accuracyEnergyChart } from "../lib/figures/charts.ts";
 import { saveFigure } from "../lib/figures/render.ts";
 import { preset } from "../lib/experiments/presets.ts";
 import { datasetSummary, type MetricsFile, type TrainOverrides } from "../lib/experiments/run.ts";
 import { floatFlag, intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
 import { QUICK } from "./_experiment.ts";
+import { markdownTable, scoresChart } from "./_real_data_report.ts";
 
 /** One of the real recordings the benchmark runs on. */
 export interface RealDataset {
@@ -212,107 +213,6 @@ function seedsFlag(v: string | undefined): number[] {
     }
     return n;
   });
-}
-
-function fmt(s: Stat | null, digits = 4): string {
-  if (!s || !Number.isFinite(s.mean)) return "–";
-  return s.values.length > 1
-    ? `${s.mean.toFixed(digits)} ± ${s.sd.toFixed(digits)}`
-    : s.mean.toFixed(digits);
-}
-
-function yesNo(b: boolean | null): string {
-  return b === null ? "–" : b ? "yes" : "no";
-}
-
-/** The Markdown table of a dataset's rows. */
-function markdownTable(rows: readonly RealRow[]): string {
-  const lines = [
-    "| model | mode | steps | co-bps | vel R² | held-in bps | > smoothing co-bps | > ridge vel R² | µJ/window | seconds |",
-    "|---|---|--:|--:|--:|--:|:-:|:-:|--:|--:|",
-  ];
-  for (const r of rows) {
-    lines.push(
-      `| ${r.label} | ${r.mode ?? "–"} | ${r.steps ?? "–"} | ${fmt(r.coBps)} | ${fmt(r.velR2)} | ${
-        fmt(r.heldInBps)
-      } | ${yesNo(r.beatsSmoothingCoBps)} | ${yesNo(r.beatsRidgeVelR2)} | ${fmt(r.energyUj, 2)} | ${
-        fmt(r.seconds, 0)
-      } |`,
-    );
-  }
-  return lines.join("\n");
-}
-
-/** Bars of co-bps and velocity R² per model (two panels), baselines in grey. */
-function scoresChart(rows: readonly RealRow[], title: string): ChartSpec {
-  const values: Record<string, unknown>[] = [];
-  for (const r of rows) {
-    const name = r.mode && r.model === "hybrid" ? `${r.label} (${r.mode})` : r.label;
-    for (const [metric, s] of [["co-bps (held-out neurons)", r.coBps], ["velocity R²", r.velR2]]) {
-      const st = s as Stat | null;
-      if (!st || !Number.isFinite(st.mean)) continue;
-      values.push({
-        model: name,
-        kind: r.kind,
-        metric,
-        value: st.mean,
-        lo: st.mean - st.sd,
-        hi: st.mean + st.sd,
-        text: st.mean.toFixed(3),
-      });
-    }
-  }
-  const order = rows.map((r) =>
-    r.mode && r.model === "hybrid" ? `${r.label} (${r.mode})` : r.label
-  );
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title,
-    data: { values },
-    facet: { column: { field: "metric", type: "nominal", title: null } },
-    spec: {
-      width: 260,
-      height: 200,
-      layer: [
-        {
-          mark: { type: "bar" },
-          encoding: {
-            x: {
-              field: "model",
-              type: "nominal",
-              sort: order,
-              title: null,
-              axis: { labelAngle: -35 },
-            },
-            y: { field: "value", type: "quantitative", title: null },
-            color: {
-              field: "kind",
-              type: "nominal",
-              scale: { domain: ["baseline", "model"], range: ["#9e9e9e", "#1f77b4"] },
-              title: null,
-            },
-          },
-        },
-        {
-          mark: { type: "rule" },
-          encoding: {
-            x: { field: "model", type: "nominal", sort: order },
-            y: { field: "lo", type: "quantitative" },
-            y2: { field: "hi" },
-          },
-        },
-        {
-          mark: { type: "text", dy: -6 },
-          encoding: {
-            x: { field: "model", type: "nominal", sort: order },
-            y: { field: "value", type: "quantitative" },
-            text: { field: "text" },
-          },
-        },
-      ],
-    },
-    resolve: { scale: { y: "independent", x: "independent" } },
-  } as unknown as ChartSpec;
 }
 
 /** The two baselines' results (and fitting times) of one dataset. */

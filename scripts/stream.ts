@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import type { SpikeDataset } from "../lib/data/dataset.ts";
 import type { HybridModel } from "../lib/model/hybrid.ts";
 import { writeJsonAtomic } from "../lib/core/io.ts";
@@ -17,12 +16,13 @@ import type { Mode } from "../lib/nn/types.ts";
 import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
 import { type ModelPreset, preset, PRESETS, transformerFor } from "../lib/experiments/presets.ts";
 import { key } from "../lib/core/random.ts";
-import { type DataSpec, loadData, type RunConfig } from "../lib/experiments/run.ts";
+import { loadData, loadRun, type RunConfig } from "../lib/experiments/run.ts";
 import { disposeStreamState, streamer } from "../lib/infer/stream.ts";
 import { streamEngine } from "../kernels/stream_engine.ts";
 import { disposeTree, type Params } from "../lib/core/tree.ts";
 import {
   dataSpecFromFlag,
+  DEFAULT_STREAM_RUN,
   intFlag,
   parseFlags,
   runMain,
@@ -32,10 +32,11 @@ import {
 
 const USAGE = `usage: deno task stream [options]
 
-  --run DIR            stream a trained run (config.json + checkpoint.safetensors); its model
-                       must be a causal hybrid model (model config "causal": true)
-  --preset NAME        without --run: a randomly initialised hybrid model with this preset's
-                       sizes and switches, made causal (default hybrid; one of
+  --run DIR            stream a trained run (config.json + checkpoint.safetensors) of a causal
+                       hybrid model (default ${DEFAULT_STREAM_RUN}, the trained
+                       hybrid-causal preset)
+  --preset NAME        instead of a run: a randomly initialised hybrid model with this preset's
+                       sizes and switches, made causal (one of
                        ${Object.keys(PRESETS).join(", ")})
   --data lorenz|PATH   recording to replay (default: the run's data, else the Lorenz set)
   --mode M             standard | spiking (default standard; spiking needs the model's
@@ -64,53 +65,52 @@ async function setup(f: {
   seed: number;
   mode: Mode;
 }): Promise<{ model: HybridModel; params: Params; ds: SpikeDataset; source: string }> {
-  if (f.run !== undefined) {
-    if (f.preset !== undefined) throw new UsageError("--run and --preset exclude each other");
-    let cfg: RunConfig;
+  if (f.run !== undefined && f.preset !== undefined) {
+    throw new UsageError("--run and --preset exclude each other");
+  }
+  const run = f.run ?? (f.preset === undefined ? DEFAULT_STREAM_RUN : undefined);
+  if (run !== undefined) {
     try {
-      cfg = JSON.parse(await Deno.readTextFile(`${f.run}/config.json`));
-    } catch (err) {
-      throw new UsageError(`--run ${f.run}: cannot read config.json: ${(err as Error).message}`);
-    }
-    const p = preset(cfg.preset);
-    if (p.kind !== "hybrid") {
+      await Deno.stat(`${run}/config.json`);
+    } catch {
       throw new UsageError(
-        `--run ${f.run}: preset "${cfg.preset}" builds the standard NDT transformer; streaming ` +
-          `needs a causal hybrid model (e.g. preset "hybrid" with model {"causal": true})`,
+        `--run ${run}: no config.json there (not a run folder)` +
+          (f.run === undefined
+            ? `; train one with "deno task train --preset hybrid-causal --out ${run}", or ` +
+              `stream a random model with --preset NAME`
+            : ""),
       );
     }
-    const data: DataSpec = f.data !== undefined ? dataSpecFromFlag(f.data) : cfg.data;
-    const ds = await loadData(data);
-    const model = transformerFor(ds, { ...p.model, ...(cfg.model ?? {}) }, {
-      kind: "hybrid",
-    }) as HybridModel;
-    const { params } = await loadCheckpoint(`${f.run}/checkpoint.safetensors`);
-    return { model, params, ds, source: `run ${f.run}` };
+    const cfg: RunConfig = JSON.parse(await Deno.readTextFile(`${run}/config.json`));
+    if (preset(cfg.preset).kind !== "hybrid") {
+      throw new UsageError(
+        `--run ${run}: preset "${cfg.preset}" builds the standard NDT transformer; streaming ` +
+          `needs a causal hybrid model (preset "hybrid-causal")`,
+      );
+    }
+    const loaded = await loadRun(run, {
+      data: f.data !== undefined ? dataSpecFromFlag(f.data) : undefined,
+    });
+    return {
+      model: loaded.model as HybridModel,
+      params: loaded.params,
+      ds: loaded.dataset,
+      source: `trained run ${run}`,
+    };
   }
-  const name = f.preset ?? "hybrid";
+  const name = f.preset!;
   const p = preset(name);
   const ds = await loadData(dataSpecFromFlag(f.data));
-  const config: ModelPreset & { norm?: string } = {
+  const config: ModelPreset = {
     ...p.model,
     dropout: 0,
     embedDropout: 0,
     rateDropout: 0,
     causal: true,
+    // the spiking mode streams with running statistics over the bins so far
+    ...(f.mode === "spiking" ? { norm: "causal" as const } : {}),
   };
-  if (f.mode === "spiking") config.norm = "causal";
-  let model: HybridModel;
-  try {
-    model = transformerFor(ds, config as ModelPreset, { kind: "hybrid" }) as HybridModel;
-  } catch (err) {
-    const msg = (err as Error).message;
-    if (/key "norm"/.test(msg)) {
-      throw new UsageError(
-        `spiking-mode streaming needs the hybrid model's "norm": "causal" option, which this ` +
-          `lib/model/hybrid.ts does not have yet (${msg})`,
-      );
-    }
-    throw err;
-  }
+  const model = transformerFor(ds, config, { kind: "hybrid" }) as HybridModel;
   const params = model.init(key(f.seed));
   return { model, params, ds, source: `preset ${name} (causal, random init, seed ${f.seed})` };
 }

@@ -28,7 +28,9 @@ import { predict } from "../train/predict.ts";
 import { train } from "../train/train.ts";
 import type { TrainOptions } from "../train/train_options.ts";
 import { HEST_VERSION, loadTrainState } from "../train/train_state.ts";
-import { countParams, disposeTree, type Params } from "../core/tree.ts";
+import { countParams, disposeTree, flatten, type Params } from "../core/tree.ts";
+import { key } from "../core/random.ts";
+import type { Model } from "../model/hybrid.ts";
 
 /** Where a run's data comes from: the generated Lorenz set (with options) or a dataset file. */
 export type DataSpec =
@@ -413,14 +415,7 @@ export async function evaluateRun(
   dir: string,
   opts: EvaluateRunOptions = {},
 ): Promise<MetricsFile> {
-  let cfg: RunConfig;
-  try {
-    cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
-  } catch (err) {
-    throw new Error(`${dir}/config.json: cannot read the run config: ${(err as Error).message}`);
-  }
-  const ds = await loadData(opts.data ?? cfg.data);
-  const { params } = await loadCheckpoint(`${dir}/checkpoint.safetensors`);
+  const { config: cfg, dataset: ds, params } = await loadRun(dir, { data: opts.data });
   let previous: Partial<ResultRow> = {};
   try {
     const old = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`)) as MetricsFile;
@@ -435,6 +430,61 @@ export async function evaluateRun(
   });
   disposeTree(params);
   return metrics;
+}
+
+/** A trained run read back from its folder by {@linkcode loadRun}. */
+export interface LoadedRun {
+  /** The run's `config.json`. */
+  config: RunConfig;
+  /** The dataset it was trained on (or `opts.data`). */
+  dataset: SpikeDataset;
+  /** The model the run's preset and overrides build for that dataset. */
+  model: Model;
+  /** The trained parameters (`checkpoint.safetensors`); the caller disposes them. */
+  params: Params;
+}
+
+/**
+ * Read a run folder (`config.json` + `checkpoint.safetensors`, as `deno task train` writes):
+ * its config, data, model and trained parameters. A checkpoint that does not fit the model is
+ * refused, naming both.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadRun } from "@hest/hest";
+ * const { model, params, dataset } = await loadRun("results/hybrid_causal");
+ * ```
+ */
+export async function loadRun(
+  dir: string,
+  opts: { data?: DataSpec } = {},
+): Promise<LoadedRun> {
+  let config: RunConfig;
+  try {
+    config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  } catch (err) {
+    throw new Error(`${dir}/config.json: cannot read the run config: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const dataset = await loadData(opts.data ?? config.data);
+  const model = modelFor(config, dataset);
+  const { params } = await loadCheckpoint(`${dir}/checkpoint.safetensors`);
+  const fresh = model.init(key(0));
+  const want = new Map(flatten(fresh).map((l) => [l.path, l.tensor.shape.join("×")]));
+  const have = new Map(flatten(params).map((l) => [l.path, l.tensor.shape.join("×")]));
+  disposeTree(fresh);
+  for (const [path, shape] of want) {
+    if (have.get(path) !== shape) {
+      disposeTree(params);
+      throw new Error(
+        `${dir}/checkpoint.safetensors does not match the model of ${dir}/config.json on this ` +
+          `data: parameter ${path} should be [${shape.replaceAll("×", ", ")}], found ` +
+          (have.has(path) ? `[${have.get(path)!.replaceAll("×", ", ")}]` : "none"),
+      );
+    }
+  }
+  return { config, dataset, model, params };
 }
 
 /**

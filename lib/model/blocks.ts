@@ -15,25 +15,18 @@ import { foldIn, type Key } from "../core/random.ts";
 import { bmm } from "../../kernels/bmm.ts";
 import { convKernel } from "../../kernels/conv.ts";
 import { kernelsActive } from "../../kernels/wasm.ts";
-import { applyCausalConv, bandMask, type CausalConvParams, causalMask } from "../nn/conv.ts";
-import {
-  applyLayerNorm,
-  applyLinear,
-  contextMask,
-  dropout,
-  gelu,
-  type LayerNormParams,
-  type LinearParams,
-  sinusoidalEncoding,
-} from "../nn/layers.ts";
+import { applyCausalConv, type CausalConvParams } from "../nn/conv.ts";
+import { applyLinear, dropout, gelu, type LayerNormParams } from "../nn/layers.ts";
 import type { ApplyContext, Mode, OpsCollector } from "../nn/types.ts";
-import { cpgEncoding } from "../snn/cpg.ts";
 import { lif, type LifOptions } from "../snn/neurons.ts";
-import { causalSpikeNorm, spikeNorm, spikeNormLif } from "../snn/spike_norm.ts";
+import { causalSpikeNorm, normaliseRunning, spikeNorm, spikeNormLif } from "../snn/spike_norm.ts";
 import { randomSpikeMask, sew, significanceMask } from "../snn/spike_ops.ts";
-import { applyTim } from "../snn/tim.ts";
+import { applyTim, applyTimBin } from "../snn/tim.ts";
 import type { ResolvedHybridConfig } from "./config.ts";
-import type { HybridAttentionParams, HybridBlockParams, HybridParams } from "./params.ts";
+import type { HybridAttentionParams, HybridBlockParams } from "./params.ts";
+import type { BinCursor } from "./bin_cursor.ts";
+import { layerNorm, linear, size } from "./_internal.ts";
+import type { ModelTables } from "./embedding.ts";
 
 /** Collects per-layer spike statistics during an apply (pass as `ctx.stats`). */
 export interface SpikeStatsCollector {
@@ -45,59 +38,6 @@ export interface SpikeStatsCollector {
 export interface HybridApplyContext extends ApplyContext {
   /** Receives every LIF site's spikes (spiking mode). */
   readonly stats?: SpikeStatsCollector;
-}
-
-/** A batch given to a model's `apply`. */
-export interface ModelBatch {
-  /** Held-in counts `[B, bins, nInputs]` (already masked for training). */
-  input: tf.Tensor;
-  /** 1 where an input entry was masked `[B, bins, nInputs]` (training only; optional). */
-  inputMask?: tf.Tensor;
-}
-
-/** Constant tables of a model (positions, CPG spikes, attention masks), built once. */
-export interface ModelTables {
-  /** Sinusoidal positions `[L, D]` (`position: "sinusoidal"`). */
-  pe?: tf.Tensor2D;
-  /** CPG-PE spikes `[L, dims]`. */
-  cpg?: tf.Tensor2D;
-  /** Additive attention mask `[L, L]` (0 allowed, −1e9 not): causal, band, NDT context. */
-  addMask?: tf.Tensor2D;
-  /** The same mask as 0/1, for the softmax-free spiking attention. */
-  mulMask?: tf.Tensor2D;
-}
-
-/**
- * The constant tables a config needs, created outside any tidy scope; dispose them with the
- * model (they are small and live as long as it does).
- *
- * @example
- * ```ts
- * import { modelTables, resolveHybridConfig } from "@hest/hest";
- * const t = modelTables(resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, causal: true }));
- * console.log(t.addMask?.shape); // [10, 10]
- * ```
- */
-export function modelTables(c: ResolvedHybridConfig): ModelTables {
-  const total = c.bins + c.forwardBins;
-  const t: ModelTables = {};
-  if (c.position === "sinusoidal") t.pe = tf.keep(sinusoidalEncoding(total, c.dModel));
-  if (c.cpg) {
-    t.cpg = tf.keep(
-      cpgEncoding(total, c.cpg.dims, { wMax: c.cpg.wMax, threshold: c.cpg.threshold }),
-    );
-  }
-  if (c.causal || c.localWindow || c.context) {
-    t.addMask = tf.keep(tf.tidy(() => {
-      let m: tf.Tensor2D = tf.zeros([total, total]);
-      if (c.causal) m = tf.add(m, causalMask(total));
-      if (c.localWindow) m = tf.add(m, bandMask(total, { window: c.localWindow }));
-      if (c.context) m = tf.add(m, contextMask(total, c.context));
-      return tf.minimum(m, 0) as tf.Tensor2D;
-    }));
-    t.mulMask = tf.keep(tf.tidy(() => tf.cast(tf.greater(t.addMask!, -1), "float32")));
-  }
-  return t;
 }
 
 /** Keys of one block's random draws (absent: no draw needs one). */
@@ -128,33 +68,8 @@ export interface BlockContext {
   readonly ops?: OpsCollector;
   /** Spike statistics collector. */
   readonly stats?: SpikeStatsCollector;
-}
-
-function size(x: tf.Tensor): number {
-  return x.shape.reduce((a, b) => a * b, 1);
-}
-
-/** `x · w + b`, reported to `ops` as a weight product. */
-function linear(
-  name: string,
-  p: LinearParams,
-  x: tf.Tensor,
-  ops: OpsCollector | undefined,
-  binary = false,
-): tf.Tensor {
-  ops?.linear(name, x, p.w.shape[1]);
-  return applyLinear(p, x, { binary });
-}
-
-/** Layer norm over the last axis, reported as norm work. */
-function layerNorm(
-  name: string,
-  p: LayerNormParams,
-  x: tf.Tensor,
-  ops: OpsCollector | undefined,
-): tf.Tensor {
-  ops?.elementwise(name, "norm", size(x));
-  return applyLayerNorm(p, x);
+  /** Compute one bin only, reading earlier bins from the cursor (lib/model/bin_cursor.ts). */
+  readonly cursor?: BinCursor;
 }
 
 /** `[..., L, D]` → `[..., H, L, d]`. */
@@ -175,60 +90,6 @@ function merge(x: tf.Tensor): tf.Tensor {
   return tf.reshape(tf.transpose(x, order), [...lead, L, H * d]);
 }
 
-/**
- * The real-valued embedding `[..., L + F, D]` of `input` `[..., B, bins, nInputs]`: input
- * transform, forward-window padding, CPG concatenation, the embedding linear, the mask token
- * of fully masked bins, positions and CPG addition. Shared by both modes.
- *
- * @example
- * ```ts
- * import { embedding, initHybridParams, key, modelTables, resolveHybridConfig, tf } from "@hest/hest";
- * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
- * const p = initHybridParams(key(0), c);
- * const batch = { input: tf.zeros([2, 10, 3]) };
- * const e = embedding(p, batch, c, { tables: modelTables(c) }); // [2, 10, 8]
- * ```
- */
-export function embedding(
-  params: HybridParams,
-  batch: ModelBatch & { encoded?: tf.Tensor },
-  c: ResolvedHybridConfig,
-  ctx: { tables: ModelTables; ops?: OpsCollector },
-): tf.Tensor {
-  const input = batch.encoded ?? batch.input;
-  const b = input.shape[input.rank - 3];
-  const lead = input.shape.slice(0, -2);
-  let x: tf.Tensor = c.inputTransform === "log1p" ? tf.log1p(input) : input;
-  if (c.inputTransform === "log1p") ctx.ops?.elementwise("embed.log1p", "add", size(input));
-  if (c.forwardBins > 0) {
-    x = tf.concat(
-      [x, tf.zeros([...lead.slice(0, -1), b, c.forwardBins, c.nInputs])],
-      input.rank - 2,
-    );
-  }
-  if (c.cpg && c.cpg.fusion === "concat") {
-    const pe = tf.broadcastTo(ctx.tables.cpg!, [...x.shape.slice(0, -1), c.cpg.dims]);
-    x = tf.concat([x, pe], -1);
-  }
-  let e = linear("embed", params.embed, x, ctx.ops);
-  if (c.maskToken && batch.inputMask) {
-    // bins whose every input neuron is masked get the learned mask token
-    const m = tf.concat(
-      [tf.min(batch.inputMask, -1, true), tf.zeros([b, c.forwardBins, 1])],
-      1,
-    ); // [B, L+F, 1]
-    e = tf.add(tf.mul(e, tf.sub(1, m)), tf.mul(m, params.maskToken!));
-  }
-  ctx.ops?.elementwise("embed.pos", "add", size(e));
-  if (c.position === "learned") e = tf.add(e, params.pos!);
-  else e = tf.add(e, ctx.tables.pe!);
-  if (c.cpg && c.cpg.fusion === "add") {
-    ctx.ops?.elementwise("embed.cpg", "add", size(e));
-    e = tf.add(e, ctx.tables.cpg!);
-  }
-  return e;
-}
-
 /** The Q/K convolution: the fused WASM kernel on wasm/cpu, else `applyCausalConv`. */
 function convAt(
   p: CausalConvParams,
@@ -239,6 +100,18 @@ function convAt(
   if (!kernelsActive()) return applyCausalConv(p, x, { centered: !c.causal });
   const kw = p.w.shape[0];
   return convKernel(x, p.w, p.b, { padLeft: c.causal ? kw - 1 : Math.floor(kw / 2), binary });
+}
+
+/** The last bin (second-to-last axis) of `x`. */
+function lastBin(x: tf.Tensor): tf.Tensor {
+  const axis = x.rank - 2;
+  const begin = x.shape.map((s, i) => (i === axis ? s - 1 : 0));
+  return tf.slice(x, begin, x.shape.map((s, i) => (i === axis ? 1 : s)));
+}
+
+/** The current bin's row of an attention mask table `[L, L]` (all of it without a cursor). */
+function maskRows(m: tf.Tensor2D, cursor: BinCursor | undefined): tf.Tensor2D {
+  return cursor ? tf.slice(m, [cursor.bin, 0], [1, cursor.bin + 1]) : m;
 }
 
 /** Options of {@linkcode qkvProjection}. */
@@ -270,19 +143,19 @@ export function qkvProjection(
   p: HybridAttentionParams,
   x: tf.Tensor,
   c: ResolvedHybridConfig,
-  ctx: { name: string; ops?: OpsCollector } & QkvOptions,
+  ctx: { name: string; ops?: OpsCollector; cursor?: BinCursor } & QkvOptions,
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const D = c.dModel;
-  const { name, ops, binary = false } = ctx;
+  const { name, ops, binary = false, cursor } = ctx;
   if (c.attention === "conv") {
     const centered = !c.causal;
     ops?.conv(`${name}.q`, x, D, { kernel: c.convKernel, centered });
     ops?.conv(`${name}.k`, x, D, { kernel: c.convKernel, centered });
-    return [
-      convAt(p.qConv!, x, c, binary),
-      convAt(p.kConv!, x, c, binary),
-      linear(`${name}.v`, p.v!, x, ops, binary),
-    ];
+    // one bin: the convolution over the window of the last convKernel bins, its last row
+    const w = cursor ? cursor.window(`${name}.qk`, x, c.convKernel) : x;
+    const at = (pc: CausalConvParams) =>
+      cursor ? lastBin(convAt(pc, w, c, binary)) : convAt(pc, w, c, binary);
+    return [at(p.qConv!), at(p.kConv!), linear(`${name}.v`, p.v!, x, ops, binary)];
   }
   const qkv = p.qkv!;
   ops?.linear(`${name}.qkv`, x, 3 * D);
@@ -325,14 +198,21 @@ export function standardAttention(
   const H = c.nHeads;
   const d = c.dModel / H;
   const xn = layerNorm(`${name}.ln1`, p.ln1!, x, ops);
-  const [q, k, v] = qkvProjection(p.attn, xn, c, { name, ops, separate: !ctx.training })
-    .map((t) => heads(t, H));
+  const cursor = ctx.cursor;
+  const [q, k0, v0] = qkvProjection(p.attn, xn, c, {
+    name,
+    ops,
+    cursor,
+    separate: !ctx.training,
+  }).map((t) => heads(t, H));
+  // one bin: its query attends to the keys and values of every bin so far
+  const [k, v] = cursor ? cursor.keysValues(name, k0, v0) : [k0, v0];
   ops?.matmul(`${name}.attn.qk`, q, k, { transposeB: true });
   let scores = tf.mul(bmm(q, k, { transposeB: true }), 1 / Math.sqrt(d));
   ops?.elementwise(`${name}.attn.scale`, "mul", size(scores));
   if (ctx.tables.addMask) {
     ops?.elementwise(`${name}.attn.mask`, "add", size(scores));
-    scores = tf.add(scores, ctx.tables.addMask);
+    scores = tf.add(scores, maskRows(ctx.tables.addMask, cursor));
   }
   ops?.elementwise(`${name}.attn.softmax`, "softmax", size(scores));
   const att = dropout(tf.softmax(scores, -1), c.attnDropout, {
@@ -417,17 +297,37 @@ export function normLif(
   p: LayerNormParams,
   x: tf.Tensor,
   c: ResolvedHybridConfig,
-  ctx: { ops?: OpsCollector; stats?: SpikeStatsCollector; vThreshold?: number },
+  ctx: {
+    ops?: OpsCollector;
+    stats?: SpikeStatsCollector;
+    vThreshold?: number;
+    cursor?: BinCursor;
+  },
 ): tf.Tensor {
   const opts: LifOptions = ctx.vThreshold === undefined
     ? c.lif
     : { ...c.lif, vThreshold: ctx.vThreshold };
   ctx.ops?.elementwise(`${name}.norm`, "norm", size(x));
-  if (c.norm === "causal") return lifSite(name, causalSpikeNorm(p, x), opts, ctx);
+  if (c.norm === "causal") return lifSite(name, causalNorm(name, p, x, ctx.cursor), opts, ctx);
   ctx.ops?.elementwise(name, "neuron", size(x));
   const s = spikeNormLif(p, x, opts);
   ctx.stats?.record(name, s);
   return s;
+}
+
+/**
+ * The causal spike norm of `x [T, B, L, C]` (statistics over T and the bins so far), or, with a
+ * cursor, of its one bin from the running sums the cursor keeps at `site`.
+ */
+function causalNorm(
+  site: string,
+  p: LayerNormParams,
+  x: tf.Tensor,
+  cursor: BinCursor | undefined,
+): tf.Tensor {
+  if (!cursor) return causalSpikeNorm(p, x);
+  const { sum, sumSq, n } = cursor.runningSums(site, x);
+  return normaliseRunning(p, x, sum, sumSq, n);
 }
 
 /** Spike masking of Q or K spikes `[T, B, H, L, d]` at ratio `p` (random or by significance). */
@@ -481,17 +381,30 @@ export function spikingAttention(
   // norm would remove each trial's mean level per channel, which the stream carries.
   const s = membrane ? lifSite(`${name}.shortcut`, x, c.lif, ctx) : x;
   const binary = spikingInput(c, ctx.index);
-  const [qr, kr, vr] = qkvProjection(p.attn, s, c, { name, ops, binary, separate: !ctx.training });
+  const cursor = ctx.cursor;
+  const [qr, kr, vr] = qkvProjection(p.attn, s, c, {
+    name,
+    ops,
+    binary,
+    cursor,
+    separate: !ctx.training,
+  });
   let q = heads(normLif(`${name}.q`, sn.q, qr, c, ctx), H);
   let k = heads(normLif(`${name}.k`, sn.k, kr, c, ctx), H);
-  const v = heads(normLif(`${name}.v`, sn.v, vr, c, ctx), H);
+  let v = heads(normLif(`${name}.v`, sn.v, vr, c, ctx), H);
   if (c.tim) {
-    q = applyTim(p.tim!, q, {
+    const timOpts = {
       alpha: c.tim.alpha,
       inThreshold: c.tim.inThreshold,
       outThreshold: c.tim.outThreshold,
       causal: c.causal,
-    });
+    };
+    // one bin: TIM's convolution at timestep t reads the window of Q̃[t − 1] of the last
+    // kernel bins
+    const timKernel = c.tim.kernel;
+    q = cursor
+      ? applyTimBin(p.tim!, q, timOpts, (t, x) => cursor.window(`${name}.tim${t}`, x, timKernel))
+      : applyTim(p.tim!, q, timOpts);
     ctx.stats?.record(`${name}.tim`, q);
     if (ops && T > 1) {
       // TIM convolves each timestep's output Q̃[t−1] (t = 1..T−1) along the bins, mixes it
@@ -515,9 +428,16 @@ export function spikingAttention(
   }
   if (ratio > 0) {
     ops?.elementwise(`${name}.rsm`, "mul", size(q) + size(k));
-    q = maskQK(q, ratio, c, foldIn(ctx.keys.rsm!, 0));
-    k = maskQK(k, ratio, c, foldIn(ctx.keys.rsm!, 1));
+    if (cursor) {
+      // one bin: its rows of the masks the full forward draws from the same keys
+      q = tf.mul(q, cursor.spikeMask(ctx.index, "q")!);
+      k = tf.mul(k, cursor.spikeMask(ctx.index, "k")!);
+    } else {
+      q = maskQK(q, ratio, c, foldIn(ctx.keys.rsm!, 0));
+      k = maskQK(k, ratio, c, foldIn(ctx.keys.rsm!, 1));
+    }
   }
+  if (cursor) [k, v] = cursor.keysValues(name, k, v);
   ops?.matmul(`${name}.attn.qk`, q, k, { transposeB: true });
   // Q and K are spikes: the event-driven kernel adds rows instead of multiplying
   let att = tf.mul(
@@ -527,11 +447,13 @@ export function spikingAttention(
   ops?.elementwise(`${name}.attn.scale`, "mul", size(att));
   if (ctx.tables.mulMask) {
     ops?.elementwise(`${name}.attn.mask`, "mul", size(att));
-    att = tf.mul(att, ctx.tables.mulMask);
+    att = tf.mul(att, maskRows(ctx.tables.mulMask, cursor));
   }
   if (c.rsm && c.rsm.mode === "random" && ratio > 0) {
     ops?.elementwise(`${name}.rsm.attn`, "mul", size(att));
-    att = randomSpikeMask(att, { p: ratio, key: foldIn(ctx.keys.rsm!, 2) });
+    att = cursor
+      ? tf.mul(att, cursor.spikeMask(ctx.index, "att")!)
+      : randomSpikeMask(att, { p: ratio, key: foldIn(ctx.keys.rsm!, 2) });
   }
   ops?.matmul(`${name}.attn.av`, att, v);
   const o = normLif(`${name}.attn`, sn.attn, merge(bmm(att, v, { binaryB: true })), c, {
@@ -601,43 +523,19 @@ export function spikingResidual(
     key?: Key;
     ops?: OpsCollector;
     stats?: SpikeStatsCollector;
+    cursor?: BinCursor;
   },
 ): tf.Tensor {
   if (c.residual === "membrane") {
-    const spikeNormFn = c.norm === "causal" ? causalSpikeNorm : spikeNorm;
+    const yn = c.norm === "causal" ? causalNorm(ctx.site, norm, y, ctx.cursor) : spikeNorm(norm, y);
     ctx.ops?.elementwise(`${ctx.site}.norm`, "norm", size(y));
     ctx.ops?.elementwise(`${ctx.site}.add`, "add", size(x));
-    return tf.add(
-      x,
-      dropout(spikeNormFn(norm, y), c.dropout, { training: ctx.training, key: ctx.key }),
-    );
+    return tf.add(x, dropout(yn, c.dropout, { training: ctx.training, key: ctx.key }));
   }
   const s = normLif(ctx.site, norm, y, c, ctx);
   // SEW ADD adds; AND and IAND are logic on spikes (one operation per element)
   ctx.ops?.elementwise(`${ctx.site}.sew`, c.residual === "add" ? "add" : "mul", size(x));
   return sew(x, s, { mode: c.residual });
-}
-
-/**
- * The read-out of the final stream `[B, L, D]`: final layer norm, dropout, linear to
- * log-rates `[B, L, nOutputs]`.
- *
- * @example
- * ```ts
- * import { initHybridParams, key, readout, resolveHybridConfig, tf } from "@hest/hest";
- * const c = resolveHybridConfig({ nInputs: 3, nOutputs: 4, bins: 10, dModel: 8 });
- * const p = initHybridParams(key(0), c);
- * const y = readout(p, tf.ones([2, 10, 8]), c, { training: false }); // [2, 10, 4]
- * ```
- */
-export function readout(
-  params: HybridParams,
-  x: tf.Tensor,
-  c: ResolvedHybridConfig,
-  ctx: { training: boolean; key?: Key; ops?: OpsCollector },
-): tf.Tensor3D {
-  const y = dropout(layerNorm("lnFinal", params.lnFinal, x, ctx.ops), c.rateDropout, ctx);
-  return linear("readout", params.readout, y, ctx.ops) as tf.Tensor3D;
 }
 
 /** The mode-specific functions of one block, as the model composes them. */

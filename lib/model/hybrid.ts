@@ -46,16 +46,12 @@ import {
   type BlockContext,
   blockFunctions,
   type BlockKeys,
-  embedding,
   type HybridApplyContext,
-  type ModelBatch,
-  type ModelTables,
-  modelTables,
   normLif,
-  readout,
   spikingResidual,
   standardResidual,
 } from "./blocks.ts";
+import { embedding, type ModelBatch, type ModelTables, modelTables, readout } from "./embedding.ts";
 import {
   type HybridConfig,
   type ResolvedHybridConfig,
@@ -70,6 +66,7 @@ import {
   mlpPartParams,
   usesHybridParam,
 } from "./params.ts";
+import type { BinCursor } from "./bin_cursor.ts";
 
 /** A functional model: parameter initialiser plus a pure apply function. */
 export interface Model {
@@ -159,6 +156,7 @@ function runBlocks(
   ctx: HybridApplyContext,
   mode: Mode,
   keysOf: (i: number) => BlockKeys,
+  cursor?: BinCursor,
 ): tf.Tensor {
   for (let i = 0; i < c.nLayers; i++) {
     x = runBlock(params.blocks[String(i)], x, c, {
@@ -171,6 +169,7 @@ function runBlocks(
       keys: keysOf(i),
       ops: ctx.ops,
       stats: ctx.stats,
+      cursor,
     });
   }
   return x;
@@ -182,11 +181,12 @@ function forwardStandard(
   c: ResolvedHybridConfig,
   tables: ModelTables,
   ctx: HybridApplyContext,
+  cursor?: BinCursor,
 ): tf.Tensor3D {
   const L = c.nLayers;
   const keys = ctx.training && ctx.key ? split(ctx.key, 2 + 3 * L) : [];
   const ops = ctx.ops;
-  let x = dropout(embedding(params, batch, c, { tables, ops }), c.embedDropout, {
+  let x = dropout(embedding(params, batch, c, { tables, ops, cursor }), c.embedDropout, {
     training: ctx.training,
     key: keys[0],
   });
@@ -194,7 +194,7 @@ function forwardStandard(
     attn: keys[1 + 3 * i],
     attnOut: keys[2 + 3 * i],
     mlpOut: keys[3 + 3 * i],
-  }));
+  }), cursor);
   return readout(params, x, c, { training: ctx.training, key: keys[1 + 3 * L], ops });
 }
 
@@ -204,6 +204,7 @@ function forwardSpiking(
   c: ResolvedHybridConfig,
   tables: ModelTables,
   ctx: HybridApplyContext,
+  cursor?: BinCursor,
 ): tf.Tensor3D {
   const T = c.timesteps;
   const L = c.nLayers;
@@ -213,7 +214,7 @@ function forwardSpiking(
     if (c.encoding === "repeat") {
       // Direct encoding feeds the same real-valued input at every timestep, so the embedding
       // is computed once and repeated over T (identical values, 1/T of the work).
-      return repeatT(tf.expandDims(embedding(params, batch, c, { tables, ops }), 0), T);
+      return repeatT(tf.expandDims(embedding(params, batch, c, { tables, ops, cursor }), 0), T);
     }
     if (!keys[0]) {
       throw new TypeError(
@@ -227,15 +228,62 @@ function forwardSpiking(
   const e = dropout(encoded(), c.embedDropout, { training: ctx.training, key: keys[1] });
   let x = c.residual === "membrane"
     ? e
-    : normLif("embed", params.snEmbed!, e, c, { ops, stats: ctx.stats });
+    : normLif("embed", params.snEmbed!, e, c, { ops, stats: ctx.stats, cursor });
   x = runBlocks(params, x, c, tables, ctx, "spiking", (i) => ({
     rsm: keys[2 + 4 * i],
     attnOut: keys[3 + 4 * i],
     mlpOut: keys[4 + 4 * i],
-  }));
+  }), cursor);
   ops?.elementwise("meanT", "add", x.shape.reduce((a, b) => a * b, 1));
   const y = tf.mean(x, 0); // [B, L+F, D]
   return readout(params, y, c, { training: ctx.training, key: keys[2 + 4 * L], ops });
+}
+
+/** Options of {@linkcode forwardBin}. */
+export interface ForwardBinOptions {
+  /** The model's resolved configuration (`model.config`). */
+  config: ResolvedHybridConfig;
+  /** Its constant tables ({@linkcode modelTables}). */
+  tables: ModelTables;
+  /** Mode to run. */
+  mode: Mode;
+  /** The key the full forward would be given (draws nothing here; it selects the same keys). */
+  key?: Key;
+  /** The earlier bins' state and this bin's index. */
+  cursor: BinCursor;
+}
+
+/**
+ * One bin of the inference forward pass of a causal model: `input [B, 1, nInputs]` (the held-in
+ * counts of bin `cursor.bin`) → log-rates `[B, 1, nOutputs]`, equal to row `cursor.bin` of
+ * `apply` on the whole trial. The same block functions as `apply`, reading the earlier bins from
+ * the cursor; lib/infer/stream.ts drives it.
+ *
+ * @example
+ * ```ts
+ * import { binCursor, forwardBin, hybridTransformer, key, modelTables, tf } from "@hest/hest";
+ * const m = hybridTransformer({ nInputs: 3, nOutputs: 4, bins: 10, causal: true });
+ * const params = m.init(key(0));
+ * const cache: Record<string, tf.Tensor> = {};
+ * const tables = modelTables(m.config);
+ * const y0 = forwardBin(params, tf.ones([1, 1, 3]), {
+ *   config: m.config,
+ *   tables,
+ *   mode: "standard",
+ *   cursor: binCursor(cache, 0),
+ * }); // [1, 1, 4]
+ * ```
+ */
+export function forwardBin(
+  params: HybridParams,
+  input: tf.Tensor,
+  opts: ForwardBinOptions,
+): tf.Tensor3D {
+  const { config: c, tables, mode, key, cursor } = opts;
+  const ctx: HybridApplyContext = { training: false, mode, key };
+  return mode === "spiking"
+    ? forwardSpiking(params, { input }, c, tables, ctx, cursor)
+    : forwardStandard(params, { input }, c, tables, ctx, cursor);
 }
 
 /**

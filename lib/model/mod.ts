@@ -10,3 +10,5 @@ export * from "./config.ts";
 export * from "./hybrid.ts";
 export * from "./params.ts";
 export * from "./transformer.ts";
+export * from "./bin_cursor.ts";
+export * from "./embedding.ts";

@@ -237,11 +237,18 @@ function conv(p: TimParams, x: tf.Tensor, o: ResolvedTimOptions, spikes: boolean
   return convKernel(x, p.w, p.b, { padLeft: o.causal ? k - 1 : Math.floor(k / 2), binary: spikes });
 }
 
+/**
+ * `window(t, x)`: for one bin of a stream, the bins TIM's convolution at timestep t reads (the
+ * earlier bins' Q̃[t − 1] and this bin's `x`); the step then keeps the convolution's last bin.
+ */
+type TimWindow = (t: number, x: tf.Tensor) => tf.Tensor;
+
 function simulate(
   p: TimParams,
   q: tf.Tensor,
   o: ResolvedTimOptions,
   withState: boolean,
+  window?: TimWindow,
 ): tf.Tensor[] {
   return tf.tidy(() => {
     const qs = tf.unstack(q, 0);
@@ -264,7 +271,9 @@ function simulate(
       surrogateAlpha: o.surrogate.alpha,
     };
     for (let t = 1; t < qs.length; t++) {
-      const c = conv(p, out[t - 1], o, t >= 2);
+      const c = window
+        ? lastBin(conv(p, window(t, out[t - 1]), o, t >= 2))
+        : conv(p, out[t - 1], o, t >= 2);
       if (fused) {
         const r = timStepKernel(c, { q: qs[t], vIn, vOut, constants });
         [vIn, vOut] = [r.vIn, r.vOut];
@@ -309,6 +318,48 @@ export function applyTim(p: TimParams, q: tf.Tensor, opts: TimOptions = {}): tf.
   const o = resolveTimOptions(opts);
   checkInputs(p, q, "applyTim");
   return simulate(p, q, o, false)[0];
+}
+
+/** The last bin (second-to-last axis) of `x`. */
+function lastBin(x: tf.Tensor): tf.Tensor {
+  const axis = x.rank - 2;
+  const begin = x.shape.map((s, i) => (i === axis ? s - 1 : 0));
+  return tf.slice(x, begin, x.shape.map((s, i) => (i === axis ? 1 : s)));
+}
+
+/**
+ * {@linkcode applyTim} for one bin of a causal stream: `q [T, ..., 1, d]` is the current bin's
+ * query spikes and `window(t, x)` returns the bins the convolution at timestep t reads (the
+ * earlier bins' Q̃[t − 1], kept by the caller, then `x`, this bin's Q̃[t − 1]). The same
+ * simulation as the full sequence, so the output equals the full forward's row for that bin.
+ *
+ * @example
+ * ```ts
+ * import { applyTimBin, initTim, key, tf } from "@hest/hest";
+ * const p = initTim(key(0), { channels: 4, kernel: 2 });
+ * const kept = new Map<number, tf.Tensor>();
+ * function window(t: number, x: tf.Tensor): tf.Tensor {
+ *   const prev = kept.get(t);
+ *   kept.set(t, x); // kernel 2: the next bin needs this one only
+ *   return prev ? tf.concat([prev, x], -2) : x;
+ * }
+ * const bin0 = applyTimBin(p, tf.ones([4, 1, 1, 4]), { causal: true }, window); // [4, 1, 1, 4]
+ * ```
+ */
+export function applyTimBin(
+  p: TimParams,
+  q: tf.Tensor,
+  opts: TimOptions,
+  window: (t: number, x: tf.Tensor) => tf.Tensor,
+): tf.Tensor {
+  const o = resolveTimOptions(opts);
+  checkInputs(p, q, "applyTimBin");
+  if (!o.causal) {
+    throw new RangeError(
+      "applyTimBin needs causal: true: a centred convolution reads later bins, found causal false",
+    );
+  }
+  return simulate(p, q, o, false, window)[0];
 }
 
 /**
