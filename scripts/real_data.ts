@@ -2,8 +2,8 @@
  * Real-data benchmark: the `standard` and `hybrid` presets (both modes) against the two
  * baselines — Gaussian smoothing + Poisson GLM to the held-out neurons (`nlb_tools`' smoothing
  * baseline) and ridge decoding of hand velocity from the raw counts — on the two macaque
- * reaching recordings (`REAL_DATASETS`). The recordings are not shipped in this repository: give
- * the folder that holds them with `--data-root DIR` or `HEST_REAL_DATA`.
+ * reaching recordings (`REAL_DATASETS`), which ship in data/real/ (MIT, each with its README and
+ * license); `--data-root DIR` or `HEST_REAL_DATA` points elsewhere.
  *
  * Each continuous recording is cut into 1-s windows (20 bins of 50 ms), 25 % of the neurons are
  * held out (seeded, seed 0, as NLB's fraction), and windows are split chronologically 70/10/20
@@ -13,7 +13,7 @@
  * Both presets train 2400 steps here; the hybrid with cross-mode distillation
  * ({@linkcode HYBRID_REAL_TRAIN}).
  *
- *     deno task real --data-root DIR [--quick] [--datasets s1,m1] [--seeds 0] [--steps N]
+ *     deno task real [--data-root DIR] [--quick] [--datasets s1,m1] [--seeds 0] [--steps N]
  *                    [--hybrid-steps N] [--hybrid-distill L] [--hybrid-timesteps T]
  *
  * Writes `<out>/<dataset>/results.json`, `report.md` and figures (`scores.{svg,png}`,
@@ -165,6 +165,9 @@ export const HYBRID_REAL_TRAIN: TrainOverrides = { steps: 2400, distill: 1 };
 const SMOOTHING_GRID = { kernSdMs: [25, 50, 100], alphas: [1e-2, 1e-1] };
 const QUICK_SMOOTHING = { kernSdMs: [50], alphas: [1e-2] };
 
+/** The recordings shipped with the repository (data/real/, MIT, with their READMEs). */
+export const SHIPPED_REAL_DATA = new URL("../data/real", import.meta.url).pathname;
+
 const USAGE = `usage: deno task real [options]
 
 Real-data benchmark on the two macaque reaching recordings (in --data-root): 1-s windows,
@@ -184,8 +187,8 @@ raw-count ridge baselines, on the test windows.
                        unless given their own --runs
   --hybrid-timesteps T the hybrid's SNN timesteps (default: the preset's, 4)
   --lag-ms L           behaviour lag in ms, a multiple of 50 (default 0: same bin)
-  --data-root DIR      folder holding the dataset folders (default $HEST_REAL_DATA; required:
-                       the recordings are not shipped in this repository)
+  --data-root DIR      folder holding the dataset folders (default $HEST_REAL_DATA, else the
+                       repository's data/real)
   --out DIR            results (default results/real_data; --quick: runs/real_data_quick)
   --runs DIR           run folders (default runs/real_data; --quick: <out>/runs)
   --backend B          wasm | webgpu | cpu (default wasm)
@@ -553,13 +556,8 @@ async function main(): Promise<void> {
   const hybridTimesteps = intFlag("hybrid-timesteps", f["hybrid-timesteps"], 1);
   const lagMs = floatFlag("lag-ms", f["lag-ms"]) ?? 0;
   const expected = Object.values(REAL_DATASETS).map((d) => `${d.folder}/${d.file}`).join(" and ");
-  const root = (f["data-root"] ?? Deno.env.get("HEST_REAL_DATA") ?? "").replace(/\/$/, "");
-  if (root === "") {
-    throw new UsageError(
-      `pass --data-root DIR (or set HEST_REAL_DATA): the folder holding ${expected}; the ` +
-        `recordings are not shipped in this repository`,
-    );
-  }
+  const root = (f["data-root"] ?? Deno.env.get("HEST_REAL_DATA") ?? SHIPPED_REAL_DATA)
+    .replace(/\/$/, "");
   try {
     await Deno.stat(root);
   } catch (err) {

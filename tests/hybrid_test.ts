@@ -119,7 +119,7 @@ Deno.test("hybrid: spiking-only parameters are untouched by standard steps and v
 });
 
 Deno.test("hybrid: a masked bin's spiking-mode prediction depends on the unmasked bins", async () => {
-  // ../shared/bench caveat 6: with a zeroed input and no norm, no Q spikes reach a masked bin.
+  // with a zeroed input and no norm, no Q spikes reach a masked bin
   // Here the bin carries its position and the mask token, and every LIF has a norm in front.
   for (const residual of ["add", "membrane"] as const) {
     const m = hybridTransformer({

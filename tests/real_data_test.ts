@@ -8,19 +8,8 @@ import { runScript } from "./_script_util.ts";
 function run(args: string[]) {
   return runScript("real_data.ts", args);
 }
-const REAL = new URL("../../shared/data/real/", import.meta.url).pathname;
-
-async function realDataPresent(): Promise<boolean> {
-  try {
-    await Deno.stat(REAL);
-    return true;
-  } catch {
-    console.log(
-      `skipped: ${REAL} is absent (the real .mat files live in the project's shared/ folder)`,
-    );
-    return false;
-  }
-}
+// the recordings ship with the repository (data/real/)
+const REAL = new URL("../data/real/", import.meta.url).pathname;
 
 type S = { mean: number; sd: number; values: number[] };
 type Row = {
@@ -55,17 +44,28 @@ Deno.test("real_data: bad flags exit 2 naming them", async () => {
   }
 });
 
-Deno.test("real_data: without --data-root (or HEST_REAL_DATA) it exits 2 naming the flag", async () => {
-  if (Deno.env.get("HEST_REAL_DATA")) return; // the variable would supply the folder
-  const r = await run(["--quick", "--datasets", "s1"]);
-  assert.equal(r.code, 2, `exit ${r.code}\n${r.err}`);
-  assert.match(r.err, /pass --data-root DIR \(or set HEST_REAL_DATA\)/);
-  assert.match(r.err, /spykesml_s1_reaching\/s1_data\.mat/);
-  assert.match(r.err, /not shipped in this repository/);
+Deno.test("real_data: a --data-root without the recordings exits naming the folder and files", async () => {
+  const empty = await Deno.makeTempDir();
+  try {
+    const r = await run(["--quick", "--datasets", "s1", "--data-root", `${empty}/nowhere`]);
+    assert.notEqual(r.code, 0, r.err);
+    assert.match(r.err, /nowhere/);
+    assert.match(r.err, /spykesml_s1_reaching\/s1_data\.mat/);
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
+});
+
+Deno.test("real_data: the shipped recordings carry their README and license", async () => {
+  for (const d of Object.values(REAL_DATASETS)) {
+    for (const f of [d.file, "README.md", "LICENSE.spykesML-MIT.txt"]) {
+      const st = await Deno.stat(`${REAL}${d.folder}/${f}`);
+      assert.ok(st.isFile && st.size > 0, `${d.folder}/${f}`);
+    }
+  }
 });
 
 Deno.test("real_data: --quick on the S1 recording writes results.json, report and figures", async () => {
-  if (!(await realDataPresent())) return;
   const dir = await Deno.makeTempDir();
   try {
     const t0 = performance.now();
