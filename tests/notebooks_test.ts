@@ -1,6 +1,7 @@
 /**
- * Executes every notebook in notebooks/ headlessly with the repository's Deno kernelspec
- * (`jupyter nbconvert --execute`) and checks that no cell failed and that each notebook displayed
+ * Executes every notebook in notebooks/ headlessly the way the README says
+ * (`deno task notebook`: `jupyter nbconvert --execute` with the repository's Deno kernelspec and
+ * this Deno as `deno`, so none needs to be on PATH) and checks that no cell failed and that each notebook displayed
  * figures. Jupyter comes from Debian packages (installed by .ci/run); without it this test fails
  * and says what to install.
  */
@@ -46,14 +47,6 @@ async function jupyterVersion(): Promise<string> {
   }
 }
 
-/** A folder whose `deno` is this test's own deno binary (the kernelspec runs `deno` from PATH). */
-async function denoBinDir(tmp: string): Promise<string> {
-  const bin = join(tmp, "bin");
-  await Deno.mkdir(bin);
-  await Deno.symlink(Deno.execPath(), join(bin, "deno"));
-  return bin;
-}
-
 async function notebookNames(): Promise<string[]> {
   const names: string[] = [];
   for await (const e of Deno.readDir(NOTEBOOKS)) {
@@ -87,30 +80,22 @@ for (const name of Object.keys(MIN_FIGURES)) {
     await jupyterVersion();
     const tmp = await Deno.makeTempDir({ prefix: "hest_nb_" });
     try {
-      const bin = await denoBinDir(tmp);
-      const env = {
-        PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
-        JUPYTER_PATH: NOTEBOOKS,
-        JUPYTER_CONFIG_DIR: join(tmp, "config"),
-        JUPYTER_DATA_DIR: join(tmp, "data"),
-        JUPYTER_RUNTIME_DIR: join(tmp, "runtime"),
-        NO_COLOR: "1",
-      };
       const started = performance.now();
-      const out = await new Deno.Command("jupyter", {
+      // the README's command: the notebook task runs Jupyter with this Deno as the kernel
+      const out = await new Deno.Command(Deno.execPath(), {
         args: [
-          "nbconvert",
-          "--to",
-          "notebook",
-          "--execute",
-          `--ExecutePreprocessor.timeout=${CELL_TIMEOUT_S}`,
-          "--ExecutePreprocessor.kernel_name=deno",
-          "--output-dir",
+          "run",
+          "-A",
+          "--frozen",
+          "scripts/notebook.ts",
+          "--timeout",
+          String(CELL_TIMEOUT_S),
+          "--out",
           tmp,
-          join(NOTEBOOKS, name),
+          join("notebooks", name),
         ],
         cwd: ROOT,
-        env,
+        env: { NO_COLOR: "1" },
         stdout: "piped",
         stderr: "piped",
       }).output();
