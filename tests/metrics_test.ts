@@ -525,3 +525,44 @@ Deno.test("evaluate: prediction shape mismatches name expected and found shapes"
   // deno-lint-ignore no-explicit-any
   await assert.rejects(evaluate({ rates }, ds, { split: "dev" as any }), /found dev/);
 });
+
+Deno.test("evaluate: vel R² of the test split fits its decoder on train and val trials (nlb_tools), of val on train", async () => {
+  const { ds } = tinyDataset();
+  // rates that carry the behaviour on some trials and noise on others, so the fitted decoder
+  // depends on which trials it sees
+  const u = uniform(key(11), 10000);
+  let ui = 0;
+  const s = () => u[ui++];
+  const [nT, nB, nN] = ds.counts.shape;
+  const rates = new Float32Array(nT * nB * nN);
+  for (let t = 0; t < nT; t++) {
+    for (let b = 0; b < nB; b++) {
+      for (let n = 0; n < nN; n++) {
+        const i = (t * nB + b) * nN + n;
+        const v = ds.behavior!.data[(t * nB + b) * 2 + (n % 2)];
+        rates[i] = 1 + 0.1 * Math.abs(v) + (t % 3 === 0 ? s() : 0.01 * s());
+      }
+    }
+  }
+  const preds = { rates: array3d(rates, [nT, nB, nN]) };
+  const r = await evaluate(preds, ds, quiet);
+  const all = Int32Array.from([...ds.heldIn, ...ds.heldOut]);
+  const fitOn = (trials: number[]) => ({
+    rates: take3d(preds.rates, Int32Array.from(trials), { last: all }),
+    behavior: take3d(ds.behavior!, Int32Array.from(trials)),
+  });
+  const test = {
+    rates: take3d(preds.rates, Int32Array.of(8, 9), { last: all }),
+    behavior: take3d(ds.behavior!, Int32Array.of(8, 9)),
+  };
+  const trainVal = await velocityR2(fitOn([0, 1, 2, 3, 4, 5, 6, 7]), test);
+  const trainOnly = await velocityR2(fitOn([0, 1, 2, 3, 4, 5]), test);
+  assert.notEqual(trainVal, trainOnly, "the two fits differ on these data");
+  close(r.velR2!, trainVal, 1e-12, "test-split vel R² = decoder fitted on train + val");
+  const v = await evaluate(preds, ds, { split: "val", onWarning: quiet.onWarning });
+  const val = {
+    rates: take3d(preds.rates, Int32Array.of(6, 7), { last: all }),
+    behavior: take3d(ds.behavior!, Int32Array.of(6, 7)),
+  };
+  close(v.velR2!, await velocityR2(fitOn([0, 1, 2, 3, 4, 5]), val), 1e-12, "val-split vel R²");
+});

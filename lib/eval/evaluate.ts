@@ -237,7 +237,8 @@ async function withContext<T>(what: string, f: () => Promise<T>): Promise<T> {
  *   `forwardRates` exist; `oracleFpBps` when forward true rates exist);
  * - `rateR2` / `rateR2Weighted` against the true rates, held-in ⊕ held-out neurons;
  * - `psthR2` when conditions are known; `velR2` when behaviour is present (ridge fitted on the
- *   predicted rates of `dataset.split.train`, scored on the evaluated split, lag `lagBins`).
+ *   predicted rates of the train trials — train and val when the test split is scored, as
+ *   nlb_tools fits on all of NLB's train trials — scored on the evaluated split, lag `lagBins`).
  *
  * @example
  * ```ts
@@ -335,7 +336,11 @@ export async function evaluate(
   }
   if (dataset.behavior) {
     const beh = dataset.behavior;
-    const trainTrials = dataset.split.train;
+    // as nlb_tools: the decoder is fitted on every trial before the scored split (train and
+    // val when the test split is scored, NLB's "train" trials), then scored on the split
+    const trainTrials = split === "test"
+      ? Int32Array.from([...dataset.split.train, ...dataset.split.val])
+      : dataset.split.train;
     result.velR2 = await withContext("velR2", () =>
       velocityR2(
         {
