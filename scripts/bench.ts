@@ -1,7 +1,7 @@
 /**
  * Speed benchmarks of the reference configuration (batch 32, 100 bins, 100 neurons, width 128,
- * 4 layers, 4 heads, feed-forward 512, T = 4 SNN timesteps; dropout 0), the workload of the
- * PyTorch reference script `torch_ref.py`, optionally timed side by side with it.
+ * 4 layers, 4 heads, feed-forward 512, T = 4 SNN timesteps; dropout 0), optionally timed side by
+ * side with its PyTorch peer `scripts/torch_ref.py` (the same models and steps in PyTorch).
  *
  *     deno task bench [--out FILE.json] [--vs-torch --torch-ref FILE] [--backend B] [--reps N]
  *                     [--warmup N] [--rows A,B,…]
@@ -22,12 +22,13 @@
  *
  * `conv` rows use convolutional attention (Q and K from a kernel-3 convolution over bins). Each
  * row is the median (and p99) of `--reps` repetitions after `--warmup` untimed ones; a stream row
- * times every step of `--reps` passes over one test trial's bins (its forward window included). `--vs-torch` runs
- * `torch_ref.py --models standard,conv,spiking --threads-list 1` (one thread; the script is not
- * part of this repository: give its path with `--torch-ref FILE` or `HEST_TORCH_REF`)
- * with the same repetitions in the same invocation and pairs its medians with the rows (see
- * `TORCH_PAIRS`). `peakRssMb` is this process's VmHWM (/proc/self/status) at the end, and
- * every row records the VmHWM after it (`rssHwmMb`).
+ * times every step of `--reps` passes over one test trial's bins (its forward window included).
+ * `--vs-torch` runs `scripts/torch_ref.py --threads-list 1` (one thread; another copy with
+ * `--torch-ref FILE` or `HEST_TORCH_REF`) under /usr/bin/python3 with PyTorch from Debian's
+ * python3-torch, on the models the selected rows are paired with (`standard`, `conv`, `spiking`),
+ * with the same repetitions in the same invocation, and pairs its medians with the rows (see
+ * `TORCH_PAIRS`). `peakRssMb` is this process's VmHWM
+ * (/proc/self/status) at the end, and every row records the VmHWM after it (`rssHwmMb`).
  *
  * @module
  */
@@ -78,18 +79,22 @@ const ROWS = [
 const USAGE = `usage: deno task bench [options]
 
   --out FILE.json      also write the results there (atomically)
-  --vs-torch           also run the PyTorch reference torch_ref.py (1 thread) in this
+  --vs-torch           also run the PyTorch peer scripts/torch_ref.py (1 thread) in this
                        invocation, add torchMedianMs and ratio to the rows it pairs, print the
-                       table (needs Debian's python3-torch and libopenblas0-openmp)
-  --torch-ref FILE     path of torch_ref.py for --vs-torch (default: $HEST_TORCH_REF; the
-                       script is not shipped in this repository)
+                       table (needs /usr/bin/python3 with Debian's python3-torch; install
+                       libopenblas0-openmp too, else torch runs on the reference BLAS)
+  --torch-ref FILE     another torch_ref.py for --vs-torch (default: $HEST_TORCH_REF, else
+                       scripts/torch_ref.py)
   --backend B          wasm | webgpu | cpu (default wasm)
   --reps N             timed repetitions per row (default 5; --steps is an alias)
   --warmup N           untimed repetitions first (default 1)
   --rows A,B,...       only these rows (default all): ${ROWS.join(", ")}
   -h, --help           this text`;
 
-/** Which torch_ref.py measurement each row is paired with: [model, field]. */
+/**
+ * Which torch_ref.py measurement each row is paired with: [model, field] of its JSON line
+ * (`ndt` rows against `standard`, whose work per step is the same).
+ */
 const TORCH_PAIRS: Record<string, [string, string]> = {
   "train.standard.remat": ["standard", "train_step_ms"],
   "train.spiking.remat": ["spiking", "train_step_ms"],
@@ -104,7 +109,11 @@ const TORCH_PAIRS: Record<string, [string, string]> = {
   "infer.standard.ndt.b32": ["standard", "infer_ms_b32"],
 };
 
+/** Debian's python, where python3-torch installs (a `python3` on PATH may be another one). */
 const PYTHON = "/usr/bin/python3";
+
+/** The repository's PyTorch peer, next to this script. */
+const DEFAULT_TORCH_REF = decodeURIComponent(new URL("./torch_ref.py", import.meta.url).pathname);
 
 /** One benchmark row. */
 interface Row {
@@ -207,8 +216,10 @@ async function machine(backend: string): Promise<Record<string, unknown>> {
   return out;
 }
 
-/** torch_ref.py, 1 thread, the same repetitions; its JSON lines and the command. */
-async function runTorch(torchRef: string, reps: number, warmup: number): Promise<{
+/**
+ * torch_ref.py on `models`, 1 thread, the same repetitions; its JSON lines and the command.
+ */
+async function runTorch(torchRef: string, models: string[], reps: number, warmup: number): Promise<{
   command: string[];
   results: Record<string, Record<string, unknown>>;
   seconds: number;
@@ -216,7 +227,7 @@ async function runTorch(torchRef: string, reps: number, warmup: number): Promise
   const args = [
     torchRef,
     "--models",
-    "standard,conv,spiking",
+    models.join(","),
     "--threads-list",
     "1",
     "--no-sysinfo",
@@ -235,6 +246,7 @@ async function runTorch(torchRef: string, reps: number, warmup: number): Promise
   const out = await new Deno.Command(PYTHON, { args, stdout: "piped", stderr: "piped" }).output();
   const text = new TextDecoder().decode(out.stdout);
   const results: Record<string, Record<string, unknown>> = {};
+  const warnings = new Set<string>();
   for (const line of text.split("\n")) {
     if (!line.startsWith("{")) continue;
     const r = JSON.parse(line) as Record<string, unknown>;
@@ -243,8 +255,11 @@ async function runTorch(torchRef: string, reps: number, warmup: number): Promise
         `torch_ref.py: ${r.error} (${(r.stderr_tail as string | undefined)?.trim() ?? ""})`,
       );
     }
+    if (typeof r.warning === "string") warnings.add(r.warning);
     if (typeof r.model === "string") results[r.model] = r;
   }
+  // e.g. torch on the netlib reference BLAS: the ratios would compare against a crippled peer
+  for (const w of warnings) console.error(`warning: torch_ref.py: ${w}`);
   if (!out.success || Object.keys(results).length === 0) {
     throw new Error(
       `torch_ref.py failed (exit ${out.code}): ${
@@ -256,26 +271,22 @@ async function runTorch(torchRef: string, reps: number, warmup: number): Promise
 }
 
 /**
- * The path of torch_ref.py from `--torch-ref` or `HEST_TORCH_REF`, checked to exist, and that
- * PyTorch can run, before spending minutes on the hest rows.
+ * The path of torch_ref.py (`--torch-ref`, else `HEST_TORCH_REF`, else the repository's own),
+ * checked to exist, and that PyTorch can run, before spending minutes on the hest rows.
  */
 async function checkTorch(flag: string | undefined): Promise<string> {
-  const torchRef = flag ?? Deno.env.get("HEST_TORCH_REF");
-  if (torchRef === undefined || torchRef === "") {
-    throw new UsageError(
-      "--vs-torch needs the PyTorch reference script: pass --torch-ref FILE (or set " +
-        "HEST_TORCH_REF); torch_ref.py is not shipped in this repository",
-    );
-  }
+  const env = Deno.env.get("HEST_TORCH_REF");
+  const torchRef = flag || env || DEFAULT_TORCH_REF;
+  const from = flag ? "--torch-ref" : env ? "HEST_TORCH_REF" : "the default torch_ref.py";
   try {
     await Deno.stat(torchRef);
   } catch (err) {
-    throw new UsageError(`--torch-ref: ${torchRef} not found (${(err as Error).message})`);
+    throw new UsageError(`${from}: ${torchRef} not found (${(err as Error).message})`);
   }
   let ok = false;
   try {
     const r = await new Deno.Command(PYTHON, {
-      args: ["-c", "import torch, numpy"],
+      args: ["-c", "import torch"],
       stdout: "null",
       stderr: "null",
     }).output();
@@ -571,8 +582,15 @@ await runMain(USAGE, async () => {
   const leaked = tf.memory().numTensors - before;
 
   let torch: Awaited<ReturnType<typeof runTorch>> | undefined;
-  if (torchRef !== undefined) {
-    torch = await runTorch(torchRef, reps, warmup);
+  // only the PyTorch models some timed row is paired with (a spiking step takes seconds there)
+  const torchModels = [
+    ...new Set(rows.flatMap((r) => TORCH_PAIRS[r.name] ? [TORCH_PAIRS[r.name][0]] : [])),
+  ];
+  if (torchRef !== undefined && torchModels.length === 0) {
+    console.error("--vs-torch: no selected row has a PyTorch counterpart; torch_ref.py not run");
+  }
+  if (torchRef !== undefined && torchModels.length > 0) {
+    torch = await runTorch(torchRef, torchModels, reps, warmup);
     for (const r of rows) {
       const pair = TORCH_PAIRS[r.name];
       const tr = pair ? torch.results[pair[0]] : undefined;
