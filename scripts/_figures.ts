@@ -2,6 +2,10 @@
  * Results JSON and figures of the experiment scripts (schemas read by the notebooks and
  * `lib/figures/report.ts`'s loaders).
  *
+ * Rendering imports vega, vega-lite and resvg statically (no dynamic import, no subprocess), so
+ * the figures add no output of their own; the `Download https://registry.npmjs.org/…` lines of a
+ * script's first run on a machine are Deno's one-time npm cache fill (see `lib/figures/render.ts`).
+ *
  * @module
  */
 import type { ExperimentResult } from "../lib/experiments/experiment.ts";

@@ -5,6 +5,7 @@
  */
 import type { Stat } from "../lib/experiments/experiment.ts";
 import type { ChartSpec } from "../lib/figures/charts.ts";
+import { formatFixed, modelColorScale } from "../lib/figures/style.ts";
 import type { RealRow } from "./real_data.ts";
 
 /** A statistic as "mean ± sd" (or the mean of one value); "–" when absent. */
@@ -37,74 +38,78 @@ export function markdownTable(rows: readonly RealRow[]): string {
   return lines.join("\n");
 }
 
-/** Bars of co-bps and velocity R² per model (two panels), baselines in grey. */
+/** The two panels of {@linkcode scoresChart}: the statistic, its panel title and y-axis title. */
+const SCORE_PANELS = [
+  { key: "coBps", title: "co-bps (held-out neurons)", yTitle: "co-bps (bits/spike)" },
+  { key: "velR2", title: "velocity R²", yTitle: "velocity R²" },
+] as const;
+
+/**
+ * Bars of co-bps and velocity R² per model (two panels, each with its own y-axis title), ± sd
+ * error bars and the mean printed on each bar. Each model has its colour of every other chart
+ * (`modelColorScale`, baselines in greys); a model shown in two modes gets one bar per mode,
+ * named by its label with the mode, in the model's colour.
+ */
 export function scoresChart(rows: readonly RealRow[], title: string): ChartSpec {
-  const values: Record<string, unknown>[] = [];
-  for (const r of rows) {
-    const name = r.mode && r.model === "hybrid" ? `${r.label} (${r.mode})` : r.label;
-    for (const [metric, s] of [["co-bps (held-out neurons)", r.coBps], ["velocity R²", r.velR2]]) {
-      const st = s as Stat | null;
-      if (!st || !Number.isFinite(st.mean)) continue;
-      values.push({
-        model: name,
-        kind: r.kind,
-        metric,
-        value: st.mean,
-        lo: st.mean - st.sd,
-        hi: st.mean + st.sd,
-        text: st.mean.toFixed(3),
-      });
-    }
-  }
-  const order = rows.map((r) =>
-    r.mode && r.model === "hybrid" ? `${r.label} (${r.mode})` : r.label
-  );
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title,
-    data: { values },
-    facet: { column: { field: "metric", type: "nominal", title: null } },
-    spec: {
-      width: 260,
+  const labels = rows.map((r) => r.label);
+  const twice = new Set(labels.filter((l, i) => labels.indexOf(l) !== i));
+  // the mode names the bar only where a model is shown in more than one mode
+  const barName = (r: RealRow) => r.mode && twice.has(r.label) ? `${r.label} (${r.mode})` : r.label;
+  const colors = modelColorScale(labels);
+  const panels = SCORE_PANELS.map((p) => {
+    const values = rows.flatMap((r) => {
+      const s = r[p.key];
+      if (!s || !Number.isFinite(s.mean)) return [];
+      const sd = Number.isFinite(s.sd) ? s.sd : 0;
+      return [{
+        bar: barName(r),
+        model: r.label,
+        value: s.mean,
+        lo: s.mean - sd,
+        hi: s.mean + sd,
+        text: formatFixed(s.mean, 3),
+      }];
+    });
+    const order = values.map((v) => v.bar);
+    const x = { field: "bar", type: "nominal", sort: order };
+    return {
+      title: p.title,
+      // one bar step wide enough that the slanted model names never overlap
+      width: Math.max(200, 44 * values.length),
       height: 200,
+      data: { values },
       layer: [
         {
           mark: { type: "bar" },
           encoding: {
-            x: {
-              field: "model",
-              type: "nominal",
-              sort: order,
-              title: null,
-              axis: { labelAngle: -35 },
-            },
-            y: { field: "value", type: "quantitative", title: null },
-            color: {
-              field: "kind",
-              type: "nominal",
-              scale: { domain: ["baseline", "model"], range: ["#9e9e9e", "#1f77b4"] },
-              title: null,
-            },
+            x: { ...x, title: null, axis: { labelAngle: -35, labelLimit: 220 } },
+            y: { field: "value", type: "quantitative", title: p.yTitle },
+            color: { field: "model", type: "nominal", scale: colors, legend: null },
           },
         },
         {
           mark: { type: "rule" },
-          encoding: {
-            x: { field: "model", type: "nominal", sort: order },
-            y: { field: "lo", type: "quantitative" },
-            y2: { field: "hi" },
-          },
+          encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } },
         },
         {
           mark: { type: "text", dy: -6 },
           encoding: {
-            x: { field: "model", type: "nominal", sort: order },
+            x,
             y: { field: "value", type: "quantitative" },
             text: { field: "text" },
           },
         },
       ],
-    },
-    resolve: { scale: { y: "independent", x: "independent" } },
+    };
+  });
+  // a metric no row has (no velocity in the recording) gets no empty panel
+  const shown = panels.filter((p) => p.data.values.length > 0);
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    background: "white",
+    padding: 10,
+    hconcat: shown.length > 0 ? shown : panels,
+    spacing: 40,
   } as unknown as ChartSpec;
 }

@@ -16,6 +16,7 @@ import {
 } from "../lib/figures/activity_charts.ts";
 import { figure, JUPYTER_DISPLAY, show } from "../lib/figures/notebook.ts";
 import { renderPng, renderSvg, saveFigure, svgToPng } from "../lib/figures/render.ts";
+import { modelColor } from "../lib/figures/style.ts";
 
 interface Mark {
   label: string;
@@ -280,8 +281,26 @@ Deno.test("firingRateChart: one bar per site and series, heights proportional to
     { site: "a", rate: 0.3, model: "basic", mode: "spiking" },
     { site: "b", rate: 0.4, model: "basic", mode: "spiking" },
   ]));
-  assert.equal(marks(grouped, "bar").length, 4);
-  assert.ok(texts(grouped).includes("basic · spiking"));
+  const groupedBars = marks(grouped, "bar");
+  assert.equal(groupedBars.length, 4);
+  // colour by model (its colour in every chart); one mode: no mode legend
+  for (const s of ["model", "basic", "hybrid"]) assert.ok(texts(grouped).includes(s), s);
+  assert.ok(!texts(grouped).includes("mode"));
+  for (const bar of groupedBars) {
+    const model = bar.label.match(/model: (\w+)/)?.[1] ?? "";
+    assert.equal(bar.fill.toUpperCase(), modelColor(model).toUpperCase(), bar.label);
+  }
+  // one model in two modes: one colour, the modes told apart by opacity
+  const modes = await renderSvg(firingRateChart([
+    { site: "a", rate: 0.1, model: "hybrid", mode: "spiking" },
+    { site: "a", rate: 0.2, model: "hybrid", mode: "standard" },
+  ]));
+  const modeBars = [...modes.matchAll(/<path\s[^>]*aria-roledescription="bar"[^>]*>/g)]
+    .map((m) => m[0]);
+  assert.equal(modeBars.length, 2);
+  assert.equal(new Set(modeBars.map((t) => t.match(/\sfill="([^"]*)"/)?.[1])).size, 1);
+  assert.equal(new Set(modeBars.map((t) => t.match(/\sopacity="([^"]*)"/)?.[1])).size, 2);
+  assert.ok(texts(modes).includes("mode"));
   assert.throws(
     () => firingRateChart([{ site: "a", rate: 1.5 }]),
     /rows\[0\]\.rate must be in \[0, 1\].*found 1\.5/,

@@ -8,6 +8,7 @@
  */
 import type { ChartOptions, ChartSpec } from "./charts.ts";
 import { describe, finite, nonEmpty, size, text, uniques } from "./chart_checks.ts";
+import { modelColor, modelColorScale } from "./style.ts";
 
 /**
  * Line and point colours of {@linkcode rasterChart}.
@@ -247,7 +248,9 @@ export type FiringRateOptions = ChartOptions;
 
 /**
  * Firing rate per LIF site: one bar per site (grouped side by side when rows carry several
- * model/mode series), sites in first-appearance order.
+ * model/mode series), sites in first-appearance order. Grouped bars are coloured by model (the
+ * model's colour in every chart, see `modelColor`) and, when the rows carry several modes,
+ * shaded by mode (opacity), since colour stands for the model alone.
  *
  * @example
  * ```ts
@@ -275,11 +278,14 @@ export function firingRateChart(
     if (r.model !== undefined) text(fn, `rows[${i}].model`, r.model);
     if (r.mode !== undefined) text(fn, `rows[${i}].mode`, r.mode);
     const series = [r.model, r.mode].filter((x) => x !== undefined).join(" · ") || "rate";
-    return { site, rate, series };
+    return { site, rate, series, model: r.model ?? "–", mode: r.mode ?? "–" };
   });
   const sites = uniques(data.map((r) => r.site));
   const series = uniques(data.map((r) => r.series));
+  const models = uniques(data.map((r) => r.model));
+  const modes = uniques(data.map((r) => r.mode));
   const grouped = series.length > 1;
+  const byModel = models.length > 1 || models[0] !== "–";
   const width = size(
     fn,
     "width",
@@ -304,15 +310,32 @@ export function firingRateChart(
         axis: { labelAngle: -45, labelLimit: 200 },
       },
       y: { field: "rate", type: "quantitative", title: "firing rate (spikes / neuron / step)" },
-      ...(grouped
+      // one model: its colour; several: one colour each; none named: a neutral blue
+      color: models.length > 1
         ? {
-          color: { field: "series", type: "nominal", title: null, sort: series },
-          xOffset: { field: "series", type: "nominal", sort: series },
+          field: "model",
+          type: "nominal",
+          title: "model",
+          sort: models,
+          scale: modelColorScale(models),
         }
-        : { color: { value: "#4c78a8" } }),
+        : { value: byModel ? modelColor(models[0]) : "#4c78a8" },
+      ...(grouped && modes.length > 1
+        ? {
+          opacity: {
+            field: "mode",
+            type: "nominal",
+            title: "mode",
+            sort: modes,
+            scale: { domain: modes, range: modes.map((_, i) => 1 - 0.55 * i / (modes.length - 1)) },
+          },
+        }
+        : {}),
+      ...(grouped ? { xOffset: { field: "series", type: "nominal", sort: series } } : {}),
       tooltip: [
         { field: "site", type: "nominal" },
-        { field: "series", type: "nominal" },
+        { field: "model", type: "nominal" },
+        { field: "mode", type: "nominal" },
         { field: "rate", type: "quantitative", format: ".4f" },
       ],
     },

@@ -11,12 +11,14 @@
  * | {@linkcode trainingCurvesChart} | training loss / validation score against step, one panel per metric |
  *
  * Spike rasters and firing rates are in `activity_charts.ts`; rendering to SVG/PNG is in
- * `render.ts`, notebook display in `notebook.ts`.
+ * `render.ts`, notebook display in `notebook.ts`; the colour of each model and the number
+ * labels (no "−0.000") in `style.ts`.
  *
  * @module
  */
 import type * as vl from "vega-lite";
 import { describe, finite, nonEmpty, optionalSd, size, text, uniques } from "./chart_checks.ts";
+import { formatChange, formatFixed, modelColorScale } from "./style.ts";
 
 /** A Vega-Lite specification (plain JSON), as every chart function returns it. */
 export type ChartSpec = vl.TopLevelSpec;
@@ -191,6 +193,7 @@ function waterfallPanel(
     width: number;
     height: number;
     fmt: (x: number) => string;
+    fmtChange: (x: number) => string;
     zoom: boolean;
   },
   effects: WaterfallEffect[],
@@ -207,9 +210,10 @@ function waterfallPanel(
     lo: b.end - b.sd,
     hi: b.end + b.sd,
     top: Math.max(b.direction === "baseline" ? floor : b.start, b.end, b.end + b.sd),
-    text: b.direction === "baseline"
-      ? o.fmt(b.end)
-      : `${b.delta < 0 ? "−" : "+"}${o.fmt(Math.abs(b.delta))}`,
+    // a step that changes nothing visible prints "0.000", not "+0.000" or "−0.000"
+    text: b.direction === "baseline" ? o.fmt(b.end) : o.fmtChange(b.delta),
+    // the tooltip's "+.4f" keeps the sign of a change that rounds to zero: round it first
+    change: Math.round(b.delta * 1e4) / 1e4 || 0,
   }));
   const labels = bars.map((b) => b.label);
   return {
@@ -246,7 +250,7 @@ function waterfallPanel(
           tooltip: [
             { field: "label", type: "nominal" },
             { field: "end", type: "quantitative", title: "value", format: ".4f" },
-            { field: "delta", type: "quantitative", title: "change", format: "+.4f" },
+            { field: "change", type: "quantitative", title: "change", format: "+.4f" },
             { field: "sd", type: "quantitative", title: "sd", format: ".4f" },
           ],
         },
@@ -277,11 +281,10 @@ function waterfallPanel(
   };
 }
 
-/** A formatter with the decimals that give 3 significant digits to the largest |value|. */
-function fixedFor(values: readonly number[]): (x: number) => string {
+/** The decimals that give 3 significant digits to the largest |value|. */
+function decimalsFor(values: readonly number[]): number {
   const top = Math.max(...values.map(Math.abs));
-  const decimals = top > 0 ? Math.min(10, Math.max(0, 2 - Math.floor(Math.log10(top)))) : 3;
-  return (x) => x.toFixed(decimals);
+  return top > 0 ? Math.min(10, Math.max(0, 2 - Math.floor(Math.log10(top)))) : 3;
 }
 
 /**
@@ -342,7 +345,8 @@ export function waterfallChart(
     yTitle: opts.coBpsTitle ?? "co-bps (bits/spike)",
     width,
     height,
-    fmt: (x) => x.toFixed(digits),
+    fmt: (x) => formatFixed(x, digits),
+    fmtChange: (x) => formatChange(x, digits),
     zoom: opts.zoom ?? false,
   }, effects);
   const base = {
@@ -354,12 +358,14 @@ export function waterfallChart(
   if (!en) {
     return { ...base, ...coPanel, title: opts.title ?? coPanel.title } as unknown as ChartSpec;
   }
+  const enDigits = decimalsFor(en.map((b) => b.end));
   const enPanel = waterfallPanel(en, {
     title: "energy per sample (lower is better)",
     yTitle: opts.energyTitle ?? "energy per sample (µJ)",
     width,
     height,
-    fmt: fixedFor(en.map((b) => b.end)),
+    fmt: (x) => formatFixed(x, enDigits),
+    fmtChange: (x) => formatChange(x, enDigits),
     zoom: opts.zoom ?? false,
   }, effects);
   return { ...base, hconcat: [coPanel, enPanel], spacing: 40 } as unknown as ChartSpec;
@@ -391,9 +397,36 @@ export interface AccuracyEnergyOptions extends ChartOptions {
 }
 
 /**
+ * The span of a log axis around data from `lo` to `hi` (> 0): padded by 8% of the data's span
+ * in log space (at least 0.05 decade) each side, and at least half a decade wide, so no point
+ * sits on the edge and the axis does not run on over empty decades (as rounding out to powers
+ * of ten would).
+ */
+function logDomain(lo: number, hi: number): [number, number] {
+  let a = Math.log10(lo), b = Math.log10(hi);
+  const pad = Math.max(0.08 * (b - a), 0.05);
+  a -= pad;
+  b += pad;
+  const short = 0.5 - (b - a);
+  if (short > 0) {
+    a -= short / 2;
+    b += short / 2;
+  }
+  return [10 ** a, 10 ** b];
+}
+
+/** The span of a linear axis around `lo`..`hi`, padded by 8% of the span (or of |value|). */
+function paddedDomain(lo: number, hi: number): [number, number] {
+  const pad = 0.08 * (hi - lo || Math.abs(hi) || 1);
+  return [lo - pad, hi + pad];
+}
+
+/**
  * Accuracy against energy: co-bps on y, energy per sample on a log x-axis, error bars both ways
  * (± sd; the lower x end is clipped at a tenth of the value when sd reaches below zero), colour
- * by model, shape by mode, and a label at each point.
+ * by model (`modelColor`: the same colour as in every other chart), shape by mode, and
+ * a label at each point. Both axes span the data with a margin (the energy axis over the decades
+ * the data covers, not out to the next powers of ten), error bars included.
  *
  * @example
  * ```ts
@@ -438,7 +471,21 @@ export function accuracyEnergyChart(
   });
   const models = uniques(rows.map((r) => r.model));
   const modes = uniques(rows.map((r) => r.mode));
-  const color = { field: "model", type: "nominal", title: "model", sort: models } as const;
+  const color = {
+    field: "model",
+    type: "nominal",
+    title: "model",
+    sort: models,
+    scale: modelColorScale(models),
+  } as const;
+  const xDomain = logDomain(
+    Math.min(...rows.map((r) => r.enLo)),
+    Math.max(...rows.map((r) => r.enHi)),
+  );
+  const yDomain = paddedDomain(
+    Math.min(...rows.map((r) => r.coLo)),
+    Math.max(...rows.map((r) => r.coHi)),
+  );
   const layer: Record<string, unknown>[] = [
     {
       transform: [{ filter: "datum.energyUjSd > 0" }],
@@ -466,10 +513,16 @@ export function accuracyEnergyChart(
         x: {
           field: "energyUj",
           type: "quantitative",
-          scale: { type: "log" },
+          // nice: false, or vega would round the domain out to powers of ten again
+          scale: { type: "log", domain: xDomain, nice: false },
           title: "energy per sample (µJ, log scale)",
         },
-        y: { field: "coBps", type: "quantitative", scale: { zero: false }, title: "co-bps" },
+        y: {
+          field: "coBps",
+          type: "quantitative",
+          scale: { zero: false, domain: yDomain, nice: true },
+          title: "co-bps",
+        },
         color,
         shape: { field: "mode", type: "nominal", title: "mode", sort: modes },
         tooltip: [

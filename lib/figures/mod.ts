@@ -1,5 +1,6 @@
 /**
- * Vega-Lite figures, PNG rendering, notebook display and HTML reports.
+ * Vega-Lite figures, PNG rendering, notebook display and HTML reports, with one colour per model
+ * across every chart (`style.ts`).
  *
  * @module
  */
@@ -8,3 +9,4 @@ export * from "./charts.ts";
 export * from "./notebook.ts";
 export * from "./render.ts";
 export * from "./report.ts";
+export * from "./style.ts";

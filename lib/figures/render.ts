@@ -7,6 +7,15 @@
  * paths, or pass `fontFiles`. Without a font the rasteriser would silently drop every label, so
  * a missing font is an error.
  *
+ * vega, vega-lite and resvg are imported statically, pinned by `deno.lock`: nothing is fetched
+ * while a figure renders, and a run on a filled Deno cache prints nothing. The
+ * `Download https://registry.npmjs.org/…` lines of the very first run on a machine (or with a
+ * fresh `DENO_DIR`) are Deno filling its npm cache once (the packuments of the npm packages the
+ * program imports, then every tarball `deno.lock` lists, with a one-time "Ignored build scripts
+ * for packages: npm:core-js" warning from TensorFlow.js's dependencies), not this module. Run
+ * `deno install --frozen` once beforehand to fill the cache up front, and pass `--cached-only`
+ * to make a run fail rather than go to the network.
+ *
  * @module
  */
 import * as vega from "vega";
