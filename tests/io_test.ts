@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { writeJsonAtomic } from "../lib/core/io.ts";
+import {
+  isAtomicTempName,
+  removeStaleTemps,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "../lib/core/io.ts";
 import { loadDatasetJson } from "../lib/data/dataset_json.ts";
 
 Deno.test("io: hest dataset JSON loads, validates and names bad entries", async () => {
@@ -48,4 +53,101 @@ Deno.test("io: writeJsonAtomic replaces the file whole and leaves no temp files"
   for await (const e of Deno.readDir(dir)) names.push(e.name);
   assert.deepEqual(names, ["m.json"]);
   await Deno.remove(dir, { recursive: true });
+});
+
+async function names(dir: string): Promise<string[]> {
+  const out = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+Deno.test("io: a failed atomic write names the target, removes its temp file, keeps the old file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // disk full while writing: the error names the target path, the temp file is gone and the
+    // previous contents are untouched
+    await writeJsonAtomic(`${dir}/m.json`, { a: 1 });
+    const write = Deno.FsFile.prototype.write;
+    let calls = 0;
+    Deno.FsFile.prototype.write = function (this: Deno.FsFile, p: Uint8Array) {
+      if (++calls > 1) {
+        return Promise.reject(new Error("No space left on device (os error 28)"));
+      }
+      return write.call(this, p.subarray(0, 4));
+    };
+    try {
+      await assert.rejects(
+        writeFileAtomic(`${dir}/m.json`, "x".repeat(100)),
+        (err: Error) => {
+          assert.equal(
+            err.message,
+            `cannot write ${dir}/m.json: No space left on device (os error 28)`,
+          );
+          assert.ok(err.cause instanceof Error);
+          return true;
+        },
+      );
+    } finally {
+      Deno.FsFile.prototype.write = write;
+    }
+    assert.ok(calls > 1, "the stub saw the writes");
+    assert.deepEqual(await names(dir), ["m.json"]);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/m.json`)), { a: 1 });
+
+    // the rename fails (the target is a non-empty folder): named, temp file removed
+    await Deno.mkdir(`${dir}/sub/inner`, { recursive: true });
+    await assert.rejects(writeFileAtomic(`${dir}/sub`, "data"), (err: Error) => {
+      assert.match(err.message, new RegExp(`^cannot write ${dir}/sub: `));
+      return true;
+    });
+    assert.deepEqual(await names(dir), ["m.json", "sub"]);
+
+    // the folder does not exist: named
+    await assert.rejects(
+      writeFileAtomic(`${dir}/missing/x.json`, "{}"),
+      new RegExp(`^Error: cannot write ${dir}/missing/x.json: No such file or directory`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("io: removeStaleTemps removes only the atomic writer's own temp files", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const uuid = crypto.randomUUID();
+    const orphans = [`.metrics.json.${uuid}.tmp`, `.state.safetensors.${crypto.randomUUID()}.tmp`];
+    const keep = [
+      "metrics.json",
+      "notes.tmp",
+      `.metrics.json.${uuid}.tmp.bak`,
+      `metrics.json.${uuid}.tmp`,
+      ".metrics.json.not-a-uuid.tmp",
+      "hest_kernels.wasm.tmp-1234",
+    ];
+    for (const n of [...orphans, ...keep]) await Deno.writeTextFile(`${dir}/${n}`, "x");
+    await Deno.mkdir(`${dir}/.dir.${crypto.randomUUID()}.tmp`);
+    for (const n of orphans) assert.ok(isAtomicTempName(n), n);
+    for (const n of keep) assert.ok(!isAtomicTempName(n), n);
+    assert.deepEqual(await removeStaleTemps(dir), [...orphans].sort());
+    const left = await names(dir);
+    assert.equal(left.length, keep.length + 1);
+    for (const n of keep) assert.ok(left.includes(n), n);
+    assert.deepEqual(await removeStaleTemps(`${dir}/nonexistent`), []);
+    // the name writeFileAtomic really uses matches the pattern
+    const open = Deno.open;
+    let tmpName = "";
+    Deno.open = ((path: string | URL, o?: Deno.OpenOptions) => {
+      tmpName = String(path).split("/").pop()!;
+      return open(path, o);
+    }) as typeof Deno.open;
+    try {
+      await writeFileAtomic(`${dir}/metrics.json`, "{}");
+    } finally {
+      Deno.open = open;
+    }
+    assert.ok(isAtomicTempName(tmpName), tmpName);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
