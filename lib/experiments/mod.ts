@@ -1,8 +1,12 @@
 /**
- * Presets, run folders and multi-seed experiments.
+ * Presets, run folders, multi-seed experiments and sweeps.
  *
  * @module
  */
 export * from "./experiment.ts";
 export * from "./presets.ts";
 export * from "./run.ts";
+export * from "./sweep.ts";
+export * from "./sweep_collect.ts";
+export * from "./sweep_slurm.ts";
+export * from "./sweep_task.ts";
