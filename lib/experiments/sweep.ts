@@ -81,7 +81,15 @@ export interface SweepTask {
   config: RunConfig;
 }
 
-/** The top-level keys of a run config; a swept path starts with one of them. */
+/**
+ * The top-level keys of a run config; a swept path starts with one of them.
+ *
+ * @example
+ * ```ts
+ * import { SWEEP_PATH_ROOTS } from "@hest/hest";
+ * SWEEP_PATH_ROOTS.includes("train"); // true: "train.lr" can be swept
+ * ```
+ */
 export const SWEEP_PATH_ROOTS: readonly string[] = [
   "data",
   "preset",
@@ -269,7 +277,20 @@ export function parseSweepSpec(raw: unknown, opts: { source?: string } = {}): Sw
   return spec;
 }
 
-/** The swept config paths of a spec: the grid's, then the random search's. */
+/**
+ * The swept config paths of a spec: the grid's, then the random search's.
+ *
+ * @example
+ * ```ts
+ * import { parseSweepSpec, sweptPaths } from "@hest/hest";
+ * const spec = parseSweepSpec({
+ *   base: {},
+ *   grid: { seed: [0, 1] },
+ *   random: { n: 4, params: { "train.lr": { logUniform: [1e-4, 1e-2] } } },
+ * });
+ * sweptPaths(spec); // ["seed", "train.lr"]
+ * ```
+ */
 export function sweptPaths(spec: SweepSpec): string[] {
   return [...Object.keys(spec.grid ?? {}), ...Object.keys(spec.random?.params ?? {})];
 }

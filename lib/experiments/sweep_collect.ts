@@ -263,7 +263,9 @@ async function ensembleRows(
     for (const m of members) {
       const f = finished.find((x) => x.task.id === m.id)!;
       preds.push(
-        await readPredictions(predictionsFile(`${outDir}/runs/${m.id}`, f.metrics, g.mode)),
+        await readPredictions(
+          predictionsFile(`${outDir}/runs/${m.id}`, g.mode, { metrics: f.metrics }),
+        ),
       );
     }
     const mean = meanPredictions(preds);

@@ -312,20 +312,22 @@ export function sbatchScript(outDir: string, opts: SbatchOptions): string {
 
 /**
  * Write a batch script (atomically, executable) and create the log folder its `#SBATCH
- * --output` lines name (Slurm does not create it, and a task with nowhere to log fails).
+ * --output` lines name, `<outDir>/logs` (Slurm does not create it, and a task with nowhere to
+ * log fails).
  *
  * @example
  * ```ts ignore
- * import { writeSbatchScript } from "@hest/hest";
- * await writeSbatchScript("runs/sweep/sweep.sbatch", "runs/sweep", text);
+ * import { sbatchScript, writeSbatchScript } from "@hest/hest";
+ * const text = sbatchScript("/scratch/sweep", { indices: [0, 1], command: ["deno"], chdir: "." });
+ * await writeSbatchScript("/scratch/sweep/sweep.sbatch", text, { outDir: "/scratch/sweep" });
  * ```
  */
 export async function writeSbatchScript(
   path: string,
-  outDir: string,
   text: string,
+  opts: { outDir: string },
 ): Promise<void> {
-  await Deno.mkdir(`${outDir}/logs`, { recursive: true });
+  await Deno.mkdir(`${opts.outDir}/logs`, { recursive: true });
   await writeFileAtomic(path, text);
   await Deno.chmod(path, 0o755).catch(() => {});
 }

@@ -135,16 +135,16 @@ export async function readPredictions(path: string): Promise<RatePredictions> {
  * @example
  * ```ts
  * import { predictionsFile } from "@hest/hest";
- * predictionsFile("runs/r", { results: [{ mode: "standard" }] }, "spiking");
+ * predictionsFile("runs/r", "spiking", { metrics: { results: [{ mode: "standard" }] } });
  * // "runs/r/predictions_spiking.safetensors"
  * ```
  */
 export function predictionsFile(
   dir: string,
-  metrics: { results: readonly { mode: string }[] },
   mode: string,
+  opts: { metrics: { results: readonly { mode: string }[] } },
 ): string {
-  return metrics.results[0]?.mode === mode
+  return opts.metrics.results[0]?.mode === mode
     ? `${dir}/predictions.safetensors`
     : `${dir}/predictions_${mode}.safetensors`;
 }
@@ -170,7 +170,7 @@ export async function writeValMetrics(dir: string): Promise<MetricsFile> {
   const results: ResultRow[] = [];
   if (ds.split.val.length > 0) {
     for (const row of metrics.results) {
-      const preds = await readPredictions(predictionsFile(dir, metrics, row.mode));
+      const preds = await readPredictions(predictionsFile(dir, row.mode, { metrics }));
       const ev = await evaluate(preds, ds, { split: "val", onWarning: () => {} });
       results.push({ model: row.model, mode: row.mode, ...ev, params: row.params });
     }
