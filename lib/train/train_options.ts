@@ -1,7 +1,9 @@
 /**
  * Options of {@linkcode train}: the {@linkcode TrainOptions} it takes, the {@linkcode StepInfo}
- * its `onStep` callback receives, and {@linkcode resolveTrainOptions}, which validates them
- * (unknown keys and out-of-range values throw, naming the option) and fills in the defaults.
+ * its `onStep` callback receives, {@linkcode resolveTrainOptions}, which validates them (unknown
+ * keys, `null`, non-finite and out-of-range values throw, naming the option) and fills in the
+ * defaults, and {@linkcode checkTrainOverrides}, the stricter check for options read from a JSON
+ * run config (no code-only options).
  *
  * @module
  */
@@ -10,10 +12,11 @@ import type { Params } from "../core/tree.ts";
 import type { Mode } from "../nn/types.ts";
 import { type MaskingOptions, resolveMasking } from "./masking.ts";
 import type { TrainState } from "./train_state.ts";
+import { describe } from "../core/validation.ts";
 
 /** Options of {@linkcode train}. */
 export interface TrainOptions {
-  /** Optimiser steps (default 2000). */
+  /** Optimiser steps (default 2000; at most {@linkcode MAX_STEPS}). */
   steps?: number;
   /** Trials per batch (default 32). */
   batchSize?: number;
@@ -82,7 +85,8 @@ export interface TrainOptions {
    * "/state.safetensors")`): with the same options, model, data, seed and backend the run ends
    * with exactly the parameters of an uninterrupted run. Options that change the trajectory must
    * equal the saved ones (an error names those that differ). Ownership of the state's tensors
-   * passes to `train` once the check passes; `log.jsonl` is appended to, not truncated.
+   * passes to `train` once the check passes; `log.jsonl` keeps the records up to the resumed
+   * step, then a `{"kind":"resume","step":N}` line, then the new records.
    */
   resumeFrom?: TrainState;
 }
@@ -129,9 +133,41 @@ const TRAIN_KEYS = [
   "resumeFrom",
 ];
 
-function checkNum(name: string, v: number, ok: (x: number) => boolean, what: string): number {
+/**
+ * The most optimiser steps a run may ask for: 10 million, far beyond any preset (the longest
+ * takes 3000) but small enough that a typo such as `1e300` is refused rather than accepted as a
+ * run that never ends.
+ */
+export const MAX_STEPS = 10_000_000;
+
+/**
+ * Options that only code can pass to {@linkcode train} (callbacks, tensors, keys, paths and
+ * settings the run folder's own config decides): a JSON run config refusing them names the key.
+ */
+export const CODE_ONLY_TRAIN_OPTIONS: readonly string[] = [
+  "onStep",
+  "initialParams",
+  "progress",
+  "resumeFrom",
+  "outDir",
+  "key",
+  "metadata",
+  "seed",
+];
+
+/** `opts[name]` checked by `ok`, or `dflt` when it is absent; `null` is not absent. */
+function checkNum(
+  opts: TrainOptions,
+  name: keyof TrainOptions,
+  dflt: number,
+  ok: (x: number) => boolean,
+  what: string,
+): number {
+  const v = opts[name] as unknown;
+  if (v === undefined) return dflt;
   if (typeof v !== "number" || !ok(v)) {
-    throw new Error(`train option "${name}" must be ${what}, found ${JSON.stringify(v)}`);
+    const E = typeof v === "number" ? RangeError : TypeError;
+    throw new E(`train option "${name}" must be ${what}, found ${describe(v)}`);
   }
   return v;
 }
@@ -159,62 +195,133 @@ export type ResolvedTrainOptions =
  * ```
  */
 export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptions {
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
+    throw new TypeError(`train options must be an object, found ${describe(opts)}`);
+  }
   for (const k of Object.keys(opts)) {
     if (!TRAIN_KEYS.includes(k)) {
-      throw new Error(`unknown train option "${k}"; expected one of: ${TRAIN_KEYS.join(", ")}`);
+      throw new TypeError(
+        `unknown train option "${k}"; expected one of: ${TRAIN_KEYS.join(", ")}`,
+      );
     }
   }
-  const isPosInt = (x: number) => Number.isInteger(x) && x >= 1;
+  const posInt = (x: number) => Number.isSafeInteger(x) && x >= 1;
+  const int = "an integer >= 1";
+  const schedule = (() => {
+    const m = opts.modeSchedule;
+    if (m !== undefined && !["standard", "spiking", "alternate"].includes(m)) {
+      throw new TypeError(
+        `train option "modeSchedule" must be "standard", "spiking" or "alternate", found ${
+          describe(m)
+        }`,
+      );
+    }
+    return m;
+  })();
+  if (opts.masking === null) {
+    throw new TypeError(`train option "masking" must be an object, found null`);
+  }
+  for (const [k, v] of Object.entries(opts.masking ?? {})) {
+    // resolveMasking would read a null as "use the default"
+    if (v === null) {
+      throw new TypeError(`masking option "${k}" must be set or left out, found null`);
+    }
+  }
   return {
     ...opts,
-    steps: checkNum("steps", opts.steps ?? 2000, isPosInt, "an integer >= 1"),
-    batchSize: checkNum("batchSize", opts.batchSize ?? 32, isPosInt, "an integer >= 1"),
-    lr: checkNum("lr", opts.lr ?? 1e-4, (x) => x > 0 && x < 1, "in (0, 1)"),
-    minLr: checkNum("minLr", opts.minLr ?? 0, (x) => x >= 0, ">= 0"),
-    warmupFraction: checkNum(
-      "warmupFraction",
-      opts.warmupFraction ?? 0.03,
-      (x) => x >= 0 && x < 1,
-      "in [0, 1)",
+    steps: checkNum(
+      opts,
+      "steps",
+      2000,
+      (x) => posInt(x) && x <= MAX_STEPS,
+      `an integer in [1, ${MAX_STEPS}]`,
     ),
-    weightDecay: checkNum("weightDecay", opts.weightDecay ?? 0.01, (x) => x >= 0, ">= 0"),
-    clipNorm: checkNum("clipNorm", opts.clipNorm ?? 1, (x) => x > 0, "> 0"),
+    batchSize: checkNum(opts, "batchSize", 32, posInt, int),
+    lr: checkNum(opts, "lr", 1e-4, (x) => x > 0 && x < 1, "in (0, 1)"),
+    minLr: checkNum(opts, "minLr", 0, (x) => x >= 0 && x < 1, "in [0, 1)"),
+    warmupFraction: checkNum(opts, "warmupFraction", 0.03, (x) => x >= 0 && x < 1, "in [0, 1)"),
+    weightDecay: checkNum(opts, "weightDecay", 0.01, (x) => x >= 0 && x < 1e6, "in [0, 1e6)"),
+    clipNorm: checkNum(opts, "clipNorm", 1, (x) => x > 0 && Number.isFinite(x), "finite and > 0"),
     masking: resolveMasking(opts.masking),
-    evalEvery: checkNum("evalEvery", opts.evalEvery ?? 100, isPosInt, "an integer >= 1"),
+    evalEvery: checkNum(opts, "evalEvery", 100, posInt, int),
     patience: checkNum(
+      opts,
       "patience",
-      opts.patience ?? 10,
-      (x) => Number.isInteger(x) && x >= 0,
+      10,
+      (x) => Number.isSafeInteger(x) && x >= 0,
       "an integer >= 0",
     ),
-    seed: checkNum("seed", opts.seed ?? 0, Number.isSafeInteger, "an integer"),
-    progress: opts.progress ?? false,
-    switchEvery: checkNum("switchEvery", opts.switchEvery ?? 1, isPosInt, "an integer >= 1"),
-    distill: checkNum("distill", opts.distill ?? 0, (x) => x >= 0 && x < 1e6, ">= 0"),
+    seed: checkNum(opts, "seed", 0, Number.isSafeInteger, "a safe integer"),
+    progress: (() => {
+      if (opts.progress !== undefined && typeof opts.progress !== "boolean") {
+        throw new TypeError(
+          `train option "progress" must be true or false, found ${describe(opts.progress)}`,
+        );
+      }
+      return opts.progress ?? false;
+    })(),
+    switchEvery: checkNum(opts, "switchEvery", 1, posInt, int),
+    distill: checkNum(opts, "distill", 0, (x) => x >= 0 && x < 1e6, ">= 0 (and < 1e6)"),
     remat: (() => {
       if (opts.remat !== undefined && typeof opts.remat !== "boolean") {
-        throw new Error(
-          `train option "remat" must be true or false, found ${JSON.stringify(opts.remat)}`,
+        throw new TypeError(
+          `train option "remat" must be true or false, found ${describe(opts.remat)}`,
         );
       }
       return opts.remat ?? false;
     })(),
     checkpointEvery: checkNum(
+      opts,
       "checkpointEvery",
-      opts.checkpointEvery ?? opts.evalEvery ?? 100,
-      isPosInt,
-      "an integer >= 1",
+      typeof opts.evalEvery === "number" ? opts.evalEvery : 100,
+      posInt,
+      int,
     ),
-    modeSchedule: (() => {
-      const m = opts.modeSchedule;
-      if (m !== undefined && !["standard", "spiking", "alternate"].includes(m)) {
-        throw new Error(
-          `train option "modeSchedule" must be "standard", "spiking" or "alternate", found ${
-            JSON.stringify(m)
-          }`,
-        );
-      }
-      return m;
-    })(),
+    modeSchedule: schedule,
   };
+}
+
+/**
+ * Check training overrides read from a JSON run config (`"train"` of a `config.json` or a
+ * `--config` file): a plain object, no code-only option ({@linkcode CODE_ONLY_TRAIN_OPTIONS};
+ * the run's seed is its top-level `"seed"`), no `null` anywhere, and every value valid for
+ * {@linkcode resolveTrainOptions}. Throws a `TypeError`/`RangeError` naming the key
+ * (`<where>.<key>`, or `train option "<key>"` for a bad value).
+ *
+ * @example
+ * ```ts
+ * import { checkTrainOverrides } from "@hest/hest";
+ * checkTrainOverrides({ steps: 100, lr: 1e-3 }); // passes
+ * try {
+ *   checkTrainOverrides({ lr: null });
+ * } catch (err) {
+ *   console.log((err as Error).message); // train.lr must be set or left out, found null
+ * }
+ * ```
+ */
+export function checkTrainOverrides(
+  overrides: unknown,
+  opts: { where?: string } = {},
+): void {
+  const where = opts.where ?? "train";
+  if (overrides === null || typeof overrides !== "object" || Array.isArray(overrides)) {
+    throw new TypeError(`${where} must be a JSON object, found ${describe(overrides)}`);
+  }
+  for (const k of Object.keys(overrides)) {
+    if (CODE_ONLY_TRAIN_OPTIONS.includes(k)) {
+      throw new TypeError(
+        k === "seed"
+          ? `${where}.seed is not a train override: set the run's top-level "seed"`
+          : `${where}.${k} can only be given in code, not in a run config; remove it`,
+      );
+    }
+  }
+  const findNull = (v: unknown, path: string): void => {
+    if (v === null) throw new TypeError(`${path} must be set or left out, found null`);
+    if (typeof v === "object" && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v as object)) findNull(x, `${path}.${k}`);
+    }
+  };
+  findNull(overrides, where);
+  resolveTrainOptions(overrides as TrainOptions);
 }
