@@ -77,8 +77,8 @@ for (const backend of ["wasm", "cpu"]) {
 
     const a = await train(model, ds, { ...opts, outDir: dirA });
 
-    // run B crashes while taking step index 7: its last state is the one after 6 steps (the
-    // checkpoint every 3 steps), and log lines of step 6 were already written after it
+    // run B crashes while taking step index 8: its last state is the one after 6 steps (the
+    // checkpoint every 3 steps), and the validation after 8 steps was already logged after it
     const seen: number[] = [];
     await assert.rejects(
       train(model, ds, {
@@ -86,7 +86,7 @@ for (const backend of ["wasm", "cpu"]) {
         outDir: dirB,
         onStep: ({ step }) => {
           seen.push(step);
-          if (step === 7) throw new Crash("simulated crash");
+          if (step === 8) throw new Crash("simulated crash");
         },
       }),
       Crash,
@@ -99,7 +99,9 @@ for (const backend of ["wasm", "cpu"]) {
     assert.deepEqual(partial.opt.paramSteps, Object.fromEntries(paths.map((p) => [p, 6])));
     assert.equal(partial.bestStep, 4);
     assert.equal(partial.history.length, 1);
-    const linesBefore = (await readLog(dirB)).length;
+    const crashedLog = await readLog(dirB);
+    const linesBefore = crashedLog.length;
+    assert.deepEqual(crashedLog.filter((l) => l.kind === "val").map((l) => l.step), [4, 8]);
 
     const b = await train(model, ds, { ...opts, outDir: dirB, resumeFrom: partial });
     assert.equal(b.stepsTaken, 12);
@@ -124,11 +126,22 @@ for (const backend of ["wasm", "cpu"]) {
     const cb = decodeSafetensors(await Deno.readFile(`${dirB}/checkpoint.safetensors`));
     await assertSameBits(cb.params, ca.params, "checkpoint");
 
-    // the log was appended to, not truncated: the pre-crash lines are still there
+    // the crashed run had logged step index 6 after its last state: the resumed log drops
+    // that record (the resumed run logs it again), marks the resumption once, and otherwise
+    // holds exactly the records of the uninterrupted run
     const log = await readLog(dirB);
-    assert.ok(log.length > linesBefore, "log grew on resume");
-    assert.deepEqual(log[0], (await readLog(dirA))[0], "first line kept");
-    assert.deepEqual(log[linesBefore], { kind: "resume", step: 6 });
+    const logA = await readLog(dirA);
+    const noSeconds = (l: Record<string, unknown>) => ({ ...l, seconds: undefined });
+    const marker = log.findIndex((l) => l.kind === "resume");
+    assert.ok(marker > 0 && marker < linesBefore, `resume marker at ${marker}`);
+    assert.deepEqual(log[marker], { kind: "resume", step: 6 });
+    assert.equal(log.filter((l) => l.kind === "resume").length, 1);
+    assert.deepEqual(
+      log.filter((l) => l.kind !== "resume").map(noSeconds),
+      logA.map(noSeconds),
+      "the resumed log holds each record once, as the uninterrupted log",
+    );
+    assert.ok(log.slice(0, marker).every((l) => l.kind !== "train" || (l.step as number) < 6));
     assert.deepEqual(log.filter((l) => l.kind === "val").map((l) => l.step), [4, 8, 12]);
 
     for (const t of [a.params, b.params, ca.params, cb.params]) disposeTree(t);
@@ -575,10 +588,26 @@ Deno.test("cli: --resume continues a crashed run folder to the uninterrupted res
   assert.equal(bad2.code, 2, bad2.err);
   assert.match(bad2.err, /"backend" is "wasm" here but "cpu"/);
 
+  // a write interrupted before its rename left a temporary file: resuming removes it (and only
+  // files of the atomic writer's own temp-name pattern)
+  const orphan = `.state.safetensors.0b7c6a3e-1f2d-4c5b-9a8e-7d6c5b4a3f21.tmp`;
+  await Deno.writeTextFile(`${dir}/b/${orphan}`, "partial");
+  await Deno.writeTextFile(`${dir}/b/notes.tmp`, "mine");
+
   // --resume with only --out takes every setting from the saved config.json
   const b = await cli(["--resume", "--out", `${dir}/b`, "--quiet"]);
   assert.equal(b.code, 0, b.err);
   assert.match(b.err, /\(resuming\)/);
+  await assert.rejects(Deno.stat(`${dir}/b/${orphan}`), Deno.errors.NotFound);
+  assert.equal(await Deno.readTextFile(`${dir}/b/notes.tmp`), "mine");
+  // each record once, as in the uninterrupted run's log, plus one resume marker
+  const strip = (l: Record<string, unknown>) => ({ ...l, seconds: undefined });
+  const logB = await readLog(`${dir}/b`);
+  assert.deepEqual(logB.filter((l) => l.kind === "resume"), [{ kind: "resume", step: 6 }]);
+  assert.deepEqual(
+    logB.filter((l) => l.kind !== "resume").map(strip),
+    (await readLog(`${dir}/a`)).map(strip),
+  );
   const sa = decodeSafetensors(await Deno.readFile(`${dir}/a/state.safetensors`));
   const sb = decodeSafetensors(await Deno.readFile(`${dir}/b/state.safetensors`));
   assert.equal(sb.metadata.step, "12");
@@ -592,5 +621,44 @@ Deno.test("cli: --resume continues a crashed run folder to the uninterrupted res
   disposeTree(sa.params);
   disposeTree(sb.params);
   disposeTree(ck.params);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli: --resume from a state of another model or a damaged state exits 2 naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  const cfg = {
+    preset: "tiny",
+    data: { kind: "lorenz", options: { ...small } },
+    train: { steps: 3, evalEvery: 3, batchSize: 8 },
+    seed: 3,
+    backend: "cpu",
+  };
+  await Deno.writeTextFile(`${dir}/cfg.json`, JSON.stringify(cfg));
+  await Deno.writeTextFile(`${dir}/cfg16.json`, JSON.stringify({ ...cfg, model: { dModel: 16 } }));
+  const a = await cli(["--config", `${dir}/cfg.json`, "--out", `${dir}/a`, "--quiet"]);
+  assert.equal(a.code, 0, a.err);
+  const o = await cli(["--config", `${dir}/cfg16.json`, "--out", `${dir}/other`, "--quiet"]);
+  assert.equal(o.code, 0, o.err);
+  const stateA = await Deno.readFile(`${dir}/a/state.safetensors`);
+  const logA = await Deno.readTextFile(`${dir}/a/log.jsonl`);
+
+  await Deno.copyFile(`${dir}/other/state.safetensors`, `${dir}/a/state.safetensors`);
+  const r = await cli(["--resume", "--out", `${dir}/a`, "--quiet"]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    /error: cannot resume from .*\/a\/state\.safetensors: .*model\.dModel: saved 16, now 32/,
+  );
+  assert.doesNotMatch(r.err, /\n\s+at /, "no stack trace");
+
+  await Deno.writeFile(`${dir}/a/state.safetensors`, stateA.subarray(0, 100));
+  const d = await cli(["--resume", "--out", `${dir}/a`, "--quiet"]);
+  assert.equal(d.code, 2, d.err);
+  assert.match(
+    d.err,
+    /error: cannot resume: .*\/a\/state\.safetensors: safetensors: header length/,
+  );
+  // refused before anything was written
+  assert.equal(await Deno.readTextFile(`${dir}/a/log.jsonl`), logA);
   await Deno.remove(dir, { recursive: true });
 });

@@ -5,9 +5,10 @@
  * clipping on masked-modeling batches, validates every `evalEvery` steps on the validation trials
  * (co-bps of held-out neurons), keeps the best parameters (and writes them atomically as a
  * safetensors checkpoint when `outDir` is set), stops early after `patience` validations without
- * improvement, and appends one JSON object per line to `log.jsonl`. It never leaks tensors:
- * `tf.memory().numTensors` is the same after every step. Its options are in `train_options.ts`,
- * prediction and validation scoring in `predict.ts`.
+ * improvement, and appends one JSON object per line to `log.jsonl` (a resumed run first cuts
+ * the log back to the resumed step and marks it with `{"kind":"resume","step":N}`, so no record
+ * appears twice). It never leaks tensors: `tf.memory().numTensors` is the same after every
+ * step. Its options are in `train_options.ts`, prediction and validation scoring in `predict.ts`.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import cliProgress from "cli-progress";
 import process from "node:process";
 import { tf } from "../core/backend.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
+import { writeFileAtomic } from "../core/io.ts";
 import type { SpikeDataset } from "../data/dataset.ts";
 import { negBinomialNll, poissonNll } from "./losses.ts";
 import type { Mode } from "../nn/types.ts";
@@ -187,6 +189,38 @@ async function appendLine(path: string, obj: unknown): Promise<void> {
   await Deno.writeTextFile(path, JSON.stringify(obj) + "\n", { append: true });
 }
 
+/**
+ * Cut `log.jsonl` back to what a run resumed from the state after `step` steps has already done
+ * (train records of step indices < `step`, val and resume records up to `step`; a line torn by
+ * the interruption goes too) and mark the resumption, atomically: the resumed run writes the
+ * later records again, and a plot must not draw them twice.
+ */
+async function truncateLogForResume(path: string, step: number): Promise<void> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) {
+      throw new Error(`cannot read ${path} to resume it: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+  const kept: string[] = [];
+  for (const line of text.split("\n")) {
+    let rec: { kind?: unknown; step?: unknown };
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (rec === null || typeof rec !== "object" || typeof rec.step !== "number") continue;
+    if (rec.kind === "train" ? rec.step < step : rec.step <= step) kept.push(line);
+  }
+  kept.push(JSON.stringify({ kind: "resume", step }));
+  await writeFileAtomic(path, kept.join("\n") + "\n");
+}
+
 function cloneTree(p: Params): Params {
   return unflatten(
     flatten(p).map(({ path, tensor }) => ({ path, tensor: tf.keep(tensor.clone()) })),
@@ -276,6 +310,34 @@ function checkResume(saved: TrainState, trainConfig: string): void {
 }
 
 /**
+ * Throw unless `opts.resumeFrom` can continue a run of `model` on `ds` with `opts`: the saved
+ * state must come from the same options, model, data and seed (the error names each
+ * difference). {@linkcode train} runs the same check; call this one to refuse a state before
+ * anything else happens.
+ *
+ * @example
+ * ```ts
+ * import { checkResumeState, loadTrainState, lorenzDataset, train, transformerFor } from "@hest/hest";
+ * const ds = lorenzDataset({ conditions: 2, trialsPerCondition: 4 });
+ * const model = transformerFor(ds, { dModel: 16, nLayers: 1 });
+ * const opts = { steps: 4, evalEvery: 2, outDir: "/tmp/hest-resume-example" };
+ * await train(model, ds, { ...opts, steps: 2 });
+ * const resumeFrom = await loadTrainState(`${opts.outDir}/state.safetensors`);
+ * try {
+ *   checkResumeState(model, ds, { ...opts, resumeFrom });
+ * } catch (err) {
+ *   console.log((err as Error).message); // … options.steps: saved 2, now 4 …
+ * }
+ * ```
+ */
+export function checkResumeState(model: Model, ds: SpikeDataset, opts: TrainOptions): void {
+  if (!opts.resumeFrom) {
+    throw new TypeError(`checkResumeState needs train option "resumeFrom", found none`);
+  }
+  checkResume(opts.resumeFrom, trainConfigJson(resolveTrainOptions(opts), model, ds));
+}
+
+/**
  * Train `model` on the training trials of `ds` by masked modeling (see the module docs).
  *
  * @example
@@ -342,7 +404,7 @@ export async function train(
   const logPath = o.outDir ? `${o.outDir}/log.jsonl` : undefined;
   if (o.outDir) {
     await Deno.mkdir(o.outDir, { recursive: true });
-    if (resume) await appendLine(logPath!, { kind: "resume", step: resume.step });
+    if (resume) await truncateLogForResume(logPath!, resume.step);
     else await Deno.writeTextFile(logPath!, "");
   }
   const bar = o.progress
