@@ -3,15 +3,25 @@
  * evaluate it.
  *
  * A run folder holds `config.json` (data spec, preset, overrides, seed, backend, versions),
- * `checkpoint.safetensors` (best parameters), `log.jsonl`, `predictions.safetensors` (rates of
- * every trial, expected counts per bin) and `metrics.json`. Every file is written atomically.
+ * `checkpoint.safetensors` (best parameters), `state.safetensors` (to resume), `log.jsonl`,
+ * `predictions.safetensors` (rates of every trial, expected counts per bin) and `metrics.json`
+ * (the default split; an evaluation of another split writes `metrics_<split>.json`). Every file
+ * is written atomically, and temporary files an interrupted write left behind are removed when
+ * the folder is opened again. A folder that cannot be used as asked (it already holds a run, it
+ * has nothing to resume, its checkpoint does not fit) is a {@linkcode RunFolderError}.
  *
  * @module
  */
 import { tf } from "../core/backend.ts";
 import { encodeSafetensors, loadCheckpoint } from "../train/checkpoint.ts";
-import { writeFileAtomic } from "../core/io.ts";
-import { type SpikeDataset, take3d } from "../data/dataset.ts";
+import { removeStaleTemps, writeFileAtomic } from "../core/io.ts";
+import {
+  existingRunFiles,
+  metricsFileName,
+  removeRunOutputs,
+  RunFolderError,
+} from "./run_folder.ts";
+import { DatasetError, type SpikeDataset, take3d } from "../data/dataset.ts";
 import { energyReport } from "../eval/energy.ts";
 import type { OpsByKind } from "../eval/energy_constants.ts";
 import { writeJsonAtomic } from "../core/io.ts";
@@ -25,22 +35,32 @@ import { unknownTestTargets, writeNlbSubmission } from "../data/nlb.ts";
 import { writeNpy } from "../data/npy.ts";
 import { type ModelPreset, preset, transformerFor } from "./presets.ts";
 import { predict } from "../train/predict.ts";
-import { train } from "../train/train.ts";
-import type { TrainOptions } from "../train/train_options.ts";
-import { HEST_VERSION, loadTrainState } from "../train/train_state.ts";
+import { checkResumeState, train } from "../train/train.ts";
+import { checkTrainOverrides, type TrainOptions } from "../train/train_options.ts";
+import {
+  disposeTrainState,
+  HEST_VERSION,
+  loadTrainState,
+  type TrainState,
+} from "../train/train_state.ts";
 import { countParams, disposeTree, flatten, type Params } from "../core/tree.ts";
 import { key } from "../core/random.ts";
 import type { Model } from "../model/hybrid.ts";
+
+export { existingRunFiles, metricsFileName, RunFolderError } from "./run_folder.ts";
 
 /** Where a run's data comes from: the generated Lorenz set (with options) or a dataset file. */
 export type DataSpec =
   | { kind: "lorenz"; options?: LorenzOptions }
   | { kind: "file"; path: string; options?: LoadOptions };
 
-/** JSON-serialisable training overrides allowed in a run config. */
+/**
+ * JSON-serialisable training overrides allowed in a run config (the run's seed is
+ * {@linkcode RunConfig.seed}; see {@linkcode checkTrainOverrides}).
+ */
 export type TrainOverrides = Omit<
   TrainOptions,
-  "onStep" | "key" | "outDir" | "initialParams" | "progress" | "resumeFrom"
+  "onStep" | "key" | "outDir" | "initialParams" | "progress" | "resumeFrom" | "seed" | "metadata"
 >;
 
 /** Everything that defines a run (`config.json`). */
@@ -123,9 +143,25 @@ export interface MetricsFile {
 export async function loadData(spec: DataSpec): Promise<SpikeDataset> {
   if (spec.kind === "lorenz") return lorenzDataset(spec.options ?? {});
   if (spec.kind === "file") {
-    return await loadDataset(spec.path, spec.options ?? {});
+    const path = spec.path;
+    const dir = await Deno.stat(path).then((st) => st.isDirectory, () => false);
+    if (dir) {
+      throw new DatasetError(
+        `${path} is a directory; expected a data file (NWB/HDF5, MATLAB .mat, NumPy .npy/.npz ` +
+          `or hest dataset .json)`,
+      );
+    }
+    try {
+      return await loadDataset(path, spec.options ?? {});
+    } catch (err) {
+      // a parser that trips over a malformed file is still a data problem of that file
+      if (err instanceof DatasetError) throw err;
+      throw new DatasetError(`${path}: cannot load the data file: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
   }
-  throw new Error(`unknown data kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+  throw new TypeError(`unknown data kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
 }
 
 /**
@@ -173,13 +209,21 @@ function runModes(cfg: RunConfig): Mode[] {
 export interface TrainRunOptions {
   /** Run folder (created). */
   outDir: string;
+  /**
+   * What to do when `outDir` already holds a run (`config.json`, `checkpoint.safetensors` or
+   * `state.safetensors`) and `resume` is not set: `"replace"` (default) removes that run's files
+   * once the new run's data and model are built, `"refuse"` throws a {@linkcode RunFolderError}
+   * before any work.
+   */
+  ifExists?: "replace" | "refuse";
   /** Progress bar on stderr. */
   progress?: boolean;
   /** Split reported in `metrics.json` (default `"test"`). */
   split?: "train" | "val" | "test";
   /**
    * Continue the run in `outDir` from its `state.safetensors` instead of starting afresh
-   * (`config.json` is kept; the caller checks that `cfg` matches it).
+   * (`config.json` is kept; the caller checks that `cfg` matches it). A missing or unreadable
+   * state, or one saved by other settings, is a {@linkcode RunFolderError} naming the file.
    */
   resume?: boolean;
 }
@@ -199,12 +243,40 @@ export interface TrainRunOptions {
  */
 export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<MetricsFile> {
   const p = preset(cfg.preset);
+  checkTrainOverrides(cfg.train ?? {});
+  const existing = await existingRunFiles(opts.outDir);
+  if (!opts.resume && existing.length > 0 && opts.ifExists === "refuse") {
+    throw new RunFolderError(
+      `${opts.outDir} already holds a run (${existing.join(", ")}); resume it, replace it, ` +
+        `or train into another folder`,
+    );
+  }
   const ds = await loadData(cfg.data);
   const model = modelFor(cfg, ds);
-  await Deno.mkdir(opts.outDir, { recursive: true });
-  const resumeFrom = opts.resume
-    ? await loadTrainState(`${opts.outDir}/state.safetensors`)
-    : undefined;
+  let resumeFrom: TrainState | undefined;
+  if (opts.resume) {
+    const path = `${opts.outDir}/state.safetensors`;
+    try {
+      resumeFrom = await loadTrainState(path);
+    } catch (err) {
+      throw new RunFolderError(`cannot resume: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      checkResumeState(model, ds, { ...p.train, ...(cfg.train ?? {}), seed: cfg.seed, resumeFrom });
+    } catch (err) {
+      disposeTrainState(resumeFrom);
+      throw new RunFolderError(`cannot resume from ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  } else if (existing.length > 0) await removeRunOutputs(opts.outDir);
+  try {
+    await Deno.mkdir(opts.outDir, { recursive: true });
+  } catch (err) {
+    const why = (err as Error).message;
+    throw new RunFolderError(`cannot create the run folder ${opts.outDir}: ${why}`, { cause: err });
+  }
+  await removeStaleTemps(opts.outDir);
   if (!opts.resume) {
     await writeJsonAtomic(`${opts.outDir}/config.json`, {
       ...cfg,
@@ -230,6 +302,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<M
   });
   const metrics = await writeRunOutputs(opts.outDir, cfg, ds, result.params, {
     split: opts.split,
+    metricsFile: "metrics.json",
     extra: { bestStep: result.bestStep, trainSeconds: result.seconds },
   });
   disposeTree(result.params);
@@ -241,13 +314,18 @@ async function writeRunOutputs(
   cfg: RunConfig,
   ds: SpikeDataset,
   params: Params,
-  opts: { split?: "train" | "val" | "test"; extra?: Partial<ResultRow>; exports?: RunExports },
+  opts: {
+    split?: "train" | "val" | "test";
+    metricsFile: string;
+    extra?: Partial<ResultRow>;
+    exports?: RunExports;
+  },
 ): Promise<MetricsFile> {
   const model = modelFor(cfg, ds);
   // NLB files without eval_spikes_heldout cannot score the test split: default to val
   const unknown = unknownTestTargets(ds);
   if (opts.split === "test" && unknown.heldOut) {
-    throw new Error(
+    throw new DatasetError(
       `${ds.meta.source ?? ds.name}: the test (eval) trials have no held-out counts in the file ` +
         `(no eval_spikes_heldout), so the test split cannot be scored; use split "val"`,
     );
@@ -294,7 +372,7 @@ async function writeRunOutputs(
     results.push(row);
   }
   const metrics: MetricsFile = { dataset: datasetSummary(ds), results };
-  await writeJsonAtomic(`${dir}/metrics.json`, metrics);
+  await writeJsonAtomic(`${dir}/${opts.metricsFile}`, metrics);
   return metrics;
 }
 
@@ -403,7 +481,11 @@ export async function writeRunExports(
 
 /**
  * Re-evaluate a run folder: rebuild its data and model from `config.json`, load the checkpoint,
- * predict, evaluate and rewrite `predictions.safetensors` and `metrics.json`.
+ * predict, evaluate and rewrite `predictions.safetensors` and the metrics file of the split
+ * ({@linkcode metricsFileName}: `metrics.json` for the default or test split,
+ * `metrics_val.json` / `metrics_train.json` otherwise). A folder whose config or checkpoint
+ * cannot be read or does not fit is a {@linkcode RunFolderError}, a data file that cannot be
+ * loaded a `DatasetError`.
  *
  * @example
  * ```ts
@@ -415,21 +497,32 @@ export async function evaluateRun(
   dir: string,
   opts: EvaluateRunOptions = {},
 ): Promise<MetricsFile> {
-  const { config: cfg, dataset: ds, params } = await loadRun(dir, { data: opts.data });
-  let previous: Partial<ResultRow> = {};
+  let run: LoadedRun;
   try {
-    const old = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`)) as MetricsFile;
-    previous = { bestStep: old.results[0]?.bestStep, trainSeconds: old.results[0]?.trainSeconds };
-  } catch {
-    // no earlier metrics: nothing to carry over
+    run = await loadRun(dir, { data: opts.data });
+  } catch (err) {
+    if (err instanceof DatasetError) throw err;
+    throw new RunFolderError((err as Error).message, { cause: err });
   }
-  const metrics = await writeRunOutputs(dir, cfg, ds, params, {
-    split: opts.split,
-    extra: previous,
-    exports: opts,
-  });
-  disposeTree(params);
-  return metrics;
+  const { config: cfg, dataset: ds, params } = run;
+  try {
+    await removeStaleTemps(dir);
+    let previous: Partial<ResultRow> = {};
+    try {
+      const old = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`)) as MetricsFile;
+      previous = { bestStep: old.results[0]?.bestStep, trainSeconds: old.results[0]?.trainSeconds };
+    } catch {
+      // no earlier metrics: nothing to carry over
+    }
+    return await writeRunOutputs(dir, cfg, ds, params, {
+      split: opts.split,
+      metricsFile: metricsFileName(opts.split),
+      extra: previous,
+      exports: opts,
+    });
+  } finally {
+    disposeTree(params);
+  }
 }
 
 /** A trained run read back from its folder by {@linkcode loadRun}. */
