@@ -4,12 +4,15 @@
  * repository and loaded by `kernels/wasm.ts`. The module imports its memory (so it can run in
  * TF.js's wasm memory) and exports its stack pointer (mutable-globals).
  *
- * Run it with `deno task kernels` (or `deno run -A kernels/build.ts [--out FILE]`). It needs
- * Debian's `clang` and `lld` packages (`apt-get install -y --no-install-recommends clang lld`).
- * The build is deterministic: the same compiler gives the same bytes, which the tests check.
+ * Run it with `deno task kernels` (or `deno run -A kernels/build.ts [--out FILE]`; `--help` for
+ * the usage). It needs Debian's `clang` and `lld` packages (`apt-get install -y
+ * --no-install-recommends clang lld`). The build is deterministic: the same compiler gives the
+ * same bytes, which the tests check. Exit codes as the scripts': 2 for usage errors (unknown
+ * flags, an `--out` that cannot be a file), 1 when the build fails (no clang, a compile error).
  *
  * @module
  */
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 
 /** The C source, next to this file. */
@@ -77,13 +80,69 @@ export async function hasClang(): Promise<boolean> {
   }
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
+const USAGE = `usage: deno task kernels [options]
+
+  --out FILE           where to write the module (default kernels/hest_kernels.wasm, the
+                       committed file)
+  -h, --help           this text
+
+Needs clang and lld on PATH (Debian: apt-get install -y --no-install-recommends clang lld).`;
+
+/** A bad command line: printed with the usage, exit code 2. */
+class UsageError extends Error {}
+
+/** Where `--out` may be written: not a folder, and in a folder that exists. */
+async function checkDest(dest: string): Promise<void> {
+  const st = await Deno.stat(dest).catch(() => undefined);
+  if (st?.isDirectory) {
+    throw new UsageError(`--out ${dest} is a directory; expected a .wasm file path`);
+  }
+  const dir = dirname(dest);
+  if (!(await Deno.stat(dir).then((d) => d.isDirectory, () => false))) {
+    throw new UsageError(`--out ${dest}: folder ${dir} does not exist`);
+  }
+}
+
+async function main(args: string[]): Promise<void> {
+  let values: { out?: string; help?: boolean };
+  try {
+    values = parseArgs({
+      args,
+      options: { out: { type: "string" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message.split("\n")[0]);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const dest = values.out ?? KERNEL_WASM.pathname;
+  await checkDest(dest);
   // Build next to the destination, then rename: the committed file is replaced atomically.
   const tmp = `${dest}.tmp-${Deno.pid}`;
-  await buildKernels(tmp);
-  await Deno.chmod(tmp, 0o644);
-  await Deno.rename(tmp, dest);
+  try {
+    await buildKernels(tmp);
+    await Deno.chmod(tmp, 0o644);
+    await Deno.rename(tmp, dest);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
   console.log(`wrote ${dest} (${(await Deno.stat(dest)).size} bytes)`);
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}\n\n${USAGE}`);
+      Deno.exit(2);
+    }
+    console.error(`error: ${(err as Error).message}`);
+    Deno.exit(1);
+  }
 }

@@ -1,17 +1,34 @@
 /**
- * Shared command-line plumbing for the scripts: strict flag parsing, usage errors with exit
- * code 2, config files with unknown-key checks, and building datasets from a data spec.
+ * Shared command-line plumbing for the scripts: strict flag parsing, config files with
+ * unknown-key checks, building datasets from a data spec, and the exit codes.
+ *
+ * Exit codes, the same for every script run through {@linkcode runMain}:
+ *
+ * - **0**: done.
+ * - **2**: the script cannot do what it was asked with what it was given, and nothing was
+ *   written: usage errors (unknown or repeated flags, a flag without its value, bad flag values;
+ *   printed with the usage text), config errors (unreadable or invalid JSON, unknown keys,
+ *   `null`, non-finite or out-of-range values), data errors (a data file that is missing, a
+ *   directory, unreadable or invalid: a `DatasetError`) and run-folder errors (an `--out` that
+ *   already holds a run, nothing to resume, a config, checkpoint or state that does not fit: a
+ *   `RunFolderError`). One `error: …` line names the flag, key or file.
+ * - **1**: an internal failure: anything else (a bug, running out of memory, a failed write
+ *   such as a full disk), reported as one `error: …` line.
+ *
+ * Flag values may be negative numbers (`--seed -1` or `--seed=-1`); range checks then reject
+ * them with the usual message.
  *
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { BACKENDS, useBackend } from "../lib/core/backend.ts";
+import { DatasetError } from "../lib/data/dataset.ts";
 import { resolveHybridConfig } from "../lib/model/config.ts";
 import { validateLoadOptions } from "../lib/data/load.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { preset } from "../lib/experiments/presets.ts";
-import type { DataSpec, RunConfig } from "../lib/experiments/run.ts";
-import { resolveTrainOptions } from "../lib/train/train_options.ts";
+import { type DataSpec, type RunConfig, RunFolderError } from "../lib/experiments/run.ts";
+import { checkTrainOverrides, resolveTrainOptions } from "../lib/train/train_options.ts";
 import { resolveTransformerConfig } from "../lib/model/config.ts";
 
 /** The trained causal run `deno task stream` and the bench's stream rows replay (in results/). */
@@ -26,34 +43,68 @@ export class UsageError extends Error {
   }
 }
 
-/** Parse `Deno.args` strictly; unknown flags become a {@linkcode UsageError}. */
+/**
+ * A problem with a file or folder the script was given (config file, data file, run folder),
+ * not with the flags: exit code 2, one `error: …` line without the usage text.
+ */
+export class InputError extends Error {
+  /** Build with a message naming the file and the problem. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "InputError";
+  }
+}
+
+/** A value that reads as a number with a minus sign, so `--seed -1` is a value, not a flag. */
+const NEGATIVE_NUMBER = /^-(\d|\.\d|Infinity$)/;
+
+/**
+ * Parse `Deno.args` strictly; unknown flags become a {@linkcode UsageError}. A string flag
+ * followed by a negative number takes it as its value (`--steps -5` reads as `--steps=-5`,
+ * which the range checks then refuse); followed by another flag, it has no value.
+ */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   options: T,
   args: string[] = Deno.args,
 ): ReturnType<
   typeof parseArgs<{ options: T; strict: true; allowPositionals: false; args: string[] }>
 >["values"] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const name = a.startsWith("--") && !a.includes("=") ? a.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === "string" && i + 1 < args.length) {
+      const v = args[i + 1];
+      if (NEGATIVE_NUMBER.test(v)) {
+        joined.push(`${a}=${v}`);
+        i++;
+        continue;
+      }
+      if (v.startsWith("-")) throw new UsageError(`${a} needs a value, found the flag "${v}"`);
+    }
+    joined.push(a);
+  }
   try {
-    return parseArgs({ options, strict: true, allowPositionals: false, args }).values;
+    return parseArgs({ options, strict: true, allowPositionals: false, args: joined }).values;
   } catch (err) {
     throw new UsageError((err as Error).message.split("\n")[0]);
   }
 }
 
-/** Parse an integer flag, or throw a {@linkcode UsageError} naming it. */
+/** Parse an integer flag (a safe integer >= `min`), or throw a {@linkcode UsageError} naming it. */
 export function intFlag(name: string, v: string | undefined, min = 0): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
+  const n = v.trim() === "" ? NaN : Number(v);
+  if (!Number.isSafeInteger(n) || n < min) {
     throw new UsageError(`--${name} must be an integer >= ${min}, found "${v}"`);
   }
   return n;
 }
 
-/** Parse a float flag, or throw a {@linkcode UsageError} naming it. */
+/** Parse a finite float flag, or throw a {@linkcode UsageError} naming it. */
 export function floatFlag(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = v.trim() === "" ? NaN : Number(v);
   if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, found "${v}"`);
   return n;
 }
@@ -71,6 +122,28 @@ export async function selectBackend(name: string | undefined): Promise<string> {
 export function dataSpecFromFlag(v: string | undefined): DataSpec {
   if (v === undefined || v === "lorenz") return { kind: "lorenz" };
   return { kind: "file", path: v };
+}
+
+/**
+ * Before any work: a file data spec must name an existing file, not a folder. `label` names where
+ * the path came from (`--data`, `config "data.path"`); problems are {@linkcode InputError}s.
+ */
+export async function checkDataFile(spec: DataSpec, label: string): Promise<void> {
+  if (spec.kind !== "file") return;
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(spec.path);
+  } catch (err) {
+    throw new InputError(
+      `${label}: cannot read the data file ${spec.path}: ${(err as Error).message}`,
+    );
+  }
+  if (st.isDirectory) {
+    throw new InputError(
+      `${label}: ${spec.path} is a directory; expected a data file (NWB/HDF5, MATLAB .mat, ` +
+        `NumPy .npy/.npz or hest dataset .json) or "lorenz"`,
+    );
+  }
 }
 
 /** Read a JSON file, naming the file in any error. */
@@ -102,18 +175,58 @@ export function checkKeys(where: string, obj: unknown, allowed: readonly string[
   }
 }
 
-/** Run a script body: usage errors print `error: …` plus the usage and exit 2. */
+/**
+ * Whether `err` (or an error in its `cause` chain) is a problem with what the script was given:
+ * a usage, config, data or run-folder error (exit code 2; see the module docs).
+ */
+export function isInputError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (
+      e instanceof UsageError || e instanceof InputError || e instanceof DatasetError ||
+      e instanceof RunFolderError
+    ) return true;
+  }
+  return false;
+}
+
+/**
+ * Run a script body with the exit codes of the module docs: usage errors print `error: …` plus
+ * the usage and exit 2, other input errors print `error: …` and exit 2, anything else prints
+ * `error: …` and exits 1.
+ */
 export async function runMain(usage: string, body: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
     if (err instanceof UsageError) {
-      console.error(`error: ${err.message}\n\n${usage}`);
+      console.error(`error: ${message}\n\n${usage}`);
       Deno.exit(2);
     }
-    console.error(`error: ${(err as Error).message}`);
-    Deno.exit(1);
+    console.error(`error: ${message}`);
+    Deno.exit(isInputError(err) ? 2 : 1);
   }
+}
+
+/**
+ * Throw a {@linkcode UsageError} naming the first `null` in a JSON value by its key path
+ * (`"train.lr" is null in cfg.json`): a JSON `null` never means "the default" here.
+ */
+export function refuseNulls(v: unknown, where: string): void {
+  const walk = (x: unknown, path: string): void => {
+    if (x === null) {
+      throw new UsageError(
+        `${path ? `"${path}"` : "the value"} is null in ${where}; give a value or leave the ` +
+          `key out for the default`,
+      );
+    }
+    if (typeof x === "object") {
+      for (const [k, y] of Object.entries(x as object)) {
+        walk(y, Array.isArray(x) ? `${path}[${k}]` : path ? `${path}.${k}` : k);
+      }
+    }
+  };
+  walk(v, "");
 }
 
 /**
@@ -122,6 +235,13 @@ export async function runMain(usage: string, body: () => Promise<void>): Promise
  */
 export function validateRunConfig(cfg: RunConfig): void {
   try {
+    refuseNulls(cfg, "the run config");
+    if (typeof cfg.preset !== "string") {
+      throw new Error(`"preset" must be a preset name, found ${JSON.stringify(cfg.preset)}`);
+    }
+    if (typeof cfg.backend !== "string") {
+      throw new Error(`"backend" must be a backend name, found ${JSON.stringify(cfg.backend)}`);
+    }
     const p = preset(cfg.preset);
     if (!cfg.data || typeof cfg.data !== "object") throw new Error(`"data" must be an object`);
     checkKeys("data", cfg.data, ["kind", "options", "path"]);
@@ -138,9 +258,11 @@ export function validateRunConfig(cfg: RunConfig): void {
         }`,
       );
     }
+    if (cfg.model !== undefined) checkKeysObject("model", cfg.model);
     const sized = { nInputs: 1, nOutputs: 1, bins: 1, ...p.model, ...(cfg.model ?? {}) };
     if (p.kind === "hybrid") resolveHybridConfig(sized);
     else resolveTransformerConfig(sized);
+    checkTrainOverrides(cfg.train ?? {});
     resolveTrainOptions({ ...p.train, ...(cfg.train ?? {}) });
     if (!Number.isSafeInteger(cfg.seed)) {
       throw new Error(`"seed" must be an integer, found ${cfg.seed}`);
@@ -148,5 +270,11 @@ export function validateRunConfig(cfg: RunConfig): void {
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message);
+  }
+}
+
+function checkKeysObject(where: string, v: unknown): void {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    throw new Error(`"${where}" must be a JSON object, found ${JSON.stringify(v)}`);
   }
 }

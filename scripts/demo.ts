@@ -5,12 +5,32 @@
  * per trial of each mode and write `runs/demo/` (`metrics.json` has one row per mode, with
  * co-bps, oracle co-bps, per-layer firing rates and energy).
  *
- *     deno task demo [--steps N] [--seed S] [--backend B] [--out DIR] [--quiet]
+ *     deno task demo [--steps N] [--seed S] [--backend B] [--out DIR] [--overwrite] [--quiet]
+ *
+ * `runs/demo/` is the demo's own folder: running the demo again replaces the run there (and says
+ * so). Any other `--out` folder that already holds a run is refused unless `--overwrite` is
+ * given, as with `deno task train`.
  *
  * @module
  */
-import { formatResults, type RunConfig, trainRun } from "../lib/experiments/run.ts";
-import { intFlag, parseFlags, runMain, selectBackend, validateRunConfig } from "./_cli.ts";
+import { resolve } from "node:path";
+import {
+  existingRunFiles,
+  formatResults,
+  type RunConfig,
+  trainRun,
+} from "../lib/experiments/run.ts";
+import {
+  InputError,
+  intFlag,
+  parseFlags,
+  runMain,
+  selectBackend,
+  validateRunConfig,
+} from "./_cli.ts";
+
+/** The demo's own run folder, replaced by every run of the demo. */
+const DEMO_DIR = "runs/demo";
 
 const USAGE = `usage: deno task demo [options]
 
@@ -18,7 +38,9 @@ const USAGE = `usage: deno task demo [options]
   --preset NAME        preset to train (default hybrid)
   --seed S             seed (default 0)
   --backend B          wasm | webgpu | cpu (default wasm)
-  --out DIR            run folder (default runs/demo)
+  --out DIR            run folder (default runs/demo, which each demo run replaces); another
+                       folder that already holds a run is refused unless --overwrite is given
+  --overwrite          replace the run already in --out
   --quiet              no progress bar
   -h, --help           this text`;
 
@@ -29,6 +51,7 @@ await runMain(USAGE, async () => {
     seed: { type: "string" },
     backend: { type: "string" },
     out: { type: "string" },
+    overwrite: { type: "boolean" },
     quiet: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -46,12 +69,20 @@ await runMain(USAGE, async () => {
   };
   validateRunConfig(cfg);
   cfg.backend = await selectBackend(cfg.backend);
-  const out = f.out ?? "runs/demo";
+  const out = f.out ?? DEMO_DIR;
+  const existing = await existingRunFiles(out);
+  if (existing.length > 0 && !f.overwrite && resolve(out) !== resolve(DEMO_DIR)) {
+    throw new InputError(
+      `--out ${out} already holds a run (${existing.join(", ")}); add --overwrite to replace it ` +
+        `or choose another --out`,
+    );
+  }
   console.error(
-    `hest demo: ${cfg.preset} preset on synthetic Lorenz spiking data (backend ${cfg.backend}) -> ${out}`,
+    `hest demo: ${cfg.preset} preset on synthetic Lorenz spiking data (backend ${cfg.backend}) -> ${out}` +
+      (existing.length > 0 ? ` (replacing the earlier run there)` : ""),
   );
   const t0 = performance.now();
-  const metrics = await trainRun(cfg, { outDir: out, progress: !f.quiet });
+  const metrics = await trainRun(cfg, { outDir: out, progress: !f.quiet, ifExists: "replace" });
   const ds = metrics.dataset as { trials: number; neurons: number; heldOut: number; bins: number };
   console.log(
     `\nLorenz data: ${ds.trials} trials x ${ds.bins} bins x ${ds.neurons} neurons ` +

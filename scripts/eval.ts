@@ -4,16 +4,37 @@
  *     deno task eval --run DIR [--split test|val|train] [--data PATH] [--nlb-submission FILE.h5]
  *                    [--nlb-name NAME] [--npy FILE.npy] [--backend B]
  *
+ * The metrics go to the run's `metrics.json` for the default or test split and to
+ * `metrics_val.json` / `metrics_train.json` for `--split val|train`, so scoring another split
+ * never replaces the run's own metrics; the last line names the files written. Exit codes: see
+ * `scripts/_cli.ts`.
+ *
  * @module
  */
-import { type DataSpec, evaluateRun, formatResults } from "../lib/experiments/run.ts";
-import { dataSpecFromFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
+import {
+  type DataSpec,
+  evaluateRun,
+  formatResults,
+  metricsFileName,
+} from "../lib/experiments/run.ts";
+import {
+  checkDataFile,
+  dataSpecFromFlag,
+  InputError,
+  parseFlags,
+  readJson,
+  runMain,
+  selectBackend,
+  UsageError,
+} from "./_cli.ts";
 
 const USAGE = `usage: deno task eval --run DIR [options]
 
   --run DIR            run folder with config.json and checkpoint.safetensors
   --split NAME         test (default; val when the data has no held-out counts for the test
-                       trials, as NLB files without eval_spikes_heldout) | val | train
+                       trials, as NLB files without eval_spikes_heldout) | val | train;
+                       metrics.json holds the default or test split, metrics_val.json and
+                       metrics_train.json the others
   --data PATH          evaluate on this data file instead of the run's (same neurons and bins;
                        the run's data options are kept)
   --nlb-submission F   also write the rates as an NLB submission HDF5 file F
@@ -49,14 +70,19 @@ await runMain(USAGE, async () => {
   } catch {
     throw new UsageError(`--run ${f.run}: no config.json there (not a run folder)`);
   }
-  await selectBackend(f.backend);
   let data: DataSpec | undefined;
   if (f.data !== undefined) {
-    const own = JSON.parse(await Deno.readTextFile(`${f.run}/config.json`)).data as DataSpec;
+    const cfg = await readJson(`${f.run}/config.json`);
+    if (!cfg || typeof cfg !== "object" || Array.isArray(cfg)) {
+      throw new InputError(`${f.run}/config.json must be a JSON object (a run config)`);
+    }
+    const own = (cfg as { data?: DataSpec }).data;
     data = dataSpecFromFlag(f.data);
+    await checkDataFile(data, "--data");
     if (data.kind === "file" && own?.kind === "file" && own.options) data.options = own.options;
     if (data.kind === "lorenz" && own?.kind === "lorenz") data = own;
   }
+  await selectBackend(f.backend);
   const metrics = await evaluateRun(f.run, {
     split: split as "train" | "val" | "test" | undefined,
     data,
@@ -65,9 +91,15 @@ await runMain(USAGE, async () => {
     npy: f.npy,
   });
   console.log(formatResults(metrics.results));
-  const extra = [f["nlb-submission"], f.npy].filter((x) => x !== undefined);
-  console.log(
-    `\nwrote ${f.run}/metrics.json and ${f.run}/predictions.safetensors` +
-      (extra.length ? `, ${extra.join(", ")}` : ""),
-  );
+  const written = [
+    `${f.run}/${metricsFileName(split as "train" | "val" | "test" | undefined)}`,
+    ...metrics.results.map((r, i) =>
+      `${f.run}/${i === 0 ? "predictions.safetensors" : `predictions_${r.mode}.safetensors`}`
+    ),
+    ...[f["nlb-submission"], f.npy].filter((x) => x !== undefined),
+  ];
+  if (f.npy !== undefined && (metrics.dataset.forwardBins as number) > 0) {
+    written.push(f.npy.replace(/(\.npy)?$/, "_forward.npy"));
+  }
+  console.log(`\nwrote ${written.join(", ")}`);
 });

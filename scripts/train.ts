@@ -2,20 +2,35 @@
  * Train a preset on a dataset and write a run folder.
  *
  *     deno task train [--data lorenz|PATH] [--preset NAME] [--steps N] [--seed S]
- *                     [--backend wasm|webgpu|cpu] [--out DIR] [--config FILE.json] [--resume] ...
+ *                     [--backend wasm|webgpu|cpu] [--out DIR] [--config FILE.json]
+ *                     [--resume | --overwrite] ...
+ *
+ * An `--out` folder that already holds a run (`config.json`, `checkpoint.safetensors` or
+ * `state.safetensors`) is refused unless `--resume` continues it or `--overwrite` replaces it
+ * (its run files are removed once the new run's data and model are built). Exit codes: see
+ * `scripts/_cli.ts`.
  *
  * @module
  */
 import { PRESETS } from "../lib/experiments/presets.ts";
-import { formatResults, type RunConfig, trainRun } from "../lib/experiments/run.ts";
+import {
+  existingRunFiles,
+  formatResults,
+  type RunConfig,
+  trainRun,
+} from "../lib/experiments/run.ts";
+import { MAX_STEPS } from "../lib/train/train_options.ts";
 import { canonicalJson } from "../lib/train/train_state.ts";
 import {
+  checkDataFile,
   checkKeys,
   dataSpecFromFlag,
   floatFlag,
+  InputError,
   intFlag,
   parseFlags,
   readJson,
+  refuseNulls,
   runMain,
   selectBackend,
   UsageError,
@@ -28,17 +43,23 @@ const USAGE = `usage: deno task train [options]
                        by content: NLB tensor / NWB / plain HDF5, MATLAB .mat (v5, v7.3),
                        NumPy .npy/.npz, hest dataset .json (loader options: config "data")
   --preset NAME        ${Object.keys(PRESETS).join(" | ")} (default standard)
-  --steps N            optimiser steps (default: the preset's)
+  --steps N            optimiser steps, 1 to ${MAX_STEPS} (default: the preset's)
   --lr X               peak learning rate (default: the preset's)
   --batch-size N       trials per batch (default: the preset's)
   --seed S             seed of the run (default 0)
   --backend B          wasm | webgpu | cpu (default wasm)
-  --out DIR            run folder (default runs/<preset>)
+  --out DIR            run folder (default runs/<preset>); one that already holds a run is
+                       refused unless --resume or --overwrite is given
   --config FILE.json   {"data", "preset", "model", "train", "seed", "backend", "out"}; flags override it
+                       (no nulls; "train" takes no code-only options such as "key" or "seed")
   --resume             continue the run in --out (or the config's "out") from its state.safetensors;
                        unset settings come from its config.json, set ones must equal it
+  --overwrite          replace the run already in --out (its run files are removed)
   --quiet              no progress bar
-  -h, --help           this text`;
+  -h, --help           this text
+
+Negative numbers are read as values (--seed -1); exit code 2 for usage, config, data and
+run-folder errors, 1 for internal failures.`;
 
 await runMain(USAGE, async () => {
   const f = parseFlags({
@@ -52,6 +73,7 @@ await runMain(USAGE, async () => {
     out: { type: "string" },
     config: { type: "string" },
     resume: { type: "boolean" },
+    overwrite: { type: "boolean" },
     quiet: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -59,11 +81,18 @@ await runMain(USAGE, async () => {
     console.log(USAGE);
     return;
   }
+  if (f.resume && f.overwrite) {
+    throw new UsageError(
+      "--resume and --overwrite exclude each other: continue the run or replace it",
+    );
+  }
   let fileCfg: Record<string, unknown> = {};
   if (f.config) {
     const raw = await readJson(f.config);
     checkKeys(f.config, raw, ["data", "preset", "model", "train", "seed", "backend", "out"]);
+    refuseNulls(raw, f.config);
     fileCfg = raw as Record<string, unknown>;
+    checkFileTypes(fileCfg, f.config);
   }
   let saved: Record<string, unknown> | undefined;
   let out = f.out ?? (fileCfg.out as string | undefined);
@@ -90,19 +119,61 @@ await runMain(USAGE, async () => {
   };
   validateRunConfig(cfg);
   out ??= `runs/${cfg.preset}`;
-  if (typeof out !== "string") throw new UsageError(`"out" must be a folder path`);
+  await checkDataFile(
+    cfg.data,
+    f.data !== undefined
+      ? "--data"
+      : `"data.path" in ${fileCfg.data !== undefined ? f.config : `${out}/config.json`}`,
+  );
   if (saved) sameRunConfig(cfg, saved, out);
+  const existing = saved ? [] : await existingRunFiles(out);
+  if (existing.length > 0 && !f.overwrite) {
+    throw new InputError(
+      `--out ${out} already holds a run (${existing.join(", ")}); add --resume to continue it, ` +
+        `--overwrite to replace it, or choose another --out`,
+    );
+  }
   cfg.backend = await selectBackend(cfg.backend);
   console.error(
     `hest train: preset ${cfg.preset}, backend ${cfg.backend}, seed ${cfg.seed} -> ${out}` +
-      (saved ? " (resuming)" : ""),
+      (saved ? " (resuming)" : existing.length > 0 ? " (replacing the run there)" : ""),
   );
-  const metrics = await trainRun(cfg, { outDir: out, progress: !f.quiet, resume: !!saved });
+  const metrics = await trainRun(cfg, {
+    outDir: out,
+    progress: !f.quiet,
+    resume: !!saved,
+    ifExists: f.overwrite ? "replace" : "refuse",
+  });
   console.log(formatResults(metrics.results));
+  const predictions = metrics.results.map((r, i) =>
+    i === 0 ? "predictions.safetensors" : `predictions_${r.mode}.safetensors`
+  );
   console.log(
-    `\nwrote ${out}/{config.json, checkpoint.safetensors, log.jsonl, predictions.safetensors, metrics.json}`,
+    `\nwrote ${out}/{config.json, checkpoint.safetensors, state.safetensors, log.jsonl, ` +
+      `${predictions.join(", ")}, metrics.json}`,
   );
 });
+
+/** The top-level values of a `--config` file have the right JSON types (nulls already refused). */
+function checkFileTypes(cfg: Record<string, unknown>, file: string): void {
+  const want: Record<string, string> = {
+    data: "object",
+    preset: "string",
+    model: "object",
+    train: "object",
+    seed: "number",
+    backend: "string",
+    out: "string",
+  };
+  for (const [k, v] of Object.entries(cfg)) {
+    const type = Array.isArray(v) ? "array" : typeof v;
+    if (type !== want[k]) {
+      throw new UsageError(
+        `"${k}" in ${file} must be a JSON ${want[k]}, found ${JSON.stringify(v)}`,
+      );
+    }
+  }
+}
 
 /** The saved `config.json` of a run folder to resume; a usage error when there is nothing. */
 async function savedRunConfig(out: string): Promise<Record<string, unknown>> {
