@@ -152,6 +152,12 @@ await runMain(USAGE, async () => {
   else if (!f.local && !f.slurm) {
     throw new UsageError(`give --spec SPEC.json (to expand a sweep), or --local / --slurm`);
   }
+  if (!f.local && !f.slurm) {
+    console.error(
+      `hest sweep: run the tasks with --local [--jobs K] or --slurm (or --task-index N each)`,
+    );
+    return;
+  }
   if (f.local) {
     const report = await runSweepLocal(out, {
       jobs: jobs ?? 1,

@@ -292,7 +292,13 @@ export async function runSweepTask(
     await useBackend(task.config.backend);
     log(`${label}: ${resume ? "resuming" : "training"} -> ${dir}`);
     try {
-      await trainRun(task.config, { outDir: dir, progress: opts.progress, resume });
+      // not resumable (none, or a stale run of an edited preset): start over in the folder
+      await trainRun(task.config, {
+        outDir: dir,
+        progress: opts.progress,
+        resume,
+        ifExists: "replace",
+      });
     } catch (err) {
       // a state file that cannot be resumed (torn by a kill, other settings) only costs a restart
       if (!(resume && err instanceof RunFolderError)) throw err;
