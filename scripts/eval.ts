@@ -17,6 +17,7 @@ import {
   formatResults,
   metricsFileName,
 } from "../lib/experiments/run.ts";
+import type { Mode } from "../lib/nn/types.ts";
 import {
   checkDataFile,
   dataSpecFromFlag,
@@ -38,9 +39,13 @@ const USAGE = `usage: deno task eval --run DIR [options]
   --data PATH          evaluate on this data file instead of the run's (same neurons and bins;
                        the run's data options are kept)
   --nlb-submission F   also write the rates as an NLB submission HDF5 file F
-  --nlb-name NAME      group name in the submission (default: the NLB dataset name)
+  --nlb-name NAME      group name in the submission (default: the NLB dataset name of the
+                       data file's group; required when the data carry none, since nlb_tools'
+                       evaluate scores only NLB dataset names)
   --npy FILE           also write the rates [trials, bins, neurons] as .npy (forward rates to
                        FILE_forward.npy)
+  --mode M             standard | spiking: whose rates go into --nlb-submission and --npy
+                       (default: the run's first mode, standard for hybrid runs)
   --backend B          wasm | webgpu | cpu (default wasm)
   -h, --help           this text`;
 
@@ -52,6 +57,7 @@ await runMain(USAGE, async () => {
     "nlb-submission": { type: "string" },
     "nlb-name": { type: "string" },
     npy: { type: "string" },
+    mode: { type: "string" },
     backend: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
@@ -82,8 +88,15 @@ await runMain(USAGE, async () => {
     if (data.kind === "file" && own?.kind === "file" && own.options) data.options = own.options;
     if (data.kind === "lorenz" && own?.kind === "lorenz") data = own;
   }
+  if (f.mode !== undefined && f.mode !== "standard" && f.mode !== "spiking") {
+    throw new UsageError(`--mode must be standard or spiking, found "${f.mode}"`);
+  }
+  if (f.mode !== undefined && f["nlb-submission"] === undefined && f.npy === undefined) {
+    throw new UsageError("--mode selects the rates of --nlb-submission / --npy; give one of them");
+  }
   await selectBackend(f.backend);
   const metrics = await evaluateRun(f.run, {
+    mode: f.mode as Mode | undefined,
     split: split as "train" | "val" | "test" | undefined,
     data,
     nlbSubmission: f["nlb-submission"],
@@ -102,4 +115,8 @@ await runMain(USAGE, async () => {
     written.push(f.npy.replace(/(\.npy)?$/, "_forward.npy"));
   }
   console.log(`\nwrote ${written.join(", ")}`);
+  if (f["nlb-submission"] !== undefined || f.npy !== undefined) {
+    const exported = f.mode ?? metrics.results[0].mode;
+    console.log(`exported rates: ${exported} mode`);
+  }
 });

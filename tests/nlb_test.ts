@@ -7,7 +7,7 @@ import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { bitsPerSpike } from "../lib/eval/bits_per_spike.ts";
 import { loadNlb, nlbSubmission, unknownTestTargets, writeNlbSubmission } from "../lib/data/nlb.ts";
 import { parseNpy } from "../lib/data/npy.ts";
-import { evaluateRun, trainRun } from "../lib/experiments/run.ts";
+import { evaluateRun, loadData, trainRun } from "../lib/experiments/run.ts";
 
 import { runScript } from "./_script_util.ts";
 
@@ -84,16 +84,33 @@ Deno.test("nlb: tensors load with eval trials as test, held-in then held-out neu
     assert.equal(ds.binSizeMs, 20);
     assert.equal(ds.name, "a");
     assert.deepEqual(unknownTestTargets(ds), { heldOut: false, forward: false });
-    // the same tensors inside a group (as nlb_tools' target files), no attribute: 5 ms default
+    // the same tensors inside a group named as nlb_tools names them: no suffix is 5 ms
     await writeHdf5(`${dir}/b.h5`, { mc_maze_small: nlbTree() });
     const g = await loadNlb(`${dir}/b.h5`);
     assertLayout(g);
     assert.equal(g.name, "mc_maze_small");
     assert.equal(g.binSizeMs, 5);
-    assert.equal((g.meta.nlb as { binSizeSource: string }).binSizeSource, "default");
+    assert.equal((g.meta.nlb as { binSizeSource: string }).binSizeSource, "group name");
     // NLB's naming: a "_20" group has 20-ms bins
     await writeHdf5(`${dir}/c.h5`, { mc_maze_small_20: nlbTree() });
     assert.equal((await loadDataset(`${dir}/c.h5`)).binSizeMs, 20);
+    await assert.rejects(
+      () => loadDataset(`${dir}/c.h5`, { binSizeMs: 5 }),
+      /c\.h5: the nlb_tools group "mc_maze_small_20" holds 20-ms bins but the binSizeMs option is 5/,
+    );
+    // no attribute, no NLB group: the width is unknown and never guessed
+    for (const [file, tree] of [["d.h5", nlbTree()], ["e.h5", { my_data: nlbTree() }]] as const) {
+      await writeHdf5(`${dir}/${file}`, tree);
+      await assert.rejects(
+        () => loadDataset(`${dir}/${file}`),
+        new RegExp(
+          `${file.replace(".", "\\.")}: the bin width is not stored: no bin_size_ms attribute ` +
+            `and no nlb_tools dataset group .*; give it with the binSizeMs option`,
+        ),
+      );
+      assert.equal((await loadDataset(`${dir}/${file}`, { binSizeMs: 10 })).binSizeMs, 10);
+    }
+    await assert.rejects(() => loadNlb(`${dir}/d.h5`), /d\.h5: the bin width is not stored/);
     await assert.rejects(
       () => loadDataset(`${dir}/a.h5`, { binSizeMs: 5 }),
       /a\.h5: the file says bin_size_ms = 20 but the binSizeMs option is 5/,
@@ -132,7 +149,7 @@ Deno.test("nlb: bad input → one error naming file, key and problem", async () 
     [
       "missing key",
       (t) => delete t.eval_spikes_heldin,
-      /bad\.h5: no counts found: expected NLB tensors or one of counts, spikes/,
+      /bad\.h5: holds NLB tensors \(train_spikes_heldin, train_spikes_heldout, eval_spikes_heldout, .*\) but not eval_spikes_heldin; nlb_tools writes the train and eval inputs to separate files: give them together as one comma-separated path/,
     ],
     [
       "wrong rank",
@@ -212,6 +229,206 @@ Deno.test("nlb: bad input → one error naming file, key and problem", async () 
     await assert.rejects(() => loadDataset(`${dir}/none.h5`), /none\.h5: cannot read the file/);
     await Deno.writeFile(path, new Uint8Array(0));
     await assert.rejects(() => loadDataset(path), /bad\.h5: the file is empty/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * ds0 in nlb_tools' own file layout: `make_train_input_tensors` (train_input.h5, root),
+ * `make_eval_input_tensors` (eval_input.h5, root; `eval_spikes_heldout` only for the val split)
+ * and `make_eval_target_tensors` (target_data.h5, one `{dataset}` group), as `save_to_h5`
+ * writes them.
+ */
+function nlbToolsFiles(opts: { valSplit?: boolean } = {}) {
+  const all = nlbTree();
+  const take = (...keys: string[]) => Object.fromEntries(keys.map((k) => [k, all[k]])) as Hdf5Tree;
+  const trainInput = take(
+    "train_spikes_heldin",
+    "train_spikes_heldout",
+    "train_spikes_heldin_forward",
+    "train_spikes_heldout_forward",
+    "train_behavior",
+  );
+  const evalInput = opts.valSplit
+    ? take("eval_spikes_heldin", "eval_spikes_heldout")
+    : take("eval_spikes_heldin");
+  const target = take(
+    "eval_spikes_heldout",
+    "train_behavior",
+    "eval_behavior",
+    "eval_spikes_heldin_forward",
+    "eval_spikes_heldout_forward",
+  );
+  // extra evaluation arrays nlb_tools may add are not NLB tensors and are ignored
+  target.eval_decode_mask = {
+    data: new Uint8Array(evalIdx.length).fill(1),
+    shape: [evalIdx.length],
+  };
+  return { trainInput, evalInput, target };
+}
+
+/** Deep copy of a tree's arrays, to edit one case without touching the others. */
+function copyTree(t: Hdf5Tree): Hdf5Tree {
+  return Object.fromEntries(
+    Object.entries(t).map(([k, v]) => {
+      const d = v as { data: Float32Array; shape: number[] };
+      return [k, { data: d.data.slice(), shape: [...d.shape] }];
+    }),
+  );
+}
+
+Deno.test("nlb: nlb_tools' separate train input, eval input and target files load as one dataset", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { trainInput, evalInput, target } = nlbToolsFiles();
+    const tr = `${dir}/train_input.h5`, ev = `${dir}/eval_input.h5`, tg = `${dir}/target_data.h5`;
+    await writeHdf5(tr, trainInput);
+    await writeHdf5(ev, evalInput);
+    await writeHdf5(tg, { mc_maze_small: target });
+    const ds = await loadDataset(`${tr},${ev},${tg}`);
+    assertLayout(ds);
+    assert.equal(ds.name, "mc_maze_small");
+    assert.equal(ds.binSizeMs, 5); // nlb_tools names 5-ms groups without a suffix
+    assert.deepEqual(unknownTestTargets(ds), { heldOut: false, forward: false });
+    const meta = ds.meta.nlb as { binSizeSource: string; maskedEvalInputs: number };
+    assert.equal(meta.binSizeSource, "group name");
+    assert.equal(meta.maskedEvalInputs, 0);
+    // any order, blanks after the commas, and loadNlb read the same
+    const other = await loadNlb(`${tg}, ${ev}, ${tr}`);
+    assert.deepEqual([...other.counts.data], [...ds.counts.data]);
+    // the run's data spec goes through the same path (the --data flag and a config's "path")
+    const viaRun = await loadData({ kind: "file", path: `${tr},${ev},${tg}` });
+    assert.deepEqual([...viaRun.counts.data], [...ds.counts.data]);
+    // a 20-ms target group
+    await writeHdf5(tg, { mc_maze_small_20: target });
+    assert.equal((await loadDataset(`${tr},${ev},${tg}`)).binSizeMs, 20);
+
+    // the input files without the target file: no width anywhere, so the option must give it
+    await assert.rejects(
+      () => loadDataset(`${tr},${ev}`),
+      /train_input\.h5,.*eval_input\.h5: the bin width is not stored: .*give it with the binSizeMs option/,
+    );
+    const inputs = await loadDataset(`${tr},${ev}`, { binSizeMs: 5 });
+    assert.equal(inputs.name, "train_input");
+    assert.deepEqual(unknownTestTargets(inputs), { heldOut: true, forward: true });
+    assert.equal(inputs.behavior, undefined); // train_behavior alone is half of it
+    // the val split's eval input carries eval_spikes_heldout itself
+    const val = nlbToolsFiles({ valSplit: true });
+    await writeHdf5(ev, val.evalInput);
+    const withVal = await loadDataset(`${tr},${ev}`, { binSizeMs: 5 });
+    assert.deepEqual(unknownTestTargets(withVal), { heldOut: false, forward: true });
+
+    // one input file alone is half a dataset: the error says to list both
+    await assert.rejects(
+      () => loadDataset(tr, { binSizeMs: 5 }),
+      /train_input\.h5: holds NLB tensors \(train_spikes_heldin, train_spikes_heldout, train_spikes_heldin_forward, train_spikes_heldout_forward\) but not eval_spikes_heldin; .*comma-separated path, e\.g\. "train_input\.h5,eval_input\.h5"/,
+    );
+    await assert.rejects(
+      () => loadDataset(ev, { binSizeMs: 5 }),
+      /eval_input\.h5: holds NLB tensors \(eval_spikes_heldin, eval_spikes_heldout\) but not train_spikes_heldin, train_spikes_heldout/,
+    );
+    await assert.rejects(
+      () => loadNlb(`${tr},${tg}`),
+      /key "eval_spikes_heldin": missing from every file: NLB tensors need/,
+    );
+    // a bad array is reported against the file it came from (listed first, the target
+    // file's eval_spikes_heldout is the one read, not the eval input's)
+    const bad = copyTree(target);
+    (bad.eval_spikes_heldout as { data: Float32Array }).data[2] = -1;
+    await writeHdf5(tg, { mc_maze_small: bad });
+    await loadDataset(`${tr},${ev},${tg}`);
+    await assert.rejects(
+      () => loadDataset(`${tg},${tr},${ev}`),
+      /target_data\.h5: key "eval_spikes_heldout": spike counts must be non-negative integers; negative \(-1\) at \[0, 0, 2\]/,
+    );
+    // files that disagree on the bin width, and a list with an empty entry or a repeat
+    await writeHdf5(tr, trainInput, { attrs: { bin_size_ms: 5 } });
+    await writeHdf5(ev, evalInput, { attrs: { bin_size_ms: 20 } });
+    await assert.rejects(
+      () => loadDataset(`${tr},${ev}`),
+      /the files disagree on bin_size_ms: .*train_input\.h5 says 5, .*eval_input\.h5 says 20/,
+    );
+    await assert.rejects(
+      () => loadDataset(`${tr},,${ev}`),
+      /an empty entry in the comma-separated list/,
+    );
+    await assert.rejects(() => loadDataset(`${tr},${tr}`), /train_input\.h5" is listed twice/);
+    await assert.rejects(
+      () => loadDataset(`${tr},${dir}/none.h5`),
+      /none\.h5: cannot read the file/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("nlb: NaN in eval inputs is masked, eval targets with NaN are unknown, NaN in train is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { trainInput, evalInput, target } = nlbToolsFiles({ valSplit: true });
+    const tr = `${dir}/train_input.h5`, ev = `${dir}/eval_input.h5`, tg = `${dir}/target_data.h5`;
+    await writeHdf5(tr, trainInput);
+    await writeHdf5(tg, { mc_maze_small: target });
+    // eval trial 1 has no data in its last two bins: nlb_tools' allow_nans leaves NaN there
+    const nIn = ds0.heldIn.length, nOut = ds0.heldOut.length, nTr = trainIdx.length;
+    const masked = copyTree(evalInput);
+    const evIn = masked.eval_spikes_heldin as { data: Float32Array };
+    for (let b = 10; b < 12; b++) {
+      for (let n = 0; n < nIn; n++) evIn.data[(1 * 12 + b) * nIn + n] = NaN;
+    }
+    await writeHdf5(ev, masked);
+    // the target file is listed first: its NaN-free eval_spikes_heldout is the one read
+    const ds = await loadDataset(`${tg},${tr},${ev}`);
+    const meta = ds.meta.nlb as { maskedEvalInputs: number; notes: string[] };
+    assert.equal(meta.maskedEvalInputs, 2 * nIn);
+    assert.deepEqual(unknownTestTargets(ds), { heldOut: false, forward: false });
+    const order = [...trainIdx, ...evalIdx];
+    const want = pick(ds0.counts, order, [...ds0.heldIn, ...ds0.heldOut]).data;
+    for (let t = 0; t < ds.counts.shape[0]; t++) {
+      for (let b = 0; b < 12; b++) {
+        for (let n = 0; n < 10; n++) {
+          const i = (t * 12 + b) * 10 + n;
+          const isMasked = t === nTr + 1 && b >= 10 && n < nIn;
+          assert.equal(ds.counts.data[i], isMasked ? 0 : want[i], `[${t}, ${b}, ${n}]`);
+        }
+      }
+    }
+    // the eval input's own eval_spikes_heldout has NaN at the same bins: those targets are
+    // unknown (nlb_tools leaves NaN out of its score, hest's dense scoring cannot)
+    const evOut = masked.eval_spikes_heldout as { data: Float32Array };
+    for (let b = 10; b < 12; b++) {
+      for (let n = 0; n < nOut; n++) evOut.data[(1 * 12 + b) * nOut + n] = NaN;
+    }
+    await writeHdf5(ev, masked);
+    const unk = await loadDataset(`${tr},${ev}`, { binSizeMs: 5 });
+    assert.deepEqual(unknownTestTargets(unk), { heldOut: true, forward: true });
+    assert.match(
+      (unk.meta.nlb as { notes: string[] }).notes.join("\n"),
+      /eval_spikes_heldout \(.*eval_input\.h5\) has 6 NaN entries.*treated as unknown/,
+    );
+    // NaN in the target file's eval forward window: the forward targets are unknown
+    const fwd = copyTree(target);
+    (fwd.eval_spikes_heldout_forward as { data: Float32Array }).data[0] = NaN;
+    await writeHdf5(tg, { mc_maze_small: fwd });
+    const f = await loadDataset(`${tr},${ev},${tg}`);
+    assert.deepEqual(unknownTestTargets(f), { heldOut: true, forward: true });
+    // a masked input is still checked for what is not NaN
+    evIn.data[0] = 1.5;
+    await writeHdf5(ev, masked);
+    await assert.rejects(
+      () => loadDataset(`${tr},${ev}`, { binSizeMs: 5 }),
+      /eval_input\.h5: key "eval_spikes_heldin": spike counts must be non-negative integers; not a non-negative integer \(1\.5\) at \[0, 0, 0\]/,
+    );
+    // train inputs are never masked by nlb_tools: NaN there is bad data
+    const badTrain = copyTree(trainInput);
+    (badTrain.train_spikes_heldout as { data: Float32Array }).data[3] = NaN;
+    await writeHdf5(tr, badTrain);
+    await writeHdf5(ev, evalInput);
+    await assert.rejects(
+      () => loadDataset(`${tr},${ev}`, { binSizeMs: 5 }),
+      /train_input\.h5: key "train_spikes_heldout": spike counts must be non-negative integers; NaN at \[0, 1, 0\]/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -339,9 +556,19 @@ Deno.test("nlb: round trip — train 5 steps on an NLB file, write a submission,
     await writeHdf5(noTarget, nlbTree({ evalHeldOut: false, evalForward: false }), {
       attrs: { bin_size_ms: 20 },
     });
+    // the file's name is no NLB dataset name: nlb_tools would skip the group, so it is refused
+    await assert.rejects(
+      () =>
+        evaluateRun(`${dir}/run`, {
+          data: { kind: "file", path: noTarget },
+          nlbSubmission: `${dir}/sub2.h5`,
+        }),
+      /not an NLB dataset name.*--nlb-name/,
+    );
     const m2 = await evaluateRun(`${dir}/run`, {
       data: { kind: "file", path: noTarget },
       nlbSubmission: `${dir}/sub2.h5`,
+      nlbName: "mc_maze_small_20",
     });
     assert.equal(m2.results[0].split, "val");
     assert.equal(m2.results[0].nTrials, Math.round(0.1 * nTr)); // the val trials

@@ -198,8 +198,17 @@ function modelFor(cfg: RunConfig, ds: SpikeDataset) {
   return transformerFor(ds, { ...p.model, ...(cfg.model ?? {}) }, { kind: p.kind });
 }
 
-/** Modes a run was trained in (and is evaluated in). */
-function runModes(cfg: RunConfig): Mode[] {
+/**
+ * Modes a run was trained in (and is evaluated in): both for an alternating schedule, else the
+ * schedule's one mode.
+ *
+ * @example
+ * ```ts
+ * import { runModes } from "@hest/hest";
+ * runModes({ preset: "hybrid", data: { kind: "lorenz" } }); // ["standard", "spiking"]
+ * ```
+ */
+export function runModes(cfg: RunConfig): Mode[] {
   const p = preset(cfg.preset);
   const schedule = cfg.train?.modeSchedule ?? p.train.modeSchedule ?? "standard";
   return schedule === "alternate" ? ["standard", "spiking"] : [schedule];
@@ -333,6 +342,17 @@ async function writeRunOutputs(
   const split = opts.split ?? (unknown.heldOut ? "val" : "test");
   const results: ResultRow[] = [];
   const modes = runModes(cfg);
+  const exportMode = opts.exports?.mode ?? modes[0];
+  if (!modes.includes(exportMode)) {
+    throw new RunFolderError(
+      `${dir}: the run was trained in ${
+        modes.join(" and ")
+      } mode, so it has no ${exportMode}-mode ` +
+        `rates to export; choose one of ${modes.join(", ")}`,
+    );
+  }
+  // refuse a submission name before any work
+  if (opts.exports?.nlbSubmission) nlbSubmissionName(ds, opts.exports.nlbName);
   for (const mode of modes) {
     const pending: { name: string; sum: tf.Tensor; n: number }[] = [];
     const stats: SpikeStatsCollector = {
@@ -344,10 +364,9 @@ async function writeRunOutputs(
       mode,
       stats: mode === "spiking" ? stats : undefined,
     });
-    if (mode === modes[0]) {
-      await writePredictions(`${dir}/predictions.safetensors`, preds);
-      await writeRunExports(preds, ds, opts.exports ?? {});
-    } else await writePredictions(`${dir}/predictions_${mode}.safetensors`, preds);
+    if (mode === modes[0]) await writePredictions(`${dir}/predictions.safetensors`, preds);
+    else await writePredictions(`${dir}/predictions_${mode}.safetensors`, preds);
+    if (mode === exportMode) await writeRunExports(preds, ds, opts.exports ?? {});
     const ev = await evaluate(preds, ds, { split, onWarning: () => {} });
     if (split === "test" && unknown.forward) delete ev.fpBps; // forward targets not in the file
     const row: ResultRow = {
@@ -439,10 +458,52 @@ export async function writePredictions(path: string, preds: RatePredictions): Pr
 export interface RunExports {
   /** NLB submission HDF5 (`{name}/{train,eval}_rates_{heldin,heldout}[_forward]`). */
   nlbSubmission?: string;
-  /** Group name in the submission (default: the NLB dataset name, else the dataset name). */
+  /** Group name in the submission (default: the data's NLB dataset name; see {@linkcode nlbSubmissionName}). */
   nlbName?: string;
   /** Rates `[trials, bins, neurons]` as .npy; forward rates go to `<name>_forward.npy`. */
   npy?: string;
+  /** Which mode's predictions go into the files (default: the run's first mode). */
+  mode?: Mode;
+}
+
+/**
+ * The dataset groups nlb_tools' `evaluate` scores (5-ms bins; `_20` for 20-ms bins). It skips any
+ * other group without a word, so a submission under another name would score nothing.
+ */
+export const NLB_SUBMISSION_NAMES: readonly string[] = [
+  "mc_maze",
+  "mc_rtt",
+  "area2_bump",
+  "dmfc_rsg",
+  "mc_maze_large",
+  "mc_maze_medium",
+  "mc_maze_small",
+].flatMap((n) => [n, `${n}_20`]);
+
+/**
+ * The group name of an NLB submission of `ds`: `explicit` when given, else the NLB dataset name
+ * the loaded file carries (its group, e.g. `mc_maze_small_20`) when nlb_tools scores it; anything
+ * else is refused, saying to pass a name.
+ *
+ * @example
+ * ```ts
+ * import { lorenzDataset, nlbSubmissionName } from "@hest/hest";
+ * nlbSubmissionName(lorenzDataset({ conditions: 2 }), "mc_maze_small"); // "mc_maze_small"
+ * ```
+ */
+export function nlbSubmissionName(ds: SpikeDataset, explicit?: string): string {
+  if (explicit !== undefined) return explicit;
+  const nlb = ds.meta.nlb as { name?: unknown } | undefined;
+  const found = typeof nlb?.name === "string" ? nlb.name : undefined;
+  if (found !== undefined && NLB_SUBMISSION_NAMES.includes(found)) return found;
+  throw new DatasetError(
+    `NLB submission of ${ds.meta.source ?? ds.name}: ` +
+      (found === undefined
+        ? "the data carry no NLB dataset name"
+        : `its group "${found}" is not an NLB dataset name`) +
+      `, and nlb_tools' evaluate scores only ${NLB_SUBMISSION_NAMES.join(", ")}; ` +
+      `give the name (--nlb-name / nlbName)`,
+  );
 }
 
 /** Options of {@linkcode evaluateRun}. */
@@ -469,7 +530,8 @@ export async function writeRunExports(
   exports: RunExports,
 ): Promise<void> {
   if (exports.nlbSubmission) {
-    await writeNlbSubmission(exports.nlbSubmission, preds, ds, { name: exports.nlbName });
+    const name = nlbSubmissionName(ds, exports.nlbName);
+    await writeNlbSubmission(exports.nlbSubmission, preds, ds, { name });
   }
   if (exports.npy) {
     await writeNpy(exports.npy, preds.rates);

@@ -1,0 +1,92 @@
+/**
+ * What eval exports: `--mode` picks whose rates go into --npy / --nlb-submission (hybrid runs have
+ * two), the output says which, a mode the run was not trained in is refused, and a submission
+ * group nlb_tools would skip is refused unless named.
+ */
+import assert from "node:assert/strict";
+import { tf, useBackend } from "../lib/core/backend.ts";
+import { parseNpy } from "../lib/data/npy.ts";
+import { decodeSafetensors } from "../lib/train/checkpoint.ts";
+import { evaluateRun, trainRun } from "../lib/experiments/run.ts";
+import { runScript } from "./_script_util.ts";
+
+const lorenz = {
+  kind: "lorenz" as const,
+  options: { conditions: 4, trialsPerCondition: 6, seed: 3 },
+};
+
+async function npyRates(path: string): Promise<Float64Array> {
+  const a = parseNpy(await Deno.readFile(path), { file: path, key: "rates" });
+  return Float64Array.from(a.data as ArrayLike<number>);
+}
+
+Deno.test("eval --mode: a hybrid run exports the chosen mode's rates, says which, and refuses a mode it lacks", async () => {
+  await useBackend("wasm");
+  const dir = await Deno.makeTempDir();
+  try {
+    await trainRun({
+      data: lorenz,
+      preset: "hybrid",
+      model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
+      train: { steps: 4, evalEvery: 4, batchSize: 8 },
+      seed: 0,
+      backend: "wasm",
+    }, { outDir: `${dir}/hyb` });
+    await evaluateRun(`${dir}/hyb`, { npy: `${dir}/std.npy` });
+    await evaluateRun(`${dir}/hyb`, { npy: `${dir}/spk.npy`, mode: "spiking" });
+    const std = await npyRates(`${dir}/std.npy`);
+    const spk = await npyRates(`${dir}/spk.npy`);
+    // the spiking export is the spiking predictions, not the standard ones
+    const saved = decodeSafetensors(
+      await Deno.readFile(`${dir}/hyb/predictions_spiking.safetensors`),
+    );
+    const savedRates = await (saved.params.rates as tf.Tensor).data();
+    assert.equal(spk.length, savedRates.length);
+    for (let i = 0; i < spk.length; i++) assert.equal(Math.fround(spk[i]), savedRates[i]);
+    assert.ok(std.some((v, i) => Math.abs(v - spk[i]) > 1e-6), "the two modes' rates differ");
+
+    const cli = await runScript("eval.ts", [
+      "--run",
+      `${dir}/hyb`,
+      "--npy",
+      `${dir}/cli.npy`,
+      "--mode",
+      "spiking",
+    ]);
+    assert.equal(cli.code, 0, cli.err);
+    assert.match(cli.out, /exported rates: spiking mode/);
+    const noFile = await runScript("eval.ts", ["--run", `${dir}/hyb`, "--mode", "spiking"]);
+    assert.equal(noFile.code, 2);
+    assert.match(noFile.err, /--mode selects the rates of --nlb-submission \/ --npy/);
+
+    await trainRun({
+      data: lorenz,
+      preset: "tiny",
+      train: { steps: 2, evalEvery: 2, batchSize: 8 },
+      seed: 0,
+      backend: "wasm",
+    }, { outDir: `${dir}/std` });
+    const wrong = await runScript("eval.ts", [
+      "--run",
+      `${dir}/std`,
+      "--npy",
+      `${dir}/x.npy`,
+      "--mode",
+      "spiking",
+    ]);
+    assert.equal(wrong.code, 2, wrong.err);
+    assert.match(wrong.err, /trained in standard mode, so it has no spiking-mode rates/);
+    // Lorenz data carry no NLB dataset name: a submission must be named
+    const unnamed = await runScript("eval.ts", [
+      "--run",
+      `${dir}/std`,
+      "--nlb-submission",
+      `${dir}/sub.h5`,
+    ]);
+    assert.equal(unnamed.code, 2, unnamed.err);
+    assert.match(unnamed.err, /no NLB dataset name.*--nlb-name/);
+    await assert.rejects(Deno.stat(`${dir}/sub.h5`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
