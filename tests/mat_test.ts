@@ -12,12 +12,13 @@ function pad8(n: number): number {
   return (n + 7) & ~7;
 }
 
-function element(type: number, body: Uint8Array): Uint8Array {
+/** One data element; `be` writes the tag big-endian (the body is already in file order). */
+function element(type: number, body: Uint8Array, be = false): Uint8Array {
   // every element is padded to 8 bytes except compressed ones (type 15)
   const out = new Uint8Array(8 + (type === 15 ? body.length : pad8(body.length)));
   const v = new DataView(out.buffer);
-  v.setInt32(0, type, true);
-  v.setInt32(4, body.length, true);
+  v.setInt32(0, type, !be);
+  v.setInt32(4, body.length, !be);
   out.set(body, 8);
   return out;
 }
@@ -34,53 +35,74 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 type MatVar = {
   name: string;
-  rows: number;
-  cols: number;
+  /** MATLAB dimensions, at least 2. */
+  dims: number[];
+  /** Values in row-major order of `dims` (last index fastest), as hest reads them back. */
   rowMajor: number[];
   cls: "double" | "uint8" | "char";
+  /** Values to store as they are, in place of `rowMajor` reordered (for corrupt files). */
+  stored?: number[];
 };
 
-/** One miMATRIX element: values given row-major, stored column-major as MATLAB does. */
-function matrix(v: MatVar): Uint8Array {
+/** Row-major values of shape `dims` in MATLAB's column-major order (first index fastest). */
+function toColumnMajor(rowMajor: number[], dims: number[]): number[] {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const out = new Array<number>(n);
+  const idx = new Array<number>(dims.length).fill(0);
+  for (let c = 0; c < n; c++) {
+    let r = 0;
+    for (let d = 0; d < dims.length; d++) r = r * dims[d] + idx[d];
+    out[c] = rowMajor[r];
+    for (let d = 0; d < dims.length && ++idx[d] === dims[d]; d++) idx[d] = 0;
+  }
+  return out;
+}
+
+/** One miMATRIX element, stored column-major as MATLAB does. */
+function matrix(v: MatVar, be = false): Uint8Array {
   const classId = { double: 6, uint8: 9, char: 4 }[v.cls];
   const flags = new Uint8Array(8);
-  new DataView(flags.buffer).setUint32(0, classId, true);
-  const dims = new Uint8Array(new Int32Array([v.rows, v.cols]).buffer);
-  const colMajor = [];
-  for (let c = 0; c < v.cols; c++) {
-    for (let r = 0; r < v.rows; r++) colMajor.push(v.rowMajor[r * v.cols + c]);
-  }
-  const data = v.cls === "double"
-    ? element(9, new Uint8Array(new Float64Array(colMajor).buffer))
-    : v.cls === "uint8"
-    ? element(2, Uint8Array.from(colMajor))
-    : element(4, new Uint8Array(new Uint16Array(colMajor).buffer));
+  new DataView(flags.buffer).setUint32(0, classId, !be);
+  const dims = new Uint8Array(4 * v.dims.length);
+  v.dims.forEach((d, i) => new DataView(dims.buffer).setInt32(4 * i, d, !be));
+  const col = v.stored ?? toColumnMajor(v.rowMajor, v.dims);
+  const size = { double: 8, uint8: 1, char: 2 }[v.cls];
+  const body = new Uint8Array(col.length * size);
+  const bv = new DataView(body.buffer);
+  col.forEach((x, i) => {
+    if (v.cls === "double") bv.setFloat64(8 * i, x, !be);
+    else if (v.cls === "uint8") bv.setUint8(i, x);
+    else bv.setUint16(2 * i, x, !be);
+  });
   return element(
     14,
     concat([
-      element(6, flags),
-      element(5, dims),
-      element(1, new TextEncoder().encode(v.name)),
-      data,
+      element(6, flags, be),
+      element(5, dims, be),
+      element(1, new TextEncoder().encode(v.name), be),
+      element({ double: 9, uint8: 2, char: 4 }[v.cls], body, be),
     ]),
+    be,
   );
 }
 
-function mat5(vars: MatVar[], compress = false): Uint8Array {
+function mat5(vars: MatVar[], compress = false, be = false): Uint8Array {
   const header = new Uint8Array(128).fill(0x20);
   header.set(
     new TextEncoder().encode("MATLAB 5.0 MAT-file, Platform: GLNXA64, Created by hest tests"),
   );
   header.fill(0, 116, 124);
-  header.set([0x00, 0x01, 0x49, 0x4d], 124); // version 0x0100, "IM" = little-endian
-  const elems = vars.map((v) => (compress ? element(15, zlibSync(matrix(v))) : matrix(v)));
+  // version 0x0100 and the byte-order mark "IM" as the file's byte order writes them
+  header.set(be ? [0x01, 0x00, 0x4d, 0x49] : [0x00, 0x01, 0x49, 0x4d], 124);
+  const elems = vars.map((
+    v,
+  ) => (compress ? element(15, zlibSync(matrix(v, be)), be) : matrix(v, be)));
   return concat([header, ...elems]);
 }
 
 const spikes = {
   name: "spikes",
-  rows: 6,
-  cols: 2,
+  dims: [6, 2],
   cls: "uint8" as const,
   rowMajor: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
 };
@@ -94,22 +116,25 @@ Deno.test("mat v5: variables read in MATLAB's shape, compressed or not; vectors 
         path,
         mat5([
           spikes,
-          { name: "vel", rows: 1, cols: 6, cls: "double", rowMajor: [0.5, 1, 1.5, 2, 2.5, 3] },
-          { name: "label", rows: 1, cols: 2, cls: "char", rowMajor: [104, 105] },
+          { name: "vel", dims: [1, 6], cls: "double", rowMajor: [0.5, 1, 1.5, 2, 2.5, 3] },
+          { name: "label", dims: [1, 2], cls: "char", rowMajor: [104, 105] },
         ], compress),
       );
       const src = await openMat(path);
-      assert.deepEqual(src.keys(), ["spikes", "vel", "label"]);
+      // character arrays are text, not numbers: listed nowhere, refused by name
+      assert.deepEqual(src.keys(), ["spikes", "vel"]);
       const s = src.get("spikes");
       assert.deepEqual(s.shape, [6, 2]);
       assert.deepEqual([...s.data], spikes.rowMajor);
       assert.deepEqual(src.get("vel").shape, [6]);
       assert.deepEqual([...src.get("vel").data], [0.5, 1, 1.5, 2, 2.5, 3]);
-      // mat-for-js drops the MATLAB class: a v5 char array reads as its character codes
-      assert.deepEqual([...src.get("label").data], [104, 105]);
+      assert.throws(
+        () => src.get("label"),
+        /a\.mat: key "label": is a character array, not numeric; expected a numeric array/,
+      );
       assert.throws(
         () => src.get("nope"),
-        /a\.mat: key "nope": variable not found; numeric variables: spikes, vel, label/,
+        /a\.mat: key "nope": variable not found; numeric variables: spikes, vel/,
       );
     }
   } finally {
@@ -125,7 +150,7 @@ Deno.test("mat v5: a continuous recording becomes windows with lagged behaviour"
       path,
       mat5([
         spikes,
-        { name: "vel", rows: 6, cols: 1, cls: "double", rowMajor: [10, 11, 12, 13, 14, 15] },
+        { name: "vel", dims: [6, 1], cls: "double", rowMajor: [10, 11, 12, 13, 14, 15] },
       ]),
     );
     // 6 bins of 50 ms → windows of 2 bins, stride 2, lag +50 ms (behaviour one bin later)
@@ -199,6 +224,182 @@ Deno.test("mat v5: truncated or corrupt files and non-numeric counts fail naming
       () => loadDataset(path, { binSizeMs: 50, windowMs: 100 }),
       /t\.mat: key "spikes": spike counts must be non-negative integers; negative \(-1\) at \[1, 1\]/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mat v5: N-D arrays read back in MATLAB's index order, compressed or not, either byte order", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const iota = (n: number) => [...Array(n).keys()];
+    // a(i, j, k) = 12 i + 4 j + k for a 2×3×4 array, stored column-major as MATLAB (and
+    // scipy.io.savemat of np.arange(24).reshape(2, 3, 4)) writes it: i fastest, then j, then k
+    const stored = [
+      0,
+      12,
+      4,
+      16,
+      8,
+      20,
+      1,
+      13,
+      5,
+      17,
+      9,
+      21,
+      2,
+      14,
+      6,
+      18,
+      10,
+      22,
+      3,
+      15,
+      7,
+      19,
+      11,
+      23,
+    ];
+    for (const compress of [false, true]) {
+      for (const be of [false, true]) {
+        const path = `${dir}/nd.mat`;
+        await Deno.writeFile(
+          path,
+          mat5(
+            [
+              { name: "a3", dims: [2, 3, 4], cls: "double", rowMajor: [], stored },
+              { name: "a4", dims: [2, 3, 4, 2], cls: "uint8", rowMajor: iota(48) },
+              {
+                name: "a5",
+                dims: [3, 1, 2, 1, 2],
+                cls: "double",
+                rowMajor: iota(12).map((x) => x / 4),
+              },
+              { name: "m", dims: [3, 2], cls: "double", rowMajor: [1, 2, 3, 4, 5, 6] },
+            ],
+            compress,
+            be,
+          ),
+        );
+        const src = await openMat(path);
+        const what = `compress ${compress}, big-endian ${be}`;
+        const a3 = src.get("a3");
+        assert.deepEqual(a3.shape, [2, 3, 4], what);
+        assert.deepEqual([...a3.data], iota(24), what);
+        assert.equal(a3.data[(1 * 3 + 2) * 4 + 3], 23, what); // a3(2, 3, 4) in MATLAB
+        const a4 = src.get("a4");
+        assert.deepEqual(a4.shape, [2, 3, 4, 2], what);
+        assert.deepEqual([...a4.data], iota(48), what);
+        assert.equal(a4.dtype, "uint8");
+        assert.deepEqual(src.get("a5").shape, [3, 1, 2, 1, 2], what);
+        assert.deepEqual([...src.get("a5").data], iota(12).map((x) => x / 4), what);
+        assert.deepEqual([...src.get("m").data], [1, 2, 3, 4, 5, 6], what);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mat v5: 3-D counts load as trials in order; a NaN among them is refused at its index", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/trials.mat`;
+    // [trials, bins, neurons] = [2, 3, 4]; counts(t, b, n) = 3 t + b + (n === 3 ? 5 : 0)
+    const rowMajor: number[] = [];
+    for (let t = 0; t < 2; t++) {
+      for (let b = 0; b < 3; b++) {
+        for (let n = 0; n < 4; n++) rowMajor.push(3 * t + b + (n === 3 ? 5 : 0));
+      }
+    }
+    for (const compress of [false, true]) {
+      await Deno.writeFile(
+        path,
+        mat5([{ name: "spikes", dims: [2, 3, 4], cls: "double", rowMajor }], compress),
+      );
+      const ds = await loadDataset(path, { binSizeMs: 10, heldOut: [3] });
+      assert.deepEqual(ds.counts.shape, [2, 3, 4]);
+      assert.deepEqual([...ds.counts.data], rowMajor);
+      // the NaN sits at MATLAB spikes(2, 3, 1) = [1, 2, 0]; a scrambled reorder would move it
+      const withNaN = rowMajor.map((v, i) => (i === (1 * 3 + 2) * 4 + 0 ? NaN : v));
+      await Deno.writeFile(
+        path,
+        mat5([{ name: "spikes", dims: [2, 3, 4], cls: "double", rowMajor: withNaN }], compress),
+      );
+      await assert.rejects(
+        () => loadDataset(path, { binSizeMs: 10 }),
+        /trials\.mat: key "spikes": spike counts must be non-negative integers; NaN at \[1, 2, 0\]/,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mat v5: a small file declaring a huge array is refused before anything is allocated", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/huge.mat`;
+    const rss0 = Deno.memoryUsage().rss;
+    for (const compress of [false, true]) {
+      const bytes = mat5(
+        [{ name: "spikes", dims: [100000, 100000], cls: "double", rowMajor: [], stored: [1] }],
+        compress,
+      );
+      assert.ok(bytes.length < 250, `${bytes.length} bytes`);
+      await Deno.writeFile(path, bytes);
+      await assert.rejects(
+        () => loadDataset(path, { binSizeMs: 10 }),
+        /huge\.mat: key "spikes": declares dimensions \[100000, 100000\] \(10000000000 values, 80000000000 bytes of double data\) but its data element holds 8 bytes; the file is corrupt/,
+      );
+      // too few values for the dimensions is the same error, not a short array
+      await Deno.writeFile(
+        path,
+        mat5(
+          [{ name: "spikes", dims: [2, 3], cls: "uint8", rowMajor: [], stored: [1, 2, 3] }],
+          compress,
+        ),
+      );
+      await assert.rejects(
+        () => openMat(path),
+        /huge\.mat: key "spikes": declares dimensions \[2, 3\] \(6 values, 6 bytes of uint8 data\) but its data element holds 3 bytes/,
+      );
+    }
+    // a compressed element that inflates past what its contents declare (a zip bomb)
+    const inner = matrix({ name: "x", dims: [1, 2], cls: "double", rowMajor: [1, 2] });
+    const bomb = concat([inner, new Uint8Array(1 << 20)]);
+    const file = mat5([]);
+    await Deno.writeFile(path, concat([file, element(15, zlibSync(bomb))]));
+    await assert.rejects(
+      () => openMat(path),
+      new RegExp(
+        `huge\\.mat: cannot parse the MAT-file \\(truncated or corrupt\\?\\): the compressed element at byte 128 inflates past the ${inner.length} bytes its contents declare`,
+      ),
+    );
+    // a sparse matrix whose dense form would be 80 GB: refused, not expanded
+    const cols = 100000;
+    const le = (arr: Int32Array | Float64Array) => new Uint8Array(arr.buffer);
+    const jc = new Int32Array(cols + 1).fill(1);
+    jc[0] = 0;
+    const sparse = element(
+      14,
+      concat([
+        element(6, le(new Int32Array([5, 1]))), // mxSPARSE_CLASS, nzmax 1
+        element(5, le(new Int32Array([100000, cols]))),
+        element(1, new TextEncoder().encode("spikes")),
+        element(5, le(new Int32Array([0]))), // ir
+        element(5, le(jc)),
+        element(9, le(new Float64Array([5]))), // pr
+      ]),
+    );
+    await Deno.writeFile(path, concat([file, sparse]));
+    await assert.rejects(
+      () => openMat(path),
+      /huge\.mat: key "spikes": is a sparse \[100000, 100000\] matrix; as a dense array it needs 80000000000 bytes, more than the 2147483648 this reader expands/,
+    );
+    // nothing of the declared sizes was allocated (the unchecked reader grew past 3 GB)
+    assert.ok(Deno.memoryUsage().rss - rss0 < 300e6, `rss grew ${Deno.memoryUsage().rss - rss0}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
