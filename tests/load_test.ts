@@ -174,3 +174,55 @@ Deno.test("load: hest dataset JSON and unknown formats", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("load: several files in one comma-separated path are merged; a file named with a comma is one file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // a continuous recording split over three files: counts (.npy), behaviour (.npz)
+    // and the bin width (an HDF5 attribute)
+    const spikes = Float64Array.from({ length: 16 }, (_, i) => i % 3);
+    await Deno.writeFile(
+      `${dir}/spikes.npy`,
+      encodeNpy({ data: spikes, shape: [8, 2], dtype: "u1" }),
+    );
+    const vel = Float64Array.from({ length: 8 }, (_, i) => i / 2);
+    await Deno.writeFile(
+      `${dir}/beh.npz`,
+      encodeNpz({ vel: { data: vel, shape: [8], dtype: "f8" } }),
+    );
+    await writeHdf5(`${dir}/meta.h5`, { t0: { data: new Float32Array(1), shape: [1] } }, {
+      attrs: { bin_size_ms: 50 },
+    });
+    const ds = await loadDataset(`${dir}/spikes.npy, ${dir}/beh.npz, ${dir}/meta.h5`, {
+      windowMs: 200,
+      heldOut: [1],
+      countsKey: "spikes",
+    });
+    assert.equal(ds.name, "spikes");
+    assert.equal(ds.binSizeMs, 50);
+    assert.deepEqual(ds.counts.shape, [2, 4, 2]);
+    assert.deepEqual([...ds.counts.data], [...spikes]);
+    assert.deepEqual([...ds.behavior!.data], [...vel]);
+    // a key is taken from the first file that has it; errors name that file
+    await Deno.writeFile(
+      `${dir}/bad.npz`,
+      encodeNpz({ spikes: { data: Float64Array.of(1, -2, 0, 1), shape: [2, 2], dtype: "f8" } }),
+    );
+    await assert.rejects(
+      () => loadDataset(`${dir}/bad.npz,${dir}/spikes.npy`, { binSizeMs: 50, timeAxis: 0 }),
+      /bad\.npz: key "spikes": spike counts must be non-negative integers; negative \(-2\) at \[0, 1\]/,
+    );
+    // whole datasets (hest JSON) do not merge
+    await writeJsonAtomic(`${dir}/d.json`, { name: "x" });
+    await assert.rejects(
+      () => loadDataset(`${dir}/spikes.npy,${dir}/d.json`),
+      /d\.json: is a hest dataset JSON, which is a whole dataset; a list of data files takes array files/,
+    );
+    // an existing file whose name has a comma is read as that file
+    await Deno.copyFile(`${dir}/spikes.npy`, `${dir}/a,b.npy`);
+    const one = await loadDataset(`${dir}/a,b.npy`, { binSizeMs: 50, windowMs: 200 });
+    assert.deepEqual([...one.counts.data], [...spikes]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

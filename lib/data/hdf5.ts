@@ -265,6 +265,7 @@ function wrapFile(file: string, f: H5File): Hdf5File {
       const full = (k: string) => (prefix === "" ? k : `${prefix}/${k}`);
       return {
         file,
+        ...(prefix === "" ? {} : { groupName: prefix }),
         keys: () => self.members(prefix).filter((k) => self.isDataset(full(k))),
         has: (k: string) => self.has(full(k)),
         get: (k: string) => read(full(k)),

@@ -4,28 +4,23 @@
  *
  * | first bytes | format | read as |
  * | --- | --- | --- |
- * | `MATLAB 5.0 MAT-file` | MATLAB Level 5 | named arrays (mat-for-js) |
+ * | `MATLAB 5.0 MAT-file` | MATLAB Level 5 | named arrays (column-major reordered to MATLAB's shape) |
  * | `MATLAB 7.3 MAT-file` + HDF5 | MATLAB v7.3 | named arrays (h5wasm, transposed to MATLAB's shape) |
  * | `\x89HDF\r\n\x1a\n` | HDF5 | NLB tensors if it has them, else NWB if it has `units/spike_times`, else named arrays |
  * | `\x93NUMPY` | NumPy .npy | one array |
  * | `PK\x03\x04` | NumPy .npz | named arrays |
  * | `{` | hest dataset JSON | {@linkcode loadDatasetJson} |
  *
- * **Named arrays** (.mat, .npz, .npy, plain HDF5) become a dataset like this: NLB tensor keys,
- * when present, are read as NLB tensors. Otherwise the counts are `countsKey` (default: the
- * first of `counts`, `spikes`, `spike_counts`, `binned_spikes`, or the only array):
+ * **Named arrays** (.mat, .npz, .npy, plain HDF5) become a dataset as {@linkcode arraysDataset}
+ * says: NLB tensors when the keys are there, else 3-D trial tensors or a 2-D continuous
+ * recording.
  *
- * - 3-D `[trials, bins, neurons]`: trials as they are; `forwardKey` and a 3-D `behaviorKey`
- *   optional; `binSizeMs` from the option or a `bin_size_ms` attribute.
- * - 2-D: a continuous recording, cut into windows by {@linkcode windowDataset} (`windowMs`,
- *   `strideMs`, `forwardMs`, `lagMs`, chronological split by default). The time axis is
- *   `timeAxis` if given, else the axis whose length matches the behaviour (or `time` vector),
- *   else the longer one. `binSizeMs` comes from the option, a `bin_size_ms` attribute or the
- *   step of a time vector (`timeKey`, default `time`/`times`/`t`/`timestamps`, in seconds).
- *   Behaviour is `behaviorKey` (default the first of `behavior`, `vel`, `velocity`, `handVel`,
- *   `hand_vel`, `finger_vel`, `cursor_vel`), `[time, dims]` either way round; `behaviorDims`
- *   picks dims, otherwise dims that are constant over the whole recording are dropped (their
- *   R² is undefined) and listed in `meta.droppedBehaviorDims`.
+ * **Several files** make one dataset when the path lists them comma-separated, e.g. nlb_tools'
+ * separate outputs `"train_input.h5,eval_input.h5,target_data.h5"` (see {@linkcode dataPaths}):
+ * their arrays are merged (a key is read from the first file listed that has it; in an HDF5
+ * file, from the `group` option's group when it has one, else its root, else its one group such
+ * as nlb_tools' `mc_maze_small`) and built as named arrays. A path naming an existing file is
+ * always that one file, comma or not. NWB and hest JSON files load only on their own.
  *
  * Every problem (truncated or corrupt file, missing key, wrong dtype or shape, NaN, negative or
  * fractional counts, bins that do not divide a window) is one `DatasetError` naming the file,
@@ -34,36 +29,36 @@
  * @module
  */
 import { basename } from "node:path";
-import { array3d, DatasetError, type SpikeDataset, spikeDataset } from "./dataset.ts";
+import { arraysDataset } from "./arrays_dataset.ts";
+import { DatasetError, type SpikeDataset } from "./dataset.ts";
 import { hdf5SignatureOffset, openHdf5 } from "./hdf5.ts";
 import { loadDatasetJson } from "./dataset_json.ts";
 import { matVersion, openMat } from "./mat.ts";
-import {
-  type ArraySource,
-  checkCounts,
-  checkFiniteOrNaN,
-  expectShape,
-  loadError,
-  memorySource,
-  type NdArray,
-  toArray3D,
-  transpose2d,
-} from "./ndarray.ts";
-import { hasNlbKeys, nlbDataset } from "./nlb.ts";
+import { dataPaths, hdf5FileSource, mergeSources } from "./multi_file.ts";
+import { type ArraySource, loadError, memorySource } from "./ndarray.ts";
+import { hasNlbKeys } from "./nlb.ts";
 import { NPY_MAGIC, parseNpy, parseNpz } from "./npy.ts";
 import { loadNwb } from "./nwb.ts";
-import { key as makeKey } from "../core/random.ts";
 import { checkKeys } from "../core/validation.ts";
-import { windowDataset, type WindowSplit } from "./windows.ts";
+import type { WindowSplit } from "./windows.ts";
 
 /** File formats {@linkcode loadDataset} recognises. */
 export type DataFormat = "json" | "hdf5" | "mat5" | "mat73" | "npy" | "npz";
 
-/** Options of {@linkcode loadDataset}; each applies to the formats named in its doc. */
+/**
+ * Options of {@linkcode loadDataset}; each applies to the formats named in its doc. The files
+ * themselves are the path: one file, or several given comma-separated
+ * (`"train_input.h5,eval_input.h5,target_data.h5"`), whose arrays are merged; the options then
+ * apply to the merged arrays.
+ */
 export interface LoadOptions {
   /** Dataset name (default: the file name without extension, or the NLB group name). */
   name?: string;
-  /** Bin width in ms when the file does not say (all formats; NWB: the bin size to use, default 20). */
+  /**
+   * Bin width in ms when the file does not say (all formats; NWB: the bin size to use, default
+   * 20). Required for files that store no width, such as nlb_tools' `train_input.h5` and
+   * `eval_input.h5` without the target file's `mc_maze_small`-style group.
+   */
   binSizeMs?: number;
   /** Seed of random held-out neurons and splits (default 0). */
   seed?: number;
@@ -77,7 +72,7 @@ export interface LoadOptions {
   splitFractions?: [number, number, number];
   /** NLB / NWB with a split column: fraction of train trials used as val (default 0.1). */
   valFraction?: number;
-  /** HDF5: group holding the arrays or NLB tensors. */
+  /** HDF5: group holding the arrays or NLB tensors (several files: used in each file that has it). */
   group?: string;
   /** Named arrays: key of the counts. */
   countsKey?: string;
@@ -254,8 +249,8 @@ async function headBytes(path: string, n: number): Promise<Uint8Array> {
 }
 
 /**
- * Load any supported data file as a validated {@linkcode SpikeDataset} (see the module docs for
- * formats and options).
+ * Load a data file, or several given as one comma-separated path, as a validated
+ * {@linkcode SpikeDataset} (see the module docs for formats, options and file lists).
  *
  * @example
  * ```ts
@@ -263,6 +258,8 @@ async function headBytes(path: string, n: number): Promise<Uint8Array> {
  * const ds = await loadDataset("recordings/s1_data.mat", {
  *   binSizeMs: 50, windowMs: 1000,
  * });
+ * // nlb_tools' separate input and target files, as one dataset
+ * const nlb = await loadDataset("train_input.h5,eval_input.h5,target_data.h5");
  * ```
  */
 export async function loadDataset(path: string, opts: LoadOptions = {}): Promise<SpikeDataset> {
@@ -271,37 +268,92 @@ export async function loadDataset(path: string, opts: LoadOptions = {}): Promise
   } catch (err) {
     throw loadError(path, undefined, (err as Error).message);
   }
-  const head = await headBytes(path, 4096);
-  if (head.length === 0) throw loadError(path, undefined, "the file is empty");
-  const format = sniffFormat(head);
+  const paths = await dataPaths(path);
+  if (paths.length > 1) return await loadFiles(path, paths, opts);
+  const format = await fileFormat(path);
   switch (format) {
     case "json":
       return await loadDatasetJson(path);
-    case "npy": {
-      const key = basename(path).replace(/\.npy$/, "");
-      const arr = parseNpy(await Deno.readFile(path), { file: path, key });
-      return arraysDataset(memorySource(path, { [key]: arr }), opts);
-    }
-    case "npz":
-      return arraysDataset(parseNpz(await Deno.readFile(path), path), opts);
-    case "mat5":
-    case "mat73": {
-      const src = await openMat(path);
+    case "hdf5":
+      return await loadHdf5(path, opts);
+    default: {
+      const src = await openArrays(path, format);
       try {
         return arraysDataset(src, opts);
       } finally {
         src.close?.();
       }
     }
-    case "hdf5":
-      return await loadHdf5(path, opts);
-    default:
-      throw loadError(
-        path,
-        undefined,
-        "unrecognised file format: expected HDF5 (NLB tensors, NWB), MATLAB .mat (v5 or v7.3), " +
-          "NumPy .npy/.npz or hest dataset JSON",
-      );
+  }
+}
+
+async function fileFormat(path: string): Promise<DataFormat> {
+  const head = await headBytes(path, 4096);
+  if (head.length === 0) throw loadError(path, undefined, "the file is empty");
+  const format = sniffFormat(head);
+  if (format === undefined) {
+    throw loadError(
+      path,
+      undefined,
+      "unrecognised file format: expected HDF5 (NLB tensors, NWB), MATLAB .mat (v5 or v7.3), " +
+        "NumPy .npy/.npz or hest dataset JSON",
+    );
+  }
+  return format;
+}
+
+/** The named arrays of a .npy, .npz or .mat file. */
+async function openArrays(path: string, format: "mat5" | "mat73" | "npy" | "npz") {
+  if (format === "npy") {
+    const key = basename(path).replace(/\.npy$/, "");
+    return memorySource(path, { [key]: parseNpy(await Deno.readFile(path), { file: path, key }) });
+  }
+  if (format === "npz") return parseNpz(await Deno.readFile(path), path);
+  return await openMat(path);
+}
+
+/** Several files as one dataset: their arrays merged, the first file listed winning a key. */
+async function loadFiles(
+  spec: string,
+  paths: string[],
+  opts: LoadOptions,
+): Promise<SpikeDataset> {
+  const sources: ArraySource[] = [];
+  const closers: (() => void)[] = [];
+  try {
+    for (const p of paths) {
+      const format = await fileFormat(p);
+      if (format === "json") {
+        throw loadError(
+          p,
+          undefined,
+          "is a hest dataset JSON, which is a whole dataset; a list of data files takes array " +
+            "files (HDF5 tensors, .mat, .npz, .npy)",
+        );
+      }
+      if (format === "hdf5") {
+        const f = await openHdf5(p);
+        closers.push(() => f.close());
+        if (f.isDataset("units/spike_times") || f.attrString("nwb_version") !== undefined) {
+          throw loadError(
+            p,
+            undefined,
+            "is an NWB file, which loads on its own; a list of data files takes array files " +
+              "(HDF5 tensors, .mat, .npz, .npy)",
+          );
+        }
+        sources.push(hdf5FileSource(f, opts.group));
+      } else {
+        const src = await openArrays(p, format);
+        closers.push(() => src.close?.());
+        sources.push(src);
+      }
+    }
+    const src = mergeSources(sources, spec);
+    const name = opts.name ?? src.groupName ?? basename(paths[0]).replace(/\.[^.]*$/, "");
+    return arraysDataset(src, { ...opts, name });
+  } finally {
+    for (const close of closers) close();
   }
 }
 
@@ -336,320 +388,4 @@ async function loadHdf5(path: string, opts: LoadOptions): Promise<SpikeDataset> 
     f.close();
   }
   return await loadNwb(path, opts);
-}
-
-const COUNT_KEYS = ["counts", "spikes", "spike_counts", "binned_spikes"];
-const BEHAVIOR_KEYS = [
-  "behavior",
-  "behaviour",
-  "vel",
-  "velocity",
-  "handVel",
-  "hand_vel",
-  "finger_vel",
-  "cursor_vel",
-];
-const TIME_KEYS = ["time", "times", "t", "timestamps"];
-
-function pickKey(
-  src: ArraySource,
-  explicit: string | undefined,
-  auto: string[],
-): string | undefined {
-  if (explicit !== undefined) {
-    if (!src.has(explicit)) {
-      throw loadError(
-        src.file,
-        explicit,
-        `not found; the file has: ${src.keys().join(", ") || "(no arrays)"}`,
-      );
-    }
-    return explicit;
-  }
-  return auto.find((k) => src.has(k));
-}
-
-/**
- * Build a dataset from named arrays (see the module docs): NLB tensors, 3-D trial tensors or a
- * 2-D continuous recording.
- *
- * @example
- * ```ts
- * import { arraysDataset, memorySource } from "@hest/hest";
- * const spikes = { data: new Float64Array(400), shape: [100, 4], dtype: "u1" };
- * const ds = arraysDataset(memorySource("x.npz", { spikes }), { binSizeMs: 50 });
- * ```
- */
-export function arraysDataset(src: ArraySource, opts: LoadOptions = {}): SpikeDataset {
-  const file = src.file;
-  const name = opts.name ?? basename(file).replace(/\.[^.]*$/, "");
-  if (hasNlbKeys(src)) {
-    return nlbDataset(src, {
-      name: opts.name,
-      binSizeMs: opts.binSizeMs,
-      valFraction: opts.valFraction,
-      seed: opts.seed,
-    });
-  }
-  const keys = src.keys();
-  let countsKey = pickKey(src, opts.countsKey, COUNT_KEYS);
-  if (countsKey === undefined) {
-    if (keys.length === 1) countsKey = keys[0];
-    else {
-      throw loadError(
-        file,
-        undefined,
-        `no counts found: expected NLB tensors or one of ${COUNT_KEYS.join(", ")}; ` +
-          `the file has ${
-            keys.join(", ") || "no numeric arrays"
-          }; name one with the "countsKey" option`,
-      );
-    }
-  }
-  const counts = src.get(countsKey);
-  checkCounts(counts, { file, key: countsKey });
-  const attrBin = src.attr("bin_size_ms");
-  const fileMeta = { source: file, countsKey };
-  if (counts.shape.length === 3) {
-    const binSizeMs = opts.binSizeMs ?? attrBin;
-    if (binSizeMs === undefined) {
-      throw loadError(
-        file,
-        countsKey,
-        "the bin width is not stored in the file; pass the binSizeMs option",
-      );
-    }
-    const [nT, B, N] = counts.shape;
-    let forwardCounts;
-    if (opts.forwardKey !== undefined) {
-      const fk = pickKey(src, opts.forwardKey, [])!;
-      const fc = src.get(fk);
-      expectShape(fc, [nT, null, N], { file, key: fk, what: "[trials, forwardBins, neurons]" });
-      checkCounts(fc, { file, key: fk });
-      forwardCounts = toArray3D(fc, { file, key: fk });
-    }
-    let behavior;
-    const bk = pickKey(src, opts.behaviorKey, BEHAVIOR_KEYS);
-    if (bk !== undefined) {
-      const b = src.get(bk);
-      expectShape(b, [nT, B, null], {
-        file,
-        key: bk,
-        what: "[trials, bins, dims] like the counts",
-      });
-      checkFiniteOrNaN(b, { file, key: bk });
-      behavior = selectDims(toArray3D(b, { file, key: bk }), opts.behaviorDims, file, bk);
-    }
-    let split;
-    if (opts.split === "chronological") {
-      const f = opts.splitFractions ?? [0.7, 0.1, 0.2];
-      const nVal = Math.round(f[1] * nT), nTest = Math.round(f[2] * nT);
-      const idx = [...Array(nT).keys()];
-      split = {
-        train: idx.slice(0, nT - nVal - nTest),
-        val: idx.slice(nT - nVal - nTest, nT - nTest),
-        test: idx.slice(nT - nTest),
-      };
-    }
-    try {
-      return spikeDataset(
-        {
-          name,
-          binSizeMs,
-          counts: toArray3D(counts, { file, key: countsKey }),
-          forwardCounts,
-          heldOut: opts.heldOut,
-          split,
-          behavior: behavior?.array,
-          meta: { ...fileMeta, format: "trials", droppedBehaviorDims: behavior?.dropped },
-        },
-        {
-          heldOutFraction: opts.heldOutFraction,
-          splitFractions: opts.splitFractions,
-          key: makeKey(opts.seed ?? 0),
-        },
-      );
-    } catch (err) {
-      throw loadError(file, undefined, (err as Error).message);
-    }
-  }
-  if (counts.shape.length !== 2) {
-    throw loadError(
-      file,
-      countsKey,
-      `expected [trials, bins, neurons] or a continuous [time, neurons] matrix, found shape [${
-        counts.shape.join(", ")
-      }]`,
-    );
-  }
-  // continuous recording
-  const bk = pickKey(src, opts.behaviorKey, BEHAVIOR_KEYS);
-  const beh = bk !== undefined ? src.get(bk) : undefined;
-  if (beh && beh.shape.length !== 1 && beh.shape.length !== 2) {
-    throw loadError(
-      file,
-      bk,
-      `expected [time, dims] behaviour, found shape [${beh.shape.join(", ")}]`,
-    );
-  }
-  const tk = pickKey(src, opts.timeKey, TIME_KEYS);
-  const time = tk !== undefined ? src.get(tk) : undefined;
-  if (time && time.shape.length !== 1) {
-    throw loadError(
-      file,
-      tk,
-      `expected a 1-D vector of bin times, found shape [${time.shape.join(", ")}]`,
-    );
-  }
-  const [d0, d1] = counts.shape;
-  let timeAxis = opts.timeAxis;
-  let timeAxisSource = "option";
-  if (timeAxis === undefined) {
-    const lengths = [beh ? beh.shape : undefined, time ? time.shape : undefined];
-    for (const l of lengths) {
-      if (timeAxis !== undefined || !l) continue;
-      const m0 = l.includes(d0), m1 = l.includes(d1);
-      if (m0 !== m1) {
-        timeAxis = m0 ? 0 : 1;
-        timeAxisSource = l === lengths[0] ? `matches ${bk}` : `matches ${tk}`;
-      }
-    }
-    if (timeAxis === undefined) {
-      if (d0 === d1) {
-        throw loadError(
-          file,
-          countsKey,
-          `is square [${d0}, ${d1}]: say which axis is time with the timeAxis option`,
-        );
-      }
-      timeAxis = d0 > d1 ? 0 : 1;
-      timeAxisSource = "the longer axis";
-    }
-  }
-  const c = timeAxis === 0 ? counts : transpose2d(counts);
-  const T = c.shape[0];
-  let behavior: NdArray | undefined;
-  let dropped: number[] | undefined;
-  if (beh) {
-    let b = beh.shape.length === 1 ? { ...beh, shape: [beh.shape[0], 1] } : beh;
-    if (b.shape[0] !== T) {
-      if (b.shape[1] === T) b = transpose2d(b);
-      else {
-        throw loadError(
-          file,
-          bk,
-          `behaviour shape [${
-            beh.shape.join(", ")
-          }] has no axis of ${T} time bins like ${countsKey}`,
-        );
-      }
-    }
-    checkFiniteOrNaN(b, { file, key: bk! });
-    const sel = selectDims(
-      { data: Float32Array.from(b.data), shape: [1, b.shape[0], b.shape[1]] },
-      opts.behaviorDims,
-      file,
-      bk!,
-    );
-    behavior = {
-      data: Float64Array.from(sel.array.data),
-      shape: [T, sel.array.shape[2]],
-      dtype: b.dtype,
-    };
-    dropped = sel.dropped;
-  }
-  let binSizeMs = opts.binSizeMs ?? attrBin;
-  let binSource = opts.binSizeMs !== undefined ? "option" : "attribute";
-  if (binSizeMs === undefined && time) {
-    if (time.shape[0] !== T) {
-      throw loadError(file, tk, `has ${time.shape[0]} entries for ${T} time bins of ${countsKey}`);
-    }
-    const steps = [];
-    for (let i = 1; i < time.data.length; i++) steps.push(time.data[i] - time.data[i - 1]);
-    steps.sort((a, b) => a - b);
-    const step = steps[steps.length >> 1];
-    if (!(step > 0)) throw loadError(file, tk, "bin times are not increasing");
-    binSizeMs = Math.round(step * 1000 * 1e6) / 1e6;
-    binSource = `step of ${tk}`;
-  }
-  if (binSizeMs === undefined) {
-    throw loadError(
-      file,
-      countsKey,
-      "the bin width is not stored in the file (no bin_size_ms attribute or time vector); pass the binSizeMs option",
-    );
-  }
-  try {
-    return windowDataset(c, {
-      name,
-      binSizeMs,
-      windowMs: opts.windowMs,
-      strideMs: opts.strideMs,
-      forwardMs: opts.forwardMs,
-      behavior,
-      lagMs: opts.lagMs,
-      heldOut: opts.heldOut,
-      heldOutFraction: opts.heldOutFraction,
-      split: opts.split,
-      splitFractions: opts.splitFractions,
-      seed: opts.seed,
-      meta: {
-        ...fileMeta,
-        format: "continuous",
-        timeAxis: { axis: timeAxis, source: timeAxisSource },
-        binSizeSource: binSource,
-        behaviorKey: bk,
-        droppedBehaviorDims: dropped,
-      },
-    });
-  } catch (err) {
-    throw loadError(file, undefined, (err as Error).message);
-  }
-}
-
-/** Keep `dims` of a behaviour array, or drop the dims that never change. */
-function selectDims(
-  b: { data: Float32Array; shape: readonly [number, number, number] },
-  dims: number[] | undefined,
-  file: string,
-  key: string,
-): { array: ReturnType<typeof array3d>; dropped?: number[] } {
-  const [n, t, D] = b.shape;
-  let keep: number[];
-  let dropped: number[] | undefined;
-  if (dims) {
-    for (const d of dims) {
-      if (d >= D) {
-        throw loadError(file, key, `behaviorDims has ${d}, but the behaviour has ${D} dims`);
-      }
-    }
-    keep = dims;
-  } else {
-    keep = [];
-    dropped = [];
-    for (let d = 0; d < D; d++) {
-      let first = NaN, constant = true;
-      for (let i = d; i < b.data.length; i += D) {
-        const v = b.data[i];
-        if (Number.isNaN(v)) continue;
-        if (Number.isNaN(first)) first = v;
-        else if (v !== first) {
-          constant = false;
-          break;
-        }
-      }
-      (constant ? dropped : keep).push(d);
-    }
-    if (keep.length === 0) {
-      throw loadError(file, key, "every behaviour dim is constant; nothing to decode");
-    }
-  }
-  const out = new Float32Array(n * t * keep.length);
-  for (let i = 0; i < n * t; i++) {
-    for (let j = 0; j < keep.length; j++) out[i * keep.length + j] = b.data[i * D + keep[j]];
-  }
-  return {
-    array: array3d(out, [n, t, keep.length]),
-    dropped: dropped && dropped.length ? dropped : undefined,
-  };
 }

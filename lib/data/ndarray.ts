@@ -34,6 +34,10 @@ export interface ArraySource {
   get(key: string): NdArray;
   /** A numeric attribute of the source (e.g. HDF5 `bin_size_ms`), when present. */
   attr(name: string): number | undefined;
+  /** The HDF5 group the arrays sit in (e.g. nlb_tools' `mc_maze_small`), when not the root. */
+  readonly groupName?: string;
+  /** The file an array comes from, when the source spans several files (default `file`). */
+  fileOf?(key: string): string;
   /** Release the file behind the source, when one is held open. */
   close?(): void;
 }

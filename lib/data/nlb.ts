@@ -3,7 +3,7 @@
  * / `make_eval_input_tensors` / `save_to_h5` write, and write submissions in the layout its
  * `evaluate` reads.
  *
- * **Loading.** Keys (at the root, or in one group such as `mc_maze_20/`):
+ * **Loading.** Keys (at the root, or in one group such as `mc_maze_small_20/`):
  *
  * | key | shape | required |
  * | --- | --- | --- |
@@ -13,19 +13,36 @@
  * | `{train,eval}_spikes_{heldin,heldout}_forward` | `[trials, forwardBins, …]` | no |
  * | `train_behavior`, `eval_behavior` | `[trials, bins, dims]` | no |
  *
+ * nlb_tools writes them to separate files: `make_train_input_tensors` → `train_input.h5`
+ * (`train_*` at the root), `make_eval_input_tensors` → `eval_input.h5` (`eval_spikes_heldin`,
+ * and `eval_spikes_heldout` for the val split, at the root) and `make_eval_target_tensors` →
+ * `target_data.h5` (`eval_spikes_heldout`, `*_forward`, `train_behavior`, `eval_behavior` in a
+ * `{dataset}` group such as `mc_maze_small`). Give them together as one comma-separated path
+ * (`"train_input.h5,eval_input.h5,target_data.h5"`, see {@linkcode dataPaths}); a key is taken
+ * from the first file listed that has it.
+ *
  * Trials are ordered train trials, then eval trials, each in file order; neurons are held-in
  * then held-out (so `heldIn = [0, nIn)`, `heldOut = [nIn, nIn + nOut)`). The eval trials are
  * the **test** split; a seeded random `valFraction` of the train trials is the **val** split.
- * The bin width is the `bin_size_ms` attribute (of the group) when present, else `binSizeMs`,
- * else NLB's convention: 20 ms when the name ends in `_20` (`mc_maze_20`), otherwise 5 ms.
+ *
+ * The bin width is the `bin_size_ms` attribute when present, else the `binSizeMs` option, else
+ * what nlb_tools' naming says: its target and submission groups are named after the NLB dataset
+ * with no suffix for 5-ms bins and `_<ms>` otherwise (`mc_maze_small` 5 ms, `mc_maze_small_20`
+ * 20 ms). Files that say none of these (nlb_tools' input files alone) are refused until
+ * `binSizeMs` is given: the width is never guessed.
  *
  * Unknown targets are recorded, not invented: without `eval_spikes_heldout` the eval trials'
  * held-out counts are filled with zeros (SpikeDataset is dense; they are never scored) and
  * `meta.nlb.evalHeldOutKnown` is false, so the test split cannot be scored
- * ({@linkcode unknownTestTargets}); likewise for the forward window
- * (`evalForwardKnown`). Behaviour is used when both `train_behavior` and `eval_behavior` are
- * per-bin `[trials, bins, dims]` arrays; otherwise it is left out and `meta.nlb.behavior` says
- * why.
+ * ({@linkcode unknownTestTargets}); likewise for the forward window (`evalForwardKnown`).
+ * `make_eval_input_tensors` leaves NaN in eval inputs where a trial has no data
+ * (`allow_nans`): such entries of `eval_spikes_heldin` are masked, not data — they are given to
+ * the model as 0, the value of a masked input, and counted in `meta.nlb.maskedEvalInputs`.
+ * nlb_tools leaves NaN targets out of its score, which hest's dense scoring cannot, so eval
+ * targets with NaN (`eval_spikes_heldout`, the eval forward window) are treated as unknown and
+ * `meta.nlb.notes` says so. NaN in train counts is an error. Behaviour is used when both
+ * `train_behavior` and `eval_behavior` are per-bin `[trials, bins, dims]` arrays (NaN marks
+ * masked behaviour); otherwise it is left out and `meta.nlb.behavior` says why.
  *
  * **Submissions.** `{name}/train_rates_heldin`, `train_rates_heldout`, `eval_rates_heldin`,
  * `eval_rates_heldout` (and `{train,eval}_rates_{heldin,heldout}_forward` when there is a
@@ -37,7 +54,8 @@
  */
 import { basename } from "node:path";
 import { type Array3D, array3d, DatasetError, type SpikeDataset, spikeDataset } from "./dataset.ts";
-import { type Hdf5Tree, openHdf5, writeHdf5 } from "./hdf5.ts";
+import { type Hdf5File, type Hdf5Tree, openHdf5, writeHdf5 } from "./hdf5.ts";
+import { dataPaths, hdf5FileSource, mergeSources } from "./multi_file.ts";
 import type { RatePredictions } from "./dataset.ts";
 import {
   type ArraySource,
@@ -56,13 +74,46 @@ export const NLB_REQUIRED_KEYS: readonly string[] = [
   "eval_spikes_heldin",
 ];
 
+/** Every spike tensor key of the NLB layout (a file with some but not all required is half of one). */
+export const NLB_KEYS: readonly string[] = [
+  ...NLB_REQUIRED_KEYS,
+  "eval_spikes_heldout",
+  "train_spikes_heldin_forward",
+  "train_spikes_heldout_forward",
+  "eval_spikes_heldin_forward",
+  "eval_spikes_heldout_forward",
+];
+
+/** NLB dataset names as nlb_tools names its groups: the dataset, then `_<ms>` unless 5-ms bins. */
+const NLB_GROUP_NAME =
+  /^(mc_maze|mc_rtt|area2_bump|dmfc_rsg|mc_maze_large|mc_maze_medium|mc_maze_small)(?:_(\d+))?$/;
+
+/**
+ * The bin width an nlb_tools group name stands for (`mc_maze_small` 5 ms, `mc_maze_small_20`
+ * 20 ms), or `undefined` for a name that is not an NLB dataset's.
+ *
+ * @example
+ * ```ts
+ * import { nlbGroupBinSizeMs } from "@hest/hest";
+ * nlbGroupBinSizeMs("mc_rtt_20"); // 20
+ * ```
+ */
+export function nlbGroupBinSizeMs(group: string): number | undefined {
+  const m = NLB_GROUP_NAME.exec(basename(group));
+  if (!m) return undefined;
+  return m[2] === undefined ? 5 : Number(m[2]);
+}
+
 /** Options of {@linkcode nlbDataset} and {@linkcode loadNlb}. */
 export interface NlbOptions {
   /** Dataset name (default: the group name, else the file name without extension). */
   name?: string;
-  /** Group holding the tensors (default: the root, or the one group that holds them). */
+  /** Group holding the tensors (default: the source's own group, or the root). */
   group?: string;
-  /** Bin width in ms when the file has no `bin_size_ms` attribute (default 20 for `*_20` names, else 5). */
+  /**
+   * Bin width in ms when the file has no `bin_size_ms` attribute; required unless the tensors
+   * sit in an nlb_tools group named after an NLB dataset (`mc_maze_small`: 5, `*_20`: 20).
+   */
   binSizeMs?: number;
   /** Fraction of train trials held out as the val split (default 0.1). */
   valFraction?: number;
@@ -78,14 +129,18 @@ export interface NlbMeta {
   trainTrials: number;
   /** Number of eval trials (dataset trials `[trainTrials, trainTrials + evalTrials)`). */
   evalTrials: number;
-  /** Whether `eval_spikes_heldout` was in the file. */
+  /** Whether `eval_spikes_heldout` was in the file(s), without NaN. */
   evalHeldOutKnown: boolean;
-  /** Whether the eval trials' forward counts were in the file (true when there is no forward window). */
+  /** Whether the eval trials' forward counts were in the file(s) without NaN (true when there is no forward window). */
   evalForwardKnown: boolean;
-  /** Where the bin width came from. */
-  binSizeSource: "attribute" | "option" | "default";
+  /** Where the bin width came from (`"group name"`: nlb_tools' naming, e.g. `mc_maze_small_20`). */
+  binSizeSource: "attribute" | "option" | "group name";
+  /** Entries of `eval_spikes_heldin` that were NaN (masked by nlb_tools), given to the model as 0. */
+  maskedEvalInputs: number;
   /** How behaviour was handled. */
   behavior: string;
+  /** What else was decided about the file(s), e.g. eval targets with NaN treated as unknown. */
+  notes: string[];
 }
 
 /**
@@ -101,11 +156,75 @@ export function hasNlbKeys(src: ArraySource): boolean {
   return NLB_REQUIRED_KEYS.every((k) => src.has(k));
 }
 
-function counts3d(src: ArraySource, key: string, expected: (number | null)[]): NdArray {
+function fileOf(src: ArraySource, key: string): string {
+  return src.fileOf?.(key) ?? src.file;
+}
+
+/**
+ * Read NLB counts. With `nanMasked`, NaN entries (nlb_tools' `allow_nans` eval tensors) are
+ * counted and set to 0; any other value must still be a count.
+ */
+function counts3d(
+  src: ArraySource,
+  key: string,
+  expected: (number | null)[],
+  nanMasked = false,
+): { array: NdArray; nan: number } {
+  const file = fileOf(src, key);
   const a = src.get(key);
-  expectShape(a, expected, { file: src.file, key, what: "[trials, bins, neurons]" });
-  checkCounts(a, { file: src.file, key });
-  return a;
+  expectShape(a, expected, { file, key, what: "[trials, bins, neurons]" });
+  let data = a.data;
+  let nan = 0;
+  if (nanMasked) {
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isNaN(data[i])) continue;
+      if (nan++ === 0) data = data.slice();
+      data[i] = 0;
+    }
+  }
+  const array = nan > 0 ? { ...a, data } : a;
+  checkCounts(array, { file, key });
+  return { array, nan };
+}
+
+/** The bin width: the file's attribute, else the option, else the nlb_tools group name. */
+function nlbBinSize(
+  src: ArraySource,
+  group: string | undefined,
+  option: number | undefined,
+): { binSizeMs: number; binSizeSource: NlbMeta["binSizeSource"] } {
+  const file = src.file;
+  const attr = src.attr("bin_size_ms");
+  if (attr !== undefined) {
+    if (option !== undefined && option !== attr) {
+      throw loadError(
+        file,
+        undefined,
+        `the file says bin_size_ms = ${attr} but the binSizeMs option is ${option}`,
+      );
+    }
+    return { binSizeMs: attr, binSizeSource: "attribute" };
+  }
+  const named = group === undefined ? undefined : nlbGroupBinSizeMs(group);
+  if (option !== undefined) {
+    if (named !== undefined && named !== option) {
+      throw loadError(
+        file,
+        undefined,
+        `the nlb_tools group "${group}" holds ${named}-ms bins but the binSizeMs option is ${option}`,
+      );
+    }
+    return { binSizeMs: option, binSizeSource: "option" };
+  }
+  if (named !== undefined) return { binSizeMs: named, binSizeSource: "group name" };
+  throw loadError(
+    file,
+    undefined,
+    "the bin width is not stored: no bin_size_ms attribute and no nlb_tools dataset group " +
+      '(such as "mc_maze_small" for 5 ms or "mc_maze_small_20" for 20 ms); give it with the ' +
+      'binSizeMs option (in a run config: "data": {"kind": "file", "path": …, "options": ' +
+      '{"binSizeMs": 5}})',
+  );
 }
 
 /**
@@ -127,17 +246,37 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
       throw loadError(file, k, `missing: NLB tensors need ${NLB_REQUIRED_KEYS.join(", ")}`);
     }
   }
-  const trIn = counts3d(src, "train_spikes_heldin", [null, null, null]);
+  const group = opts.group ?? src.groupName;
+  const name = opts.name ??
+    (group ? basename(group) : basename(file).replace(/\.[^.]*$/, ""));
+  const { binSizeMs, binSizeSource } = nlbBinSize(src, group, opts.binSizeMs);
+  const notes: string[] = [];
+  const trIn = counts3d(src, "train_spikes_heldin", [null, null, null]).array;
   const [nTr, B, nIn] = trIn.shape;
-  const trOut = counts3d(src, "train_spikes_heldout", [nTr, B, null]);
+  const trOut = counts3d(src, "train_spikes_heldout", [nTr, B, null]).array;
   const nOut = trOut.shape[2];
-  const evIn = counts3d(src, "eval_spikes_heldin", [null, B, nIn]);
+  const evInRead = counts3d(src, "eval_spikes_heldin", [null, B, nIn], true);
+  const evIn = evInRead.array;
   const nEv = evIn.shape[0];
+  // a target with NaN cannot be scored densely: unknown rather than partly invented
+  const target = (key: string, expected: (number | null)[]) => {
+    const { array, nan } = counts3d(src, key, expected, true);
+    if (nan === 0) return array;
+    notes.push(
+      `${key} (${fileOf(src, key)}) has ${nan} NaN entries, which nlb_tools leaves out of its ` +
+        `score; hest scores every entry, so these targets are treated as unknown`,
+    );
+    return undefined;
+  };
   const evOut = src.has("eval_spikes_heldout")
-    ? counts3d(src, "eval_spikes_heldout", [nEv, B, nOut])
+    ? target("eval_spikes_heldout", [nEv, B, nOut])
     : undefined;
-  if (nTr < 1) throw loadError(file, "train_spikes_heldin", "has no trials");
-  if (nIn < 1) throw loadError(file, "train_spikes_heldin", "has no neurons");
+  if (nTr < 1) {
+    throw loadError(fileOf(src, "train_spikes_heldin"), "train_spikes_heldin", "has no trials");
+  }
+  if (nIn < 1) {
+    throw loadError(fileOf(src, "train_spikes_heldin"), "train_spikes_heldin", "has no neurons");
+  }
 
   // forward window: used when the train trials have it
   let F = 0;
@@ -145,17 +284,23 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
   let fEvIn: NdArray | undefined, fEvOut: NdArray | undefined;
   const pair = (a: string, b: string) => {
     if (src.has(a) !== src.has(b)) {
-      throw loadError(file, src.has(a) ? b : a, `missing while ${src.has(a) ? a : b} is present`);
+      const present = src.has(a) ? a : b;
+      throw loadError(
+        fileOf(src, present),
+        src.has(a) ? b : a,
+        `missing while ${present} is present`,
+      );
     }
     return src.has(a);
   };
   if (pair("train_spikes_heldin_forward", "train_spikes_heldout_forward")) {
-    fTrIn = counts3d(src, "train_spikes_heldin_forward", [nTr, null, nIn]);
+    fTrIn = counts3d(src, "train_spikes_heldin_forward", [nTr, null, nIn]).array;
     F = fTrIn.shape[1];
-    fTrOut = counts3d(src, "train_spikes_heldout_forward", [nTr, F, nOut]);
+    fTrOut = counts3d(src, "train_spikes_heldout_forward", [nTr, F, nOut]).array;
     if (pair("eval_spikes_heldin_forward", "eval_spikes_heldout_forward")) {
-      fEvIn = counts3d(src, "eval_spikes_heldin_forward", [nEv, F, nIn]);
-      fEvOut = counts3d(src, "eval_spikes_heldout_forward", [nEv, F, nOut]);
+      fEvIn = target("eval_spikes_heldin_forward", [nEv, F, nIn]);
+      fEvOut = target("eval_spikes_heldout_forward", [nEv, F, nOut]);
+      if (!fEvIn || !fEvOut) fEvIn = fEvOut = undefined;
     }
   }
 
@@ -203,18 +348,12 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
           tb.shape.join(", ")
         }]) is not per bin`;
       } else {
-        expectShape(tb, [nTr, B, null], {
-          file,
-          key: "train_behavior",
-          what: "[trials, bins, dims]",
-        });
-        expectShape(eb, [nEv, B, tb.shape[2]], {
-          file,
-          key: "eval_behavior",
-          what: "[trials, bins, dims]",
-        });
-        checkFiniteOrNaN(tb, { file, key: "train_behavior" });
-        checkFiniteOrNaN(eb, { file, key: "eval_behavior" });
+        const tw = { file: fileOf(src, "train_behavior"), key: "train_behavior" };
+        const ew = { file: fileOf(src, "eval_behavior"), key: "eval_behavior" };
+        expectShape(tb, [nTr, B, null], { ...tw, what: "[trials, bins, dims]" });
+        expectShape(eb, [nEv, B, tb.shape[2]], { ...ew, what: "[trials, bins, dims]" });
+        checkFiniteOrNaN(tb, tw);
+        checkFiniteOrNaN(eb, ew);
         const D = tb.shape[2];
         const out = new Float32Array(T * B * D);
         out.set(tb.data, 0);
@@ -223,30 +362,6 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
         behaviorNote = `train_behavior + eval_behavior, ${D} dims`;
       }
     }
-  }
-
-  const name = opts.name ??
-    (opts.group ? basename(opts.group) : basename(file).replace(/\.[^.]*$/, ""));
-  // bin size
-  const attrBin = src.attr("bin_size_ms");
-  let binSizeMs: number;
-  let binSizeSource: NlbMeta["binSizeSource"];
-  if (attrBin !== undefined) {
-    if (opts.binSizeMs !== undefined && opts.binSizeMs !== attrBin) {
-      throw loadError(
-        file,
-        undefined,
-        `the file says bin_size_ms = ${attrBin} but the binSizeMs option is ${opts.binSizeMs}`,
-      );
-    }
-    binSizeMs = attrBin;
-    binSizeSource = "attribute";
-  } else if (opts.binSizeMs !== undefined) {
-    binSizeMs = opts.binSizeMs;
-    binSizeSource = "option";
-  } else {
-    binSizeMs = /_20$/.test(name) ? 20 : 5; // NLB's naming: "mc_maze_20" has 20-ms bins
-    binSizeSource = "default";
   }
 
   // split: eval trials are the test trials; part of train is val
@@ -268,7 +383,9 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
     evalHeldOutKnown: evOut !== undefined,
     evalForwardKnown: F === 0 || fEvIn !== undefined,
     binSizeSource,
+    maskedEvalInputs: evInRead.nan,
     behavior: behaviorNote,
+    notes,
   };
   try {
     return spikeDataset({
@@ -288,15 +405,37 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
 }
 
 /**
- * Load NLB tensors from an HDF5 file (see the module docs).
+ * Load NLB tensors from an HDF5 file, or from several given as one comma-separated path
+ * (nlb_tools' `train_input.h5`, `eval_input.h5` and `target_data.h5`; see the module docs).
  *
  * @example
  * ```ts
  * import { loadNlb } from "@hest/hest";
  * const ds = await loadNlb("mc_maze_small_20.h5", { valFraction: 0.2 });
+ * const split = await loadNlb("train_input.h5,eval_input.h5,target_data.h5");
  * ```
  */
 export async function loadNlb(path: string, opts: NlbOptions = {}): Promise<SpikeDataset> {
+  const paths = await dataPaths(path);
+  if (paths.length > 1) {
+    const files: Hdf5File[] = [];
+    try {
+      for (const p of paths) files.push(await openHdf5(p));
+      const src = mergeSources(files.map((f) => hdf5FileSource(f, opts.group)), path);
+      if (!hasNlbKeys(src)) {
+        const missing = NLB_REQUIRED_KEYS.filter((k) => !src.has(k));
+        throw loadError(
+          path,
+          missing[0],
+          `missing from every file: NLB tensors need ${NLB_REQUIRED_KEYS.join(", ")}`,
+        );
+      }
+      const name = opts.name ?? src.groupName ?? basename(paths[0]).replace(/\.[^.]*$/, "");
+      return nlbDataset(src, { ...opts, name });
+    } finally {
+      for (const f of files) f.close();
+    }
+  }
   const f = await openHdf5(path);
   try {
     let group = opts.group;
