@@ -4,7 +4,7 @@
  * group nlb_tools would skip is refused unless named.
  */
 import assert from "node:assert/strict";
-import { tf, useBackend } from "../lib/core/backend.ts";
+import { type tf, useBackend } from "../lib/core/backend.ts";
 import { parseNpy } from "../lib/data/npy.ts";
 import { decodeSafetensors } from "../lib/train/checkpoint.ts";
 import { evaluateRun, trainRun } from "../lib/experiments/run.ts";

@@ -205,7 +205,7 @@ function modelFor(cfg: RunConfig, ds: SpikeDataset) {
  * @example
  * ```ts
  * import { runModes } from "@hest/hest";
- * runModes({ preset: "hybrid", data: { kind: "lorenz" } }); // ["standard", "spiking"]
+ * runModes({ preset: "hybrid", data: { kind: "lorenz" }, seed: 0, backend: "wasm" }); // both
  * ```
  */
 export function runModes(cfg: RunConfig): Mode[] {
