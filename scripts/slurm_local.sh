@@ -9,8 +9,9 @@
 #   scripts/slurm_local.sh stop DIR    # stop the three daemons started in DIR (by their pid files)
 #
 # After `start`, use Slurm's commands with SLURM_CONF=DIR/slurm.conf (see `env`). Needs Debian's
-# slurmctld, slurmd, slurm-client and munge packages (or slurm-wlm + munge); run as root, or as
-# a user who may run the daemons (they run as the calling user: SlurmUser = that user).
+# slurmctld, slurmd, slurm-client and munge packages (or slurm-wlm + munge). Any user can run it:
+# all three daemons run as the calling user (SlurmUser = SlurmdUser = that user), so jobs run as
+# that user too, which is all a test or a laptop needs.
 set -euo pipefail
 
 usage() {
@@ -81,7 +82,7 @@ SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$d_port
 SlurmUser=$user
-SlurmdUser=root
+SlurmdUser=$user
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$dir/munge/munge.sock

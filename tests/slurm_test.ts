@@ -3,8 +3,8 @@
  * temporary folder, `deno task sweep --slurm` submits a 4-task job array of tiny runs to it, and
  * the collected results must equal a `--local` run of the same spec, to the bit.
  *
- * Needs Debian's slurmctld, slurmd, slurm-client and munge (or slurm-wlm + munge) and root (or a
- * user allowed to run the daemons); without them the test fails saying what to install.
+ * Needs Debian's slurmctld, slurmd, slurm-client and munge (or slurm-wlm + munge); the daemons run
+ * as the current user (no root needed). Without the packages the test fails saying what to install.
  */
 import assert from "node:assert/strict";
 import type { SweepResults, SweepRow } from "../lib/experiments/sweep_collect.ts";
@@ -51,7 +51,7 @@ Deno.test("slurm: a 4-task job array on a one-node cluster equals the --local ru
     assert.fail(
       `Slurm is not installed (${missing.join(", ")} not found). Install Debian's packages: ` +
         `apt-get install -y --no-install-recommends slurmctld slurmd slurm-client munge ` +
-        `(or slurm-wlm munge); the test runs its own cluster as root, nothing else to set up`,
+        `(or slurm-wlm munge); the test runs its own cluster as the current user, nothing else to set up`,
     );
   }
   const dir = await Deno.makeTempDir({ prefix: "hest-slurm-" });
