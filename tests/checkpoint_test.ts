@@ -378,6 +378,10 @@ Deno.test("writeFileAtomic: a failing write never leaves a partial target or a t
   assert.equal(await Deno.readTextFile(`${blocked}/keep`), "x");
 
   // a missing directory fails up front
-  await assert.rejects(() => writeFileAtomic(`${dir}/nope/x.bin`, "data"), Deno.errors.NotFound);
+  await assert.rejects(
+    () => writeFileAtomic(`${dir}/nope/x.bin`, "data"),
+    (err: Error) =>
+      /cannot write .*nope\/x\.bin/.test(err.message) && err.cause instanceof Deno.errors.NotFound,
+  );
   await Deno.remove(dir, { recursive: true });
 });
