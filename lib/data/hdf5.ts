@@ -3,6 +3,10 @@
  * datasets and attributes as {@linkcode NdArray}s with errors that name the file and the key,
  * and write files atomically.
  *
+ * A 1-D variable-length numeric dataset (h5py `vlen_dtype`; nlb_tools' `save_to_h5` stores
+ * `eval_cond_idx` so) reads as a `[rows, longest row]` array with NaN after each row's end and a
+ * dtype starting `vlen`.
+ *
  * h5wasm's throwing error handler is switched on, so HDF5's own diagnostics (truncated file,
  * bad signature, unreadable chunk) become one exception instead of text on stderr; the last,
  * most specific line of that stack is quoted in the error.
@@ -141,6 +145,50 @@ function norm(path: string): string {
   return path.replace(/^\/+/, "").replace(/\/+$/, "");
 }
 
+/**
+ * A 1-D variable-length numeric dataset (h5py's `vlen_dtype`, as nlb_tools' `save_to_h5` writes
+ * object arrays such as `eval_cond_idx`) as `[rows, longest row]`, each row padded with NaN: the
+ * dense {@linkcode NdArray} every loader takes, with dtype `vlen<…>` so a reader can tell.
+ */
+function raggedRows(file: string, path: string, d: H5Dataset, value: unknown): NdArray {
+  const base = (d.metadata as { vlen_type?: { type: number; size: number; signed: boolean } })
+    .vlen_type;
+  const shape = d.shape ?? [];
+  if (!base || (base.type !== 0 && base.type !== 1)) {
+    throw loadError(
+      file,
+      path,
+      `expected numeric variable-length rows, found variable-length ${
+        base ? `elements of HDF5 type class ${base.type}` : "data of unknown type"
+      }`,
+    );
+  }
+  const dtype = `vlen<${base.type === 1 ? "f" : base.signed ? "i" : "u"}${base.size}>`;
+  if (shape.length !== 1 || !Array.isArray(value) || value.length !== shape[0]) {
+    throw loadError(
+      file,
+      path,
+      `expected a 1-D list of variable-length rows, found ${dtype} of shape [${shape.join(", ")}]`,
+    );
+  }
+  const rows = value as ArrayLike<number | bigint>[];
+  const width = rows.reduce((m, r) => Math.max(m, r.length), 0);
+  const out = new Float64Array(rows.length * width).fill(NaN);
+  rows.forEach((r, i) => {
+    for (let j = 0; j < r.length; j++) {
+      const v = r[j];
+      if (
+        typeof v === "bigint" &&
+        (v > BigInt(Number.MAX_SAFE_INTEGER) || -v > BigInt(Number.MAX_SAFE_INTEGER))
+      ) {
+        throw loadError(file, path, `64-bit integer ${v} in row ${i} is too large`);
+      }
+      out[i * width + j] = Number(v);
+    }
+  });
+  return { data: out, shape: [rows.length, width], dtype };
+}
+
 function wrapFile(file: string, f: H5File): Hdf5File {
   let closed = false;
   const entity = (path: string): H5Entity => {
@@ -176,7 +224,8 @@ function wrapFile(file: string, f: H5File): Hdf5File {
     } catch (err) {
       throw loadError(file, path, `cannot read: ${hdf5Message(err)}`);
     }
-    // h5wasm metadata.type: 0 integer, 1 float, 8 enum (numpy bool)
+    // h5wasm metadata.type: 0 integer, 1 float, 8 enum (numpy bool), 9 variable-length
+    if (type === 9) return raggedRows(file, path, d, value);
     if (![0, 1, 8].includes(type)) {
       throw loadError(file, path, `expected a numeric dataset, found dtype ${dtype}`);
     }
