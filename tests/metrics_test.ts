@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
 import { type Array3D, array3d, spikeDataset, take3d } from "../lib/data/dataset.ts";
 import { bitsPerSpike } from "../lib/eval/bits_per_spike.ts";
-import { evaluate, psthR2, rateR2 } from "../lib/eval/evaluate.ts";
+import { evaluate, nlbPsthR2, psthR2, rateR2 } from "../lib/eval/evaluate.ts";
 import { type Matrix, r2Score, ridgeCV, ridgeFit, velocityR2 } from "../lib/eval/regression.ts";
 import { key, logFactorial, normal, uniform } from "../lib/core/random.ts";
 
@@ -565,4 +565,74 @@ Deno.test("evaluate: vel R² of the test split fits its decoder on train and val
     behavior: take3d(ds.behavior!, Int32Array.of(6, 7)),
   };
   close(v.velR2!, await velocityR2(fitOn([0, 1, 2, 3, 4, 5]), val), 1e-12, "val-split vel R²");
+});
+
+// nlb_tools' eval_psth, by hand: 3 eval trials × 4 bins × 2 neurons, jitters [+1, 0, −1].
+// Condition 0 = trials 0 and 2: trial 0 moves one bin later, trial 2 one earlier, so only bins
+// 1–2 are covered by both (psth NaN at bins 0 and 3): ([1,0]+[7,3])/2 = [4,1.5] and
+// ([2,1]+[8,2])/2 = [5,1.5] against [4,2], [6,1]. Condition 1 has no trials (skipped).
+// Condition 2 = trial 1, bins 0–2: [0,1],[1,1],[2,1] against [0,1],[2,1],[2,0].
+// Neuron 0: truth [4,6,0,2,2] (mean 2.8, SS_tot 20.8), SS_res 2 → 47/52;
+// neuron 1: truth [2,1,1,1,0] (SS_tot 2), SS_res 1.5 → 1/4; uniform mean 15/26.
+const PSTH_RATES = array3d(
+  [1, 0, 2, 1, 3, 2, 4, 3, 0, 1, 1, 1, 2, 1, 3, 1, 5, 5, 6, 4, 7, 3, 8, 2],
+  [3, 4, 2],
+);
+const N_ = NaN;
+const PSTH_TARGETS = {
+  psth: {
+    data: Float64Array.of(
+      N_,
+      N_,
+      4,
+      2,
+      6,
+      1,
+      N_,
+      N_,
+      9,
+      9,
+      9,
+      9,
+      9,
+      9,
+      9,
+      9,
+      0,
+      1,
+      2,
+      1,
+      2,
+      0,
+      N_,
+      N_,
+    ),
+    shape: [3, 4, 2],
+  },
+  evalCondIdx: [Int32Array.of(0, 2), Int32Array.of(), Int32Array.of(1)],
+  evalJitter: Int32Array.of(1, 0, -1),
+};
+
+Deno.test("nlbPsthR2: jittered trial means, NaN rows dropped, empty condition skipped (hand-computed 15/26)", async () => {
+  close(await nlbPsthR2(PSTH_RATES, PSTH_TARGETS), 15 / 26, 1e-15, "eval_psth");
+  // without jitter, rows 1–2 of condition 0 are ([2,1]+[6,4])/2 = [4,2.5] and
+  // ([3,2]+[7,3])/2 = [5,2.5]: neuron 0 unchanged (47/52), neuron 1 residuals
+  // [0.5, 1.5, 0, 0, 1] → SS_res 3.5 → 1 − 3.5/2 = −3/4; mean 1/13
+  const still = { ...PSTH_TARGETS, evalJitter: new Int32Array(3) };
+  close(await nlbPsthR2(PSTH_RATES, still), 1 / 13, 1e-15, "no jitter");
+});
+
+Deno.test("nlbPsthR2: NaN in a scored row and shape mismatches name what was expected", async () => {
+  const far = { ...PSTH_TARGETS, evalJitter: Int32Array.of(2, 0, -1) }; // bin 1 loses trial 0
+  await assert.rejects(nlbPsthR2(PSTH_RATES, far), /condition 0, bin 1, neuron 0: the predicted/);
+  const holes = structuredClone(PSTH_TARGETS);
+  holes.psth.data[3] = NaN; // condition 0, bin 1, neuron 1 while neuron 0 is defined
+  await assert.rejects(nlbPsthR2(PSTH_RATES, holes), /condition 0, bin 1, neuron 1: the true/);
+  const rates2 = array3d(new Float32Array(3 * 5 * 2), [3, 5, 2]);
+  await assert.rejects(
+    nlbPsthR2(rates2, PSTH_TARGETS),
+    /expected psth \[conditions, 5, 2\].*found \[3, 4, 2\]/,
+  );
+  const short = { ...PSTH_TARGETS, evalJitter: Int32Array.of(0, 0) };
+  await assert.rejects(nlbPsthR2(PSTH_RATES, short), /3 jitters .* found 3 and 2/);
 });

@@ -44,6 +44,12 @@
  * `train_behavior` and `eval_behavior` are per-bin `[trials, bins, dims]` arrays (NaN marks
  * masked behaviour); otherwise it is left out and `meta.nlb.behavior` says why.
  *
+ * **PSTHs.** When the target file holds nlb_tools' `psth` (`[conditions, bins, held-in +
+ * held-out neurons]`, NaN outside trial times), `eval_cond_idx` (per condition, its eval trials;
+ * `save_to_h5` stores it as variable-length ints) and optionally `eval_jitter` (per eval trial,
+ * in bins), they are checked and kept in `meta.nlb.psth` ({@linkcode NlbPsth}), and the test
+ * split's PSTH R² is nlb_tools' `eval_psth` ({@linkcode nlbPsthR2}).
+ *
  * **Submissions.** `{name}/train_rates_heldin`, `train_rates_heldout`, `eval_rates_heldin`,
  * `eval_rates_heldout` (and `{train,eval}_rates_{heldin,heldout}_forward` when there is a
  * forward window), float32 rates per bin (expected counts, as nlb_tools' `bits_per_spike` takes them).
@@ -66,6 +72,9 @@ import {
   type NdArray,
 } from "./ndarray.ts";
 import { key as makeKey, permutation } from "../core/random.ts";
+import { type NlbPsth, nlbPsthTargets } from "./nlb_psth.ts";
+
+export { type NlbPsth, nlbPsthTargets } from "./nlb_psth.ts";
 
 /** The keys that mark a file (or group) as NLB tensors. */
 export const NLB_REQUIRED_KEYS: readonly string[] = [
@@ -141,6 +150,8 @@ export interface NlbMeta {
   behavior: string;
   /** What else was decided about the file(s), e.g. eval targets with NaN treated as unknown. */
   notes: string[];
+  /** nlb_tools' PSTH targets of the eval trials, when the file(s) hold `psth`. */
+  psth?: NlbPsth;
 }
 
 /**
@@ -376,6 +387,7 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
   const train = [...Array(nTr).keys()].filter((t) => !valSet.has(t));
   const test = [...Array(nEv).keys()].map((t) => nTr + t);
 
+  const psth = nlbPsthTargets(src, nEv, B, nIn + nOut);
   const meta: NlbMeta = {
     name,
     trainTrials: nTr,
@@ -386,6 +398,7 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
     maskedEvalInputs: evInRead.nan,
     behavior: behaviorNote,
     notes,
+    ...(psth ? { psth } : {}),
   };
   try {
     return spikeDataset({

@@ -1,6 +1,7 @@
 /**
  * Scores of predicted rates against a {@linkcode SpikeDataset}, as `nlb_tools/evaluation.py`:
- * {@linkcode psthR2} (condition-averaged PSTH R²), {@linkcode rateR2} (R² against the true rates)
+ * {@linkcode psthR2} (condition-averaged PSTH R²), {@linkcode nlbPsthR2} (nlb_tools' own
+ * `eval_psth`, against the PSTHs of an NLB target file), {@linkcode rateR2} (R² against the true rates)
  * and {@linkcode evaluate}, which computes every metric the data allow on one split (co-bps,
  * fp-bps, held-in bits/spike, rate and PSTH R², behaviour decoding R²).
  *
@@ -21,6 +22,7 @@ import {
   where,
 } from "./metric_inputs.ts";
 import { type R2Options, r2Score, velocityR2 } from "./regression.ts";
+import type { NlbMeta, NlbPsth } from "../data/nlb.ts";
 
 /** Options of {@linkcode psthR2}. */
 export interface PsthR2Options {
@@ -65,7 +67,10 @@ export interface EvalResult {
   rateR2?: number;
   /** As `rateR2`, variance-weighted. */
   rateR2Weighted?: number;
-  /** PSTH R² against smoothed condition-averaged counts (when conditions are known). */
+  /**
+   * PSTH R²: on NLB's test split with nlb_tools' PSTHs in the file, {@linkcode nlbPsthR2};
+   * otherwise against smoothed condition-averaged counts (when conditions are known).
+   */
   psthR2?: number;
   /** Ridge-decoded behaviour R² (when behaviour is present). */
   velR2?: number;
@@ -164,6 +169,85 @@ export async function psthR2(
 }
 
 /**
+ * PSTH R² as nlb_tools' `eval_psth` scores NLB's test split: per condition of `targets`, each of
+ * its eval trials' rates `[bins, neurons]` is shifted by the trial's jitter (`j > 0`: `j` NaN
+ * rows, then the rates without their last `j`; `j < 0`: the rates from row `-j`, then NaN), the
+ * shifted trials are averaged (summed in the listed order, then divided), the rows where the
+ * true PSTH of neuron 0 is NaN are dropped, and conditions without trials are skipped. The kept
+ * rows of all conditions are stacked and scored by scikit-learn's `r2_score` (uniform average
+ * over neurons). `evalRates` are the eval trials' rates `[evalTrials, bins, neurons]`, held-in
+ * then held-out neurons, as in the PSTHs.
+ *
+ * @example
+ * ```ts
+ * import { array3d, nlbPsthR2 } from "@hest/hest";
+ * const psth = { data: Float64Array.of(NaN, 1, 2, 4), shape: [1, 4, 1] };
+ * const rates = array3d([1, 2, 4, 0, 9, 1, 2, 4], [2, 4, 1]);
+ * const targets = { psth, evalCondIdx: [Int32Array.of(0, 1)], evalJitter: Int32Array.of(1, 0) };
+ * await nlbPsthR2(rates, targets); // 1: bins 1–3 average [1, 2, 4] after trial 0 moves by 1
+ * ```
+ */
+export async function nlbPsthR2(evalRates: RatesInput, targets: NlbPsth): Promise<number> {
+  const r = await toArray3D(evalRates, "nlbPsthR2: evalRates");
+  checkFiniteRates(r, "nlbPsthR2: evalRates");
+  const [nT, nB, nN] = r.shape;
+  const { psth, evalCondIdx, evalJitter } = targets;
+  const [nC, pB, pN] = psth.shape;
+  if (psth.shape.length !== 3 || pB !== nB || pN !== nN) {
+    throw new Error(
+      `nlbPsthR2: expected psth [conditions, ${nB}, ${nN}] like the rates' bins and neurons, ` +
+        `found [${psth.shape.join(", ")}]`,
+    );
+  }
+  if (evalCondIdx.length !== nC || evalJitter.length !== nT) {
+    throw new Error(
+      `nlbPsthR2: expected ${nC} lists of trial indices (one per condition) and ${nT} jitters ` +
+        `(one per eval trial), found ${evalCondIdx.length} and ${evalJitter.length}`,
+    );
+  }
+  const size = nB * nN;
+  const truth: number[] = [], pred: number[] = [];
+  let rows = 0;
+  evalCondIdx.forEach((idx, c) => {
+    if (idx.length === 0) return;
+    const sum = new Float64Array(size);
+    for (const t of idx) {
+      if (!(t >= 0 && t < nT)) {
+        throw new Error(`nlbPsthR2: condition ${c} lists trial ${t}, expected one in [0, ${nT})`);
+      }
+      for (let b = 0; b < nB; b++) {
+        const src = b - evalJitter[t];
+        const inside = src >= 0 && src < nB;
+        for (let n = 0; n < nN; n++) {
+          sum[b * nN + n] += inside ? r.data[t * size + src * nN + n] : NaN;
+        }
+      }
+    }
+    for (let b = 0; b < nB; b++) {
+      const o = (c * nB + b) * nN;
+      if (Number.isNaN(psth.data[o])) continue;
+      for (let n = 0; n < nN; n++) {
+        const p = sum[b * nN + n] / idx.length, y = psth.data[o + n];
+        if (Number.isNaN(p) || Number.isNaN(y)) {
+          throw new Error(
+            `nlbPsthR2: condition ${c}, bin ${b}, neuron ${n}: the ${
+              Number.isNaN(y) ? "true" : "predicted (jitter-shifted)"
+            } PSTH is NaN in a row that is scored (neuron 0's true PSTH is defined there)`,
+          );
+        }
+        truth.push(y);
+        pred.push(p);
+      }
+      rows++;
+    }
+  });
+  return r2Score(
+    { data: Float64Array.from(truth), rows, cols: nN },
+    { data: Float64Array.from(pred), rows, cols: nN },
+  );
+}
+
+/**
  * R² of predicted vs true rates: rows are trials × bins, columns are neurons, scikit-learn
  * `r2_score(truth, pred)` with `multioutput` `"uniform"` (default) or `"variance"`.
  *
@@ -236,7 +320,9 @@ async function withContext<T>(what: string, f: () => Promise<T>): Promise<T> {
  * - `fpBps` on the forward window, held-in ⊕ held-out neurons (when forward bins and
  *   `forwardRates` exist; `oracleFpBps` when forward true rates exist);
  * - `rateR2` / `rateR2Weighted` against the true rates, held-in ⊕ held-out neurons;
- * - `psthR2` when conditions are known; `velR2` when behaviour is present (ridge fitted on the
+ * - `psthR2`: on the test split of NLB data whose target file holds nlb_tools' PSTHs
+ *   (`meta.nlb.psth`), {@linkcode nlbPsthR2} of the eval trials; otherwise when conditions are
+ *   known, {@linkcode psthR2}; `velR2` when behaviour is present (ridge fitted on the
  *   predicted rates of the train trials — train and val when the test split is scored, as
  *   nlb_tools fits on all of NLB's train trials — scored on the evaluated split, lag `lagBins`).
  *
@@ -326,7 +412,16 @@ export async function evaluate(
       () => rateR2(predAll, truth, { multioutput: "variance" }),
     );
   }
-  if (dataset.conditions) {
+  const nlb = dataset.meta.nlb as Partial<NlbMeta> | undefined;
+  if (split === "test" && nlb?.psth && typeof nlb.trainTrials === "number") {
+    // nlb_tools' targets index NLB's eval trials, dataset trials trainTrials, trainTrials + 1, …
+    const first = nlb.trainTrials, targets = nlb.psth;
+    const evalTrials = Int32Array.from(targets.evalJitter, (_, k) => first + k);
+    result.psthR2 = await withContext(
+      "psthR2",
+      () => nlbPsthR2(take3d(predictions.rates, evalTrials, { last: all }), targets),
+    );
+  } else if (dataset.conditions) {
     const cond = Int32Array.from(trials, (t) => dataset.conditions![t]);
     result.psthR2 = await withContext(
       "psthR2",
