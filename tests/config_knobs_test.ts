@@ -212,6 +212,12 @@ const knobs: Knob[] = [
   { path: "modes", change: { modes: ["standard"] }, check: { kind: "refused", mode: "spiking" } },
   { path: "likelihood", change: { likelihood: "negbinomial" }, check: { kind: "params" } },
   { path: "norm", change: { norm: "causal" }, check: { kind: "output", mode: "spiking" } },
+  {
+    path: "membraneGain",
+    on: { residual: "membrane" },
+    change: { membraneGain: "depth" },
+    check: { kind: "output", mode: "spiking" },
+  },
 ];
 
 const input = tf.floor(tf.mul(tf.randomUniform([3, 10, 4], 0, 1, "float32", 1), 3));

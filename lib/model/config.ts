@@ -245,6 +245,18 @@ export interface HybridConfig extends TransformerConfig {
    * timesteps and the bins up to each bin, so the spiking mode can stream, see lib/infer/stream.ts).
    */
   norm?: "trial" | "causal";
+  /**
+   * Initial gain of the spike norms whose output the membrane shortcut adds to the stream
+   * (`blocks.i.sn.o.g`, `blocks.i.sn.ff2.g`; `residual: "membrane"` only): a positive number, or
+   * `"depth"` for 1/√(2·nLayers), the scaling the output projections (`attn.o`, `ff2`) always get.
+   * Default 1, as before this option existed. Each addend has unit standard deviation at
+   * initialisation, so with gain 1 the stream's standard deviation grows as √(2·nLayers) (about 14 at 100 blocks)
+   * and the shortcut LIFs, which read the stream without a norm, fire ever more often with depth;
+   * `"depth"` keeps the stream's scale near the embedding's at any depth. The gains are learned,
+   * so this sets the start only. SEW residuals feed the normed branch to a LIF, whose rate a gain
+   * would change, so they are left at 1 (the option does nothing there).
+   */
+  membraneGain?: number | "depth";
 }
 
 /** A {@linkcode HybridConfig} with every default filled in. */
@@ -283,6 +295,11 @@ export interface ResolvedHybridConfig extends ResolvedTransformerConfig {
   likelihood: "poisson" | "negbinomial";
   /** Spiking-mode normalisation. */
   norm: "trial" | "causal";
+  /**
+   * Initial gain of the membrane shortcut's addend norms, as given (absent: 1). Left out rather
+   * than filled in, so configs and saved run states from before the option stay identical.
+   */
+  membraneGain?: number | "depth";
 }
 
 /** The keys a {@linkcode HybridConfig} adds to a {@linkcode TransformerConfig}. */
@@ -304,6 +321,7 @@ export const HYBRID_CONFIG_KEYS: readonly string[] = [
   "modes",
   "likelihood",
   "norm",
+  "membraneGain",
 ];
 
 function fail(key: string, what: string, v: unknown): never {
@@ -403,6 +421,13 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
   }
   const norm = h.norm ?? "trial";
   if (norm !== "trial" && norm !== "causal") fail("norm", '"trial" or "causal"', norm);
+  const gain = h.membraneGain;
+  if (
+    gain !== undefined && gain !== "depth" &&
+    !(typeof gain === "number" && Number.isFinite(gain) && gain > 0)
+  ) {
+    fail("membraneGain", 'a finite number > 0 or "depth"', gain);
+  }
   return {
     likelihood,
     norm,
@@ -422,5 +447,6 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
     encoding,
     maskToken: h.maskToken ?? true,
     modes,
+    ...(gain === undefined ? {} : { membraneGain: gain }),
   };
 }
