@@ -636,3 +636,34 @@ Deno.test("nlbPsthR2: NaN in a scored row and shape mismatches name what was exp
   const short = { ...PSTH_TARGETS, evalJitter: Int32Array.of(0, 0) };
   await assert.rejects(nlbPsthR2(PSTH_RATES, short), /3 jitters .* found 3 and 2/);
 });
+
+Deno.test("evaluate: the test split's vel R² decoder sees train and val trials in dataset order, as an NLB submission lists them", async () => {
+  // val trials 1 and 4 sit among the train trials (as a seeded val split of NLB's train trials
+  // does); the CV folds of the ridge penalty depend on the row order, and on these data
+  // (found by search) train-then-val order picks another penalty than dataset order
+  const nT = 12, nB = 5, nN = 3;
+  const u = uniform(key(2), nT * nB * (nN + 2));
+  const rates = new Float32Array(nT * nB * nN), beh = new Float32Array(nT * nB * 2);
+  for (let i = 0; i < nT * nB; i++) {
+    for (let n = 0; n < nN; n++) rates[i * nN + n] = 0.5 + u[i * (nN + 2) + n];
+    beh[2 * i] = rates[i * nN] - rates[i * nN + 1] + 2 * u[i * (nN + 2) + nN];
+    beh[2 * i + 1] = rates[i * nN + 2] + 2 * u[i * (nN + 2) + nN + 1];
+  }
+  const r = array3d(rates, [nT, nB, nN]), b = array3d(beh, [nT, nB, 2]);
+  const ds = spikeDataset({
+    name: "order",
+    binSizeMs: 20,
+    counts: array3d(new Float32Array(nT * nB * nN).fill(1), [nT, nB, nN]),
+    heldOut: [2],
+    split: { train: [0, 2, 3, 5, 6, 7, 8, 9], val: [1, 4], test: [10, 11] },
+    behavior: b,
+  });
+  const on = (t: number[]) => ({
+    rates: take3d(r, Int32Array.from(t)),
+    behavior: take3d(b, Int32Array.from(t)),
+  });
+  const inOrder = await velocityR2(on([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), on([10, 11]));
+  const trainThenVal = await velocityR2(on([0, 2, 3, 5, 6, 7, 8, 9, 1, 4]), on([10, 11]));
+  assert.ok(Math.abs(inOrder - trainThenVal) > 1e-3, "the row order matters on these data");
+  close((await evaluate({ rates: r }, ds, quiet)).velR2!, inOrder, 1e-12, "dataset order");
+});

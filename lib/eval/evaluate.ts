@@ -432,9 +432,11 @@ export async function evaluate(
   if (dataset.behavior) {
     const beh = dataset.behavior;
     // as nlb_tools: the decoder is fitted on every trial before the scored split (train and
-    // val when the test split is scored, NLB's "train" trials), then scored on the split
+    // val when the test split is scored, NLB's "train" trials), then scored on the split. In
+    // dataset order, as a submission lists NLB's train trials: the penalty is chosen by
+    // unshuffled 5-fold CV, whose folds (and so the chosen penalty) depend on the row order.
     const trainTrials = split === "test"
-      ? Int32Array.from([...dataset.split.train, ...dataset.split.val])
+      ? Int32Array.from([...dataset.split.train, ...dataset.split.val].sort((a, b) => a - b))
       : dataset.split.train;
     result.velR2 = await withContext("velR2", () =>
       velocityR2(
