@@ -1,9 +1,11 @@
 /**
- * Training: masked modeling, losses, AdamW with cosine warm-up, checkpoints and resumable training state.
+ * Training: masked modeling, losses, AdamW with cosine warm-up, checkpoints, resumable training state
+ * and gradient-flow diagnostics.
  *
  * @module
  */
 export * from "./checkpoint.ts";
+export * from "./diagnostics.ts";
 export * from "./losses.ts";
 export * from "./masking.ts";
 export * from "./optim.ts";

@@ -8,7 +8,9 @@
  * improvement, and appends one JSON object per line to `log.jsonl` (a resumed run first cuts
  * the log back to the resumed step and marks it with `{"kind":"resume","step":N}`, so no record
  * appears twice). It never leaks tensors: `tf.memory().numTensors` is the same after every
- * step. Its options are in `train_options.ts`, prediction and validation scoring in `predict.ts`.
+ * step. Its options are in `train_options.ts`, prediction and validation scoring in `predict.ts`,
+ * the gradient-flow diagnostics of the `diagnostics` option (`"diagnostics"` log records) in
+ * `diagnostics.ts`.
  *
  * @module
  */
@@ -29,6 +31,12 @@ import { canonicalJson, saveTrainState, type TrainState, versionMetadata } from 
 import { disposeTree, flatten, type Params, unflatten } from "../core/tree.ts";
 import type { ValRecord } from "./train_state.ts";
 import { validationScore } from "./predict.ts";
+import {
+  type DiagnosticsRecord,
+  groupGradNorms,
+  spikeDiagnostics,
+  stepOfMode,
+} from "./diagnostics.ts";
 import {
   type ResolvedTrainOptions,
   resolveTrainOptions,
@@ -65,6 +73,8 @@ export interface TrainStepResult {
   gradNorm: number;
   /** True when the gradient or loss was not finite and nothing was updated. */
   skipped: boolean;
+  /** Pre-clip gradient norm of each block and other group (with `groupNorms`). */
+  groupNorms?: Record<string, number>;
 }
 
 /** Options of {@linkcode trainStep}. */
@@ -81,6 +91,8 @@ export interface TrainStepOptions {
   distill?: number;
   /** Recompute block activations in the backward pass (see {@linkcode TrainOptions.remat}). */
   remat?: boolean;
+  /** Also return the gradient norm of each block (see `groupGradNorms`; default false). */
+  groupNorms?: boolean;
 }
 
 /**
@@ -148,6 +160,7 @@ export async function trainStep(
   teacher?.dispose();
   const gradTree = unflatten(leaves.map((l, i) => ({ path: l.path, tensor: grads[i] })));
   const clipped = await clipByGlobalNorm(gradTree, opts.clipNorm ?? 1);
+  const groupNorms = opts.groupNorms ? await groupGradNorms(gradTree) : undefined;
   const loss = (await value.data())[0];
   value.dispose();
   const skipped = !Number.isFinite(clipped.norm) || !Number.isFinite(loss);
@@ -162,7 +175,8 @@ export async function trainStep(
   }
   if (clipped.grads !== gradTree) disposeTree(clipped.grads);
   disposeTree(gradTree);
-  return { params: out.params, state: out.state, loss, gradNorm: clipped.norm, skipped };
+  const result = { params: out.params, state: out.state, loss, gradNorm: clipped.norm, skipped };
+  return groupNorms ? { ...result, groupNorms } : result;
 }
 
 /**
@@ -215,7 +229,9 @@ async function truncateLogForResume(path: string, step: number): Promise<void> {
       continue;
     }
     if (rec === null || typeof rec !== "object" || typeof rec.step !== "number") continue;
-    if (rec.kind === "train" ? rec.step < step : rec.step <= step) kept.push(line);
+    // train and diagnostics records carry the step index, the others the steps taken
+    const index = rec.kind === "train" || rec.kind === "diagnostics";
+    if (index ? rec.step < step : rec.step <= step) kept.push(line);
   }
   kept.push(JSON.stringify({ kind: "resume", step }));
   await writeFileAtomic(path, kept.join("\n") + "\n");
@@ -264,6 +280,7 @@ function trainConfigJson(
     "checkpointEvery",
     "key",
     "seed",
+    "diagnostics",
   ];
   const options = Object.fromEntries(
     Object.entries(o).filter(([k]) => !notTrajectory.includes(k)),
@@ -453,12 +470,26 @@ export async function train(
   };
   const nTrain = ds.split.train.length;
   const bs = Math.min(o.batchSize, nTrain);
+  // diagnostics: the spike statistics' batch (the first validation trials, unmasked)
+  const diag = o.diagnostics;
+  const diagBatch = diag && trainedModes.includes("spiking")
+    ? maskedBatch(ds, valTrials.subarray(0, Math.min(bs, valTrials.length)), {
+      key: makeKey(0),
+      unmasked: true,
+    })
+    : undefined;
   for (; step < o.steps && !stoppedEarly; step++) {
     const [kBatch, kMask, kDrop] = split(foldIn(kTrain, step), 3);
     const perm = permutation(kBatch, nTrain).subarray(0, bs);
     const trials = Int32Array.from(perm, (i) => ds.split.train[i]);
     const batch = maskedBatch(ds, trials, { key: kMask, masking: o.masking });
     const mode = modeAt(step);
+    const diagDue = diag !== undefined &&
+      stepOfMode(step, { schedule: schedule0, switchEvery: o.switchEvery }) % diag.every === 0;
+    // spike statistics of the parameters this step starts from (step 0: the initialisation)
+    const spikes = diagDue && mode === "spiking"
+      ? await spikeDiagnostics(model, params, { input: diagBatch!.input })
+      : undefined;
     const res = await trainStep(model, { params, state }, batch, {
       optimizer: opt,
       clipNorm: o.clipNorm,
@@ -466,6 +497,7 @@ export async function train(
       mode,
       distill: o.distill,
       remat: o.remat,
+      groupNorms: diagDue,
     });
     disposeBatch(batch);
     params = res.params;
@@ -477,7 +509,17 @@ export async function train(
       lossSum += loss;
       lossN++;
     }
-    o.onStep?.({ step, loss, lr, gradNorm: clipped.norm, skipped, mode });
+    let diagnostics: DiagnosticsRecord | undefined;
+    if (diagDue) {
+      diagnostics = { kind: "diagnostics", step, mode, gradNorms: res.groupNorms! };
+      if (spikes) {
+        diagnostics.firingRates = spikes.firingRates;
+        diagnostics.deadFraction = spikes.deadFraction;
+      }
+      if (logPath) await appendLine(logPath, diagnostics);
+    }
+    const info = { step, loss, lr, gradNorm: clipped.norm, skipped, mode };
+    o.onStep?.(diagnostics ? { ...info, diagnostics } : info);
     if (logPath && (step % 10 === 0 || skipped)) {
       await appendLine(logPath, {
         kind: "train",
@@ -548,6 +590,7 @@ export async function train(
     }
   }
   bar?.stop();
+  if (diagBatch) disposeBatch(diagBatch);
   if (!best) {
     // No finite validation score was ever seen: hand back the last parameters.
     best = cloneTree(params);

@@ -13,6 +13,11 @@ import type { Mode } from "../nn/types.ts";
 import { type MaskingOptions, resolveMasking } from "./masking.ts";
 import type { TrainState } from "./train_state.ts";
 import { describe } from "../core/validation.ts";
+import {
+  type DiagnosticsOptions,
+  type DiagnosticsRecord,
+  resolveDiagnosticsOptions,
+} from "./diagnostics.ts";
 
 /** Options of {@linkcode train}. */
 export interface TrainOptions {
@@ -89,6 +94,14 @@ export interface TrainOptions {
    * step, then a `{"kind":"resume","step":N}` line, then the new records.
    */
   resumeFrom?: TrainState;
+  /**
+   * Gradient-flow diagnostics (default off): `{ every: N }` adds a `"diagnostics"` record to
+   * the log every N steps of each mode — per-block gradient norms, and in spiking-mode steps
+   * per-block firing rates and the fraction of dead (never firing) channels on a validation
+   * batch (see `lib/train/diagnostics.ts`). They cost one spiking forward pass on `batchSize`
+   * validation trials per spiking record and change nothing in the run.
+   */
+  diagnostics?: DiagnosticsOptions;
 }
 
 /** What {@linkcode TrainOptions.onStep} receives. */
@@ -105,6 +118,8 @@ export interface StepInfo {
   skipped: boolean;
   /** Mode the step trained. */
   mode: Mode;
+  /** The step's diagnostics record, when the `diagnostics` option made one this step. */
+  diagnostics?: DiagnosticsRecord;
 }
 
 const TRAIN_KEYS = [
@@ -131,6 +146,7 @@ const TRAIN_KEYS = [
   "remat",
   "checkpointEvery",
   "resumeFrom",
+  "diagnostics",
 ];
 
 /**
@@ -180,7 +196,14 @@ export type ResolvedTrainOptions =
   & Required<
     Omit<
       TrainOptions,
-      "outDir" | "onStep" | "key" | "metadata" | "initialParams" | "modeSchedule" | "resumeFrom"
+      | "outDir"
+      | "onStep"
+      | "key"
+      | "metadata"
+      | "initialParams"
+      | "modeSchedule"
+      | "resumeFrom"
+      | "diagnostics"
     >
   >
   & TrainOptions;
@@ -278,6 +301,9 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
       int,
     ),
     modeSchedule: schedule,
+    ...(opts.diagnostics === undefined
+      ? {}
+      : { diagnostics: resolveDiagnosticsOptions(opts.diagnostics) }),
   };
 }
 
