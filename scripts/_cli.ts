@@ -26,6 +26,7 @@ import { DatasetError } from "../lib/data/dataset.ts";
 import { resolveHybridConfig } from "../lib/model/config.ts";
 import { validateLoadOptions } from "../lib/data/load.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { dataPaths } from "../lib/data/multi_file.ts";
 import { preset } from "../lib/experiments/presets.ts";
 import { type DataSpec, type RunConfig, RunFolderError } from "../lib/experiments/run.ts";
 import { checkTrainOverrides, resolveTrainOptions } from "../lib/train/train_options.ts";
@@ -130,19 +131,29 @@ export function dataSpecFromFlag(v: string | undefined): DataSpec {
  */
 export async function checkDataFile(spec: DataSpec, label: string): Promise<void> {
   if (spec.kind !== "file") return;
-  let st: Deno.FileInfo;
+  // a comma-separated list (nlb_tools' train input, eval input and target files) is checked file
+  // by file
+  let paths: string[];
   try {
-    st = await Deno.stat(spec.path);
+    paths = await dataPaths(spec.path);
   } catch (err) {
-    throw new InputError(
-      `${label}: cannot read the data file ${spec.path}: ${(err as Error).message}`,
-    );
+    throw new InputError(`${label}: ${(err as Error).message}`);
   }
-  if (st.isDirectory) {
-    throw new InputError(
-      `${label}: ${spec.path} is a directory; expected a data file (NWB/HDF5, MATLAB .mat, ` +
-        `NumPy .npy/.npz or hest dataset .json) or "lorenz"`,
-    );
+  for (const path of paths) {
+    let st: Deno.FileInfo;
+    try {
+      st = await Deno.stat(path);
+    } catch (err) {
+      throw new InputError(
+        `${label}: cannot read the data file ${path}: ${(err as Error).message}`,
+      );
+    }
+    if (st.isDirectory) {
+      throw new InputError(
+        `${label}: ${path} is a directory; expected a data file (NWB/HDF5, MATLAB .mat, ` +
+          `NumPy .npy/.npz or hest dataset .json) or "lorenz"`,
+      );
+    }
   }
 }
 
