@@ -222,6 +222,108 @@ Deno.test("sweep expansion: grid × random, seeded draws in range, stable ids", 
   assert.deepEqual(dup.map((t) => t.params["model.dModel"]).sort(), [16, 32]);
 });
 
+Deno.test("sweep cases: checked strictly, laid over the base, crossed with the grid, named in ids", async () => {
+  const errors: [unknown, RegExp, ErrorConstructor][] = [
+    [{ base: {}, cases: [] }, /"cases": expected a non-empty list of \{"name"/, TypeError],
+    [{ base: {}, cases: {} }, /"cases": expected a non-empty list/, TypeError],
+    [{ base: {}, cases: [{ preset: "tiny" }] }, /"cases"\[0\].name: expected a name/, TypeError],
+    [{ base: {}, cases: [{ name: "a b" }] }, /found "a b"/, TypeError],
+    [{ base: {}, cases: [{ name: "a", lr: 1 }] }, /"cases"\[0\]: unknown key "lr"/, TypeError],
+    [
+      { base: {}, cases: [{ name: "a", label: 3 }] },
+      /"cases"\[0\].label: expected a string/,
+      TypeError,
+    ],
+    [
+      { base: {}, cases: [{ name: "a", model: 3 }] },
+      /"cases"\[0\].model: expected a JSON object, found 3/,
+      TypeError,
+    ],
+    [
+      { base: {}, cases: [{ name: "a" }, { name: "b" }, { name: "a" }] },
+      /"cases"\[0\] and \[2\] are both named "a"/,
+      RangeError,
+    ],
+    [
+      { base: {}, cases: [{ name: "a", train: { lr: 1e-3 } }], grid: { "train.lr": [1e-3, 2e-3] } },
+      /"cases"\[0\] \("a"\) sets "train.lr", which the sweep also varies \("train.lr"\)/,
+      TypeError,
+    ],
+    [
+      { base: {}, cases: [{ name: "a", seed: 1 }], grid: { seed: [0, 1] } },
+      /sets "seed", which the sweep also varies/,
+      TypeError,
+    ],
+    [
+      {
+        base: {},
+        cases: [{ name: "a", data: { kind: "lorenz" } }],
+        random: { n: 2, params: { "data.options.seed": { uniform: [0, 9], integer: true } } },
+      },
+      /sets "data", which the sweep also varies \("data.options.seed"\)/,
+      TypeError,
+    ],
+  ];
+  for (const [spec, re, type] of errors) {
+    assert.throws(() => parseSweepSpec(spec), (err: Error) => {
+      assert.ok(err instanceof type, `${JSON.stringify(spec)}: ${err.name} ${err.message}`);
+      assert.match(err.message, re);
+      return true;
+    });
+  }
+  const spec = parseSweepSpec({
+    base: { ...BASE, model: { dModel: 16, nLayers: 1 } },
+    cases: [
+      { name: "small", label: "small model" },
+      { name: "wide", model: { dModel: 32 }, train: { lr: 2e-3 } },
+      { name: "std", preset: "standard", data: { kind: "lorenz" } },
+    ],
+    grid: { seed: [0, 1] },
+  });
+  const tasks = await expandSweep(spec, { checkConfig: validateRunConfig });
+  // cases outermost, in order; the grid inside each
+  assert.deepEqual(tasks.map((t) => `${t.case}/${t.params.seed}`), [
+    "small/0",
+    "small/1",
+    "wide/0",
+    "wide/1",
+    "std/0",
+    "std/1",
+  ]);
+  for (const t of tasks) {
+    assert.match(t.id, new RegExp(`^${t.case}_seed${t.params.seed}-[0-9a-f]{8}$`));
+  }
+  assert.deepEqual(tasks[0].params, { seed: 0 }, "the case is not a swept value");
+  // model and train keys replace the base's one by one; data and preset replace it whole
+  assert.deepEqual(tasks[2].config.model, { dModel: 32, nLayers: 1 });
+  assert.deepEqual(tasks[2].config.train, { ...BASE.train, lr: 2e-3 });
+  assert.deepEqual(tasks[4].config.data, { kind: "lorenz" });
+  assert.equal(tasks[4].config.preset, "standard");
+  assert.equal(tasks[0].config.preset, "tiny");
+  assert.equal(tasks[0].id, await sweepTaskId(tasks[0].config, { seed: 0 }, { case: "small" }));
+  // without cases nothing changes: the same config, the same id as before cases existed
+  const plain = await expandSweep(parseSweepSpec({ base: BASE, grid: { seed: [0, 1] } }));
+  assert.equal(plain[0].case, undefined);
+  assert.ok(!("case" in plain[0]), "no case key in tasks.jsonl lines of a sweep without cases");
+  assert.match(plain[0].id, /^seed0-[0-9a-f]{8}$/);
+  // two cases giving the same run config would train the same thing twice
+  await assert.rejects(
+    expandSweep(parseSweepSpec({
+      base: BASE,
+      cases: [{ name: "a" }, { name: "b", preset: "tiny" }],
+    })),
+    /task 1 \(case "b"\): cases "a" and "b" give the same run config \(task 0\)/,
+  );
+  // a case's bad run config is named with its case
+  await assert.rejects(
+    expandSweep(
+      parseSweepSpec({ base: BASE, cases: [{ name: "odd", train: { lrr: 1 } }] }),
+      { checkConfig: validateRunConfig },
+    ),
+    /task 0 \(case "odd"\).*unknown train option "lrr"/,
+  );
+});
+
 Deno.test("sbatch script: array of the given tasks, resources, logs per task, the pinned Deno", () => {
   assert.equal(arrayRanges([7, 0, 1, 2, 5, 8]), "0-2,5,7-8");
   const text = sbatchScript("/scratch/sw", {

@@ -4,6 +4,7 @@
  *
  * {@linkcode parseSweepSpec} checks a spec strictly, {@linkcode expandSweep} turns it into
  * {@linkcode SweepTask}s with stable ids (readable parts plus a hash of the run config), and
+ * named `cases` (partial run configs, e.g. an experiment's variants) are crossed with the grid;
  * {@linkcode writeSweepTasks} writes them to `<out>/tasks.jsonl` (one task per line) next to
  * `<out>/spec.json`. `runSweepTask` (`sweep_task.ts`) runs one task into `<out>/runs/<id>/`.
  * Tasks share nothing but the output folder, so any scheduler can run them: the local process
@@ -57,10 +58,24 @@ export interface SweepRandom {
   params: Record<string, SweepRange>;
 }
 
-/** A sweep: base config, grid and/or random search, optional ensemble. */
+/**
+ * One named case of a sweep: a partial run config laid over the base. `data`, `preset`, `seed`
+ * and `backend` replace the base's; the keys of `model` and `train` replace the base's keys of
+ * the same name (the others stay), as an experiment variant's overrides do.
+ */
+export interface SweepCase extends SweepBase {
+  /** Name: letters, digits, `_`, `.` or `-`; leads the task ids and is each task's `case`. */
+  name: string;
+  /** Label for tables and figures (not part of the run config). */
+  label?: string;
+}
+
+/** A sweep: base config, cases, grid and/or random search, optional ensemble. */
 export interface SweepSpec {
   /** Settings every task starts from. */
   base: SweepBase;
+  /** Named partial run configs, each crossed with every grid cell and random sample. */
+  cases?: SweepCase[];
   /** Config path → values; every combination is a task. */
   grid?: Record<string, unknown[]>;
   /** Random search, crossed with every grid cell. */
@@ -75,6 +90,8 @@ export interface SweepTask {
   index: number;
   /** Stable id: readable swept values plus a hash of the config; the run folder's name. */
   id: string;
+  /** Name of the task's case (sweeps with `cases` only). */
+  case?: string;
   /** Swept config path → value of this task. */
   params: Record<string, unknown>;
   /** The full run config. */
@@ -190,10 +207,47 @@ function checkDistinct(where: string, values: readonly unknown[]): void {
   });
 }
 
+const CASE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Check one entry of `cases`: a name, an optional label and run-config fields. */
+function checkCase(where: string, v: unknown): SweepCase {
+  const c = checkKeys(where, v, ["name", "label", ...SWEEP_PATH_ROOTS]);
+  if (typeof c.name !== "string" || !CASE_NAME.test(c.name)) {
+    throw new TypeError(
+      `${where}.name: expected a name of letters, digits, "_", "." or "-", found ${
+        describe(c.name)
+      }`,
+    );
+  }
+  if (c.label !== undefined && typeof c.label !== "string") {
+    throw new TypeError(`${where}.label: expected a string, found ${describe(c.label)}`);
+  }
+  // model and train are merged key by key over the base's, so they must be objects
+  for (const k of ["data", "model", "train"]) {
+    if (c[k] !== undefined && !isObject(c[k])) {
+      throw new TypeError(`${where}.${k}: expected a JSON object, found ${describe(c[k])}`);
+    }
+  }
+  return structuredClone(c) as unknown as SweepCase;
+}
+
+/** The config paths a case sets: its replaced roots, and `model.<key>` / `train.<key>`. */
+function casePaths(c: SweepCase): string[] {
+  const paths: string[] = [];
+  for (const root of SWEEP_PATH_ROOTS) {
+    const v = (c as unknown as Record<string, unknown>)[root];
+    if (v === undefined) continue;
+    if (root === "model" || root === "train") {
+      paths.push(...Object.keys(v as object).map((k) => `${root}.${k}`));
+    } else paths.push(root);
+  }
+  return paths;
+}
+
 /**
  * Check a sweep spec (parsed JSON) strictly and return it typed: unknown keys, paths that are not
  * config paths, a path swept twice (or inside another swept path), empty or repeated grid
- * values, and bad ranges are refused with a `TypeError` or `RangeError` naming the key, what it
+ * values, bad ranges, unnamed or repeated cases and a case setting a swept path are refused with a `TypeError` or `RangeError` naming the key, what it
  * expected and what it found. The run configs themselves are checked by {@linkcode expandSweep}.
  *
  * @example
@@ -209,7 +263,7 @@ function checkDistinct(where: string, values: readonly unknown[]): void {
  */
 export function parseSweepSpec(raw: unknown, opts: { source?: string } = {}): SweepSpec {
   const at = opts.source ? `${opts.source}: ` : "";
-  const r = checkKeys(`${at}sweep spec`, raw, ["base", "grid", "random", "ensemble"]);
+  const r = checkKeys(`${at}sweep spec`, raw, ["base", "cases", "grid", "random", "ensemble"]);
   const base = checkKeys(`${at}"base"`, r.base ?? {}, SWEEP_PATH_ROOTS);
   const spec: SweepSpec = { base: structuredClone(base) as SweepBase };
   const swept: string[] = [];
@@ -264,6 +318,38 @@ export function parseSweepSpec(raw: unknown, opts: { source?: string } = {}): Sw
         throw new TypeError(`${at}"${b}" lies inside the swept path "${a}"; sweep one of them`);
       }
     }
+  }
+  if (r.cases !== undefined) {
+    if (!Array.isArray(r.cases) || r.cases.length === 0) {
+      throw new TypeError(
+        `${at}"cases": expected a non-empty list of {"name", ...run config}, found ${
+          describe(r.cases)
+        }`,
+      );
+    }
+    const cases = r.cases.map((c, i) => checkCase(`${at}"cases"[${i}]`, c));
+    const seen = new Map<string, number>();
+    cases.forEach((c, i) => {
+      if (seen.has(c.name)) {
+        throw new RangeError(
+          `${at}"cases"[${
+            seen.get(c.name)
+          }] and [${i}] are both named "${c.name}"; names must differ`,
+        );
+      }
+      seen.set(c.name, i);
+      // a case and the grid (or search) setting the same value: which should win is unclear
+      for (const p of casePaths(c)) {
+        const clash = swept.find((q) => q === p || q.startsWith(`${p}.`) || p.startsWith(`${q}.`));
+        if (clash !== undefined) {
+          throw new TypeError(
+            `${at}"cases"[${i}] ("${c.name}") sets "${p}", which the sweep also varies ("${clash}"); ` +
+              `set it in the cases or sweep it, not both`,
+          );
+        }
+      }
+    });
+    spec.cases = cases;
   }
   if (r.ensemble !== undefined) {
     const e = checkKeys(`${at}"ensemble"`, r.ensemble, ["top"]);
@@ -392,23 +478,26 @@ export async function sha256Hex(text: string): Promise<string> {
 }
 
 /**
- * The stable id of a task: the swept values made readable (`lr0.001_seed1`, at most 60
- * characters; the preset name when nothing readable is swept), a dash and the first 8 hex digits
- * of the SHA-256 of the run config's canonical JSON. The same config always gets the same id, on
- * any machine.
+ * The stable id of a task: the case name (if any) and the swept values made readable
+ * (`conv_seed1`, `lr0.001_seed1`; at most 60 characters; the preset name when nothing readable
+ * is swept), a dash and the first 8 hex digits of the SHA-256 of the run config's canonical JSON.
+ * The same config always gets the same id, on any machine.
  *
  * @example
  * ```ts
  * import { sweepTaskId } from "@hest/hest";
  * const cfg = { data: { kind: "lorenz" as const }, preset: "tiny", seed: 1, backend: "wasm" };
  * await sweepTaskId(cfg, { seed: 1 }); // "seed1-" + 8 hex digits
+ * await sweepTaskId(cfg, { seed: 1 }, { case: "tiny" }); // "tiny_seed1-" + 8 hex digits
  * ```
  */
 export async function sweepTaskId(
   config: RunConfig,
   params: Record<string, unknown>,
+  opts: { case?: string } = {},
 ): Promise<string> {
-  const readable = Object.entries(params).map(([p, v]) => idPart(p, v)).filter((s) => s).join("_")
+  const parts = Object.entries(params).map(([p, v]) => idPart(p, v));
+  const readable = [opts.case ?? "", ...parts].filter((s) => s).join("_")
     .slice(0, 60).replace(/_+$/, "");
   const hash = (await sha256Hex(canonicalJson(config))).slice(0, 8);
   return `${readable || config.preset.replace(/[^A-Za-z0-9.+-]+/g, "_")}-${hash}`;
@@ -425,10 +514,11 @@ export interface ExpandSweepOptions {
 }
 
 /**
- * Expand a spec into its tasks: every grid cell (the last grid path varies fastest) crossed with
- * every random sample, each applied to a copy of the base config. A random draw that repeats an
- * earlier task's config (a `choice` drawn twice) is dropped, so there can be fewer tasks than
- * grid cells × `random.n`.
+ * Expand a spec into its tasks: every case (outermost, in order), crossed with every grid cell
+ * (the last grid path varies fastest), crossed with every random sample, each applied to a copy
+ * of the base config with the case laid over it. A random draw that repeats an earlier task's
+ * config in the same case (a `choice` drawn twice) is dropped, so there can be fewer tasks than
+ * cases × grid cells × `random.n`; two cases that give the same run config are refused.
  *
  * @example
  * ```ts
@@ -449,43 +539,59 @@ export async function expandSweep(
   }
   const samples = spec.random ? randomSamples(spec.random) : [{}];
   const tasks: SweepTask[] = [];
-  const byHash = new Map<string, number>();
-  for (const cell of cells) {
-    for (const sample of samples) {
-      const params = { ...cell, ...sample };
-      const where = () =>
-        `task ${tasks.length} (${
-          Object.entries(params).map(([p, v]) => `${p} = ${describe(v)}`).join(", ") || "base"
-        })`;
-      const b = spec.base;
-      const cfg: Record<string, unknown> = {
-        data: structuredClone(b.data ?? { kind: "lorenz" }),
-        preset: b.preset ?? "standard",
-        model: structuredClone(b.model ?? {}),
-        train: structuredClone(b.train ?? {}),
-        seed: b.seed ?? 0,
-        backend: b.backend ?? "wasm",
-      };
-      try {
-        for (const [p, v] of Object.entries(params)) setPath(cfg, p, v);
-        opts.checkConfig?.(cfg as unknown as RunConfig);
-      } catch (err) {
-        throw new (err instanceof RangeError ? RangeError : TypeError)(
-          `sweep spec: ${where()}: ${(err as Error).message}`,
-          { cause: err },
-        );
+  const byHash = new Map<string, SweepTask>();
+  for (const kase of spec.cases ?? [undefined]) {
+    for (const cell of cells) {
+      for (const sample of samples) {
+        const params = { ...cell, ...sample };
+        const where = () =>
+          `task ${tasks.length} (${
+            [
+              ...(kase ? [`case "${kase.name}"`] : []),
+              ...Object.entries(params).map(([p, v]) => `${p} = ${describe(v)}`),
+            ].join(", ") || "base"
+          })`;
+        const b = spec.base, c: SweepBase = kase ?? {};
+        // without cases this is the base alone, so such sweeps keep their configs and ids
+        const cfg: Record<string, unknown> = {
+          data: structuredClone(c.data ?? b.data ?? { kind: "lorenz" }),
+          preset: c.preset ?? b.preset ?? "standard",
+          model: structuredClone({ ...(b.model ?? {}), ...(c.model ?? {}) }),
+          train: structuredClone({ ...(b.train ?? {}), ...(c.train ?? {}) }),
+          seed: c.seed ?? b.seed ?? 0,
+          backend: c.backend ?? b.backend ?? "wasm",
+        };
+        try {
+          for (const [p, v] of Object.entries(params)) setPath(cfg, p, v);
+          opts.checkConfig?.(cfg as unknown as RunConfig);
+        } catch (err) {
+          throw new (err instanceof RangeError ? RangeError : TypeError)(
+            `sweep spec: ${where()}: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        const config = cfg as unknown as RunConfig;
+        const key = canonicalJson(config);
+        const twin = byHash.get(key);
+        if (twin && twin.case !== kase?.name) {
+          throw new RangeError(
+            `sweep spec: ${where()}: cases "${twin.case}" and "${kase?.name}" give the same run ` +
+              `config (task ${twin.index}); a case must change something`,
+          );
+        }
+        // only random draws can repeat within a case (grid values are distinct): one run per
+        // config is enough
+        if (twin) continue;
+        const task: SweepTask = {
+          index: tasks.length,
+          id: await sweepTaskId(config, params, { case: kase?.name }),
+          ...(kase ? { case: kase.name } : {}),
+          params,
+          config,
+        };
+        byHash.set(key, task);
+        tasks.push(task);
       }
-      const config = cfg as unknown as RunConfig;
-      const key = canonicalJson(config);
-      // only random draws can repeat (grid values are distinct): one run per config is enough
-      if (byHash.has(key)) continue;
-      byHash.set(key, tasks.length);
-      tasks.push({
-        index: tasks.length,
-        id: await sweepTaskId(config, params),
-        params,
-        config,
-      });
     }
   }
   return tasks;
@@ -546,10 +652,12 @@ export async function readSweepTasks(path: string): Promise<SweepTask[]> {
     }
     if (
       !isObject(t) || t.index !== tasks.length || typeof t.id !== "string" ||
-      !/^[A-Za-z0-9.+_-]+$/.test(t.id) || !isObject(t.params) || !isObject(t.config)
+      !/^[A-Za-z0-9.+_-]+$/.test(t.id) || !isObject(t.params) || !isObject(t.config) ||
+      (t.case !== undefined && typeof t.case !== "string")
     ) {
       throw new RunFolderError(
-        `${path}:${i + 1}: expected task ${tasks.length} ({index, id, params, config}), found ` +
+        `${path}:${i + 1}: expected task ${tasks.length} ({index, id, case?, params, config}), ` +
+          `found ` +
           describe(t),
       );
     }

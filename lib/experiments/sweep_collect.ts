@@ -39,6 +39,8 @@ export interface SweepRow {
   id: string;
   /** Task index (runs). */
   index?: number;
+  /** The task's case (sweeps with `cases`). */
+  case?: string;
   /** Swept config path → value (empty for an ensemble). */
   params: Record<string, unknown>;
   /** Mode the row was evaluated in. */
@@ -190,6 +192,7 @@ export async function collectSweep(
         kind: "run",
         id: task.id,
         index: task.index,
+        ...(task.case !== undefined ? { case: task.case } : {}),
         params: task.params,
         mode: r.mode,
         valCoBps: num(v?.coBps),
@@ -384,11 +387,17 @@ function chartValue(v: unknown): number | string {
   return JSON.stringify(v);
 }
 
+/** A row's value on a chart's x axis: its case for `"case"`, else its swept value of `path`. */
+function rowValue(r: SweepRow, path: string): unknown {
+  return path === "case" ? r.case : r.params[path];
+}
+
 /**
- * A Vega-Lite chart of co-bps against one swept parameter: a point per finished run, mode and
- * split (validation hollow, test filled), colour by mode; ensemble rows as dashed horizontal
- * lines at their test co-bps. Numeric values get a quantitative axis (logarithmic when they are
- * positive and span a factor of 20 or more), others a nominal one.
+ * A Vega-Lite chart of co-bps against one swept parameter (or `"case"`: against the task's case
+ * names): a point per finished run, mode and split (validation hollow, test filled), colour by
+ * mode; ensemble rows as dashed horizontal lines at their test co-bps. Numeric values get a
+ * quantitative axis (logarithmic when they are positive and span a factor of 20 or more),
+ * others a nominal one.
  *
  * @example
  * ```ts
@@ -400,10 +409,11 @@ function chartValue(v: unknown): number | string {
  * ```
  */
 export function sweepChart(rows: readonly SweepRow[], path: string): ChartSpec {
-  const points = rows.filter((r) => r.kind === "run" && path in r.params).flatMap((r) =>
+  const runs = rows.filter((r) => r.kind === "run" && rowValue(r, path) !== undefined);
+  const points = runs.flatMap((r) =>
     [["val", r.valCoBps], [r.split, r.testCoBps]].filter(([, y]) => y !== null).map((
       [split, y],
-    ) => ({ x: chartValue(r.params[path]), coBps: y, mode: r.mode, split, id: r.id }))
+    ) => ({ x: chartValue(rowValue(r, path)), coBps: y, mode: r.mode, split, id: r.id }))
   );
   if (points.length === 0) {
     throw new RangeError(`sweepChart: no finished run has a value for "${path}"`);
@@ -460,15 +470,18 @@ export function sweepChart(rows: readonly SweepRow[], path: string): ChartSpec {
   } as unknown as ChartSpec;
 }
 
-/** Write one co-bps chart per swept path; PNG needs fonts, so without them only SVG. */
+/**
+ * Write one co-bps chart per swept path (and one against the case names when the spec has
+ * cases); PNG needs fonts, so without them only SVG.
+ */
 async function sweepFigures(
   outDir: string,
   res: SweepResults,
   log: (line: string) => void,
 ): Promise<string[]> {
   const written: string[] = [];
-  for (const path of res.swept) {
-    if (!res.rows.some((r) => r.kind === "run" && path in r.params)) continue;
+  for (const path of [...(res.spec.cases ? ["case"] : []), ...res.swept]) {
+    if (!res.rows.some((r) => r.kind === "run" && rowValue(r, path) !== undefined)) continue;
     const spec = sweepChart(res.rows, path);
     const base = `figures/coBps_vs_${path.replace(/[^A-Za-z0-9_.-]+/g, "_")}`;
     let files: string[];
