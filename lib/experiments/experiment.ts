@@ -10,6 +10,12 @@
  * `config.json` matches is reused, so an interrupted experiment continues where it stopped and
  * seeds can be run by separate processes into the same folder (the last one aggregates).
  *
+ * The same experiment can run as a sweep instead (locally in parallel, or as a Slurm job array):
+ * {@linkcode experimentSweepSpec} writes the variants as the sweep's `cases` and the seeds as
+ * its grid, and {@linkcode collectExperimentSweep} aggregates the sweep's run folders with the
+ * same {@linkcode aggregateExperiment} as `runExperiment`. {@linkcode variantRunConfig} is the
+ * one place a variant and seed become a run config, so both paths train the same runs.
+ *
  * @module
  */
 import { writeJsonAtomic } from "../core/io.ts";
@@ -20,9 +26,12 @@ import {
   type DataSpec,
   type MetricsFile,
   type RunConfig,
+  RunFolderError,
   type TrainOverrides,
   trainRun,
 } from "./run.ts";
+import { expandSweep, parseSweepSpec, sweepRunDir, type SweepSpec } from "./sweep.ts";
+import { readSweepStatus, sweepTaskFinished } from "./sweep_task.ts";
 
 /** One configuration of an experiment. */
 export interface ExperimentVariant {
@@ -176,33 +185,15 @@ export async function runExperiment(
   variants: readonly ExperimentVariant[],
   opts: ExperimentOptions,
 ): Promise<ExperimentResult> {
-  const seeds = [...(opts.seeds ?? [0])];
+  const seeds = checkExperiment(variants, opts.seeds);
   const data = opts.data ?? { kind: "lorenz" };
-  const names = new Set<string>();
-  for (const v of variants) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(v.name)) {
-      throw new Error(`variant name must be letters, digits, "_", "." or "-", found "${v.name}"`);
-    }
-    if (names.has(v.name)) throw new Error(`duplicate variant name "${v.name}"`);
-    names.add(v.name);
-  }
-  if (seeds.length === 0 || seeds.some((s) => !Number.isSafeInteger(s))) {
-    throw new Error(`seeds must be a non-empty list of integers, found ${JSON.stringify(seeds)}`);
-  }
   const metrics = new Map<string, MetricsFile>();
   let index = 0;
   const total = variants.length * seeds.length;
   for (const v of variants) {
     for (const seed of seeds) {
       const dir = `${opts.runsDir ?? `${opts.outDir}/runs`}/${v.name}_s${seed}`;
-      const cfg: RunConfig = {
-        data,
-        preset: v.preset,
-        model: v.model,
-        train: { ...(opts.train ?? {}), ...(v.train ?? {}) },
-        seed,
-        backend: opts.backend ?? "wasm",
-      };
+      const cfg = variantRunConfig(v, { ...opts, seed });
       opts.onRun?.({ variant: v.name, seed, index: index++, total });
       const prior = await readJson(`${dir}/metrics.json`);
       const priorCfg = await readJson(`${dir}/config.json`);
@@ -216,9 +207,112 @@ export async function runExperiment(
       );
     }
   }
+  const out = aggregateExperiment(variants, {
+    seeds,
+    data,
+    metrics: (name, seed) => metrics.get(`${name}/${seed}`)!,
+  });
+  await Deno.mkdir(opts.outDir, { recursive: true });
+  await writeJsonAtomic(`${opts.outDir}/experiment.json`, out);
+  return out;
+}
+
+/** Check the variant names (run folder and case names) and the seeds; the seeds, default [0]. */
+function checkExperiment(
+  variants: readonly ExperimentVariant[],
+  seedList: readonly number[] | undefined,
+): number[] {
+  const seeds = [...(seedList ?? [0])];
+  const names = new Set<string>();
+  for (const v of variants) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(v.name)) {
+      throw new Error(`variant name must be letters, digits, "_", "." or "-", found "${v.name}"`);
+    }
+    if (names.has(v.name)) throw new Error(`duplicate variant name "${v.name}"`);
+    names.add(v.name);
+  }
+  if (variants.length === 0) throw new Error(`expected at least one variant, found none`);
+  if (seeds.length === 0 || seeds.some((s) => !Number.isSafeInteger(s))) {
+    throw new Error(`seeds must be a non-empty list of integers, found ${JSON.stringify(seeds)}`);
+  }
+  return seeds;
+}
+
+/** Options of {@linkcode variantRunConfig}. */
+export interface VariantRunOptions {
+  /** Seed of the run. */
+  seed: number;
+  /** Data (default the Lorenz set). */
+  data?: DataSpec;
+  /** TF.js backend name (default `"wasm"`). */
+  backend?: string;
+  /** Training overrides of every variant, applied before the variant's own. */
+  train?: TrainOverrides;
+}
+
+/**
+ * The run config of one variant and seed: the in-process path trains exactly this, and the
+ * sweep of {@linkcode experimentSweepSpec} expands to it (`model` is always an object, as a
+ * sweep's is, so both write the same `config.json`).
+ *
+ * @example
+ * ```ts
+ * import { variantRunConfig } from "@hest/hest";
+ * const cfg = variantRunConfig(
+ *   { name: "conv", label: "+ conv", preset: "spikformer", model: { attention: "conv" } },
+ *   { seed: 1, train: { steps: 50 } },
+ * );
+ * cfg.train; // { steps: 50 }
+ * ```
+ */
+export function variantRunConfig(variant: ExperimentVariant, opts: VariantRunOptions): RunConfig {
+  return {
+    data: opts.data ?? { kind: "lorenz" },
+    preset: variant.preset,
+    model: { ...(variant.model ?? {}) },
+    train: { ...(opts.train ?? {}), ...(variant.train ?? {}) },
+    seed: opts.seed,
+    backend: opts.backend ?? "wasm",
+  };
+}
+
+/** Options of {@linkcode aggregateExperiment}. */
+export interface AggregateOptions {
+  /** Seeds, in the order of each {@linkcode Stat}'s values. */
+  seeds: readonly number[];
+  /** Data spec (recorded in the result; default the Lorenz set). */
+  data?: DataSpec;
+  /** The `metrics.json` of a variant's run with a seed. */
+  metrics: (variant: string, seed: number) => MetricsFile;
+}
+
+/**
+ * Aggregate finished runs per variant and mode: mean ± sd over seeds of co-bps, co-bps / oracle,
+ * energy per trial, mean firing rate and training time, and the per-site firing rates. Both
+ * {@linkcode runExperiment} and {@linkcode collectExperimentSweep} report through this.
+ *
+ * @example
+ * ```ts
+ * import { aggregateExperiment, type MetricsFile } from "@hest/hest";
+ * const run = (coBps: number): MetricsFile => ({
+ *   dataset: {},
+ *   results: [{ model: "tiny", mode: "standard", coBps, split: "test", params: 10 } as never],
+ * });
+ * const r = aggregateExperiment([{ name: "a", label: "A", preset: "tiny" }], {
+ *   seeds: [0, 1],
+ *   metrics: (_v, seed) => run(seed === 0 ? 0.1 : 0.3),
+ * });
+ * r.results[0].coBps.mean; // 0.2
+ * ```
+ */
+export function aggregateExperiment(
+  variants: readonly ExperimentVariant[],
+  opts: AggregateOptions,
+): ExperimentResult {
+  const seeds = [...opts.seeds];
   const results: VariantResult[] = [];
   for (const v of variants) {
-    const runs = seeds.map((s) => metrics.get(`${v.name}/${s}`)!);
+    const runs = seeds.map((s) => opts.metrics(v.name, s));
     const modes = v.modes ?? runs[0].results.map((r) => r.mode);
     for (const mode of modes) {
       const rows = runs.map((m) => {
@@ -254,8 +348,140 @@ export async function runExperiment(
       });
     }
   }
-  const first = metrics.get(`${variants[0].name}/${seeds[0]}`)!;
-  const out: ExperimentResult = { seeds, data, dataset: first.dataset, results };
+  const first = opts.metrics(variants[0].name, seeds[0]);
+  return { seeds, data: opts.data ?? { kind: "lorenz" }, dataset: first.dataset, results };
+}
+
+/** Options of {@linkcode experimentSweepSpec}. */
+export interface ExperimentSweepOptions {
+  /** Seeds (default [0]): the sweep's grid over `seed`. */
+  seeds?: readonly number[];
+  /** Data (default the Lorenz set). */
+  data?: DataSpec;
+  /** TF.js backend name (default `"wasm"`). */
+  backend?: string;
+  /** Training overrides of every variant (the base's `train`), before the variant's own. */
+  train?: TrainOverrides;
+}
+
+/**
+ * The sweep spec of an experiment: the data, backend and common training overrides as its
+ * `base`, one case per variant (name, label, preset, model and training overrides) and a grid
+ * over `seed`. Each of its tasks has the run config {@linkcode variantRunConfig} gives for its
+ * case and seed; `modes` only choose what is reported and stay with the variants.
+ *
+ * @example
+ * ```ts
+ * import { expandSweep, experimentSweepSpec, parseSweepSpec } from "@hest/hest";
+ * const spec = experimentSweepSpec(
+ *   [{ name: "tiny", label: "tiny model", preset: "tiny" }, { name: "std", label: "standard", preset: "standard" }],
+ *   { seeds: [0, 1], train: { steps: 20 } },
+ * );
+ * (await expandSweep(parseSweepSpec(spec))).map((t) => t.id.split("-")[0]);
+ * // ["tiny_seed0", "tiny_seed1", "std_seed0", "std_seed1"]
+ * ```
+ */
+export function experimentSweepSpec(
+  variants: readonly ExperimentVariant[],
+  opts: ExperimentSweepOptions = {},
+): SweepSpec {
+  const seeds = checkExperiment(variants, opts.seeds);
+  return {
+    base: {
+      data: structuredClone(opts.data ?? { kind: "lorenz" }),
+      ...(opts.train ? { train: structuredClone(opts.train) } : {}),
+      backend: opts.backend ?? "wasm",
+    },
+    cases: variants.map((v) => ({
+      name: v.name,
+      label: v.label,
+      preset: v.preset,
+      ...(v.model ? { model: structuredClone(v.model) } : {}),
+      ...(v.train ? { train: structuredClone(v.train) } : {}),
+    })),
+    grid: { seed: seeds },
+  };
+}
+
+/** Options of {@linkcode collectExperimentSweep}. */
+export interface CollectExperimentOptions extends ExperimentSweepOptions {
+  /** The sweep folder (`tasks.jsonl`, `runs/<id>/`, `status/`). */
+  sweepDir: string;
+  /** Where `experiment.json` goes. */
+  outDir: string;
+}
+
+/**
+ * Aggregate an experiment that ran as the sweep of {@linkcode experimentSweepSpec} (same
+ * variants and options) from the sweep's run folders, like {@linkcode runExperiment} does from
+ * its own, and write `<outDir>/experiment.json`. Nothing is trained: a run that has not finished
+ * (failed, running, not started, or trained with another config) is a `RunFolderError` listing
+ * each such task with its state, error and log files.
+ *
+ * @example
+ * ```ts ignore
+ * import { collectExperimentSweep } from "@hest/hest";
+ * const r = await collectExperimentSweep(
+ *   [{ name: "tiny", label: "tiny model", preset: "tiny" }],
+ *   { sweepDir: "runs/sweep", outDir: "runs/experiment", seeds: [0, 1] },
+ * );
+ * ```
+ */
+export async function collectExperimentSweep(
+  variants: readonly ExperimentVariant[],
+  opts: CollectExperimentOptions,
+): Promise<ExperimentResult> {
+  const seeds = checkExperiment(variants, opts.seeds);
+  const spec = parseSweepSpec(experimentSweepSpec(variants, opts));
+  const metrics = new Map<string, MetricsFile>();
+  const missing: string[] = [];
+  for (const task of await expandSweep(spec)) {
+    const v = variants.find((x) => x.name === task.case)!;
+    const seed = task.params.seed as number;
+    // the sweep's configs are the in-process path's: a drift here would compare other runs
+    const cfg = variantRunConfig(v, { ...opts, seed });
+    if (canonicalJson(cfg) !== canonicalJson(task.config)) {
+      throw new Error(
+        `internal: sweep task ${task.id} has config ${canonicalJson(task.config)}, expected ` +
+          `${canonicalJson(cfg)} (variant "${v.name}", seed ${seed})`,
+      );
+    }
+    const dir = sweepRunDir(opts.sweepDir, task.id);
+    if (await sweepTaskFinished(dir, task.config)) {
+      metrics.set(`${v.name}/${seed}`, await readJson(`${dir}/metrics.json`) as MetricsFile);
+      continue;
+    }
+    const st = await readSweepStatus(opts.sweepDir, task.id);
+    missing.push(
+      `task ${task.index} (${task.id}): ` +
+        (st?.state === "failed"
+          ? `failed: ${st.error ?? "unknown error"}`
+          : st?.state === "running"
+          ? `started on ${st.host} and not finished (running, or killed)`
+          : st?.state === "finished"
+          ? `finished with another config (expand the sweep again and rerun it)`
+          : "not run yet") +
+        (st?.logs.length ? ` [log ${st.logs.join(", ")}]` : ""),
+    );
+  }
+  if (missing.length > 0) {
+    const saved = await readJson(`${opts.sweepDir}/spec.json`);
+    const hint = saved === undefined
+      ? `; ${opts.sweepDir} holds no sweep yet (no spec.json): run the tasks first`
+      : canonicalJson(saved) !== canonicalJson(spec)
+      ? `; note: ${opts.sweepDir}/spec.json is another spec than this experiment's (other ` +
+        `seeds, variants, steps or data?)`
+      : "";
+    throw new RunFolderError(
+      `${missing.length} of ${variants.length * seeds.length} run(s) of the sweep in ` +
+        `${opts.sweepDir} have not finished: ${missing.join("; ")}${hint}`,
+    );
+  }
+  const out = aggregateExperiment(variants, {
+    seeds,
+    data: opts.data,
+    metrics: (name, seed) => metrics.get(`${name}/${seed}`)!,
+  });
   await Deno.mkdir(opts.outDir, { recursive: true });
   await writeJsonAtomic(`${opts.outDir}/experiment.json`, out);
   return out;
