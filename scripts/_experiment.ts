@@ -2,19 +2,30 @@
  * Shared command line of the experiment scripts (phase1–3, ablation, compare): flags, quick
  * mode, running the variants and writing `results.json`, `report.md` and figures.
  *
+ * The variants run in this process (the default), or as a sweep (`--sweep-out DIR` with
+ * `--local --jobs K` or `--slurm`, docs/sweeps.md): the variants become the sweep's cases and
+ * the seeds its grid, the tasks run through `scripts/sweep.ts`, and `--collect` (or the same
+ * command once every task has finished) aggregates the sweep's run folders. Both paths then
+ * write the report through the same code.
+ *
  * @module
  */
-import { writeJsonAtomic } from "../lib/core/io.ts";
-import { writeFileAtomic } from "../lib/core/io.ts";
+import { resolve } from "node:path";
+import { writeFileAtomic, writeJsonAtomic } from "../lib/core/io.ts";
+import { BACKENDS } from "../lib/core/backend.ts";
 import {
+  collectExperimentSweep,
   type ExperimentResult,
+  experimentSweepSpec,
   experimentTable,
   type ExperimentVariant,
   runExperiment,
 } from "../lib/experiments/experiment.ts";
 import type { DataSpec, TrainOverrides } from "../lib/experiments/run.ts";
 import { type ModelPreset, preset } from "../lib/experiments/presets.ts";
+import { shellQuote } from "../lib/experiments/sweep_slurm.ts";
 import {
+  checkDataFile,
   dataSpecFromFlag,
   intFlag,
   parseFlags,
@@ -22,6 +33,15 @@ import {
   selectBackend,
   UsageError,
 } from "./_cli.ts";
+import {
+  checkSweepRunFlags,
+  expandSpec,
+  failedTasksMessage,
+  runLocal,
+  submitSlurm,
+  SWEEP_RUN_FLAGS,
+  type SweepRunFlags,
+} from "./sweep.ts";
 
 /** What an experiment script supplies. */
 export interface ExperimentScript {
@@ -63,6 +83,7 @@ export const QUICK = {
 /** Run an experiment script's command line. */
 export async function experimentMain(script: ExperimentScript): Promise<void> {
   const usage = `usage: deno task ${script.name} [options]
+       deno task ${script.name} [options] --sweep-out DIR [--local [--jobs K] | --slurm ... | --collect]
 
 ${script.description}
 
@@ -79,7 +100,18 @@ ${script.description}
   -h, --help           this text
 
 Finished run folders are reused, so an interrupted run continues where it stopped, and seeds can
-be run by separate processes into the same --out (the last one to finish aggregates).`;
+be run by separate processes into the same --out (the last one to finish aggregates).
+
+As a sweep (docs/sweeps.md): one task per variant and seed, the run folders in DIR/runs/
+  --sweep-out DIR      write the sweep (DIR/spec.json, DIR/tasks.jsonl: variants as cases, a grid
+                       over seed) and, with one of these, run it:
+  --local              run the unfinished tasks here (--jobs K processes at once), then collect
+  --slurm              submit them as a Slurm job array (DIR/sweep.sbatch; --dry-run writes it
+                       only); the sbatch flags of deno task sweep apply (--jobs, --partition,
+                       --cpus-per-task, --mem, --time, --job-name, --sbatch-option, --deno);
+                       with every task finished it collects instead
+  --collect            when the tasks are done: aggregate DIR/runs/ into --out (give the same
+                       --quick/--seeds/--steps/--variants/--data/--backend as for the sweep)`;
   await runMain(usage, async () => {
     const f = parseFlags({
       quick: { type: "boolean" },
@@ -91,6 +123,9 @@ be run by separate processes into the same --out (the last one to finish aggrega
       out: { type: "string" },
       runs: { type: "string" },
       quiet: { type: "boolean" },
+      "sweep-out": { type: "string" },
+      collect: { type: "boolean" },
+      ...SWEEP_RUN_FLAGS,
       help: { type: "boolean", short: "h" },
     });
     if (f.help) {
@@ -108,8 +143,9 @@ be run by separate processes into the same --out (the last one to finish aggrega
       },
     );
     const steps = intFlag("steps", f.steps, 1);
-    const backend = await selectBackend(f.backend);
     const outDir = f.out ?? `runs/${script.name}`;
+    const sweepOut = f["sweep-out"]?.replace(/\/+$/, "") || undefined;
+    const jobs = checkSweepFlags(f, { sweepOut, outDir });
     const data = f.data !== undefined ? dataSpecFromFlag(f.data) : quick ? QUICK.data : undefined;
     const train: TrainOverrides = { ...(quick ? QUICK.train : {}) };
     if (steps !== undefined) train.steps = steps;
@@ -135,42 +171,147 @@ be run by separate processes into the same --out (the last one to finish aggrega
       return { ...v, model: { ...(v.model ?? {}), ...quickModel } };
     });
     const command = `deno task ${script.name} ${Deno.args.join(" ")}`.trim();
-    console.error(`hest ${script.name}: ${variants.length} variants × seeds ${seeds} -> ${outDir}`);
-    const result = await runExperiment(variants, {
-      seeds,
-      data,
-      outDir,
-      runsDir: f.runs,
-      backend,
-      progress: !f.quiet,
-      onRun: ({ variant, seed, index, total }) =>
-        console.error(`[${index + 1}/${total}] ${variant}, seed ${seed}`),
-    });
-    const rep = await script.report(result, { outDir, command, quick });
-    await writeJsonAtomic(`${outDir}/results.json`, {
-      kind: script.name,
-      command,
-      quick,
-      dataset: result.dataset,
-      seeds,
-      ...rep.json,
-    });
-    const table = experimentTable(result.results);
-    const md = [
-      `# hest ${script.name}`,
-      "",
-      script.description,
-      "",
-      `Command: \`${command}\` (backend ${backend}, seeds ${seeds.join(", ")}${
-        quick ? ", quick smoke run: not results" : ""
-      }). Test split; mean ± sd over seeds.`,
-      "",
-      table,
-      "",
-      rep.markdown ?? "",
-    ].join("\n");
-    await writeFileAtomic(`${outDir}/report.md`, md);
-    console.log(table);
-    console.log(`\nwrote ${outDir}/{results.json, report.md, experiment.json, runs/}`);
+    let result: ExperimentResult;
+    let backend: string;
+    if (sweepOut === undefined) {
+      backend = await selectBackend(f.backend);
+      console.error(
+        `hest ${script.name}: ${variants.length} variants × seeds ${seeds} -> ${outDir}`,
+      );
+      result = await runExperiment(variants, {
+        seeds,
+        data,
+        outDir,
+        runsDir: f.runs,
+        backend,
+        progress: !f.quiet,
+        onRun: ({ variant, seed, index, total }) =>
+          console.error(`[${index + 1}/${total}] ${variant}, seed ${seed}`),
+      });
+    } else {
+      // the tasks start their own backend: here the name only goes into the run configs
+      backend = f.backend ?? "wasm";
+      if (!(BACKENDS as readonly string[]).includes(backend)) {
+        throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, found "${backend}"`);
+      }
+      const collect = `deno task ${script.name} ${
+        experimentArgs(f).map(shellQuote).join(" ")
+      } --collect`;
+      const opts = { seeds, data, backend, sweepDir: sweepOut, outDir };
+      if (!f.collect) {
+        if (data) await checkDataFile(data, "--data");
+        const n = await expandSpec(experimentSweepSpec(variants, opts), sweepOut, {
+          source: `the ${script.name} sweep`,
+        });
+        console.error(
+          `hest ${script.name}: ${variants.length} variants × seeds ${seeds} = ${n} task(s) ` +
+            `-> ${sweepOut}`,
+        );
+        if (f.local) {
+          const report = await runLocal(sweepOut, jobs ?? 1);
+          if (report.failed.length > 0) {
+            throw new Error(failedTasksMessage(report, variants.length * seeds.length));
+          }
+        } else if (f.slurm) {
+          const done = await submitSlurm(sweepOut, { ...f, jobsAtOnce: jobs, collect });
+          if (done !== "finished") return;
+        } else {
+          console.error(
+            `hest ${script.name}: run the tasks with --local [--jobs K] or --slurm (or ` +
+              `deno task sweep --out ${sweepOut} --task-index N each), then: ${collect}`,
+          );
+          return;
+        }
+      }
+      // phase3's report times the model on this machine's backend
+      await selectBackend(f.backend);
+      result = await collectExperimentSweep(variants, opts);
+    }
+    await writeReport(script, result, { outDir, command, quick, backend, seeds, sweepOut });
   });
+}
+
+/** The flags that define the experiment (not how it runs): what `--collect` must repeat. */
+function experimentArgs(f: Record<string, unknown>): string[] {
+  const args: string[] = [];
+  if (f.quick) args.push("--quick");
+  for (const k of ["seeds", "steps", "variants", "data", "backend", "out", "sweep-out"]) {
+    if (f[k] !== undefined) args.push(`--${k}`, String(f[k]));
+  }
+  return args;
+}
+
+/** Refuse sweep flags without --sweep-out and combinations that make no sense; the --jobs value. */
+function checkSweepFlags(
+  f: SweepRunFlags & { collect?: boolean; runs?: string },
+  ctx: { sweepOut?: string; outDir: string },
+): number | undefined {
+  const run = ["local", "slurm", "collect", "jobs"].filter((k) =>
+    (f as Record<string, unknown>)[k] !== undefined
+  );
+  if (ctx.sweepOut === undefined) {
+    if (run.length) throw new UsageError(`--${run[0]} needs --sweep-out DIR (the sweep folder)`);
+    return checkSweepRunFlags(f);
+  }
+  if (f.runs !== undefined) {
+    throw new UsageError(
+      `--runs does not go with --sweep-out: the sweep's run folders are ${ctx.sweepOut}/runs/`,
+    );
+  }
+  if (resolve(ctx.sweepOut) === resolve(ctx.outDir)) {
+    throw new UsageError(
+      `--out and --sweep-out must be different folders (both get a results.json), found ` +
+        `"${ctx.outDir}" for both`,
+    );
+  }
+  if (f.collect && (f.local || f.slurm)) {
+    throw new UsageError(`--collect and --${f.local ? "local" : "slurm"} exclude each other`);
+  }
+  return checkSweepRunFlags(f);
+}
+
+/** Write results.json and report.md (and the script's figures) of an aggregated experiment. */
+async function writeReport(
+  script: ExperimentScript,
+  result: ExperimentResult,
+  ctx: {
+    outDir: string;
+    command: string;
+    quick: boolean;
+    backend: string;
+    seeds: number[];
+    sweepOut?: string;
+  },
+): Promise<void> {
+  const { outDir, command, quick, backend, seeds } = ctx;
+  const rep = await script.report(result, { outDir, command, quick });
+  await writeJsonAtomic(`${outDir}/results.json`, {
+    kind: script.name,
+    command,
+    quick,
+    dataset: result.dataset,
+    seeds,
+    ...rep.json,
+  });
+  const table = experimentTable(result.results);
+  const md = [
+    `# hest ${script.name}`,
+    "",
+    script.description,
+    "",
+    `Command: \`${command}\` (backend ${backend}, seeds ${seeds.join(", ")}${
+      quick ? ", quick smoke run: not results" : ""
+    }). Test split; mean ± sd over seeds.`,
+    ...(ctx.sweepOut ? ["", `Run folders: the sweep's, in \`${ctx.sweepOut}/runs/\`.`] : []),
+    "",
+    table,
+    "",
+    rep.markdown ?? "",
+  ].join("\n");
+  await writeFileAtomic(`${outDir}/report.md`, md);
+  console.log(table);
+  console.log(
+    `\nwrote ${outDir}/{results.json, report.md, experiment.json` +
+      (ctx.sweepOut ? `} from the runs in ${ctx.sweepOut}/runs/` : `, runs/}`),
+  );
 }

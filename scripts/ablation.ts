@@ -3,6 +3,7 @@
  * (alternating) training, all scored in spiking mode over several seeds; writes the waterfall.
  *
  *     deno task ablation [--quick] [--seeds 0,1,2] [--steps N] [--out DIR]
+ *     deno task ablation [...] --sweep-out DIR (--local --jobs K | --slurm [sbatch flags] | --collect)
  *
  * @module
  */

@@ -4,6 +4,7 @@
  * and the accuracy-vs-energy figure.
  *
  *     deno task compare [--quick] [--seeds 0,1,2] [--steps N] [--out DIR]
+ *     deno task compare [...] --sweep-out DIR (--local --jobs K | --slurm [sbatch flags] | --collect)
  *
  * @module
  */

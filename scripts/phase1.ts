@@ -3,6 +3,7 @@
  * CPG-PE, trained and scored in standard mode.
  *
  *     deno task phase1 [--quick] [--seeds 0,1,2] [--steps N] [--out DIR]
+ *     deno task phase1 [...] --sweep-out DIR (--local --jobs K | --slurm [sbatch flags] | --collect)
  *
  * @module
  */

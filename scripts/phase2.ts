@@ -3,6 +3,7 @@
  * membrane-shortcut residual and RSM added in turn.
  *
  *     deno task phase2 [--quick] [--seeds 0,1,2] [--steps N] [--out DIR]
+ *     deno task phase2 [...] --sweep-out DIR (--local --jobs K | --slurm [sbatch flags] | --collect)
  *
  * @module
  */

@@ -4,6 +4,7 @@
  * side by side in this process) and the energy per trial of each mode.
  *
  *     deno task phase3 [--quick] [--seeds 0,1,2] [--steps N] [--out DIR]
+ *     deno task phase3 [...] --sweep-out DIR (--local --jobs K | --slurm [sbatch flags] | --collect)
  *
  * @module
  */

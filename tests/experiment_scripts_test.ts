@@ -80,3 +80,180 @@ Deno.test("compare --quick shares the ablation's runs; phase3 --quick reports sp
   assert.match(bad.text, /--seeds must be comma-separated integers/);
   await Deno.remove(dir, { recursive: true });
 });
+
+/** The rows of an experiment's results.json without the training times (wall clock). */
+function untimed(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  return rows.map(({ trainSeconds: _t, ...rest }) => rest);
+}
+
+Deno.test("compare --quick as a sweep (--local --jobs 2): the same rows, run folders and figure as in-process", async () => {
+  const dir = await Deno.makeTempDir();
+  const flags = ["--quick", "--quiet", "--seeds", "0,1"];
+  const a = await run("compare.ts", [...flags, "--out", `${dir}/a`]);
+  assert.equal(a.code, 0, a.text);
+  const sw = `${dir}/sweep`;
+  const b = await run("compare.ts", [
+    ...flags,
+    "--out",
+    `${dir}/b`,
+    "--sweep-out",
+    sw,
+    "--local",
+    "--jobs",
+    "2",
+  ]);
+  assert.equal(b.code, 0, b.text);
+  assert.match(b.text, /6 task\(s\) run, 0 finished earlier, 0 failed/);
+  const ra = JSON.parse(await Deno.readTextFile(`${dir}/a/results.json`));
+  const rb = JSON.parse(await Deno.readTextFile(`${dir}/b/results.json`));
+  // co-bps per model, mode and seed (and everything else but the times) are identical
+  assert.equal(rb.rows.length, 4);
+  assert.deepEqual(untimed(rb.rows), untimed(ra.rows));
+  for (const k of ["kind", "quick", "dataset", "seeds"]) assert.deepEqual(rb[k], ra[k], k);
+  assert.ok(rb.rows.every((r: { coBps: { values: number[] } }) => r.coBps.values.length === 2));
+  await loadCompareResults(`${dir}/b/results.json`);
+  // the same figure, drawn from the same numbers
+  assert.equal(
+    await Deno.readTextFile(`${dir}/b/accuracy_energy.svg`),
+    await Deno.readTextFile(`${dir}/a/accuracy_energy.svg`),
+  );
+  assert.deepEqual([...(await Deno.readFile(`${dir}/b/accuracy_energy.png`)).subarray(0, 4)], PNG);
+  const report = await Deno.readTextFile(`${dir}/b/report.md`);
+  assert.match(report, /\| hybrid \| spiking \|/);
+  assert.ok(report.includes(`Run folders: the sweep's, in \`${sw}/runs/\``), report);
+  // each run folder holds the same run: same config.json, checkpoint and predictions
+  const folders = [...Deno.readDirSync(`${sw}/runs`)].map((e) => e.name).sort();
+  assert.equal(folders.length, 6);
+  for (const name of ["standard", "basic", "hybrid"]) {
+    for (const seed of [0, 1]) {
+      const mine = `${dir}/a/runs/${name}_s${seed}`;
+      const theirs = `${sw}/runs/${folders.find((f) => f.startsWith(`${name}_seed${seed}-`))}`;
+      for (const f of ["config.json", "checkpoint.safetensors", "predictions.safetensors"]) {
+        assert.deepEqual(
+          await Deno.readFile(`${theirs}/${f}`),
+          await Deno.readFile(mine + `/${f}`),
+          `${theirs}/${f}`,
+        );
+      }
+      const m = async (d: string) => {
+        const x = JSON.parse(await Deno.readTextFile(`${d}/metrics.json`));
+        for (const r of x.results) delete r.trainSeconds;
+        return x;
+      };
+      assert.deepEqual(await m(theirs), await m(mine));
+    }
+  }
+  // collecting again trains nothing and gives the same rows; so does --slurm with nothing left
+  const c = await run("compare.ts", [
+    ...flags,
+    "--out",
+    `${dir}/c`,
+    "--sweep-out",
+    sw,
+    "--collect",
+  ]);
+  assert.equal(c.code, 0, c.text);
+  assert.doesNotMatch(c.text, /start task|task\(s\) ->/);
+  const rc = JSON.parse(await Deno.readTextFile(`${dir}/c/results.json`));
+  assert.deepEqual(rc.rows, rb.rows);
+  const s = await run("compare.ts", [
+    ...flags,
+    "--out",
+    `${dir}/c`,
+    "--sweep-out",
+    sw,
+    "--slurm",
+    "--dry-run",
+  ]);
+  assert.equal(s.code, 0, s.text);
+  assert.match(s.text, /all 6 task\(s\) finished; nothing to submit/);
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/c/results.json`)).rows, rb.rows);
+  // the sweep's own view: one row per task and mode, each with its case; co-bps by case
+  const g = await runScript("sweep.ts", ["collect", "--out", sw]);
+  assert.equal(g.code, 0, g.err);
+  const sr = JSON.parse(await Deno.readTextFile(`${sw}/results.json`));
+  assert.deepEqual(
+    [...new Set(sr.rows.map((r: { case: string }) => r.case))],
+    ["standard", "basic", "hybrid"],
+  );
+  assert.deepEqual(sr.figures, [
+    "figures/coBps_vs_case.svg",
+    "figures/coBps_vs_case.png",
+    "figures/coBps_vs_seed.svg",
+    "figures/coBps_vs_seed.png",
+  ]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("experiment --sweep-out: --slurm --dry-run writes the array and the collect command; bad combinations exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  const sw = `${dir}/sw`;
+  const s = await run("phase1.ts", [
+    "--quick",
+    "--out",
+    `${dir}/p1`,
+    "--sweep-out",
+    sw,
+    "--slurm",
+    "--dry-run",
+    "--jobs",
+    "2",
+    "--mem",
+    "1G",
+  ]);
+  assert.equal(s.code, 0, s.text);
+  const sbatch = await Deno.readTextFile(`${sw}/sweep.sbatch`);
+  assert.match(sbatch, /#SBATCH --array=0-2%2\n/);
+  assert.match(sbatch, /#SBATCH --mem=1G\n/);
+  assert.ok(
+    s.text.includes(`deno task phase1 --quick --out ${dir}/p1 --sweep-out ${sw} --collect`),
+    s.text,
+  );
+  const tasks = (await Deno.readTextFile(`${sw}/tasks.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert.deepEqual(tasks.map((t) => t.case), ["base", "conv", "cpg"]);
+  // collecting before the array ran: exit 2, each task named
+  const early = await run("phase1.ts", [
+    "--quick",
+    "--out",
+    `${dir}/p1`,
+    "--sweep-out",
+    sw,
+    "--collect",
+  ]);
+  assert.equal(early.code, 2, early.text);
+  assert.match(
+    early.text,
+    /3 of 3 run\(s\) of the sweep in \S+ have not finished: task 0 \(base_seed0-[0-9a-f]{8}\): not run yet/,
+  );
+  // other flags than at submission: another spec, and the error says so
+  const other = await run("phase1.ts", [
+    "--quick",
+    "--seeds",
+    "5",
+    "--out",
+    `${dir}/p1`,
+    "--sweep-out",
+    sw,
+    "--collect",
+  ]);
+  assert.equal(other.code, 2, other.text);
+  assert.match(other.text, /spec\.json is another spec than this experiment's/);
+  const bad: [string[], RegExp][] = [
+    [["--local"], /--local needs --sweep-out DIR/],
+    [["--collect"], /--collect needs --sweep-out DIR/],
+    [["--sweep-out", sw, "--runs", `${dir}/r`], /--runs does not go with --sweep-out/],
+    [["--sweep-out", sw, "--out", sw], /--out and --sweep-out must be different folders/],
+    [["--sweep-out", sw, "--local", "--slurm"], /--local and --slurm exclude each other/],
+    [["--sweep-out", sw, "--collect", "--local"], /--collect and --local exclude each other/],
+    [["--sweep-out", sw, "--local", "--mem", "1G"], /--mem applies to --slurm only/],
+    [["--sweep-out", sw, "--local", "--jobs", "0"], /--jobs must be an integer >= 1, found "0"/],
+  ];
+  for (const [args, re] of bad) {
+    const r = await run("phase1.ts", ["--quick", ...args]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.text}`);
+    assert.match(r.text, re);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
