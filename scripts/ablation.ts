@@ -58,7 +58,7 @@ const STEPS: ExperimentVariant[] = [
     // the same ratio, but the least significant (lowest firing-rate) Q/K channels are masked
     // instead of random spikes
     name: "rsm_spatial",
-    label: "+ significance RSM (spatial)",
+    label: "RSM by significance (spatial), not random",
     preset: "spikformer",
     model: {
       attention: "conv",
