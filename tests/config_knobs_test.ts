@@ -213,9 +213,8 @@ const knobs: Knob[] = [
   { path: "likelihood", change: { likelihood: "negbinomial" }, check: { kind: "params" } },
   { path: "norm", change: { norm: "causal" }, check: { kind: "output", mode: "spiking" } },
   {
-    path: "membraneGain",
-    on: { residual: "membrane" },
-    change: { membraneGain: "depth" },
+    path: "branchGain",
+    change: { branchGain: 0.1 },
     check: { kind: "output", mode: "spiking" },
   },
 ];

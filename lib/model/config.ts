@@ -246,17 +246,20 @@ export interface HybridConfig extends TransformerConfig {
    */
   norm?: "trial" | "causal";
   /**
-   * Initial gain of the spike norms whose output the membrane shortcut adds to the stream
-   * (`blocks.i.sn.o.g`, `blocks.i.sn.ff2.g`; `residual: "membrane"` only): a positive number, or
-   * `"depth"` for 1/√(2·nLayers), the scaling the output projections (`attn.o`, `ff2`) always get.
-   * Default 1, as before this option existed. Each addend has unit standard deviation at
-   * initialisation, so with gain 1 the stream's standard deviation grows as √(2·nLayers) (about 14 at 100 blocks)
-   * and the shortcut LIFs, which read the stream without a norm, fire ever more often with depth;
-   * `"depth"` keeps the stream's scale near the embedding's at any depth. The gains are learned,
-   * so this sets the start only. SEW residuals feed the normed branch to a LIF, whose rate a gain
-   * would change, so they are left at 1 (the option does nothing there).
+   * Initial gain of the norm at the end of each residual branch in spiking mode
+   * (`blocks.i.sn.o.g`, `blocks.i.sn.ff2.g`): a finite number >= 0, default 1 (as before the
+   * option existed). With the membrane shortcut that norm's output is what the branch adds to the
+   * stream; with SEW residuals it drives the LIF whose spikes are added (AND-ed). A small gain
+   * starts every block near the identity (a small addend; SEW branches that rarely fire), which
+   * deep spiking models need: each spike norm divides the gradient by the standard deviation of
+   * its sparse input, so with gain 1 the gradient grows by a factor per block on its way back
+   * from the read-out (measured at width 32: about 1.3–2.7 per block with SEW ADD, 10 and more
+   * with the membrane shortcut; 1e13 to overflow at 100 blocks). Gains of 0.1 (SEW ADD) and
+   * 0.003 (membrane shortcut) keep that factor near 1 at 16–100 blocks (docs/depth.md). The
+   * gains are learned: this sets the start only. The standard mode is not affected (its output
+   * projections always start scaled by 1/√(2·nLayers)).
    */
-  membraneGain?: number | "depth";
+  branchGain?: number;
 }
 
 /** A {@linkcode HybridConfig} with every default filled in. */
@@ -296,10 +299,10 @@ export interface ResolvedHybridConfig extends ResolvedTransformerConfig {
   /** Spiking-mode normalisation. */
   norm: "trial" | "causal";
   /**
-   * Initial gain of the membrane shortcut's addend norms, as given (absent: 1). Left out rather
+   * Initial gain of each residual branch's last spike norm, as given (absent: 1). Left out rather
    * than filled in, so configs and saved run states from before the option stay identical.
    */
-  membraneGain?: number | "depth";
+  branchGain?: number;
 }
 
 /** The keys a {@linkcode HybridConfig} adds to a {@linkcode TransformerConfig}. */
@@ -321,7 +324,7 @@ export const HYBRID_CONFIG_KEYS: readonly string[] = [
   "modes",
   "likelihood",
   "norm",
-  "membraneGain",
+  "branchGain",
 ];
 
 function fail(key: string, what: string, v: unknown): never {
@@ -421,12 +424,9 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
   }
   const norm = h.norm ?? "trial";
   if (norm !== "trial" && norm !== "causal") fail("norm", '"trial" or "causal"', norm);
-  const gain = h.membraneGain;
-  if (
-    gain !== undefined && gain !== "depth" &&
-    !(typeof gain === "number" && Number.isFinite(gain) && gain > 0)
-  ) {
-    fail("membraneGain", 'a finite number > 0 or "depth"', gain);
+  const gain = h.branchGain;
+  if (gain !== undefined && !(typeof gain === "number" && Number.isFinite(gain) && gain >= 0)) {
+    fail("branchGain", "a finite number >= 0", gain);
   }
   return {
     likelihood,
@@ -447,6 +447,6 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
     encoding,
     maskToken: h.maskToken ?? true,
     modes,
-    ...(gain === undefined ? {} : { membraneGain: gain }),
+    ...(gain === undefined ? {} : { branchGain: gain }),
   };
 }

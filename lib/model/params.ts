@@ -120,13 +120,9 @@ export function initHybridParams(k: Key, c: ResolvedHybridConfig): HybridParams 
   const spiking = c.modes.includes("spiking");
   // Residual output projections scaled by 1/√(2·layers) (GPT-2) so the stream stays O(1).
   const outGain = 1 / Math.sqrt(2 * c.nLayers);
-  // The membrane shortcut adds the normed branch itself to the stream: the same scaling, on the
-  // norm's gain, when asked for (config.membraneGain; absent = 1, so older runs reproduce).
-  const membraneGain = c.residual !== "membrane" || c.membraneGain === undefined
-    ? 1
-    : c.membraneGain === "depth"
-    ? outGain
-    : c.membraneGain;
+  // Spiking mode: the last norm of each residual branch starts at config.branchGain (absent = 1,
+  // so older runs reproduce); the weights' scale cancels in the norm, its gain does not.
+  const branchGain = c.branchGain ?? 1;
   const embedIn = c.nInputs + (c.cpg && c.cpg.fusion === "concat" ? c.cpg.dims : 0);
   const [kEmb, kPos, kOut, kBlocks, kTok] = split(k, 5);
   const blocks: Record<string, HybridBlockParams> = {};
@@ -157,9 +153,9 @@ export function initHybridParams(k: Key, c: ResolvedHybridConfig): HybridParams 
         k: initLayerNorm(D),
         v: initLayerNorm(D),
         attn: initLayerNorm(D),
-        o: addendNorm(D, membraneGain),
+        o: branchNorm(D, branchGain),
         ff1: initLayerNorm(c.dFF),
-        ff2: addendNorm(D, membraneGain),
+        ff2: branchNorm(D, branchGain),
       };
       if (c.tim) block.tim = initTim(kt, { channels: d, kernel: c.tim.kernel });
     }
@@ -179,7 +175,7 @@ export function initHybridParams(k: Key, c: ResolvedHybridConfig): HybridParams 
 }
 
 /** A layer norm whose gain starts at `gain` (1: exactly `initLayerNorm`). */
-function addendNorm(d: number, gain: number): LayerNormParams {
+function branchNorm(d: number, gain: number): LayerNormParams {
   if (gain === 1) return initLayerNorm(d);
   return { g: tf.fill([d], gain) as tf.Tensor1D, b: tf.zeros([d]) };
 }
