@@ -247,21 +247,26 @@ async function probe(spec: ProbeSpec): Promise<Record<string, unknown>> {
     }
     disposeBatch(batch);
   };
-  // the profiled step also warms up (kernel compilation, heap growth)
-  const { peakBytes } = await tf.profile(() => step(0));
-  const times: number[] = [];
-  for (let i = 1; i <= spec.timedSteps; i++) {
-    const t0 = performance.now();
-    await step(i);
-    times.push((performance.now() - t0) / 1000);
+  const heap = () =>
+    (tf.backend() as unknown as TfWasmBackend).wasm?.asm?.memory?.buffer.byteLength;
+  try {
+    // the profiled step also warms up (kernel compilation, heap growth)
+    const { peakBytes } = await tf.profile(() => step(0));
+    const times: number[] = [];
+    for (let i = 1; i <= spec.timedSteps; i++) {
+      const t0 = performance.now();
+      await step(i);
+      times.push((performance.now() - t0) / 1000);
+    }
+    times.sort((a, b) => a - b);
+    return { secondsPerStep: times[Math.floor(times.length / 2)], peakBytes, heapBytes: heap() };
+  } catch (err) {
+    // a full wasm heap surfaces as whichever kernel failed to allocate: say so
+    const full = (heap() ?? 0) > 3e9
+      ? `out of memory (wasm heap ${(heap()! / 1e9).toFixed(1)} GB): `
+      : "";
+    return { error: `${full}${(err as Error).message}`, heapBytes: heap() ?? null };
   }
-  times.sort((a, b) => a - b);
-  const memory = (tf.backend() as unknown as TfWasmBackend).wasm?.asm?.memory;
-  return {
-    secondsPerStep: times[Math.floor(times.length / 2)],
-    peakBytes,
-    heapBytes: memory ? memory.buffer.byteLength : null,
-  };
 }
 
 /** Run {@linkcode probe} in a child process: a heap that runs out cannot take this one down. */
@@ -277,13 +282,14 @@ async function probeInChild(spec: ProbeSpec): Promise<Record<string, unknown>> {
   const out = new TextDecoder().decode(r.stdout).trim().split("\n").pop() ?? "";
   try {
     const res = JSON.parse(out) as Record<string, unknown>;
-    if (r.code === 0 && res && typeof res === "object") return res;
+    if (res && typeof res === "object") return res; // the probe's own line, even if it crashed after
   } catch {
     // fall through: report the child's error
   }
   const err = new TextDecoder().decode(r.stderr);
   const line = err.split("\n").find((l) => /error/i.test(l)) ?? `exit code ${r.code}`;
-  return { error: line.replace(/^error: (Uncaught )?(\(in promise\) )?/, "").trim() };
+  const abort = /Aborted\(\)/.test(err) ? "the wasm runtime aborted (out of memory): " : "";
+  return { error: abort + line.replace(/^error: (Uncaught )?(\(in promise\) )?/, "").trim() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,7 +442,7 @@ async function main(): Promise<void> {
     const spec = JSON.parse(f.probe) as ProbeSpec;
     await selectBackend(spec.backend);
     console.log(JSON.stringify(await probe(spec)));
-    return;
+    Deno.exit(0); // before a heap left broken by a failed step reports anything else
   }
   const quick = !!f.quick;
   const q = quick ? QUICK : {};
