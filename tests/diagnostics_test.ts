@@ -167,6 +167,18 @@ Deno.test("spikeDiagnostics on a real model: unreachable thresholds leave every 
   assert.deepEqual(Object.keys(d.firingRates), ["block0", "block1", "block2", "embed"]);
   for (const [g, r] of Object.entries(d.firingRates)) assert.ok(r > 0 && r < 1, `${g}: ${r}`);
   assert.ok(Object.keys(d.sites).includes("block2.ff1"));
+  // trial by trial (one forward pass each) the counts add up to the same statistics
+  const one = await spikeDiagnostics(live, p, { input, batchSize: 1 });
+  assert.deepEqual(Object.keys(one.sites), Object.keys(d.sites));
+  for (const [site, x] of Object.entries(d.sites)) {
+    assert.equal(one.sites[site].dead, x.dead, site);
+    assert.ok(Math.abs(one.sites[site].rate - x.rate) < 1e-12, site);
+  }
+  await assert.rejects(
+    spikeDiagnostics(live, p, { input, batchSize: 0 }),
+    (err: Error) =>
+      err instanceof RangeError && /"batchSize" must be an integer >= 1/.test(err.message),
+  );
   const silent = hybridTransformer({ ...cfg, lif: { vThreshold: 1e9 }, attnThreshold: 1e9 });
   const s = await spikeDiagnostics(silent, p, { input });
   for (const g of Object.keys(s.firingRates)) {
