@@ -159,18 +159,24 @@ function runBlocks(
   cursor?: BinCursor,
 ): tf.Tensor {
   for (let i = 0; i < c.nLayers; i++) {
-    x = runBlock(params.blocks[String(i)], x, c, {
-      mode,
-      training: ctx.training,
-      rematerialise: !!(ctx.remat && ctx.training),
-      index: i,
-      name: `block${i}`,
-      tables,
-      keys: keysOf(i),
-      ops: ctx.ops,
-      stats: ctx.stats,
-      cursor,
-    });
+    const block = (xx: tf.Tensor) =>
+      runBlock(params.blocks[String(i)], xx, c, {
+        mode,
+        training: ctx.training,
+        rematerialise: !!(ctx.remat && ctx.training),
+        index: i,
+        name: `block${i}`,
+        tables,
+        keys: keysOf(i),
+        ops: ctx.ops,
+        stats: ctx.stats,
+        cursor,
+      });
+    // At inference nothing needs a block's intermediate tensors once its output exists: free
+    // them block by block (a deep spiking model otherwise holds every block's [T, B, L, ·]
+    // activations until the end of apply). Training keeps them for the backward pass; the
+    // stream's cursor keeps its own caches.
+    x = !ctx.training && !cursor ? tf.tidy(() => block(x)) : block(x);
   }
   return x;
 }
