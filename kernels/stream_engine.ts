@@ -98,6 +98,12 @@ export function streamEngine(
   opts: StreamEngineOptions = {},
 ): StreamEngine {
   const { config: c, mode, batch: B, key: fwdKey } = resolveStreamArgs("streamEngine", model, opts);
+  if (mode === "spiking" && c.residual === "plain") {
+    throw new RangeError(
+      'streamEngine does not implement the "plain" spiking residual (SEW and membrane only); ' +
+        "stream this model with streamer (lib/infer/stream.ts)",
+    );
+  }
 
   const spiking = mode === "spiking";
   const total = c.bins + c.forwardBins;

@@ -40,13 +40,13 @@ export interface ResidualForm {
  * the initial branch gains (config `branchGain`) that keep the spiking-mode gradient from
  * growing block by block at 16–100 blocks (0.1 and 0.003, measured: docs/depth.md);
  * `add-unit` and `membrane-unit` are the same forms at gain 1, hest's default, to show what
- * that buys. `plain` (the non-SEW spiking residual, spikes of the sum) runs only once the model
- * accepts `residual: "plain"`.
+ * that buys. `plain` is the non-SEW spiking residual (`residual: "plain"`: LIF of the input spikes
+ * plus the branch), the baseline SEW was designed to beat at depth.
  */
 export const FORMS: Readonly<Record<string, ResidualForm>> = {
   add: { label: "SEW ADD", model: { residual: "add", branchGain: 0.1 } },
   membrane: { label: "membrane shortcut", model: { residual: "membrane", branchGain: 0.003 } },
-  plain: { label: "plain spiking residual", model: { residual: "plain" as "add" } },
+  plain: { label: "plain spiking residual", model: { residual: "plain" } },
   "add-unit": { label: "SEW ADD, gain 1", model: { residual: "add" } },
   "membrane-unit": { label: "membrane shortcut, gain 1", model: { residual: "membrane" } },
   // AND passes the stream only where the branch fires: a silent branch would cut it, so gain 1

@@ -499,7 +499,8 @@ export function spikingMlp(
 /**
  * The spiking residual of a block part with output `y`: the membrane shortcut adds the spike
  * norm of `y` to the real-valued stream (`x + dropout(norm(y))`); SEW residuals combine the
- * stream with the LIF spikes of the normed `y` (`sew(x, LIF(norm(y)))`, ADD / AND / IAND).
+ * stream with the LIF spikes of the normed `y` (`sew(x, LIF(norm(y)))`, ADD / AND / IAND); the
+ * plain residual fires on the sum (`LIF(x + norm(y))`).
  *
  * @example
  * ```ts
@@ -532,10 +533,17 @@ export function spikingResidual(
     ctx.ops?.elementwise(`${ctx.site}.add`, "add", size(x));
     return tf.add(x, dropout(yn, c.dropout, { training: ctx.training, key: ctx.key }));
   }
+  if (c.residual === "plain") {
+    // spikes of the sum: the branch's normed output joins the input spikes before the neuron
+    const yn = c.norm === "causal" ? causalNorm(ctx.site, norm, y, ctx.cursor) : spikeNorm(norm, y);
+    ctx.ops?.elementwise(`${ctx.site}.norm`, "norm", size(y));
+    ctx.ops?.elementwise(`${ctx.site}.add`, "add", size(x));
+    return lifSite(ctx.site, tf.add(x, yn), c.lif, ctx);
+  }
   const s = normLif(ctx.site, norm, y, c, ctx);
   // SEW ADD adds; AND and IAND are logic on spikes (one operation per element)
   ctx.ops?.elementwise(`${ctx.site}.sew`, c.residual === "add" ? "add" : "mul", size(x));
-  return sew(x, s, { mode: c.residual });
+  return sew(x, s, { mode: c.residual as "add" | "and" | "iand" });
 }
 
 /** The mode-specific functions of one block, as the model composes them. */

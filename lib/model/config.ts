@@ -211,8 +211,13 @@ export interface HybridConfig extends TransformerConfig {
   cpg?: false | CpgConfig;
   /** Temporal interaction module on Q (default off). */
   tim?: false | TimConfig;
-  /** Spiking-mode residual (default `"add"`, Spikformer's SEW-ADD). */
-  residual?: "add" | "and" | "iand" | "membrane";
+  /**
+   * Spiking-mode residual (default `"add"`, Spikformer's SEW-ADD): SEW `"add" | "and" | "iand"`,
+   * the membrane shortcut `"membrane"`, or `"plain"`, the non-SEW spiking residual that adds the
+   * branch's normed output to the input spikes before a LIF (spikes of the sum; the baseline SEW
+   * was designed to beat at depth).
+   */
+  residual?: "add" | "and" | "iand" | "membrane" | "plain";
   /** Random spike masking (default off). */
   rsm?: false | RsmConfig;
   /** LIF neuron settings (defaults: τ 2, threshold 1, hard reset, sigmoid α 4, detached reset). */
@@ -279,7 +284,7 @@ export interface ResolvedHybridConfig extends ResolvedTransformerConfig {
   /** TIM settings, or false. */
   tim: false | Required<TimConfig>;
   /** Spiking-mode residual. */
-  residual: "add" | "and" | "iand" | "membrane";
+  residual: "add" | "and" | "iand" | "membrane" | "plain";
   /** RSM with one ratio per layer, or false. */
   rsm: false | { ratio: readonly number[]; mode: "random" | "spatial" | "temporal" };
   /** LIF options. */
@@ -388,8 +393,8 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
     if (!(tim.alpha >= 0 && tim.alpha <= 1)) fail("tim.alpha", "in [0, 1]", tim.alpha);
   }
   const residual = h.residual ?? "add";
-  if (!["add", "and", "iand", "membrane"].includes(residual)) {
-    fail("residual", '"add", "and", "iand" or "membrane"', residual);
+  if (!["add", "and", "iand", "membrane", "plain"].includes(residual)) {
+    fail("residual", '"add", "and", "iand", "membrane" or "plain"', residual);
   }
   let rsm: ResolvedHybridConfig["rsm"] = false;
   if (h.rsm) {
