@@ -388,7 +388,7 @@ docs/depth.md.
 
   --depths LIST      blocks, comma-separated (default 4,16,48,100)
   --forms LIST       residual forms: ${Object.keys(FORMS).join(", ")}
-                     (default add,membrane, and plain once the model has it)
+                     (default add,membrane,plain)
   --schedules LIST   standard, spiking, alternate (default all three)
   --seeds LIST       seeds (default 0,1)
   --steps N          optimiser steps of every run (default 500)
