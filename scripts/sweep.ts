@@ -263,8 +263,8 @@ export function failedTasksMessage(report: LocalSweepReport, total: number): str
       .join("; ");
 }
 
-/** Arguments of `deno run` for one task (the local pool's child processes). */
-function taskArgs(out: string, index: number, log: string): string[] {
+/** `deno run` of this script with the repository's config, on the sweep folder `out`. */
+function sweepRunArgs(out: string): string[] {
   return [
     "run",
     "-A",
@@ -274,6 +274,13 @@ function taskArgs(out: string, index: number, log: string): string[] {
     `${ROOT}/scripts/sweep.ts`,
     "--out",
     out,
+  ];
+}
+
+/** Arguments of `deno run` for one task (the local pool's child processes). */
+function taskArgs(out: string, index: number, log: string): string[] {
+  return [
+    ...sweepRunArgs(out),
     "--task-index",
     String(index),
     "--log",
@@ -358,14 +365,7 @@ export async function submitSlurm(
   await Deno.mkdir(`${absOut}/slurm`, { recursive: true });
   await writeFileAtomic(frozen, text);
   const words = [
-    "run",
-    "-A",
-    "--frozen",
-    "--config",
-    `${ROOT}/deno.json`,
-    `${ROOT}/scripts/sweep.ts`,
-    "--out",
-    absOut,
+    ...sweepRunArgs(absOut),
     "--tasks",
     frozen,
     "--quiet",

@@ -39,11 +39,12 @@ import { tf } from "../core/backend.ts";
 import { type Key, split } from "../core/random.ts";
 import { remat } from "../core/remat.ts";
 import type { Params } from "../core/tree.ts";
-import { dropout } from "../nn/layers.ts";
+import { dropout, type LayerNormParams } from "../nn/layers.ts";
 import type { Mode } from "../nn/types.ts";
 import { encodeInput } from "../snn/neurons.ts";
 import {
   type BlockContext,
+  type BlockFunctions,
   blockFunctions,
   type BlockKeys,
   type HybridApplyContext,
@@ -113,26 +114,21 @@ function runBlock(
   ctx: BlockContext & { mode: Mode; rematerialise: boolean },
 ): tf.Tensor {
   const f = blockFunctions(ctx.mode);
-  const attention = (xx: tf.Tensor, pp: HybridBlockParams) => {
-    const y = f.attention(pp, xx, c, ctx);
+  // a block part (attention or MLP) followed by its mode's residual
+  const withResidual = (
+    branch: BlockFunctions["attention"],
+    norm: (pp: HybridBlockParams) => LayerNormParams,
+    site: string,
+    key: Key | undefined,
+  ) =>
+  (xx: tf.Tensor, pp: HybridBlockParams) => {
+    const y = branch(pp, xx, c, ctx);
     return ctx.mode === "spiking"
-      ? spikingResidual(xx, y, pp.sn!.o, c, {
-        ...ctx,
-        site: `${ctx.name}.proj`,
-        key: ctx.keys.attnOut,
-      })
-      : standardResidual(xx, y, c.dropout, { ...ctx, key: ctx.keys.attnOut });
+      ? spikingResidual(xx, y, norm(pp), c, { ...ctx, site: `${ctx.name}.${site}`, key })
+      : standardResidual(xx, y, c.dropout, { ...ctx, key });
   };
-  const mlp = (xx: tf.Tensor, pp: HybridBlockParams) => {
-    const y = f.mlp(pp, xx, c, ctx);
-    return ctx.mode === "spiking"
-      ? spikingResidual(xx, y, pp.sn!.ff2, c, {
-        ...ctx,
-        site: `${ctx.name}.ff2`,
-        key: ctx.keys.mlpOut,
-      })
-      : standardResidual(xx, y, c.dropout, { ...ctx, key: ctx.keys.mlpOut });
-  };
+  const attention = withResidual(f.attention, (pp) => pp.sn!.o, "proj", ctx.keys.attnOut);
+  const mlp = withResidual(f.mlp, (pp) => pp.sn!.ff2, "ff2", ctx.keys.mlpOut);
   if (!ctx.rematerialise) return mlp(attention(x, p), p);
   // the part's own parameters, laid over the block so the part reads the rematerialised copies
   const part = (

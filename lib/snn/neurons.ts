@@ -41,7 +41,7 @@ import {
   stopGradient,
   type SurrogateLike,
 } from "./surrogates.ts";
-import { lifKernel } from "../../kernels/lif.ts";
+import { lifKernel, type LifKernelOptions } from "../../kernels/lif.ts";
 import { kernelsActive } from "../../kernels/wasm.ts";
 
 /** Options of {@linkcode lif} and {@linkcode lifWithState}; every field is optional. */
@@ -80,25 +80,11 @@ export interface LifState {
   h: tf.Tensor;
 }
 
-/** {@linkcode LifOptions} after validation, with every default filled in. */
-export interface ResolvedLifOptions {
-  /** Membrane time constant τ > 1. */
-  readonly tau: number;
-  /** Firing threshold. */
-  readonly vThreshold: number;
-  /** Reset potential, or `null` for a soft reset. */
-  readonly vReset: number | null;
-  /** Leak the input. */
-  readonly decayInput: boolean;
-  /** The surrogate gradient. */
-  readonly surrogate: ResolvedSurrogate;
-  /** Detach S in the reset. */
-  readonly detachReset: boolean;
-  /** Detach V[t-1] in the charge. */
-  readonly detachMembrane: boolean;
-  /** Initial membrane, if given. */
-  readonly v0?: tf.Tensor;
-}
+/**
+ * {@linkcode LifOptions} after validation, with every default filled in: the same record the LIF
+ * kernel (kernels/lif.ts) runs with.
+ */
+export type ResolvedLifOptions = LifKernelOptions;
 
 const LIF_KEYS = [
   "tau",
