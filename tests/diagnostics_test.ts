@@ -12,6 +12,7 @@ import {
   diagnosticsGroup,
   type DiagnosticsRecord,
   groupGradNorms,
+  modeOfStep,
   resolveDiagnosticsOptions,
   spikeDiagnostics,
   stepOfMode,
@@ -234,6 +235,41 @@ Deno.test("stepOfMode: each mode's own step count", () => {
   );
   assert.deepEqual(alt2, [0, 1, 0, 1, 2, 3, 2, 3]);
   assert.equal(stepOfMode(7, { schedule: "spiking" }), 7);
+  // S = standard, K = spiking; 2 standard runs per spiking run, runs of 1 step, then of 2
+  const letters = (n: number, shape: Parameters<typeof modeOfStep>[1]) =>
+    Array.from({ length: n }, (_, s) => modeOfStep(s, shape) === "standard" ? "S" : "K").join("");
+  const r2 = { schedule: "alternate" as const, standardPerSpiking: 2 };
+  assert.equal(letters(6, r2), "SSKSSK");
+  assert.deepEqual(Array.from({ length: 6 }, (_, s) => stepOfMode(s, r2)), [0, 1, 0, 2, 3, 1]);
+  const r22 = { ...r2, switchEvery: 2 };
+  assert.equal(letters(12, r22), "SSSSKKSSSSKK");
+  assert.deepEqual(
+    Array.from({ length: 12 }, (_, s) => stepOfMode(s, r22)),
+    [0, 1, 2, 3, 0, 1, 4, 5, 6, 7, 2, 3],
+  );
+  assert.equal(modeOfStep(3, { schedule: "standard" }), "standard");
+});
+
+Deno.test("train option standardPerSpiking: the alternating schedule's modes follow it", async () => {
+  const model = transformerFor(ds, tiny, { kind: "hybrid" });
+  const seen: string[] = [];
+  const res = await train(model, ds, {
+    steps: 6,
+    batchSize: 4,
+    evalEvery: 100,
+    patience: 0,
+    modeSchedule: "alternate",
+    standardPerSpiking: 2,
+    onStep: (i) => seen.push(i.mode),
+  });
+  disposeTree(res.params);
+  assert.deepEqual(seen, ["standard", "standard", "spiking", "standard", "standard", "spiking"]);
+  assert.throws(
+    () => resolveTrainOptions({ standardPerSpiking: 0 }),
+    /"standardPerSpiking" must be an integer >= 1, found 0/,
+  );
+  // absent stays absent (older runs' trajectory fingerprints unchanged)
+  assert.equal("standardPerSpiking" in resolveTrainOptions({}), false);
 });
 
 async function readLog(dir: string): Promise<Record<string, unknown>[]> {

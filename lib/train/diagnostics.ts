@@ -91,11 +91,39 @@ export function resolveDiagnosticsOptions(v: unknown): DiagnosticsOptions {
   return { every };
 }
 
+/** The alternating schedule's shape (see `TrainOptions.switchEvery`, `standardPerSpiking`). */
+export interface ScheduleShape {
+  /** `"standard"`, `"spiking"` or `"alternate"`. */
+  schedule: "standard" | "spiking" | "alternate";
+  /** Steps per mode run (default 1). */
+  switchEvery?: number;
+  /** Standard runs per spiking run (default 1). */
+  standardPerSpiking?: number;
+}
+
+/**
+ * The mode a step trains: in the alternating schedule each cycle is `switchEvery ·
+ * standardPerSpiking` standard steps, then `switchEvery` spiking steps; a one-mode schedule is
+ * its mode at every step.
+ *
+ * @example
+ * ```ts
+ * import { modeOfStep } from "@hest/hest";
+ * modeOfStep(2, { schedule: "alternate", standardPerSpiking: 2 }); // "spiking"
+ * ```
+ */
+export function modeOfStep(step: number, shape: ScheduleShape): "standard" | "spiking" {
+  if (shape.schedule !== "alternate") return shape.schedule;
+  const k = shape.switchEvery ?? 1;
+  const std = k * (shape.standardPerSpiking ?? 1);
+  return step % (std + k) < std ? "standard" : "spiking";
+}
+
 /**
  * How many steps of its own mode came before `step`: the step itself in a one-mode schedule; in
- * the alternating one (`switchEvery` steps of standard, then as many of spiking, …) the count
- * of earlier steps in the same mode. A diagnostics record is due when it is a multiple of
- * `every`, so each mode gets one every `every` of its steps, whatever `switchEvery` is.
+ * the alternating one (see {@linkcode modeOfStep}) the count of earlier steps in the same mode.
+ * A diagnostics record is due when it is a multiple of `every`, so each mode gets one every
+ * `every` of its steps, whatever the schedule's shape.
  *
  * @example
  * ```ts
@@ -103,14 +131,13 @@ export function resolveDiagnosticsOptions(v: unknown): DiagnosticsOptions {
  * stepOfMode(5, { schedule: "alternate", switchEvery: 1 }); // 2 (spiking steps 1, 3 came first)
  * ```
  */
-export function stepOfMode(
-  step: number,
-  opts: { schedule: "standard" | "spiking" | "alternate"; switchEvery?: number },
-): number {
-  if (opts.schedule !== "alternate") return step;
-  const k = opts.switchEvery ?? 1;
-  const run = Math.floor(step / k);
-  return Math.floor(run / 2) * k + (step % k);
+export function stepOfMode(step: number, shape: ScheduleShape): number {
+  if (shape.schedule !== "alternate") return step;
+  const k = shape.switchEvery ?? 1;
+  const std = k * (shape.standardPerSpiking ?? 1);
+  const cycles = Math.floor(step / (std + k));
+  const pos = step % (std + k);
+  return pos < std ? cycles * std + pos : cycles * k + (pos - std);
 }
 
 /**

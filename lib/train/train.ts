@@ -34,6 +34,7 @@ import { validationScore } from "./predict.ts";
 import {
   type DiagnosticsRecord,
   groupGradNorms,
+  modeOfStep,
   spikeDiagnostics,
   stepOfMode,
 } from "./diagnostics.ts";
@@ -398,10 +399,11 @@ export async function train(
       );
     }
   }
-  const modeAt = (step: number): Mode =>
-    schedule0 === "alternate"
-      ? (Math.floor(step / o.switchEvery) % 2 === 0 ? "standard" : "spiking")
-      : schedule0;
+  const shape = {
+    schedule: schedule0,
+    switchEvery: o.switchEvery,
+    standardPerSpiking: o.standardPerSpiking,
+  };
   const runKey = o.key ?? makeKey(o.seed);
   const [kInit, kTrain] = split(runKey);
   const trainConfig = trainConfigJson(o, model, ds);
@@ -483,9 +485,9 @@ export async function train(
     const perm = permutation(kBatch, nTrain).subarray(0, bs);
     const trials = Int32Array.from(perm, (i) => ds.split.train[i]);
     const batch = maskedBatch(ds, trials, { key: kMask, masking: o.masking });
-    const mode = modeAt(step);
+    const mode: Mode = modeOfStep(step, shape);
     const diagDue = diag !== undefined &&
-      stepOfMode(step, { schedule: schedule0, switchEvery: o.switchEvery }) % diag.every === 0;
+      stepOfMode(step, shape) % diag.every === 0;
     // spike statistics of the parameters this step starts from (step 0: the initialisation)
     const spikes = diagDue && mode === "spiking"
       ? await spikeDiagnostics(model, params, { input: diagBatch!.input })

@@ -64,6 +64,14 @@ export interface TrainOptions {
   /** Steps per mode in the alternating schedule (default 1). */
   switchEvery?: number;
   /**
+   * Standard-mode runs per spiking-mode run in the alternating schedule (default 1): each cycle
+   * trains `switchEvery · standardPerSpiking` standard steps, then `switchEvery` spiking steps.
+   * A standard step costs about a quarter of a spiking one (T = 4), so a ratio above 1 spends
+   * more of a fixed wall time on the cheap mode, which the spiking mode shares through the common
+   * parameters (and, with `distill`, through its target).
+   */
+  standardPerSpiking?: number;
+  /**
    * Weight λ of the cross-mode distillation term in spiking-mode steps (default 0 = off). With
    * λ > 0, a spiking step adds λ · mean over all bins and neurons of the Poisson KL divergence
    * KL(Poisson(r_std) ‖ Poisson(r_spk)) = r_std·(log r_std − log r_spk) − r_std + r_spk, where
@@ -142,6 +150,7 @@ const TRAIN_KEYS = [
   "initialParams",
   "modeSchedule",
   "switchEvery",
+  "standardPerSpiking",
   "distill",
   "remat",
   "checkpointEvery",
@@ -204,6 +213,7 @@ export type ResolvedTrainOptions =
       | "modeSchedule"
       | "resumeFrom"
       | "diagnostics"
+      | "standardPerSpiking"
     >
   >
   & TrainOptions;
@@ -284,6 +294,11 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
       return opts.progress ?? false;
     })(),
     switchEvery: checkNum(opts, "switchEvery", 1, posInt, int),
+    // left out when absent, so the trajectory fingerprint of runs from before the option (their
+    // saved states and configs) stays the same
+    ...(opts.standardPerSpiking === undefined ? {} : {
+      standardPerSpiking: checkNum(opts, "standardPerSpiking", 1, posInt, int),
+    }),
     distill: checkNum(opts, "distill", 0, (x) => x >= 0 && x < 1e6, ">= 0 (and < 1e6)"),
     remat: (() => {
       if (opts.remat !== undefined && typeof opts.remat !== "boolean") {
