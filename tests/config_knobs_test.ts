@@ -88,6 +88,12 @@ const knobs: Knob[] = [
     check: { kind: "output", mode: "standard" },
   },
   {
+    path: "context.forecast",
+    on: { context: { backward: 1, forward: 0 } },
+    change: { context: { backward: 1, forward: 0, forecast: "all" } },
+    check: { kind: "output", mode: "standard" },
+  },
+  {
     path: "inputTransform",
     change: { inputTransform: "none" },
     check: { kind: "output", mode: "standard" },

@@ -61,6 +61,9 @@ Deno.test("sinusoidal encoding and context mask", async () => {
   );
   const m = await contextMask(3, { backward: 1, forward: 0 }).data();
   assert.deepEqual([...m].map((x) => (x === 0 ? 1 : 0)), [1, 0, 0, 1, 1, 0, 0, 1, 1]);
+  // rows past `observed` (a forward window) see every key
+  const f = await contextMask(3, { backward: 0, forward: 0, observed: 2 }).data();
+  assert.deepEqual([...f].map((x) => (x === 0 ? 1 : 0)), [1, 0, 0, 0, 1, 0, 1, 1, 1]);
 });
 
 Deno.test("attention equals a float64 reference (2 heads)", async () => {

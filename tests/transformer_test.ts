@@ -80,6 +80,31 @@ Deno.test("transformer: a bin's prediction depends on other bins, unless the con
   }
 });
 
+Deno.test('transformer: context forecast "all" lets the forward window read the whole trial, only it', async () => {
+  const x = tf.tensor3d(Array.from({ length: 6 * 3 }, (_, i) => i % 4), [1, 6, 3]);
+  const x2 = tf.tensor3d(Array.from({ length: 6 * 3 }, (_, i) => (i < 3 ? 5 : i % 4)), [1, 6, 3]);
+  // change at bin 0; bin 4 is observed, bin 7 the last forward bin (6 bins + 2 forward)
+  const diffAt = (a: Float32Array, b: Float32Array, bin: number) =>
+    Math.max(...[0, 1, 2, 3, 4].map((n) => Math.abs(a[bin * 5 + n] - b[bin * 5 + n])));
+  for (const forecast of ["local", "all"] as const) {
+    const m = transformer({ ...base, context: { backward: 0, forward: 0, forecast } });
+    const p = m.init(key(3));
+    const a = await m.apply(p, { input: x }, { training: false }).data() as Float32Array;
+    const b = await m.apply(p, { input: x2 }, { training: false }).data() as Float32Array;
+    assert.ok(diffAt(a, b, 4) < 1e-6, `${forecast}: observed bin 4 must not see bin 0`);
+    assert.equal(diffAt(a, b, 7) > 1e-6, forecast === "all", `${forecast}: forecast bin 7`);
+    disposeTree(p);
+  }
+  assert.throws(
+    () => transformer({ ...base, context: { backward: 1, forward: 0, forecast: "x" as "all" } }),
+    /"context.forecast" must be "local" or "all", found "x"/,
+  );
+  assert.throws(
+    () => transformer({ ...base, context: { backward: 1, forward: 0, back: 2 } as never }),
+    /unknown model config key "context.back"/,
+  );
+});
+
 Deno.test("transformer: gradient w.r.t. the embedding matches finite differences", async () => {
   const m = transformer({ ...base, dropout: 0, embedDropout: 0, rateDropout: 0 });
   const p = m.init(key(4));

@@ -7,6 +7,20 @@
 import type { LifOptions } from "../snn/neurons.ts";
 import type { Mode } from "../nn/types.ts";
 
+/** NDT's local attention context (see {@linkcode TransformerConfig.context}). */
+export interface ContextWindow {
+  /** Bins back a query sees. */
+  backward: number;
+  /** Bins ahead a query sees. */
+  forward: number;
+  /**
+   * What the forward-prediction window's queries see: `"local"` (default, NDT) the same band as
+   * every bin, or `"all"` every bin of the trial and the window, so a forecast far past the
+   * trial's end still reads the observed bins directly.
+   */
+  forecast?: "local" | "all";
+}
+
 /** The architecture fields shared by every model (the standard transformer's whole config). */
 export interface TransformerConfig {
   /** Number of input (held-in) neurons. */
@@ -36,7 +50,7 @@ export interface TransformerConfig {
   /** Positional encoding: `"learned"` (default) or `"sinusoidal"`. */
   position?: "learned" | "sinusoidal";
   /** Local attention context (NDT): query i sees keys in [i − backward, i + forward]. */
-  context?: { backward: number; forward: number };
+  context?: ContextWindow;
   /** Input transform of counts: `"log1p"` (default) or `"none"`. */
   inputTransform?: "log1p" | "none";
   /** Initial read-out bias per output neuron (e.g. log mean count); default 0. */
@@ -47,7 +61,7 @@ export interface TransformerConfig {
 export type ResolvedTransformerConfig =
   & Required<Omit<TransformerConfig, "context" | "outputBias">>
   & {
-    context?: { backward: number; forward: number };
+    context?: ContextWindow;
     outputBias?: readonly number[];
   };
 
@@ -131,9 +145,22 @@ export function resolveTransformerConfig(config: TransformerConfig): ResolvedTra
     );
   }
   if (config.context) {
-    const { backward, forward } = config.context;
+    const { backward, forward, forecast, ...rest } = config.context;
     if (!(backward >= 0) || !(forward >= 0)) {
       throw new Error(`model config "context" needs backward >= 0 and forward >= 0`);
+    }
+    if (forecast !== undefined && forecast !== "local" && forecast !== "all") {
+      throw new Error(
+        `model config "context.forecast" must be "local" or "all", found ${
+          JSON.stringify(forecast)
+        }`,
+      );
+    }
+    const extra = Object.keys(rest);
+    if (extra.length) {
+      throw new Error(
+        `unknown model config key "context.${extra[0]}"; expected backward, forward, forecast`,
+      );
     }
   }
   return {

@@ -61,7 +61,11 @@ export function modelTables(c: ResolvedHybridConfig): ModelTables {
       let m: tf.Tensor2D = tf.zeros([total, total]);
       if (c.causal) m = tf.add(m, causalMask(total));
       if (c.localWindow) m = tf.add(m, bandMask(total, { window: c.localWindow }));
-      if (c.context) m = tf.add(m, contextMask(total, c.context));
+      if (c.context) {
+        const { backward, forward, forecast } = c.context;
+        const observed = forecast === "all" ? c.bins : undefined;
+        m = tf.add(m, contextMask(total, { backward, forward, observed }));
+      }
       return tf.minimum(m, 0) as tf.Tensor2D;
     }));
     t.mulMask = tf.keep(tf.tidy(() => tf.cast(tf.greater(t.addMask!, -1), "float32")));

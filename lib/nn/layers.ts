@@ -323,20 +323,26 @@ export function applyAttention(
 
 /**
  * Additive attention mask `[L, L]` letting query i see keys j with
- * `i − backward ≤ j ≤ i + forward` (NDT's context window; `Infinity` for no limit).
+ * `i − backward ≤ j ≤ i + forward` (NDT's context window; `Infinity` for no limit). With
+ * `observed` set (the bins of the trial window, before a forward-prediction window), the queries
+ * at i ≥ `observed` see every key instead: a forecast bin reads the whole trial, not only the
+ * band around it (which past the window's first `backward` bins holds only empty forward bins).
  *
  * @example
  * ```ts
  * import { contextMask } from "@hest/hest";
  * const causal = contextMask(10, { backward: Infinity, forward: 0 });
+ * const ndt = contextMask(12, { backward: 8, forward: 4, observed: 10 });
  * ```
  */
 export function contextMask(
   length: number,
-  opts: { backward: number; forward: number },
+  opts: { backward: number; forward: number; observed?: number },
 ): tf.Tensor2D {
   const m = new Float32Array(length * length);
+  const open = opts.observed ?? length;
   for (let i = 0; i < length; i++) {
+    if (i >= open) continue;
     for (let j = 0; j < length; j++) {
       m[i * length + j] = j < i - opts.backward || j > i + opts.forward ? -1e9 : 0;
     }
