@@ -53,6 +53,8 @@ export interface ExperimentScript {
   variants: ExperimentVariant[];
   /** Turn the aggregated result into the script's `results.json` and extra report text. */
   report(result: ExperimentResult, ctx: ReportContext): Promise<ScriptReport>;
+  /** The script's own string flags (name → help line), passed to `report` in `ctx.flags`. */
+  flags?: Record<string, string>;
 }
 
 /** Context passed to {@linkcode ExperimentScript.report}. */
@@ -63,6 +65,8 @@ export interface ReportContext {
   command: string;
   /** Whether this was a `--quick` run. */
   quick: boolean;
+  /** Values of the script's own flags ({@linkcode ExperimentScript.flags}) as given. */
+  flags: Record<string, string | undefined>;
 }
 
 /** What a script's report step returns. */
@@ -97,7 +101,9 @@ ${script.description}
   --runs DIR           folder of the run folders (default DIR/runs); scripts sharing it reuse
                        each other's finished runs of the same variant, config and seed
   --quiet              no progress bars
-  -h, --help           this text
+${
+    Object.entries(script.flags ?? {}).map(([k, h]) => `  --${k.padEnd(19)}${h}\n`).join("")
+  }  -h, --help           this text
 
 Finished run folders are reused, so an interrupted run continues where it stopped, and seeds can
 be run by separate processes into the same --out (the last one to finish aggregates).
@@ -126,8 +132,14 @@ As a sweep (docs/sweeps.md): one task per variant and seed, the run folders in D
       "sweep-out": { type: "string" },
       collect: { type: "boolean" },
       ...SWEEP_RUN_FLAGS,
+      ...Object.fromEntries(
+        Object.keys(script.flags ?? {}).map((k) => [k, { type: "string" as const }]),
+      ),
       help: { type: "boolean", short: "h" },
     });
+    const own = Object.fromEntries(
+      Object.keys(script.flags ?? {}).map((k) => [k, (f as Record<string, unknown>)[k] as string]),
+    );
     if (f.help) {
       console.log(usage);
       return;
@@ -227,7 +239,15 @@ As a sweep (docs/sweeps.md): one task per variant and seed, the run folders in D
       await selectBackend(f.backend);
       result = await collectExperimentSweep(variants, opts);
     }
-    await writeReport(script, result, { outDir, command, quick, backend, seeds, sweepOut });
+    await writeReport(script, result, {
+      outDir,
+      command,
+      quick,
+      backend,
+      seeds,
+      sweepOut,
+      flags: own,
+    });
   });
 }
 
@@ -281,10 +301,11 @@ async function writeReport(
     backend: string;
     seeds: number[];
     sweepOut?: string;
+    flags: Record<string, string | undefined>;
   },
 ): Promise<void> {
   const { outDir, command, quick, backend, seeds } = ctx;
-  const rep = await script.report(result, { outDir, command, quick });
+  const rep = await script.report(result, { outDir, command, quick, flags: ctx.flags });
   await writeJsonAtomic(`${outDir}/results.json`, {
     kind: script.name,
     command,

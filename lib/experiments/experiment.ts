@@ -75,6 +75,10 @@ export interface VariantResult {
   oracleCoBps: number;
   /** co-bps / oracle co-bps. */
   coBpsRatio: Stat;
+  /** Rate R² against the true rates (synthetic data; NaN otherwise). */
+  rateR2: Stat;
+  /** Forward-prediction bits/spike. */
+  fpBps: Stat;
   /** Inference energy per trial, µJ. */
   energyUj: Stat;
   /** Mean firing rate over all LIF sites (spiking mode; NaN in standard mode). */
@@ -335,6 +339,8 @@ export function aggregateExperiment(
         coBps: stat(rows.map((r) => r.coBps)),
         oracleCoBps: rows[0].oracleCoBps ?? NaN,
         coBpsRatio: stat(rows.map((r) => r.coBps / (r.oracleCoBps ?? NaN))),
+        rateR2: stat(rows.map((r) => r.rateR2 ?? NaN)),
+        fpBps: stat(rows.map((r) => r.fpBps ?? NaN)),
         energyUj: stat(rows.map((r) => r.energy?.perSampleUj ?? NaN)),
         firingRate: stat(
           rates.map((xs) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN),

@@ -10,3 +10,4 @@ export * from "./sweep.ts";
 export * from "./sweep_collect.ts";
 export * from "./sweep_slurm.ts";
 export * from "./sweep_task.ts";
+export * from "./ndt_peer.ts";

@@ -10,3 +10,4 @@ export * from "./notebook.ts";
 export * from "./render.ts";
 export * from "./report.ts";
 export * from "./style.ts";
+export * from "./time_charts.ts";

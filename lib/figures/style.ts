@@ -28,6 +28,7 @@ export const MODEL_COLORS: Readonly<Record<string, string>> = {
   "basic spiking transformer": "#D55E00",
   "hybrid": "#009E73",
   "hybrid-causal": "#CC79A7",
+  "NDT reference code": "#E69F00",
   "smoothing + GLM": "#7F7F7F",
   "ridge": "#B8B8B8",
 };
@@ -55,6 +56,8 @@ export const MODEL_ALIASES: Readonly<Record<string, string>> = {
   "spikformer": "basic spiking transformer",
   "hybrid": "hybrid",
   "hybrid causal": "hybrid-causal",
+  "ndt reference code": "NDT reference code",
+  "ndt peer": "NDT reference code",
   "causal hybrid": "hybrid-causal",
   "smoothing": "smoothing + GLM",
   "smoothing + glm": "smoothing + GLM",
@@ -74,7 +77,7 @@ export const MODEL_ALIASES: Readonly<Record<string, string>> = {
  * ```
  */
 export const FALLBACK_COLORS: readonly string[] = [
-  "#E69F00",
+  "#882255",
   "#56B4E9",
   "#000000",
   "#8C564B",
