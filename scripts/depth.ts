@@ -1,7 +1,8 @@
 /**
  * Depth experiment: does the hybrid train at 100+ blocks, in both modes, and which spiking
- * residual form stops working first? It trains the `hybrid` preset's model made narrow (width
- * 32) and deep (4, 16, 48, 100 blocks) on the Lorenz data, in the standard, spiking and
+ * residual form stops working first? It trains the hybrid's five components
+ * (`HYBRID_COMPONENTS`, without the preset's local context) made narrow (width 32) and deep (4,
+ * 16, 48, 100 blocks) on the Lorenz data, in the standard, spiking and
  * alternating schedules, for each spiking residual form, over several seeds, all with the same
  * step budget and learning rate; records gradient-flow diagnostics during training; measures the
  * time and memory of one train step at the largest depth with and without `remat`; and writes
@@ -16,7 +17,7 @@ import type { TfWasmBackend } from "../lib/core/backend.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/core/io.ts";
 import { key } from "../lib/core/random.ts";
 import { type ExperimentVariant, runExperiment } from "../lib/experiments/experiment.ts";
-import { type ModelPreset, preset, transformerFor } from "../lib/experiments/presets.ts";
+import { HYBRID_COMPONENTS, type ModelPreset, transformerFor } from "../lib/experiments/presets.ts";
 import { type DataSpec, loadData } from "../lib/experiments/run.ts";
 import type { ChartSpec } from "../lib/figures/charts.ts";
 import { saveFigure } from "../lib/figures/render.ts";
@@ -98,7 +99,7 @@ export function rematFor(s: DepthSettings, depth: number, schedule: Schedule): b
   return depth * perBlock * (s.width / 32) * (s.batchSize / 32) > 1e9;
 }
 
-/** The model of a run: the `hybrid` preset, narrow and `depth` blocks deep. */
+/** The model of a run: the hybrid's components, narrow and `depth` blocks deep. */
 function depthModel(s: DepthSettings, depth: number, form?: string): ModelPreset {
   return {
     dModel: s.width,
@@ -134,7 +135,14 @@ function depthVariants(s: DepthSettings) {
         const name = `d${depth}_${schedule}${form ? `_${form}` : ""}`;
         const label = `${depth} blocks, ${schedule}${form ? `, ${FORMS[form].label}` : ""}`;
         out.push({
-          variant: { name, label, preset: "hybrid", model: depthModel(s, depth, form), train },
+          // the hybrid's five components without its local context (the depth runs predate it)
+          variant: {
+            name,
+            label,
+            preset: "spikformer",
+            model: { ...HYBRID_COMPONENTS, ...depthModel(s, depth, form) },
+            train,
+          },
           depth,
           schedule,
           form,
@@ -226,7 +234,7 @@ interface ProbeSpec {
  */
 async function probe(spec: ProbeSpec): Promise<Record<string, unknown>> {
   const ds = await loadData(spec.data);
-  const model = transformerFor(ds, { ...preset("hybrid").model, ...spec.model }, {
+  const model = transformerFor(ds, { ...HYBRID_COMPONENTS, ...spec.model }, {
     kind: "hybrid",
   });
   const optimizer = adamw({ lr: 1e-4 });
@@ -590,7 +598,12 @@ async function main(): Promise<void> {
     quick,
     backend,
     dataset: result.dataset,
-    settings: { ...s, preset: "hybrid", dFF: 2 * s.width, formModels: pick(FORMS, s.forms) },
+    settings: {
+      ...s,
+      components: "HYBRID_COMPONENTS",
+      dFF: 2 * s.width,
+      formModels: pick(FORMS, s.forms),
+    },
     runs,
     summary,
     gradients,

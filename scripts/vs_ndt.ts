@@ -6,7 +6,8 @@
  * co-bps against training wall time.
  *
  *     deno task vs-ndt [--seeds 0,1] [--variants LIST] [--out DIR]
- *                      [--ndt CMD [--ndt-budget S] [--ndt-seeds LIST] [--ndt-python PY]]
+ *                      [--ndt CMD [--ndt-budget S] [--ndt-seeds LIST] [--ndt-python PY]
+ *                       [--ndt-work DIR]] [--add-runs DIR,...]
  *     deno task vs-ndt [...] --sweep-out DIR (--local --jobs K | --slurm [sbatch flags] | --collect)
  *
  * `--ndt CMD` is a driver called as `CMD WORKDIR BUDGET_S SEED` (lib/experiments/ndt_peer.ts);
@@ -16,7 +17,14 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import type { ExperimentResult, ExperimentVariant } from "../lib/experiments/experiment.ts";
+import { basename } from "node:path";
+import {
+  aggregateExperiment,
+  type ExperimentResult,
+  type ExperimentVariant,
+  type VariantResult,
+} from "../lib/experiments/experiment.ts";
+import type { MetricsFile } from "../lib/experiments/run.ts";
 import {
   checkPeerPython,
   parsePeerLog,
@@ -63,7 +71,7 @@ async function ndtSnapshots(
     (existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
   const why = await checkPeerPython(python);
   if (why) return { skipped: why };
-  const work = `${outDir}/ndt`;
+  const work = flags["ndt-work"] ?? `${outDir}/ndt`;
   const snaps: PeerSnapshot[] = [];
   for (const seed of seedsFlag(flags["ndt-seeds"], [100])) {
     const summary = `${work}/run${seed}/summary.json`;
@@ -87,12 +95,36 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
+/** Rows of finished run folders given with --add-runs (one seed each), as experiment results. */
+async function addedRuns(flag: string | undefined): Promise<VariantResult[]> {
+  if (flag === undefined) return [];
+  const out: VariantResult[] = [];
+  for (const dir of flag.split(",").map((d) => d.trim()).filter((d) => d !== "")) {
+    const path = `${dir.replace(/\/+$/, "")}/metrics.json`;
+    let m: MetricsFile;
+    try {
+      m = JSON.parse(await Deno.readTextFile(path));
+    } catch (e) {
+      throw new UsageError(`--add-runs: cannot read ${path}: ${(e as Error).message}`);
+    }
+    const name = basename(dir.replace(/\/+$/, ""));
+    out.push(
+      ...aggregateExperiment([{ name, label: name, preset: "" }], {
+        seeds: [0],
+        metrics: () => m,
+      }).results,
+    );
+  }
+  return out;
+}
+
 async function report(
   result: ExperimentResult,
   ctx: { outDir: string; flags: Record<string, string | undefined> },
 ) {
   const oracle = result.results[0].oracleCoBps;
-  const hest = result.results.map((r) => ({
+  const added = await addedRuns(ctx.flags["add-runs"]);
+  const hest = [...result.results, ...added].map((r) => ({
     model: `hest ${r.label}`,
     mode: r.mode,
     seconds: r.trainSeconds.mean,
@@ -152,7 +184,7 @@ async function report(
       "early-stopping choice); a row quotes the last snapshot at or before the hest row's time.";
   }
   const points: TimePoint[] = [
-    ...result.results.flatMap((r) =>
+    ...[...result.results, ...added].flatMap((r) =>
       r.coBps.values.map((c, i) => ({
         model: r.label,
         mode: r.mode,
@@ -205,6 +237,8 @@ if (import.meta.main) {
       "ndt-budget": "NDT training wall time, seconds (default 2050)",
       "ndt-seeds": "NDT seeds (default 100)",
       "ndt-python": "the Python that must import torch (default /usr/bin/python3)",
+      "ndt-work": "the driver's work folder (default OUT/ndt); a finished run there is reused",
+      "add-runs": "comma-separated run folders (e.g. a long recipe's) added as rows of their own",
     },
     report,
   });

@@ -24,7 +24,7 @@ Deno.test("ablation --quick: eight steps in spiking mode, results.json the noteb
     "sew",
     "rsm",
     "rsm_spatial",
-    "hybrid",
+    "alternating",
   ]);
   // the significance-masking step is the RSM step with spatial (significance) masking
   const byName = Object.fromEntries(ABLATION.map((v) => [v.name, v]));
@@ -58,10 +58,10 @@ Deno.test("compare --quick shares the ablation's runs; phase3 --quick reports sp
   const runs = `${dir}/runs`;
   const a = await run("ablation.ts", ["--quick", "--quiet", "--out", `${dir}/a`, "--runs", runs]);
   assert.equal(a.code, 0, a.text);
-  const before = (await Deno.stat(`${runs}/hybrid_s0/log.jsonl`)).mtime!.getTime();
+  const before = (await Deno.stat(`${runs}/basic_s0/log.jsonl`)).mtime!.getTime();
   const c = await run("compare.ts", ["--quick", "--quiet", "--out", `${dir}/c`, "--runs", runs]);
   assert.equal(c.code, 0, c.text);
-  assert.equal((await Deno.stat(`${runs}/hybrid_s0/log.jsonl`)).mtime!.getTime(), before);
+  assert.equal((await Deno.stat(`${runs}/basic_s0/log.jsonl`)).mtime!.getTime(), before);
   const cmp = await loadCompareResults(`${dir}/c/results.json`);
   assert.deepEqual(cmp.rows.map((r) => `${r.model}/${r.mode}`), [
     "standard transformer/standard",

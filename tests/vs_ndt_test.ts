@@ -193,12 +193,28 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
     driver,
     "--ndt-python",
     noTorch,
+    "--add-runs",
+    `${out}/runs/standard_s0/`,
   ]);
   assert.equal(r2.code, 0, r2.out + r2.err);
   assert.match(r2.err, /NDT rows skipped: .*No module named 'torch'/);
   const res2 = JSON.parse(await Deno.readTextFile(`${dir}/out2/results.json`));
   assert.equal(res2.ndt.length, 0);
   assert.match(res2.ndtSkipped, /torch/);
-  assert.equal(res2.hest.length, 3);
+  // the added run folder is a row of its own, with its own numbers
+  assert.equal(res2.hest.length, 4);
+  assert.equal(res2.hest[3].model, "hest standard_s0");
+  assert.deepEqual(res2.hest[3].coBps, res2.hest[0].coBps);
+  const bad = await runScript("vs_ndt.ts", [
+    "--quick",
+    "--out",
+    `${dir}/out3`,
+    "--runs",
+    `${out}/runs`,
+    "--add-runs",
+    `${dir}/nope`,
+  ]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--add-runs: cannot read .*nope\/metrics.json/);
   await Deno.remove(dir, { recursive: true });
 });
