@@ -7,7 +7,7 @@
  *
  *     deno task vs-ndt [--seeds 0,1] [--variants LIST] [--out DIR]
  *                      [--ndt CMD [--ndt-budget S] [--ndt-seeds LIST] [--ndt-python PY]
- *                       [--ndt-work DIR]] [--add-runs DIR,...]
+ *                       [--ndt-work DIR]] [--add-runs [LABEL=]DIR,...]
  *     deno task vs-ndt [...] --sweep-out DIR (--local --jobs K | --slurm [sbatch flags] | --collect)
  *
  * `--ndt CMD` is a driver called as `CMD WORKDIR BUDGET_S SEED` (lib/experiments/ndt_peer.ts);
@@ -99,15 +99,18 @@ function mean(xs: number[]): number {
 async function addedRuns(flag: string | undefined): Promise<VariantResult[]> {
   if (flag === undefined) return [];
   const out: VariantResult[] = [];
-  for (const dir of flag.split(",").map((d) => d.trim()).filter((d) => d !== "")) {
-    const path = `${dir.replace(/\/+$/, "")}/metrics.json`;
+  for (const entry of flag.split(",").map((d) => d.trim()).filter((d) => d !== "")) {
+    // LABEL=DIR names the row; a bare DIR is labelled with its folder name
+    const eq = entry.indexOf("=");
+    const dir = (eq >= 0 ? entry.slice(eq + 1) : entry).replace(/\/+$/, "");
+    const path = `${dir}/metrics.json`;
     let m: MetricsFile;
     try {
       m = JSON.parse(await Deno.readTextFile(path));
     } catch (e) {
       throw new UsageError(`--add-runs: cannot read ${path}: ${(e as Error).message}`);
     }
-    const name = basename(dir.replace(/\/+$/, ""));
+    const name = eq >= 0 ? entry.slice(0, eq).trim() : basename(dir);
     out.push(
       ...aggregateExperiment([{ name, label: name, preset: "" }], {
         seeds: [0],
@@ -238,7 +241,7 @@ if (import.meta.main) {
       "ndt-seeds": "NDT seeds (default 100)",
       "ndt-python": "the Python that must import torch (default /usr/bin/python3)",
       "ndt-work": "the driver's work folder (default OUT/ndt); a finished run there is reused",
-      "add-runs": "comma-separated run folders (e.g. a long recipe's) added as rows of their own",
+      "add-runs": "comma-separated [LABEL=]DIR run folders (e.g. a long recipe's) added as rows",
     },
     report,
   });

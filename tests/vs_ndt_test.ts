@@ -194,7 +194,7 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
     "--ndt-python",
     noTorch,
     "--add-runs",
-    `${out}/runs/standard_s0/`,
+    `again=${out}/runs/standard_s0/`,
   ]);
   assert.equal(r2.code, 0, r2.out + r2.err);
   assert.match(r2.err, /NDT rows skipped: .*No module named 'torch'/);
@@ -203,7 +203,7 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
   assert.match(res2.ndtSkipped, /torch/);
   // the added run folder is a row of its own, with its own numbers
   assert.equal(res2.hest.length, 4);
-  assert.equal(res2.hest[3].model, "hest standard_s0");
+  assert.equal(res2.hest[3].model, "hest again");
   assert.deepEqual(res2.hest[3].coBps, res2.hest[0].coBps);
   const bad = await runScript("vs_ndt.ts", [
     "--quick",
