@@ -22,6 +22,8 @@ import {
   aggregateExperiment,
   type ExperimentResult,
   type ExperimentVariant,
+  type Stat,
+  stat,
   type VariantResult,
 } from "../lib/experiments/experiment.ts";
 import type { MetricsFile } from "../lib/experiments/run.ts";
@@ -87,12 +89,17 @@ async function ndtSnapshots(
   return { snaps, budget };
 }
 
-const f4 = (x: number) => Number.isFinite(x) ? x.toFixed(4) : "—";
-const pm = (s: { mean: number; sd: number; values: number[] }) =>
-  s.values.length > 1 ? `${f4(s.mean)} ± ${f4(s.sd)}` : f4(s.mean);
+function f4(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(4) : "—";
+}
+
+/** mean ± sd over seeds, or the one value. */
+function pm(s: Stat): string {
+  return s.values.length > 1 ? `${f4(s.mean)} ± ${f4(s.sd)}` : f4(s.mean);
+}
 
 function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
+  return stat(xs).mean;
 }
 
 /** Rows of finished run folders given with --add-runs (one seed each), as experiment results. */

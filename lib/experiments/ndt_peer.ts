@@ -5,7 +5,7 @@
  *
  * hest does not ship NDT or its driver. A driver is any command called as
  * `COMMAND WORKDIR BUDGET_S SEED` that writes `WORKDIR/run<SEED>/log.jsonl`, one JSON line per
- * scored snapshot (the interface of the project's benchmark driver, `ndt_lorenz/run.sh`):
+ * scored snapshot (a driver of your own wraps NDT's `Runner`; hest only reads its log):
  *
  * ```json
  * {"tag": "periodic", "train_wall_s": 483, "epochs": 150,
@@ -168,7 +168,7 @@ export interface PeerRunOptions {
  * ```ts ignore
  * import { runPeer } from "@hest/hest";
  * const snaps = await runPeer({
- *   command: "../shared/bench/ndt_lorenz/run.sh", workDir: "/tmp/ndt", budgetS: 500, seed: 100,
+ *   command: "./train_ndt.sh", workDir: "/tmp/ndt", budgetS: 500, seed: 100,
  * });
  * ```
  */

@@ -47,12 +47,8 @@ export interface Preset {
  */
 const LOCAL_CONTEXT = { backward: 8, forward: 4, forecast: "all" } as const;
 
-/**
- * The hybrid's architecture without the attention window: all five enhancements (conv
- * attention, CPG-PE, TIM, the membrane-shortcut SEW residual, RSM). The causal preset builds on
- * it, and the ablation's last step is it trained alternately.
- */
-export const HYBRID_COMPONENTS: ModelPreset = {
+/** The size every Lorenz preset shares: 2 blocks of width 64, FF 128, no dropout. */
+const SMALL: ModelPreset = {
   dModel: 64,
   nLayers: 2,
   nHeads: 2,
@@ -60,6 +56,15 @@ export const HYBRID_COMPONENTS: ModelPreset = {
   dropout: 0,
   embedDropout: 0,
   rateDropout: 0,
+};
+
+/**
+ * The hybrid's architecture without the attention window: all five enhancements (conv
+ * attention, CPG-PE, TIM, the membrane-shortcut SEW residual, RSM). The causal preset builds on
+ * it, and the ablation's last step is it trained alternately.
+ */
+export const HYBRID_COMPONENTS: ModelPreset = {
+  ...SMALL,
   timesteps: 4,
   attention: "conv",
   convKernel: 3,
@@ -90,13 +95,7 @@ const PRESETS_BASE: Readonly<Record<string, Preset>> = {
     name: "standard",
     description: "NDT-style standard transformer, 2 blocks of width 64, local context 8/4",
     model: {
-      dModel: 64,
-      nLayers: 2,
-      nHeads: 2,
-      dFF: 128,
-      dropout: 0,
-      embedDropout: 0,
-      rateDropout: 0,
+      ...SMALL,
       // NDT's local context: +0.05 co-bps on Lorenz at the same steps (docs/ndt_comparison.md);
       // forecast bins read the whole trial, which keeps the forward prediction of full context
       context: LOCAL_CONTEXT,
@@ -129,16 +128,7 @@ const PRESETS_BASE: Readonly<Record<string, Preset>> = {
     name: "spikformer",
     kind: "hybrid",
     description: "basic spiking transformer (Spikformer SSA, SEW-ADD, LIF, T = 4), spiking mode",
-    model: {
-      dModel: 64,
-      nLayers: 2,
-      nHeads: 2,
-      dFF: 128,
-      dropout: 0,
-      embedDropout: 0,
-      rateDropout: 0,
-      timesteps: 4,
-    },
+    model: { ...SMALL, timesteps: 4 },
     train: {
       steps: 2400,
       batchSize: 32,
