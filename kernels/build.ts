@@ -2,7 +2,11 @@
  * Build the hest WASM SIMD kernels: compile `kernels/hest_kernels.c` with clang (wasm32,
  * SIMD128, -O3, no libc) and wasm-ld into `kernels/hest_kernels.wasm`, the file committed to the
  * repository and loaded by `kernels/wasm.ts`. The module imports its memory (so it can run in
- * TF.js's wasm memory) and exports its stack pointer (mutable-globals).
+ * TF.js's wasm memory) and exports its stack pointer (mutable-globals). The same source with
+ * `-DHEST_FAST -mrelaxed-simd` gives the fast build `kernels/hest_kernels_fast.wasm`
+ * (`kernels/precision.ts`); relaxed SIMD's final opcodes need clang 16 or later (Debian's
+ * `clang-16` and `lld-16`), found as `clang-19` … `clang-16` or a `clang` that new. Without one
+ * the exact build is still made and the committed fast build kept.
  *
  * Run it with `deno task kernels` (or `deno run -A kernels/build.ts [--out FILE]`; `--help` for
  * the usage). It needs Debian's `clang` and `lld` packages (`apt-get install -y
@@ -19,6 +23,18 @@ import { parseArgs } from "node:util";
 export const KERNEL_SOURCE: URL = new URL("./hest_kernels.c", import.meta.url);
 /** The committed, built module. */
 export const KERNEL_WASM: URL = new URL("./hest_kernels.wasm", import.meta.url);
+/** The committed fast (relaxed-SIMD) build. */
+export const KERNEL_WASM_FAST: URL = new URL("./hest_kernels_fast.wasm", import.meta.url);
+/** What the fast build adds to {@linkcode CLANG_ARGS}. */
+export const FAST_ARGS: readonly string[] = ["-mrelaxed-simd", "-DHEST_FAST"];
+
+/** Options of {@linkcode buildKernels}. */
+export interface BuildOptions {
+  /** `"exact"` (default) or `"fast"` (relaxed SIMD; needs {@linkcode fastClang}). */
+  precision?: "exact" | "fast";
+  /** The compiler (default `clang`, or `fastClang()` for the fast build). */
+  clang?: string;
+}
 
 /** The clang command line, without the output path. */
 export const CLANG_ARGS: readonly string[] = [
@@ -48,11 +64,18 @@ export const CLANG_ARGS: readonly string[] = [
  * await buildKernels("/tmp/hest_kernels.wasm");
  * ```
  */
-export async function buildKernels(outPath: string): Promise<void> {
+export async function buildKernels(outPath: string, opts: BuildOptions = {}): Promise<void> {
+  const fast = opts.precision === "fast";
+  const clang = opts.clang ?? (fast ? await fastClang() : "clang");
+  if (clang === undefined) {
+    throw new Error(
+      "the fast kernels need clang 16 or later (Debian: apt-get install clang-16 lld-16), found none",
+    );
+  }
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command("clang", {
-      args: [...CLANG_ARGS, "-o", outPath, KERNEL_SOURCE.pathname],
+    out = await new Deno.Command(clang, {
+      args: [...CLANG_ARGS, ...(fast ? FAST_ARGS : []), "-o", outPath, KERNEL_SOURCE.pathname],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -70,6 +93,34 @@ export async function buildKernels(outPath: string): Promise<void> {
   }
 }
 
+async function clangMajor(cmd: string): Promise<number | undefined> {
+  try {
+    const out = await new Deno.Command(cmd, { args: ["--version"], stdout: "piped" }).output();
+    if (!out.success) return undefined;
+    const m = /clang version (\d+)/.exec(new TextDecoder().decode(out.stdout));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A clang that can build the fast kernels (16 or later: `clang-19` … `clang-16`, else `clang`
+ * if it is that new), or undefined.
+ *
+ * @example
+ * ```ts
+ * import { fastClang } from "@hest/hest/kernels/build";
+ * await fastClang(); // "clang-16" on Debian 12 with clang-16 installed
+ * ```
+ */
+export async function fastClang(): Promise<string | undefined> {
+  for (const cmd of ["clang-19", "clang-18", "clang-17", "clang-16", "clang"]) {
+    if ((await clangMajor(cmd) ?? 0) >= 16) return cmd;
+  }
+  return undefined;
+}
+
 /** Whether `clang` can be started (for tests that skip without it). */
 export async function hasClang(): Promise<boolean> {
   try {
@@ -82,11 +133,14 @@ export async function hasClang(): Promise<boolean> {
 
 const USAGE = `usage: deno task kernels [options]
 
-  --out FILE           where to write the module (default kernels/hest_kernels.wasm, the
-                       committed file)
+  --out FILE           where to write the exact module (default kernels/hest_kernels.wasm,
+                       the committed file)
+  --out-fast FILE      where to write the fast (relaxed-SIMD) module (default
+                       kernels/hest_kernels_fast.wasm; needs clang 16 or later)
   -h, --help           this text
 
-Needs clang and lld on PATH (Debian: apt-get install -y --no-install-recommends clang lld).`;
+Needs clang and lld on PATH (Debian: apt-get install -y --no-install-recommends clang lld), and
+for the fast module clang-16 and lld-16 (or any clang 16 or later).`;
 
 /** A bad command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
@@ -103,12 +157,31 @@ async function checkDest(dest: string): Promise<void> {
   }
 }
 
+/** Build into `dest` through a temporary file next to it, then rename (atomic). */
+async function buildTo(dest: string, opts: BuildOptions): Promise<void> {
+  await checkDest(dest);
+  const tmp = `${dest}.tmp-${Deno.pid}`;
+  try {
+    await buildKernels(tmp, opts);
+    await Deno.chmod(tmp, 0o644);
+    await Deno.rename(tmp, dest);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+  console.log(`wrote ${dest} (${(await Deno.stat(dest)).size} bytes)`);
+}
+
 async function main(args: string[]): Promise<void> {
-  let values: { out?: string; help?: boolean };
+  let values: { out?: string; "out-fast"?: string; help?: boolean };
   try {
     values = parseArgs({
       args,
-      options: { out: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        out: { type: "string" },
+        "out-fast": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -119,19 +192,16 @@ async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const dest = values.out ?? KERNEL_WASM.pathname;
-  await checkDest(dest);
-  // Build next to the destination, then rename: the committed file is replaced atomically.
-  const tmp = `${dest}.tmp-${Deno.pid}`;
-  try {
-    await buildKernels(tmp);
-    await Deno.chmod(tmp, 0o644);
-    await Deno.rename(tmp, dest);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
+  await buildTo(values.out ?? KERNEL_WASM.pathname, { precision: "exact" });
+  const clang = await fastClang();
+  if (clang === undefined && values["out-fast"] === undefined) {
+    console.log(
+      `kept ${KERNEL_WASM_FAST.pathname}: no clang 16 or later to rebuild it ` +
+        `(Debian: apt-get install clang-16 lld-16)`,
+    );
+    return;
   }
-  console.log(`wrote ${dest} (${(await Deno.stat(dest)).size} bytes)`);
+  await buildTo(values["out-fast"] ?? KERNEL_WASM_FAST.pathname, { precision: "fast", clang });
 }
 
 if (import.meta.main) {

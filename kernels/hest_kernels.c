@@ -172,54 +172,7 @@ static inline void store8(float *c, v128_t lo, v128_t hi, int valid, const float
   }
 }
 
-// Dense C[M, N] (row stride ldc) = A[M, K] (row-major, row stride K) · Bp[K, Np] (Np a multiple
-// of 8, zero-padded). Register block: 4 rows × 8 columns.
-static void gemm_dense(const float *restrict A, const float *restrict Bp, float *restrict C,
-                       int M, int N, int K, int Np, int ldc, const float *bias) {
-  int i = 0;
-  for (; i + 4 <= M; i += 4) {
-    const float *a0 = A + (long)i * K, *a1 = a0 + K, *a2 = a1 + K, *a3 = a2 + K;
-    for (int j = 0; j < Np; j += 8) {
-      v128_t c00 = wasm_f32x4_splat(0), c01 = c00, c10 = c00, c11 = c00;
-      v128_t c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-      const float *b = Bp + j;
-      for (int k = 0; k < K; k++, b += Np) {
-        v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
-        v128_t x0 = wasm_f32x4_splat(a0[k]);
-        v128_t x1 = wasm_f32x4_splat(a1[k]);
-        v128_t x2 = wasm_f32x4_splat(a2[k]);
-        v128_t x3 = wasm_f32x4_splat(a3[k]);
-        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, b0));
-        c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, b1));
-        c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x1, b0));
-        c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x1, b1));
-        c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(x2, b0));
-        c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(x2, b1));
-        c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(x3, b0));
-        c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(x3, b1));
-      }
-      int valid = N - j;
-      float *c = C + (long)i * ldc + j;
-      store8(c, c00, c01, valid, bias ? bias + j : 0);
-      store8(c + ldc, c10, c11, valid, bias ? bias + j : 0);
-      store8(c + 2 * ldc, c20, c21, valid, bias ? bias + j : 0);
-      store8(c + 3 * ldc, c30, c31, valid, bias ? bias + j : 0);
-    }
-  }
-  for (; i < M; i++) {
-    const float *a0 = A + (long)i * K;
-    for (int j = 0; j < Np; j += 8) {
-      v128_t c00 = wasm_f32x4_splat(0), c01 = c00;
-      const float *b = Bp + j;
-      for (int k = 0; k < K; k++, b += Np) {
-        v128_t x0 = wasm_f32x4_splat(a0[k]);
-        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x0, wasm_v128_load(b)));
-        c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x0, wasm_v128_load(b + 4)));
-      }
-      store8(C + (long)i * ldc + j, c00, c01, N - j, bias ? bias + j : 0);
-    }
-  }
-}
+#include "gemm.h"
 
 // Event-driven C[M, N] (row stride ldc) = L · Bp for L[M, K] addressed by strides: for every
 // row, the nonzeros of L are gathered (and with val their values) and only their rows of
@@ -326,21 +279,15 @@ static long count_nonzero(const float *p, int rows, int cols, int rs, int cs) {
 static int bmm1(const float *a, const float *bb, float *c, int M, int N, int K, int ars, int acs,
                 int brs, int bcs, int mode, float *scratch, const float *bias) {
   if (mode == 0) {
-    int Np = round_up(N, 8);
-    float *Bp = scratch;
-    float *Ap = scratch + (long)K * Np;
-    pack(bb, K, N, brs, bcs, Bp, Np);
     if ((double)count_nonzero(a, M, K, ars, acs) <= SPARSE_DENSITY * (double)M * K) {
-      int *idx = (int *)(Ap + (long)M * K);
+      int Np = round_up(N, 8);
+      float *Bp = scratch;
+      int *idx = (int *)(scratch + (long)K * Np);
+      pack(bb, K, N, brs, bcs, Bp, Np);
       gemm_events_left(a, ars, acs, Bp, c, M, N, K, Np, N, idx, (float *)(idx + K), bias);
       return 0;
     }
-    const float *Ause = a;
-    if (ars != K || acs != 1) {
-      pack(a, M, K, ars, acs, Ap, K);
-      Ause = Ap;
-    }
-    gemm_dense(Ause, Bp, c, M, N, K, Np, N, bias);
+    gemm_packed(a, ars, acs, bb, brs, bcs, c, N, M, N, K, bias, scratch);
     return 0;
   }
   if (mode == 1) {
@@ -403,7 +350,11 @@ int linear_scratch_floats(int M, int N, int K, int mode);
 // Floats of scratch `bmm` needs for one batch element of the given mode.
 EXPORT(bmm_scratch_floats)
 int bmm_scratch_floats(int M, int N, int K, int mode) {
-  if (mode == 0) return K * round_up(N, 8) + M * K + 2 * K + 16;
+  if (mode == 0) {
+    int sparse = K * round_up(N, 8) + 2 * K + 16;
+    int dense = gemm_scratch_floats(M, N, K);
+    return sparse > dense ? sparse : dense;
+  }
   if (mode == 1) return K * round_up(N, 8) + K + 16;
   return K * round_up(M, 8) + N * round_up(M, 8) + K + 16;
 }
@@ -412,9 +363,13 @@ int linear_scratch_floats(int M, int N, int K, int mode) {
   return round_up(N, 8) + bmm_scratch_floats(M, N, K, mode);
 }
 
-// Words of scratch `gemm_tn` needs for I columns of X.
+// Words of scratch `gemm_tn` needs for X [R, I] and D [R, J].
 EXPORT(gemm_tn_scratch_floats)
-int gemm_tn_scratch_floats(int I) { return 2 * I + 1 + 2 * TN_CHUNK * I + 4; }
+int gemm_tn_scratch_floats(int R, int I, int J) {
+  int events = 2 * I + 1 + 2 * TN_CHUNK * I + 4;
+  int dense = gemm_scratch_floats(I, J, R);
+  return events > dense ? events : dense;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Spike norm (lib/spike_norm.ts): x [T, B, L, C] normalised per (b, c) over the T·L positions,
@@ -624,7 +579,7 @@ void col_sum(const float *restrict dy, float *restrict out, int M, int N) {
 // nonzeros of X are listed column by column (for each i, the rows r with X[r, i] ≠ 0, ascending),
 // then every block of 16 columns of C[i] is summed in registers over that list. Each C[i, j]
 // still adds its terms in ascending r, so the sums equal the row-by-row loop's bit for bit.
-// scratch: gemm_tn_scratch_floats(I) words. Returns the non-0/1 entries of a binary X.
+// scratch: gemm_tn_scratch_floats(R, I, J) words. Returns the non-0/1 entries of a binary X.
 static int gemm_tn_events(const float *restrict X, const float *restrict D, float *restrict C,
                           int R, int I, int J, int ldx, int ldd, int binary, float *scratch) {
   int *start = (int *)scratch;     // [I + 1]
@@ -685,9 +640,8 @@ static int gemm_tn_events(const float *restrict X, const float *restrict D, floa
 // row strides ldx and ldd), i.e. the sum over rows r of the outer products X[r]ᵀ D[r].
 // binary = 1: X holds only 0 and 1 (spikes) and the sums are event-driven without multiplies;
 // binary = 0 with at most SPARSE_DENSITY of X nonzero: event-driven with multiplies; otherwise
-// rows are taken in chunks of 64 (the chunk of X and D stays in cache) and C is register-blocked
-// 4 × 8. Every path adds each C[i, j]'s terms in ascending r: the same values. scratch:
-// gemm_tn_scratch_floats(I) words (used by the event-driven paths). Returns the number of
+// the packed GEMM (gemm.h) on Xᵀ by strides. Every path adds each C[i, j]'s terms in ascending
+// r: the same values. scratch: gemm_tn_scratch_floats(R, I, J) words. Returns the number of
 // entries of a binary X that are neither 0 nor 1. C is overwritten.
 EXPORT(gemm_tn)
 int gemm_tn(const float *restrict X, const float *restrict D, float *restrict C, int R, int I,
@@ -696,56 +650,8 @@ int gemm_tn(const float *restrict X, const float *restrict D, float *restrict C,
   if (binary || (double)count_nonzero(X, R, I, ldx, 1) <= SPARSE_DENSITY * (double)R * I) {
     return gemm_tn_events(X, D, C, R, I, J, ldx, ldd, binary, scratch);
   }
-  const int RB = 64;
-  for (int r0 = 0; r0 < R; r0 += RB) {
-    int r1 = r0 + RB < R ? r0 + RB : R;
-    int i = 0;
-    for (; i + 4 <= I; i += 4) {
-      int j = 0;
-      for (; j + 8 <= J; j += 8) {
-        float *c0 = C + (long)i * J + j, *c1 = c0 + J, *c2 = c1 + J, *c3 = c2 + J;
-        v128_t a00 = wasm_v128_load(c0), a01 = wasm_v128_load(c0 + 4);
-        v128_t a10 = wasm_v128_load(c1), a11 = wasm_v128_load(c1 + 4);
-        v128_t a20 = wasm_v128_load(c2), a21 = wasm_v128_load(c2 + 4);
-        v128_t a30 = wasm_v128_load(c3), a31 = wasm_v128_load(c3 + 4);
-        const float *xr = X + (long)r0 * ldx + i;
-        const float *dr = D + (long)r0 * ldd + j;
-        for (int r = r0; r < r1; r++, xr += ldx, dr += ldd) {
-          v128_t b0 = wasm_v128_load(dr), b1 = wasm_v128_load(dr + 4);
-          v128_t x0 = wasm_f32x4_splat(xr[0]);
-          v128_t x1 = wasm_f32x4_splat(xr[1]);
-          v128_t x2 = wasm_f32x4_splat(xr[2]);
-          v128_t x3 = wasm_f32x4_splat(xr[3]);
-          a00 = wasm_f32x4_add(a00, wasm_f32x4_mul(x0, b0));
-          a01 = wasm_f32x4_add(a01, wasm_f32x4_mul(x0, b1));
-          a10 = wasm_f32x4_add(a10, wasm_f32x4_mul(x1, b0));
-          a11 = wasm_f32x4_add(a11, wasm_f32x4_mul(x1, b1));
-          a20 = wasm_f32x4_add(a20, wasm_f32x4_mul(x2, b0));
-          a21 = wasm_f32x4_add(a21, wasm_f32x4_mul(x2, b1));
-          a30 = wasm_f32x4_add(a30, wasm_f32x4_mul(x3, b0));
-          a31 = wasm_f32x4_add(a31, wasm_f32x4_mul(x3, b1));
-        }
-        wasm_v128_store(c0, a00), wasm_v128_store(c0 + 4, a01);
-        wasm_v128_store(c1, a10), wasm_v128_store(c1 + 4, a11);
-        wasm_v128_store(c2, a20), wasm_v128_store(c2 + 4, a21);
-        wasm_v128_store(c3, a30), wasm_v128_store(c3 + 4, a31);
-      }
-      for (; j < J; j++) {
-        for (int ii = i; ii < i + 4; ii++) {
-          float s = C[(long)ii * J + j];
-          for (int r = r0; r < r1; r++) s += X[(long)r * ldx + ii] * D[(long)r * ldd + j];
-          C[(long)ii * J + j] = s;
-        }
-      }
-    }
-    for (; i < I; i++) {
-      for (int j = 0; j < J; j++) {
-        float s = C[(long)i * J + j];
-        for (int r = r0; r < r1; r++) s += X[(long)r * ldx + i] * D[(long)r * ldd + j];
-        C[(long)i * J + j] = s;
-      }
-    }
-  }
+  // C[I, J] = op(A) · D with op(A)[i, r] = X[r·ldx + i] (Xᵀ by strides) and K = R.
+  gemm_packed(X, 1, ldx, D, ldd, 1, C, J, I, J, R, 0, scratch);
   return 0;
 }
 
@@ -877,5 +783,49 @@ void tim_step_backward(const float *restrict c, const float *restrict q, const f
     float dm = (ds[j] * surrogate(hOut - thOut, kind, salpha, sc)) * k;
     dq[j] = dm * oma;
     dc[j] = ((dm * alpha) * surrogate(hIn - thIn, kind, salpha, sc)) * k;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact (erf) GELU, y = 0.5·x·(1 + erf(x/√2)), and its gradient dx = dy·(Φ(x) + x·φ(x)) with
+// Φ(x) = 0.5·(1 + erf(x/√2)) and φ(x) = exp(−x²/2)/√(2π). erf is the rational approximation
+// of Eigen / XLA (`generic_fast_erf_float`: odd degree-13 numerator over even degree-8
+// denominator on [−4, 4], ±1 beyond; absolute error below 5e-7 in float32), branch-free so clang
+// vectorises the loops. TF.js's wasm Erf is a scalar libm call per element, 10× slower.
+
+static inline float erf_f32(float x) {
+  x = x > 4.0f ? 4.0f : x < -4.0f ? -4.0f : x;
+  float x2 = x * x;
+  float p = -2.72614225801306e-10f;
+  p = p * x2 + 2.77068142495902e-08f;
+  p = p * x2 + -2.10102402082508e-06f;
+  p = p * x2 + -5.69250639462346e-05f;
+  p = p * x2 + -7.34990630326855e-04f;
+  p = p * x2 + -2.95459980854025e-03f;
+  p = p * x2 + -1.60960333262415e-02f;
+  p = p * x;
+  float q = -1.45660718464996e-05f;
+  q = q * x2 + -2.13374055278905e-04f;
+  q = q * x2 + -1.68282697438203e-03f;
+  q = q * x2 + -7.37332916720468e-03f;
+  q = q * x2 + -1.42647390514189e-02f;
+  return p / q;
+}
+
+EXPORT(gelu_forward)
+void gelu_forward(const float *restrict x, float *restrict y, int n) {
+  for (int i = 0; i < n; i++) {
+    float v = x[i];
+    y[i] = (v * 0.5f) * (1.0f + erf_f32(v * 0.70710678118654752f));
+  }
+}
+
+EXPORT(gelu_backward)
+void gelu_backward(const float *restrict x, const float *restrict dy, float *restrict dx, int n) {
+  for (int i = 0; i < n; i++) {
+    float v = x[i];
+    float cdf = 0.5f * (1.0f + erf_f32(v * 0.70710678118654752f));
+    float pdf = exp_f32(-0.5f * v * v) * 0.39894228040143268f;
+    dx[i] = dy[i] * (cdf + v * pdf);
   }
 }

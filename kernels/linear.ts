@@ -103,7 +103,7 @@ export function linearBackwardAt(
     K,
     N,
     mode,
-    call.scratch(ex.gemm_tn_scratch_floats(K)),
+    call.scratch(ex.gemm_tn_scratch_floats(M, K, N)),
   );
   ex.col_sum(at.dy, at.db, M, N);
   return bad;

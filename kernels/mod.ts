@@ -6,8 +6,11 @@
  */
 export * from "./bmm.ts";
 export * from "./conv.ts";
+export * from "./gelu.ts";
 export * from "./lif.ts";
 export * from "./linear.ts";
 export * from "./stream_engine.ts";
 export * from "./tim.ts";
 export * from "./wasm.ts";
+export * from "./profile.ts";
+export * from "./precision.ts";

@@ -19,6 +19,7 @@
  * @module
  */
 import { tf, type TfWasmBackend, tfWasmBackend } from "../lib/core/backend.ts";
+import { kernelModule, type KernelPrecision, kernelPrecision } from "./precision.ts";
 
 /** The raw exports of `hest_kernels.wasm` (pointers are byte offsets into `memory`). */
 export interface KernelExports {
@@ -245,8 +246,16 @@ export interface KernelExports {
     binary: number,
     scratch: number,
   ): number;
-  /** Words of scratch `gemm_tn` needs for I columns of X. */
-  gemm_tn_scratch_floats(I: number): number;
+  /** Words of scratch `gemm_tn` needs for X [R, I] and D [R, J]. */
+  gemm_tn_scratch_floats(R: number, I: number, J: number): number;
+  /** The SIMD multiply-add peak loop: `n` steps of 64 flops (kernels/peak.ts). */
+  simd_peak(n: number, s: number): number;
+  /** Exact GELU of n floats (hest_kernels.c). */
+  gelu_forward(x: number, y: number, n: number): void;
+  /** Its gradient: dx = dy · GELU'(x). */
+  gelu_backward(x: number, dy: number, dx: number, n: number): void;
+  /** 1 in the fast (relaxed-SIMD) build, 0 in the exact one. */
+  kernels_fast(): number;
 }
 
 let enabled = envEnabled();
@@ -259,26 +268,6 @@ function envEnabled(): boolean {
   } catch {
     return true;
   }
-}
-
-let compiled: WebAssembly.Module | undefined;
-
-function kernelModule(): WebAssembly.Module {
-  if (compiled === undefined) {
-    const url = new URL("./hest_kernels.wasm", import.meta.url);
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(url);
-    } catch (err) {
-      throw new Error(
-        `cannot read the hest kernels module ${url.pathname} (run with --allow-read; rebuild ` +
-          `it with "deno task kernels"): ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    compiled = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-  }
-  return compiled;
 }
 
 function instantiate(memory: WebAssembly.Memory): KernelExports {
@@ -294,24 +283,30 @@ function align16(p: number): number {
 /** Bytes of shadow stack the shared instance gets from TF.js's allocator. */
 const STACK_BYTES = 1 << 16;
 
-let own: KernelExports | undefined;
-let shared: { memory: WebAssembly.Memory; ex: KernelExports } | undefined;
+const own = new Map<KernelPrecision, KernelExports>();
+const shared = new Map<KernelPrecision, { memory: WebAssembly.Memory; ex: KernelExports }>();
 
 function sharedExports(be: TfWasmBackend): KernelExports {
   const memory = be.wasm.asm!.memory!;
-  if (shared?.memory !== memory) {
+  let sh = shared.get(kernelPrecision());
+  if (sh?.memory !== memory) {
     const ex = instantiate(memory);
     const base = be.wasm._malloc(STACK_BYTES + 16) >>> 0;
     if (base === 0) throw new Error("the TF.js wasm heap could not allocate the kernel stack");
     ex.__stack_pointer.value = align16(base + STACK_BYTES);
-    shared = { memory, ex };
+    sh = { memory, ex };
+    shared.set(kernelPrecision(), sh);
   }
-  return shared.ex;
+  return sh.ex;
 }
 
 function ownExports(): KernelExports {
-  if (own === undefined) own = newKernelInstance();
-  return own;
+  let ex = own.get(kernelPrecision());
+  if (ex === undefined) {
+    ex = newKernelInstance();
+    own.set(kernelPrecision(), ex);
+  }
+  return ex;
 }
 
 /**
@@ -327,7 +322,27 @@ function ownExports(): KernelExports {
  */
 export function kernelExports(): KernelExports {
   const be = tfWasmBackend();
-  return be ? sharedExports(be) : ownExports();
+  const ex = be ? sharedExports(be) : ownExports();
+  return wrapper ? wrapper(ex) : ex;
+}
+
+let wrapper: ((ex: KernelExports) => KernelExports) | undefined;
+
+/**
+ * Wrap the exports every kernel call gets (`kernels/profile.ts` times them this way), or
+ * `undefined` to stop wrapping. The wrapper must call through to the same exports.
+ *
+ * @example
+ * ```ts
+ * import { setKernelExportsWrapper } from "@hest/hest";
+ * setKernelExportsWrapper((ex) => ex);
+ * setKernelExportsWrapper(undefined);
+ * ```
+ */
+export function setKernelExportsWrapper(
+  wrap: ((ex: KernelExports) => KernelExports) | undefined,
+): void {
+  wrapper = wrap;
 }
 
 /**
@@ -428,7 +443,7 @@ function sizeOf(shape: readonly number[]): number {
 }
 
 function sharedCall(be: TfWasmBackend): KernelCall {
-  const ex = sharedExports(be);
+  const ex = wrapper ? wrapper(sharedExports(be)) : sharedExports(be);
   const scratch: number[] = [];
   const outputs = new Map<number, tf.TensorInfo>();
   const alloc = (words: number) => {
@@ -470,7 +485,8 @@ function sharedCall(be: TfWasmBackend): KernelCall {
 }
 
 function ownCall(): KernelCall {
-  const ex = ownExports();
+  const own = ownExports();
+  const ex = wrapper ? wrapper(own) : own;
   let next = align16(ex.__heap_base.value as number);
   const shapes = new Map<number, number[]>();
   const alloc = (words: number) => {

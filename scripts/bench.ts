@@ -13,6 +13,7 @@
  * | row | what is timed |
  * |---|---|
  * | `train.standard`, `train.conv`, `train.spiking` | one optimiser step: mask sampling (20 % of bins), forward, masked Poisson loss, backward, global-norm clip 1.0, AdamW (lr 1e-4, wd 0.01) |
+ * | `train.standard.fast`, `infer.standard.b32.fast` | the same as without `.fast` on the fast kernel build (relaxed-SIMD multiply-add, `kernels/precision.ts`); the row's `kernels` says which build ran |
  * | `train.standard.remat`, `train.spiking.remat` | the same with every block rematerialised (`remat: true`, lib/core/remat.ts); run first, so their `rssHwmMb` is their own peak |
  * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
  * | `stream.step` | one bin of streaming inference, batch 1, of the trained `hybrid-causal` run committed in results/hybrid_causal (width 64, 2 blocks, causal conv attention) replaying Lorenz test trials, on the WASM stream engine (kernels/stream_engine.ts) |
@@ -56,16 +57,24 @@ import {
   UsageError,
 } from "./_cli.ts";
 import { loadRun } from "../lib/experiments/run.ts";
+import { formatProfile, profileOps } from "../kernels/profile.ts";
+import { setKernelPrecision } from "../kernels/precision.ts";
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
 
 /** Every row, in the order they run (training first, so the VmHWM after them is theirs). */
 const ROWS = [
   "train.standard.remat",
   "train.spiking.remat",
   "train.standard",
+  "train.standard.fast",
   "train.conv",
   "train.spiking",
   "train.standard.ndt",
   "infer.standard.b32",
+  "infer.standard.b32.fast",
   "infer.standard.b1",
   "infer.spiking.b32",
   "infer.spiking.b1",
@@ -89,6 +98,9 @@ const USAGE = `usage: deno task bench [options]
   --reps N             timed repetitions per row (default 5; --steps is an alias)
   --warmup N           untimed repetitions first (default 1)
   --rows A,B,...       only these rows (default all): ${ROWS.join(", ")}
+  --profile            after timing a train or infer row, run it --reps more times with every
+                       op timed (kernels/profile.ts): print the per-op table and keep it in
+                       the row's "profile" (products with their GFLOP/s)
   -h, --help           this text`;
 
 /**
@@ -99,10 +111,12 @@ const TORCH_PAIRS: Record<string, [string, string]> = {
   "train.standard.remat": ["standard", "train_step_ms"],
   "train.spiking.remat": ["spiking", "train_step_ms"],
   "train.standard": ["standard", "train_step_ms"],
+  "train.standard.fast": ["standard", "train_step_ms"],
   "train.conv": ["conv", "train_step_ms"],
   "train.spiking": ["spiking", "train_step_ms"],
   "train.standard.ndt": ["standard", "train_step_ms"],
   "infer.standard.b32": ["standard", "infer_ms_b32"],
+  "infer.standard.b32.fast": ["standard", "infer_ms_b32"],
   "infer.standard.b1": ["standard", "infer_ms_b1"],
   "infer.spiking.b32": ["spiking", "infer_ms_b32"],
   "infer.spiking.b1": ["spiking", "infer_ms_b1"],
@@ -331,8 +345,10 @@ await runMain(USAGE, async () => {
     steps: { type: "string" },
     warmup: { type: "string" },
     rows: { type: "string" },
+    profile: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
+  const doProfile = f.profile === true;
   if (f.help) {
     console.log(USAGE);
     return;
@@ -394,6 +410,38 @@ await runMain(USAGE, async () => {
   const input32 = maskedBatch(ds, all, { key: key(0), unmasked: true });
   const input1 = maskedBatch(ds, all.subarray(0, 1), { key: key(0), unmasked: true });
 
+  /** Run `f` on the fast (relaxed-SIMD) kernel build; the row says which build ran. */
+  async function fastKernels<T>(f: () => Promise<T>): Promise<T> {
+    const got = setKernelPrecision("fast");
+    try {
+      const r = await f();
+      rows[rows.length - 1].kernels = got;
+      return r;
+    } finally {
+      setKernelPrecision("exact");
+    }
+  }
+
+  /** With --profile: `reps` more runs of `f` under `profileOps`, printed and kept in the row. */
+  async function profiled(name: string, f: () => Promise<void>): Promise<{ profile?: unknown }> {
+    if (!doProfile) return {};
+    const { profile } = await profileOps(async () => {
+      for (let r = 0; r < reps; r++) await f();
+    });
+    console.error(`${name} profile (${reps} runs):\n${formatProfile(profile, { runs: reps })}`);
+    return {
+      profile: {
+        totalMsPerRun: round2(profile.totalMs / reps),
+        ops: profile.ops.map((o) => ({
+          name: o.name,
+          callsPerRun: o.calls / reps,
+          msPerRun: round2(o.ms / reps),
+          ...(o.flops > 0 ? { gflops: round2(o.flops / (o.ms * 1e6)) } : {}),
+        })),
+      },
+    };
+  }
+
   async function trainRow(
     name: string,
     model: Model,
@@ -406,7 +454,7 @@ await runMain(USAGE, async () => {
     let state: OptState = optimizer.init(p);
     let i = 0;
     let loss = NaN;
-    const ts = await time(warmup, reps, async () => {
+    async function step(): Promise<void> {
       const k = foldIn(key(7), i++);
       const batch = maskedBatch(ds, all, { key: k, masking });
       const r = await trainStep(model, { params: p, state }, batch, {
@@ -419,7 +467,9 @@ await runMain(USAGE, async () => {
       p = r.params;
       state = r.state;
       loss = r.loss;
-    });
+    }
+    const ts = await time(warmup, reps, step);
+    const profile = await profiled(name, step);
     disposeTree(state.mu);
     disposeTree(state.nu);
     rows.push(summary(name, ts, {
@@ -428,6 +478,7 @@ await runMain(USAGE, async () => {
       params: countParams(p),
       lossLast: Math.round(loss * 1e5) / 1e5,
       rssHwmMb: await peakRssMb(),
+      ...profile,
     }));
     console.error(`${name}: median ${rows[rows.length - 1].medianMs} ms`);
     return p;
@@ -440,12 +491,19 @@ await runMain(USAGE, async () => {
     params: Params,
     input: tf.Tensor,
   ): Promise<void> {
-    const ts = await time(warmup, reps, async () => {
+    async function forward(): Promise<void> {
       const y = model.apply(params, { input }, { training: false, mode, key: key(0) });
       await y.data();
       y.dispose();
-    });
-    rows.push(summary(name, ts, { batch: input.shape[0], mode, rssHwmMb: await peakRssMb() }));
+    }
+    const ts = await time(warmup, reps, forward);
+    const profile = await profiled(name, forward);
+    rows.push(summary(name, ts, {
+      batch: input.shape[0],
+      mode,
+      rssHwmMb: await peakRssMb(),
+      ...profile,
+    }));
     console.error(`${name}: median ${rows[rows.length - 1].medianMs} ms`);
   }
 
@@ -525,6 +583,9 @@ await runMain(USAGE, async () => {
     );
   }
   if (wanted.has("train.standard")) hp = await trainRow("train.standard", hybrid, "standard", hp);
+  if (wanted.has("train.standard.fast")) {
+    hp = await fastKernels(() => trainRow("train.standard.fast", hybrid, "standard", hp));
+  }
   if (wanted.has("train.conv")) {
     const conv = hybridTransformer({ ...reference, attention: "conv" });
     disposeTree(await trainRow("train.conv", conv, "standard", conv.init(key(0))));
@@ -552,6 +613,11 @@ await runMain(USAGE, async () => {
   const trainPeakRssMb = await peakRssMb();
   if (wanted.has("infer.standard.b32")) {
     await inferRow("infer.standard.b32", hybrid, "standard", hp, input32.input);
+  }
+  if (wanted.has("infer.standard.b32.fast")) {
+    await fastKernels(() =>
+      inferRow("infer.standard.b32.fast", hybrid, "standard", hp, input32.input)
+    );
   }
   if (wanted.has("infer.standard.b1")) {
     await inferRow("infer.standard.b1", hybrid, "standard", hp, input1.input);

@@ -12,6 +12,7 @@ import { type Key, normal, split, tfSeed, uniform } from "../core/random.ts";
 import type { Params } from "../core/tree.ts";
 import type { ApplyContext } from "./types.ts";
 import { linearKernel } from "../../kernels/linear.ts";
+import { geluKernel } from "../../kernels/gelu.ts";
 import { kernelsActive } from "../../kernels/wasm.ts";
 
 /**
@@ -187,7 +188,8 @@ export function applyLayerNorm(
  * ```
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+  // one WASM pass each way on wasm / cpu (kernels/gelu.ts), the composite elsewhere
+  return geluKernel(x);
 }
 
 /**

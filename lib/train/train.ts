@@ -16,6 +16,7 @@
  */
 // @ts-types="@types/cli-progress"
 import cliProgress from "cli-progress";
+import { kernelPrecision, setKernelPrecision } from "../../kernels/precision.ts";
 import process from "node:process";
 import { tf } from "../core/backend.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
@@ -373,6 +374,22 @@ export async function train(
   opts: TrainOptions = {},
 ): Promise<TrainResult> {
   const o = resolveTrainOptions(opts);
+  if (o.kernels === undefined) return await trainResolved(model, ds, o);
+  // the kernel build for this run only (kernels/precision.ts), then the caller's again
+  const before = kernelPrecision();
+  setKernelPrecision(o.kernels);
+  try {
+    return await trainResolved(model, ds, o);
+  } finally {
+    setKernelPrecision(before);
+  }
+}
+
+async function trainResolved(
+  model: Model,
+  ds: SpikeDataset,
+  o: ReturnType<typeof resolveTrainOptions>,
+): Promise<TrainResult> {
   if (ds.heldIn.length !== model.config.nInputs || ds.counts.shape[2] !== model.config.nOutputs) {
     throw new Error(
       `model expects ${model.config.nInputs} held-in of ${model.config.nOutputs} neurons, dataset has ` +

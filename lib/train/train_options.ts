@@ -89,6 +89,14 @@ export interface TrainOptions {
    */
   remat?: boolean;
   /**
+   * The WASM kernel build for this run (`kernels/precision.ts`): `"exact"` (bit-reproducible
+   * float32 products) or `"fast"` (relaxed-SIMD multiply-add in the dense products, within 1e-5
+   * of exact, faster on FMA machines; falls back to exact where the engine lacks relaxed SIMD).
+   * Absent: the process's setting (`HEST_KERNEL_PRECISION`, default exact). Recorded in the
+   * run's config.
+   */
+  kernels?: "exact" | "fast";
+  /**
    * Write the resumable `state.safetensors` (see `lib/train/train_state.ts`) into `outDir` every this
    * many steps and at the end (default: `evalEvery`).
    */
@@ -153,6 +161,7 @@ const TRAIN_KEYS = [
   "standardPerSpiking",
   "distill",
   "remat",
+  "kernels",
   "checkpointEvery",
   "resumeFrom",
   "diagnostics",
@@ -214,6 +223,7 @@ export type ResolvedTrainOptions =
       | "resumeFrom"
       | "diagnostics"
       | "standardPerSpiking"
+      | "kernels"
     >
   >
   & TrainOptions;
@@ -308,6 +318,17 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
       }
       return opts.remat ?? false;
     })(),
+    // left out when absent, like standardPerSpiking: older runs' fingerprints stay the same
+    ...(opts.kernels === undefined ? {} : {
+      kernels: ((k: unknown) => {
+        if (k !== "exact" && k !== "fast") {
+          throw new TypeError(
+            `train option "kernels" must be "exact" or "fast", found ${describe(k)}`,
+          );
+        }
+        return k;
+      })(opts.kernels),
+    }),
     checkpointEvery: checkNum(
       opts,
       "checkpointEvery",

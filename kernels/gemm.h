@@ -1,0 +1,210 @@
+// Dense GEMM of the hest kernels (included once, by hest_kernels.c): C[M, N] (row stride ldc) =
+// op(A)[M, K] · op(B)[K, N] (+ bias), both operands addressed by (row stride, column stride) so
+// transposes cost nothing but the packing.
+//
+// Blocking as in GotoBLAS / BLIS: for each block of NC columns and KC rows of op(B), the block is
+// packed into 8-column panels ([panel][k][8]); for each block of MC rows of op(A), the block is
+// packed into 4-row micro-panels ([panel][k][4]); a 4 × 8 micro-kernel then runs over every
+// (micro-panel, panel) pair with its 8 accumulators in registers. The packed op(B) block (KC × NC
+// floats, 256 KiB) stays in L2 and a panel (KC × 8, 8 KiB) in L1.
+//
+// Why 4 × 8 and one vector load of A per k: Deno does not enable V8's WebAssembly trap handler,
+// so every wasm load and store carries an explicit bounds check (lea, cmp, jae: three extra
+// instructions, see docs/performance.md). The micro-kernel therefore loads as little as it can
+// per multiply: per k one v128 of the packed A panel (4 rows) and two of the B panel; the four
+// row broadcasts are lane shuffles in registers. 8 accumulators + 2 B + 1 A + 1 broadcast fit the
+// 16 SIMD registers V8 allocates on x64 (6 × 8 or 4 × 12 blocks spill and run slower).
+//
+// Reproducibility: every C[i, j] is summed as ((0 + a0·b0) + a1·b1) + … in ascending k, whatever
+// the blocking (a later K block reloads the partial sums from C and goes on adding), with the
+// bias added after the last term: the same float32 operations in the same order as the plain
+// triple loop, so the exact build gives the same bits on every engine. The fast build
+// (HEST_FAST, kernels/hest_kernels_fast.wasm) fuses each multiply-add with relaxed SIMD
+// (`f32x4.relaxed_madd`), which an engine may compute with or without the intermediate rounding.
+
+#define GEMM_MR 4
+#define GEMM_NR 8
+#define GEMM_KC 256
+#define GEMM_MC 64
+#define GEMM_NC 256
+
+#ifdef HEST_FAST
+#define GEMM_MADD(a, b, c) __builtin_wasm_relaxed_madd_f32x4(a, b, c)
+#else
+#define GEMM_MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), c)
+#endif
+
+static inline int gemm_min(int a, int b) { return a < b ? a : b; }
+
+// Floats of scratch gemm_packed needs for these sizes.
+static inline int gemm_scratch_floats(int M, int N, int K) {
+  int kc = gemm_min(K, GEMM_KC);
+  int nc = (gemm_min(N, GEMM_NC) + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+  int mc = (gemm_min(M, GEMM_MC) + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+  return kc * (nc + mc) + 16;
+}
+
+// op(A)[0:mc, 0:kc] → 4-row micro-panels, zero rows past mc.
+static void gemm_pack_a(const float *A, long rs, long cs, int mc, int kc, float *Ap) {
+  for (int p = 0; p < mc; p += GEMM_MR) {
+    int rows = gemm_min(mc - p, GEMM_MR);
+    float *d = Ap + (long)p * kc;
+    const float *s = A + p * rs;
+    if (rows == GEMM_MR && rs == 1) {  // columns of a transposed operand: 4 contiguous floats
+      for (int k = 0; k < kc; k++) wasm_v128_store(d + 4 * k, wasm_v128_load(s + k * cs));
+      continue;
+    }
+    for (int k = 0; k < kc; k++) {
+      for (int r = 0; r < GEMM_MR; r++) d[4 * k + r] = r < rows ? s[r * rs + k * cs] : 0.0f;
+    }
+  }
+}
+
+// op(B)[0:kc, 0:nc] → 8-column panels, zero columns past nc.
+static void gemm_pack_b(const float *B, long rs, long cs, int kc, int nc, float *Bp) {
+  for (int j = 0; j < nc; j += GEMM_NR) {
+    int cols = gemm_min(nc - j, GEMM_NR);
+    float *d = Bp + (long)j * kc;
+    const float *s = B + j * cs;
+    if (cols == GEMM_NR && cs == 1) {
+      for (int k = 0; k < kc; k++) {
+        wasm_v128_store(d + 8 * k, wasm_v128_load(s + k * rs));
+        wasm_v128_store(d + 8 * k + 4, wasm_v128_load(s + k * rs + 4));
+      }
+      continue;
+    }
+    for (int k = 0; k < kc; k++) {
+      for (int c = 0; c < GEMM_NR; c++) d[8 * k + c] = c < cols ? s[k * rs + c * cs] : 0.0f;
+    }
+  }
+}
+
+// The 4 × 8 block of C at c: first = 1 starts the sums from 0, else from C's partial sums;
+// bias (8 floats, or NULL) is added after the last K block. rows / cols: the valid part.
+static void gemm_micro(const float *restrict a, const float *restrict b, int kc, float *c,
+                       long ldc, int rows, int cols, int first, const float *bias) {
+  v128_t c00, c01, c10, c11, c20, c21, c30, c31;
+  int full = rows == GEMM_MR && cols == GEMM_NR;
+  float tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(16)));
+  if (first) {
+    c00 = wasm_f32x4_splat(0.0f);
+    c01 = c10 = c11 = c20 = c21 = c30 = c31 = c00;
+  } else {
+    const float *src = c;
+    long ld = ldc;
+    if (!full) {
+      for (int r = 0; r < GEMM_MR; r++) {
+        for (int q = 0; q < GEMM_NR; q++) {
+          tmp[8 * r + q] = r < rows && q < cols ? c[r * ldc + q] : 0.0f;
+        }
+      }
+      src = tmp;
+      ld = 8;
+    }
+    c00 = wasm_v128_load(src), c01 = wasm_v128_load(src + 4);
+    c10 = wasm_v128_load(src + ld), c11 = wasm_v128_load(src + ld + 4);
+    c20 = wasm_v128_load(src + 2 * ld), c21 = wasm_v128_load(src + 2 * ld + 4);
+    c30 = wasm_v128_load(src + 3 * ld), c31 = wasm_v128_load(src + 3 * ld + 4);
+  }
+  for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
+    v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+    v128_t av = wasm_v128_load(a);
+    v128_t x = wasm_i32x4_shuffle(av, av, 0, 0, 0, 0);
+    c00 = GEMM_MADD(x, b0, c00);
+    c01 = GEMM_MADD(x, b1, c01);
+    x = wasm_i32x4_shuffle(av, av, 1, 1, 1, 1);
+    c10 = GEMM_MADD(x, b0, c10);
+    c11 = GEMM_MADD(x, b1, c11);
+    x = wasm_i32x4_shuffle(av, av, 2, 2, 2, 2);
+    c20 = GEMM_MADD(x, b0, c20);
+    c21 = GEMM_MADD(x, b1, c21);
+    x = wasm_i32x4_shuffle(av, av, 3, 3, 3, 3);
+    c30 = GEMM_MADD(x, b0, c30);
+    c31 = GEMM_MADD(x, b1, c31);
+  }
+  if (bias) {
+    v128_t bl = wasm_v128_load(bias), bh = wasm_v128_load(bias + 4);
+    c00 = wasm_f32x4_add(c00, bl), c01 = wasm_f32x4_add(c01, bh);
+    c10 = wasm_f32x4_add(c10, bl), c11 = wasm_f32x4_add(c11, bh);
+    c20 = wasm_f32x4_add(c20, bl), c21 = wasm_f32x4_add(c21, bh);
+    c30 = wasm_f32x4_add(c30, bl), c31 = wasm_f32x4_add(c31, bh);
+  }
+  float *dst = full ? c : tmp;
+  long ld = full ? ldc : 8;
+  wasm_v128_store(dst, c00), wasm_v128_store(dst + 4, c01);
+  wasm_v128_store(dst + ld, c10), wasm_v128_store(dst + ld + 4, c11);
+  wasm_v128_store(dst + 2 * ld, c20), wasm_v128_store(dst + 2 * ld + 4, c21);
+  wasm_v128_store(dst + 3 * ld, c30), wasm_v128_store(dst + 3 * ld + 4, c31);
+  if (!full) {
+    for (int r = 0; r < rows; r++) {
+      for (int q = 0; q < cols; q++) c[r * ldc + q] = tmp[8 * r + q];
+    }
+  }
+}
+
+// C[M, N] = op(A) · op(B) (+ bias[N] zero-padded to a multiple of 8, or NULL). op(A)[m, k] at
+// A[m·ars + k·acs], op(B)[k, n] at B[k·brs + n·bcs]. scratch: gemm_scratch_floats(M, N, K)
+// floats, 16-byte aligned. K = 0 gives C = bias (or 0).
+static void gemm_packed(const float *A, long ars, long acs, const float *B, long brs, long bcs,
+                        float *C, long ldc, int M, int N, int K, const float *bias,
+                        float *scratch) {
+  if (K == 0) {
+    for (int m = 0; m < M; m++) {
+      for (int n = 0; n < N; n++) C[m * ldc + n] = bias ? bias[n] : 0.0f;
+    }
+    return;
+  }
+  int kcMax = gemm_min(K, GEMM_KC);
+  int ncMax = (gemm_min(N, GEMM_NC) + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+  float *Bp = scratch;
+  float *Ap = scratch + (long)kcMax * ncMax;
+  for (int jc = 0; jc < N; jc += GEMM_NC) {
+    int nc = gemm_min(N - jc, GEMM_NC);
+    for (int pc = 0; pc < K; pc += GEMM_KC) {
+      int kc = gemm_min(K - pc, GEMM_KC);
+      int last = pc + kc == K;
+      gemm_pack_b(B + pc * brs + jc * bcs, brs, bcs, kc, nc, Bp);
+      for (int ic = 0; ic < M; ic += GEMM_MC) {
+        int mc = gemm_min(M - ic, GEMM_MC);
+        gemm_pack_a(A + ic * ars + pc * acs, ars, acs, mc, kc, Ap);
+        for (int jr = 0; jr < nc; jr += GEMM_NR) {
+          int cols = gemm_min(nc - jr, GEMM_NR);
+          const float *bb = last && bias ? bias + jc + jr : 0;
+          for (int ir = 0; ir < mc; ir += GEMM_MR) {
+            gemm_micro(Ap + (long)ir * kc, Bp + (long)jr * kc, kc, C + (ic + ir) * ldc + jc + jr,
+                       ldc, gemm_min(mc - ir, GEMM_MR), cols, pc == 0, bb);
+          }
+        }
+      }
+    }
+  }
+}
+
+// A register-resident loop of SIMD multiply-adds for `n` steps: 14 independent accumulators
+// (c = c·x + y; with x and y that fills the 16 SIMD registers V8 allocates on x64), 112 flops a
+// step, no memory access: the most multiply-adds per second this engine issues, in the exact
+// build as f32x4.mul + f32x4.add, in the fast one as f32x4.relaxed_madd (kernels/peak.ts).
+#define PEAK_ACC 14
+EXPORT(simd_peak)
+float simd_peak(int n, float s) {
+  v128_t c[PEAK_ACC];
+  for (int i = 0; i < PEAK_ACC; i++) c[i] = wasm_f32x4_splat(s * (float)i);
+  v128_t x = wasm_f32x4_splat(0.999f), y = wasm_f32x4_splat(1e-3f);
+  for (int k = 0; k < n; k++) {
+    for (int i = 0; i < PEAK_ACC; i++) c[i] = GEMM_MADD(c[i], x, y);
+    __asm__ volatile("" ::: "memory");  // one step per iteration: no unrolling across steps
+  }
+  v128_t t = c[0];
+  for (int i = 1; i < PEAK_ACC; i++) t = wasm_f32x4_add(t, c[i]);
+  return wasm_f32x4_extract_lane(t, 0) + wasm_f32x4_extract_lane(t, 3);
+}
+
+// 1 in the fast build (relaxed-SIMD multiply-add), 0 in the exact one.
+EXPORT(kernels_fast)
+int kernels_fast(void) {
+#ifdef HEST_FAST
+  return 1;
+#else
+  return 0;
+#endif
+}

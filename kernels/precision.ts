@@ -1,0 +1,131 @@
+/**
+ * The two builds of the hest WASM kernels and the switch between them: the exact build
+ * (`kernels/hest_kernels.wasm`, the default, bit-reproducible) and the fast build
+ * (`kernels/hest_kernels_fast.wasm`, relaxed-SIMD multiply-add in the dense products). Both come
+ * from `kernels/hest_kernels.c` (`deno task kernels`); docs/performance.md gives what each runs at.
+ *
+ * @module
+ */
+/**
+ * Which build of the kernels runs. `"exact"` (the default, `kernels/hest_kernels.wasm`): every
+ * product is float32 multiplies and adds in a fixed order, the same bits on every engine and
+ * machine. `"fast"` (`kernels/hest_kernels_fast.wasm`, the same source with `HEST_FAST`): the dense
+ * products fuse each multiply-add with relaxed SIMD (`f32x4.relaxed_madd`), which an engine may
+ * round once (FMA) or twice: faster where the CPU has FMA, equal to the exact build within a
+ * relative 1e-5 of the sums' magnitude, not bit-reproducible across machines.
+ */
+export type KernelPrecision = "exact" | "fast";
+
+const KERNEL_FILES: Record<KernelPrecision, string> = {
+  exact: "./hest_kernels.wasm",
+  fast: "./hest_kernels_fast.wasm",
+};
+
+const compiled = new Map<KernelPrecision, WebAssembly.Module>();
+
+function readModule(p: KernelPrecision): Uint8Array<ArrayBuffer> {
+  const url = new URL(KERNEL_FILES[p], import.meta.url);
+  try {
+    return Deno.readFileSync(url) as Uint8Array<ArrayBuffer>;
+  } catch (err) {
+    throw new Error(
+      `cannot read the hest kernels module ${url.pathname} (run with --allow-read; rebuild ` +
+        `it with "deno task kernels"): ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * The compiled kernel module of the build in use (compiled once per build, on first use).
+ *
+ * @example
+ * ```ts
+ * import { kernelModule } from "@hest/hest";
+ * WebAssembly.Module.exports(kernelModule()).length > 0; // true
+ * ```
+ */
+export function kernelModule(): WebAssembly.Module {
+  let m = compiled.get(precision);
+  if (m === undefined) {
+    m = new WebAssembly.Module(readModule(precision));
+    compiled.set(precision, m);
+  }
+  return m;
+}
+
+let fastSupport: boolean | undefined;
+
+/**
+ * Whether this engine can run the fast (relaxed-SIMD) build: its module validates. V8 has shipped
+ * relaxed SIMD by default since 11.4 (Deno 1.35); engines without it get `false`.
+ *
+ * @example
+ * ```ts
+ * import { fastKernelsSupported } from "@hest/hest";
+ * typeof fastKernelsSupported(); // "boolean"
+ * ```
+ */
+export function fastKernelsSupported(): boolean {
+  if (fastSupport === undefined) {
+    try {
+      fastSupport = WebAssembly.validate(readModule("fast"));
+    } catch {
+      fastSupport = false;
+    }
+  }
+  return fastSupport;
+}
+
+let precision: KernelPrecision = envPrecision();
+
+/** `HEST_KERNEL_PRECISION=fast` in the environment starts with the fast build (where it runs). */
+function envPrecision(): KernelPrecision {
+  try {
+    const q = Deno.permissions.querySync({ name: "env", variable: "HEST_KERNEL_PRECISION" });
+    const v = q.state === "granted" ? Deno.env.get("HEST_KERNEL_PRECISION") : undefined;
+    if (v === undefined || v === "" || v === "exact") return "exact";
+    if (v === "fast") return fastKernelsSupported() ? "fast" : "exact";
+    throw new Error(`HEST_KERNEL_PRECISION must be "exact" or "fast", found "${v}"`);
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith("HEST_KERNEL_PRECISION")) throw err;
+    return "exact";
+  }
+}
+
+/**
+ * Choose the kernel build for the whole process (see {@linkcode KernelPrecision}); returns the
+ * build that runs from now on: `"fast"` falls back to `"exact"` (with a warning) where the engine
+ * lacks relaxed SIMD. Kernel instances made before keep their build.
+ *
+ * @example
+ * ```ts
+ * import { setKernelPrecision } from "@hest/hest";
+ * setKernelPrecision("fast"); // "fast" on Deno 2
+ * setKernelPrecision("exact");
+ * ```
+ */
+export function setKernelPrecision(p: KernelPrecision): KernelPrecision {
+  if (p !== "exact" && p !== "fast") {
+    throw new TypeError(`setKernelPrecision expects "exact" or "fast", found ${String(p)}`);
+  }
+  if (p === "fast" && !fastKernelsSupported()) {
+    console.warn("hest: this engine lacks relaxed SIMD; the fast kernels fall back to exact");
+    p = "exact";
+  }
+  precision = p;
+  return p;
+}
+
+/**
+ * The kernel build in use (see {@linkcode setKernelPrecision}).
+ *
+ * @example
+ * ```ts
+ * import { kernelPrecision } from "@hest/hest";
+ * kernelPrecision(); // "exact" unless HEST_KERNEL_PRECISION=fast
+ * ```
+ */
+export function kernelPrecision(): KernelPrecision {
+  return precision;
+}
