@@ -12,7 +12,8 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { boolOption, checkKeys, describe } from "../lib/core/validation.ts";
-import { kernelsActive, withKernelCall } from "./wasm.ts";
+import { kernelsActive, tensorData, withKernelCall } from "./wasm.ts";
+import { kernelThreads, splitRange, THREADED_MIN_FLOPS, withThreads } from "./threads.ts";
 
 /** Options of {@linkcode bmm}. */
 export interface BmmOptions {
@@ -50,8 +51,81 @@ function dims(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean): Dims {
   return { batchShape, batch, M, N, K };
 }
 
+function badError(mode: number, bad: number): Error {
+  const which = mode === 1 ? "binaryA: the left operand" : "binaryB: the right operand";
+  return new Error(
+    `bmm option ${which} must hold only 0 and 1, found ${bad} other nonzero entries`,
+  );
+}
+
+/**
+ * bmmRaw on the kernel threads (kernels/threads.ts): the batch split across threads (or, for one
+ * untransposed-A product, its rows), each part by the same `bmm` as one thread; undefined when
+ * the pool is off, the product is small, or it cannot be split.
+ */
+function bmmThreaded(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  tA: boolean,
+  tB: boolean,
+  mode: number,
+): tf.Tensor | undefined {
+  const { batchShape, batch, M, N, K } = dims(a, b, tA, tB);
+  if (kernelThreads() < 2 || 2 * batch * M * N * K < THREADED_MIN_FLOPS || (batch === 1 && tA)) {
+    return undefined;
+  }
+  return withKernelCall((call) => {
+    const pc = call.output([...batchShape, M, N]);
+    const bad = withThreads((tc) => {
+      const [pa, pb] = [tc.input(tensorData(a)), tc.input(tensorData(b))];
+      const pcc = tc.alloc(batch * M * N);
+      const flags = [tA ? 1 : 0, tB ? 1 : 0, mode];
+      const jobs = batch > 1
+        ? splitRange(batch, tc.threads).map(([b0, nb]) => ({
+          name: "bmm",
+          args: [
+            pa + 4 * b0 * M * K,
+            pb + 4 * b0 * K * N,
+            pcc + 4 * b0 * M * N,
+            nb,
+            M,
+            N,
+            K,
+            ...flags,
+            tc
+              .alloc(tc.ex.bmm_scratch_floats(M, N, K, mode)),
+          ],
+        }))
+        : splitRange(M, tc.threads, 4).map(([m0, m]) => ({
+          name: "bmm",
+          args: [
+            pa + 4 * m0 * K,
+            pb,
+            pcc + 4 * m0 * N,
+            1,
+            m,
+            N,
+            K,
+            ...flags,
+            tc.alloc(
+              tc.ex.bmm_scratch_floats(m, N, K, mode),
+            ),
+          ],
+        }));
+      const bad = tc.run(jobs).reduce((x, r) => x + r, 0);
+      call.view(pc, batch * M * N).set(tc.view(pcc, batch * M * N));
+      return bad;
+    });
+    if (bad === undefined) return undefined;
+    if (bad > 0) throw badError(mode, bad);
+    return call.take(pc);
+  });
+}
+
 /** Run the kernel: op(a) · op(b), mode 0 dense, 1 binary a, 2 binary b. No autodiff. */
 function bmmRaw(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean, mode: number): tf.Tensor {
+  const threaded = bmmThreaded(a, b, tA, tB, mode);
+  if (threaded) return threaded;
   const { batchShape, batch, M, N, K } = dims(a, b, tA, tB);
   return withKernelCall((call) => {
     const ex = call.ex;
@@ -59,12 +133,7 @@ function bmmRaw(a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean, mode: numb
     const pc = call.output([...batchShape, M, N]);
     const ps = call.scratch(ex.bmm_scratch_floats(M, N, K, mode));
     const bad = ex.bmm(pa, pb, pc, batch, M, N, K, tA ? 1 : 0, tB ? 1 : 0, mode, ps);
-    if (bad > 0) {
-      const which = mode === 1 ? "binaryA: the left operand" : "binaryB: the right operand";
-      throw new Error(
-        `bmm option ${which} must hold only 0 and 1, found ${bad} other nonzero entries`,
-      );
-    }
+    if (bad > 0) throw badError(mode, bad);
     return call.take(pc);
   });
 }

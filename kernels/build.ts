@@ -27,11 +27,23 @@ export const KERNEL_WASM: URL = new URL("./hest_kernels.wasm", import.meta.url);
 export const KERNEL_WASM_FAST: URL = new URL("./hest_kernels_fast.wasm", import.meta.url);
 /** What the fast build adds to {@linkcode CLANG_ARGS}. */
 export const FAST_ARGS: readonly string[] = ["-mrelaxed-simd", "-DHEST_FAST"];
+/** The committed shared-memory build (exact arithmetic) the kernel threads run. */
+export const KERNEL_WASM_MT: URL = new URL("./hest_kernels_mt.wasm", import.meta.url);
+/** What the shared-memory build adds to {@linkcode CLANG_ARGS} (a shared memory of ≤ 2 GiB). */
+export const SHARED_ARGS: readonly string[] = [
+  "-matomics",
+  "-mbulk-memory",
+  "-Wl,--shared-memory",
+  "-Wl,--max-memory=2147483648",
+];
 
 /** Options of {@linkcode buildKernels}. */
 export interface BuildOptions {
-  /** `"exact"` (default) or `"fast"` (relaxed SIMD; needs {@linkcode fastClang}). */
-  precision?: "exact" | "fast";
+  /**
+   * `"exact"` (default), `"fast"` (relaxed SIMD; needs {@linkcode fastClang}) or `"shared"` (the
+   * exact arithmetic on a shared memory, for `kernels/threads.ts`).
+   */
+  precision?: "exact" | "fast" | "shared";
   /** The compiler (default `clang`, or `fastClang()` for the fast build). */
   clang?: string;
 }
@@ -75,7 +87,13 @@ export async function buildKernels(outPath: string, opts: BuildOptions = {}): Pr
   let out: Deno.CommandOutput;
   try {
     out = await new Deno.Command(clang, {
-      args: [...CLANG_ARGS, ...(fast ? FAST_ARGS : []), "-o", outPath, KERNEL_SOURCE.pathname],
+      args: [
+        ...CLANG_ARGS,
+        ...(fast ? FAST_ARGS : opts.precision === "shared" ? SHARED_ARGS : []),
+        "-o",
+        outPath,
+        KERNEL_SOURCE.pathname,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -135,6 +153,8 @@ const USAGE = `usage: deno task kernels [options]
 
   --out FILE           where to write the exact module (default kernels/hest_kernels.wasm,
                        the committed file)
+  --out-shared FILE    where to write the shared-memory module of the kernel threads (default
+                       kernels/hest_kernels_mt.wasm)
   --out-fast FILE      where to write the fast (relaxed-SIMD) module (default
                        kernels/hest_kernels_fast.wasm; needs clang 16 or later)
   -h, --help           this text
@@ -173,13 +193,14 @@ async function buildTo(dest: string, opts: BuildOptions): Promise<void> {
 }
 
 async function main(args: string[]): Promise<void> {
-  let values: { out?: string; "out-fast"?: string; help?: boolean };
+  let values: { out?: string; "out-fast"?: string; "out-shared"?: string; help?: boolean };
   try {
     values = parseArgs({
       args,
       options: {
         out: { type: "string" },
         "out-fast": { type: "string" },
+        "out-shared": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -193,6 +214,7 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   await buildTo(values.out ?? KERNEL_WASM.pathname, { precision: "exact" });
+  await buildTo(values["out-shared"] ?? KERNEL_WASM_MT.pathname, { precision: "shared" });
   const clang = await fastClang();
   if (clang === undefined && values["out-fast"] === undefined) {
     console.log(

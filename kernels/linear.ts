@@ -13,7 +13,8 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { describe } from "../lib/core/validation.ts";
-import { type KernelCall, kernelsActive, withKernelCall } from "./wasm.ts";
+import { type KernelCall, kernelsActive, tensorData, withKernelCall } from "./wasm.ts";
+import { kernelThreads, splitRange, THREADED_MIN_FLOPS, withThreads } from "./threads.ts";
 
 /** Options of {@linkcode linearKernel}. */
 export interface LinearKernelOptions {
@@ -109,6 +110,122 @@ export function linearBackwardAt(
   return bad;
 }
 
+/**
+ * The forward on the kernel threads (kernels/threads.ts): rows split across threads, each part
+ * by the same `linear_forward` as one thread; undefined when the pool is off or it is too small.
+ */
+function forwardThreaded(
+  x: tf.Tensor,
+  w: tf.Tensor,
+  b: tf.Tensor,
+  dims: { M: number; K: number; N: number; mode: number },
+): [tf.Tensor, number] | undefined {
+  const { M, K, N, mode } = dims;
+  if (kernelThreads() < 2 || 2 * M * K * N < THREADED_MIN_FLOPS) return undefined;
+  return withKernelCall((call) => {
+    const py = call.output([M, N]);
+    const bad = withThreads((tc) => {
+      const [px, pw, pb] = [
+        tc.input(tensorData(x)),
+        tc.input(tensorData(w)),
+        tc.input(tensorData(b)),
+      ];
+      const pyy = tc.alloc(M * N);
+      const jobs = splitRange(M, tc.threads, 4).map(([m0, m]) => ({
+        name: "linear_forward",
+        args: [
+          px + 4 * m0 * K,
+          pw,
+          pb,
+          pyy + 4 * m0 * N,
+          m,
+          N,
+          K,
+          mode,
+          tc.alloc(
+            tc.ex.linear_scratch_floats(m, N, K, mode),
+          ),
+        ],
+      }));
+      const bad = tc.run(jobs).reduce((a, r) => a + r, 0);
+      call.view(py, M * N).set(tc.view(pyy, M * N));
+      return bad;
+    });
+    return bad === undefined ? undefined : [call.take(py), bad];
+  });
+}
+
+/**
+ * The backward on the kernel threads: `dx = dy · wᵀ` split by rows and `dw = xᵀ · dy` split by
+ * its rows (x's columns), half the threads each (with two threads, one gradient each: the same
+ * FLOPs); `db` on the calling thread. Undefined when the pool is off or it is too small.
+ */
+function backwardThreaded(
+  x: tf.Tensor,
+  w: tf.Tensor,
+  dy: tf.Tensor,
+  dims: { M: number; K: number; N: number; mode: number },
+): [tf.Tensor[], number] | undefined {
+  const { M, K, N, mode } = dims;
+  if (kernelThreads() < 2 || 2 * M * K * N < THREADED_MIN_FLOPS) return undefined;
+  return withKernelCall((call) => {
+    const [qdx, qdw, qdb] = [call.output([M, K]), call.output([K, N]), call.output([N])];
+    const bad = withThreads((tc) => {
+      const [px, pw, pdy] = [
+        tc.input(tensorData(x)),
+        tc.input(tensorData(w)),
+        tc.input(tensorData(dy)),
+      ];
+      const [pdx, pdw, pdb] = [tc.alloc(M * K), tc.alloc(K * N), tc.alloc(N)];
+      const nx = Math.max(1, Math.ceil(tc.threads / 2));
+      const jobs = [
+        ...splitRange(M, nx, 4).map(([m0, m]) => ({
+          name: "bmm",
+          args: [
+            pdy + 4 * m0 * N,
+            pw,
+            pdx + 4 * m0 * K,
+            1,
+            m,
+            K,
+            N,
+            0,
+            1,
+            0,
+            tc.alloc(
+              tc.ex.bmm_scratch_floats(m, K, N, 0),
+            ),
+          ],
+        })),
+        ...splitRange(K, Math.max(1, tc.threads - nx), 4).map(([i0, i]) => ({
+          name: "gemm_tn",
+          args: [
+            px + 4 * i0,
+            pdy,
+            pdw + 4 * i0 * N,
+            M,
+            i,
+            N,
+            K,
+            N,
+            mode,
+            tc.alloc(
+              tc.ex.gemm_tn_scratch_floats(M, i, N),
+            ),
+          ],
+        })),
+      ];
+      const bad = tc.run(jobs).reduce((a, r) => a + r, 0);
+      tc.ex.col_sum(pdy, pdb, M, N);
+      call.view(qdx, M * K).set(tc.view(pdx, M * K));
+      call.view(qdw, K * N).set(tc.view(pdw, K * N));
+      call.view(qdb, N).set(tc.view(pdb, N));
+      return bad;
+    });
+    return bad === undefined ? undefined : [[call.take(qdx), call.take(qdw), call.take(qdb)], bad];
+  });
+}
+
 function linearFnFor(binary: boolean): LinearFn {
   const mode = binary ? 1 : 0;
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -119,7 +236,9 @@ function linearFnFor(binary: boolean): LinearFn {
     save([x, w]);
     const [M, K] = x.shape as [number, number];
     const N = w.shape[1] as number;
-    const y = withKernelCall((call) => {
+    const threaded = forwardThreaded(x, w, b, { M, K, N, mode });
+    if (threaded) checkBad(threaded[1], "forward");
+    const y = threaded?.[0] ?? withKernelCall((call) => {
       const at = { M, K, N, mode, x: call.input(x), w: call.input(w) };
       const py = call.output([M, N]);
       checkBad(linearForwardAt(call, { ...at, b: call.input(b), y: py }), "forward");
@@ -127,14 +246,20 @@ function linearFnFor(binary: boolean): LinearFn {
     });
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
-        withKernelCall((g) => {
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+        const tg = backwardThreaded(saved[0], saved[1], dy, { M, K, N, mode });
+        if (tg) {
+          checkBad(tg[1], "backward");
+          return tg[0];
+        }
+        return withKernelCall((g) => {
           const at = { M, K, N, mode, x: g.input(saved[0]), w: g.input(saved[1]) };
           const [qdx, qdw, qdb] = [g.output([M, K]), g.output([K, N]), g.output([N])];
           const bad = linearBackwardAt(g, { ...at, dy: g.input(dy), dx: qdx, dw: qdw, db: qdb });
           checkBad(bad, "backward");
           return [g.take(qdx), g.take(qdw), g.take(qdb)];
-        }),
+        });
+      },
     };
   }) as LinearFn;
 }

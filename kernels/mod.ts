@@ -14,3 +14,4 @@ export * from "./tim.ts";
 export * from "./wasm.ts";
 export * from "./profile.ts";
 export * from "./precision.ts";
+export * from "./threads.ts";

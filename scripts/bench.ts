@@ -14,6 +14,7 @@
  * |---|---|
  * | `train.standard`, `train.conv`, `train.spiking` | one optimiser step: mask sampling (20 % of bins), forward, masked Poisson loss, backward, global-norm clip 1.0, AdamW (lr 1e-4, wd 0.01) |
  * | `train.standard.fast`, `infer.standard.b32.fast` | the same as without `.fast` on the fast kernel build (relaxed-SIMD multiply-add, `kernels/precision.ts`); the row's `kernels` says which build ran |
+ * | `train.standard.t2`, `train.spiking.t2`, `infer.standard.b32.t2` | the same with the kernel products on two threads (`kernels/threads.ts`); with `--vs-torch` PyTorch also runs on two threads and the row gets `torchT2MedianMs` and `ratioT2` beside its one-thread pair |
  * | `train.standard.remat`, `train.spiking.remat` | the same with every block rematerialised (`remat: true`, lib/core/remat.ts); run first, so their `rssHwmMb` is their own peak |
  * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
  * | `stream.step` | one bin of streaming inference, batch 1, of the trained `hybrid-causal` run committed in results/hybrid_causal (width 64, 2 blocks, causal conv attention) replaying Lorenz test trials, on the WASM stream engine (kernels/stream_engine.ts) |
@@ -59,6 +60,7 @@ import {
 import { loadRun } from "../lib/experiments/run.ts";
 import { formatProfile, profileOps } from "../kernels/profile.ts";
 import { setKernelPrecision } from "../kernels/precision.ts";
+import { setKernelThreads } from "../kernels/threads.ts";
 
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
@@ -70,11 +72,14 @@ const ROWS = [
   "train.spiking.remat",
   "train.standard",
   "train.standard.fast",
+  "train.standard.t2",
   "train.conv",
   "train.spiking",
+  "train.spiking.t2",
   "train.standard.ndt",
   "infer.standard.b32",
   "infer.standard.b32.fast",
+  "infer.standard.b32.t2",
   "infer.standard.b1",
   "infer.spiking.b32",
   "infer.spiking.b1",
@@ -112,6 +117,9 @@ const TORCH_PAIRS: Record<string, [string, string]> = {
   "train.spiking.remat": ["spiking", "train_step_ms"],
   "train.standard": ["standard", "train_step_ms"],
   "train.standard.fast": ["standard", "train_step_ms"],
+  "train.standard.t2": ["standard", "train_step_ms"],
+  "train.spiking.t2": ["spiking", "train_step_ms"],
+  "infer.standard.b32.t2": ["standard", "infer_ms_b32"],
   "train.conv": ["conv", "train_step_ms"],
   "train.spiking": ["spiking", "train_step_ms"],
   "train.standard.ndt": ["standard", "train_step_ms"],
@@ -233,7 +241,13 @@ async function machine(backend: string): Promise<Record<string, unknown>> {
 /**
  * torch_ref.py on `models`, 1 thread, the same repetitions; its JSON lines and the command.
  */
-async function runTorch(torchRef: string, models: string[], reps: number, warmup: number): Promise<{
+async function runTorch(
+  torchRef: string,
+  models: string[],
+  reps: number,
+  warmup: number,
+  threadsList = [1],
+): Promise<{
   command: string[];
   results: Record<string, Record<string, unknown>>;
   seconds: number;
@@ -243,7 +257,7 @@ async function runTorch(torchRef: string, models: string[], reps: number, warmup
     "--models",
     models.join(","),
     "--threads-list",
-    "1",
+    threadsList.join(","),
     "--no-sysinfo",
     "--no-matmul",
     "--quiet-wait",
@@ -270,7 +284,11 @@ async function runTorch(torchRef: string, models: string[], reps: number, warmup
       );
     }
     if (typeof r.warning === "string") warnings.add(r.warning);
-    if (typeof r.model === "string") results[r.model] = r;
+    // one-thread results under the model's name, others under "<model>.t<threads>"
+    if (typeof r.model === "string") {
+      results[r.threads === 1 || r.threads === undefined ? r.model : `${r.model}.t${r.threads}`] =
+        r;
+    }
   }
   // e.g. torch on the netlib reference BLAS: the ratios would compare against a crippled peer
   for (const w of warnings) console.error(`warning: torch_ref.py: ${w}`);
@@ -321,15 +339,17 @@ function formatTable(rows: Row[]): string {
   const lines = [
     `${"row".padEnd(24)} ${"hest median".padStart(12)} ${"hest p99".padStart(11)} ${
       "torch median".padStart(13)
-    } ${"ratio".padStart(8)}`,
+    } ${"ratio".padStart(8)} ${"torch 2-thr".padStart(12)} ${"ratio".padStart(7)}`,
   ];
   for (const r of rows) {
     const torch = typeof r.torchMedianMs === "number" ? `${r.torchMedianMs.toFixed(2)} ms` : "—";
     const ratio = typeof r.ratio === "number" ? `${r.ratio.toFixed(2)}×` : "—";
+    const t2 = typeof r.torchT2MedianMs === "number" ? `${r.torchT2MedianMs.toFixed(2)} ms` : "";
+    const r2 = typeof r.ratioT2 === "number" ? `${r.ratioT2.toFixed(2)}×` : "";
     lines.push(
       `${r.name.padEnd(24)} ${`${r.medianMs.toFixed(2)} ms`.padStart(12)} ${
         `${r.p99Ms.toFixed(2)} ms`.padStart(11)
-      } ${torch.padStart(13)} ${ratio.padStart(8)}`,
+      } ${torch.padStart(13)} ${ratio.padStart(8)} ${t2.padStart(12)} ${r2.padStart(7)}`,
     );
   }
   return lines.join("\n");
@@ -419,6 +439,16 @@ await runMain(USAGE, async () => {
       return r;
     } finally {
       setKernelPrecision("exact");
+    }
+  }
+
+  /** Run `f` with the kernel products on two threads (kernels/threads.ts). */
+  async function twoThreads<T>(f: () => Promise<T>): Promise<T> {
+    await setKernelThreads(2);
+    try {
+      return await f();
+    } finally {
+      await setKernelThreads(1);
     }
   }
 
@@ -583,6 +613,9 @@ await runMain(USAGE, async () => {
     );
   }
   if (wanted.has("train.standard")) hp = await trainRow("train.standard", hybrid, "standard", hp);
+  if (wanted.has("train.standard.t2")) {
+    hp = await twoThreads(() => trainRow("train.standard.t2", hybrid, "standard", hp));
+  }
   if (wanted.has("train.standard.fast")) {
     hp = await fastKernels(() => trainRow("train.standard.fast", hybrid, "standard", hp));
   }
@@ -591,6 +624,9 @@ await runMain(USAGE, async () => {
     disposeTree(await trainRow("train.conv", conv, "standard", conv.init(key(0))));
   }
   if (wanted.has("train.spiking")) hp = await trainRow("train.spiking", hybrid, "spiking", hp);
+  if (wanted.has("train.spiking.t2")) {
+    hp = await twoThreads(() => trainRow("train.spiking.t2", hybrid, "spiking", hp));
+  }
   const ndt = transformer({
     nInputs: N,
     nOutputs: N,
@@ -613,6 +649,11 @@ await runMain(USAGE, async () => {
   const trainPeakRssMb = await peakRssMb();
   if (wanted.has("infer.standard.b32")) {
     await inferRow("infer.standard.b32", hybrid, "standard", hp, input32.input);
+  }
+  if (wanted.has("infer.standard.b32.t2")) {
+    await twoThreads(() =>
+      inferRow("infer.standard.b32.t2", hybrid, "standard", hp, input32.input)
+    );
   }
   if (wanted.has("infer.standard.b32.fast")) {
     await fastKernels(() =>
@@ -656,7 +697,8 @@ await runMain(USAGE, async () => {
     console.error("--vs-torch: no selected row has a PyTorch counterpart; torch_ref.py not run");
   }
   if (torchRef !== undefined && torchModels.length > 0) {
-    torch = await runTorch(torchRef, torchModels, reps, warmup);
+    const t2 = rows.some((r) => r.name.endsWith(".t2"));
+    torch = await runTorch(torchRef, torchModels, reps, warmup, t2 ? [1, 2] : [1]);
     for (const r of rows) {
       const pair = TORCH_PAIRS[r.name];
       const tr = pair ? torch.results[pair[0]] : undefined;
@@ -665,6 +707,12 @@ await runMain(USAGE, async () => {
         r.torchRef = `${pair![0]}.${pair![1]}`;
         r.torchMedianMs = v;
         r.ratio = Math.round((r.medianMs / v) * 100) / 100;
+      }
+      // two-thread rows: also against PyTorch on two threads
+      const v2 = r.name.endsWith(".t2") ? torch.results[`${pair?.[0]}.t2`]?.[pair![1]] : undefined;
+      if (typeof v2 === "number") {
+        r.torchT2MedianMs = v2;
+        r.ratioT2 = Math.round((r.medianMs / v2) * 100) / 100;
       }
     }
   }

@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { installLeanTape } from "./tape.ts";
 
 // Silence the "running TensorFlow.js in Node.js" banner. The order matters: pin the thread flag
 // first, otherwise thread detection turns on and the wasm backend fails to start under Deno.
@@ -220,6 +221,7 @@ export async function useBackend(name: string): Promise<BackendName> {
     await import("@tensorflow/tfjs-backend-webgpu");
   }
   if (name === "wasm") installWasmOverrides();
+  installLeanTape();
   let ok = false;
   try {
     ok = await tf.setBackend(name);

@@ -7,4 +7,5 @@ export * from "./backend.ts";
 export * from "./io.ts";
 export * from "./random.ts";
 export * from "./remat.ts";
+export * from "./tape.ts";
 export * from "./tree.ts";

@@ -72,6 +72,67 @@ export interface BlockContext {
   readonly cursor?: BinCursor;
 }
 
+type ScaleFn = (x: tf.Tensor) => tf.Tensor;
+
+const scaleFns = new Map<number, ScaleFn>();
+
+/**
+ * `x · c` for a constant `c`, differentiable in `x`, saving nothing for the backward pass:
+ * `tf.mul(x, c)` keeps `x` only for the constant's gradient, which nothing asks for (for the
+ * attention scores, a `[T, B, H, L, L]` tensor per block). The same multiplications forward and
+ * backward as `tf.mul` and its gradient, so the same values.
+ */
+function scale(x: tf.Tensor, c: number): tf.Tensor {
+  let fn = scaleFns.get(c);
+  if (fn === undefined) {
+    fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+      value: tf.mul(args[0] as tf.Tensor, c),
+      gradFunc: (dy: tf.Tensor) => tf.mul(dy, c),
+    })) as ScaleFn;
+    scaleFns.set(c, fn);
+  }
+  return fn(x);
+}
+
+type SsaFn = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor;
+
+const ssaFns = new Map<number, SsaFn>();
+
+/**
+ * Spikformer's unmasked attention product `(Q·Kᵀ·c)·V` of spikes `q, k, v [..., L, d]` as one
+ * differentiable op that keeps q, k and v (spikes the products keep anyway) and recomputes the
+ * map `Q·Kᵀ·c` in the backward pass instead of keeping it (`[T, B, H, L, L]`, the largest tensor
+ * of a block). The forward and every gradient run the same kernels on the same operands as
+ * `bmm`, `scale` and `bmm` composed, so the same values; the price is one more event-driven
+ * `Q·Kᵀ` per block in the backward pass.
+ */
+function ssaProduct(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, c: number): tf.Tensor {
+  let fn = ssaFns.get(c);
+  if (fn === undefined) {
+    const map = (q: tf.Tensor, k: tf.Tensor) =>
+      tf.mul(bmm(q, k, { transposeB: true, binaryA: true, binaryB: true }), c);
+    fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [q, k, v] = args as tf.Tensor[];
+      (args[3] as tf.GradSaveFunc)([q, k, v]);
+      return {
+        value: bmm(map(q, k), v, { binaryB: true }),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sq, sk, sv] = saved;
+          // the gradients in the order the composed ops' backward makes them
+          const dAtt = bmm(dy, sv, { transposeB: true, binaryB: true });
+          const dv = bmm(map(sq, sk), dy, { transposeA: true });
+          const dScores = tf.mul(dAtt, c);
+          const dq = bmm(dScores, sk, { binaryB: true });
+          const dk = bmm(dScores, sq, { transposeA: true, binaryB: true });
+          return [dq, dk, dv];
+        },
+      };
+    }) as SsaFn;
+    ssaFns.set(c, fn);
+  }
+  return fn(q, k, v);
+}
+
 /** `[..., L, D]` → `[..., H, L, d]`. */
 function heads(x: tf.Tensor, H: number): tf.Tensor {
   const lead = x.shape.slice(0, -2);
@@ -208,7 +269,7 @@ export function standardAttention(
   // one bin: its query attends to the keys and values of every bin so far
   const [k, v] = cursor ? cursor.keysValues(name, k0, v0) : [k0, v0];
   ops?.matmul(`${name}.attn.qk`, q, k, { transposeB: true });
-  let scores = tf.mul(bmm(q, k, { transposeB: true }), 1 / Math.sqrt(d));
+  let scores = scale(bmm(q, k, { transposeB: true }), 1 / Math.sqrt(d));
   ops?.elementwise(`${name}.attn.scale`, "mul", size(scores));
   if (ctx.tables.addMask) {
     ops?.elementwise(`${name}.attn.mask`, "add", size(scores));
@@ -438,9 +499,18 @@ export function spikingAttention(
     }
   }
   if (cursor) [k, v] = cursor.keysValues(name, k, v);
+  const rsmAtt = !!c.rsm && c.rsm.mode === "random" && ratio > 0;
+  if (ctx.training && !ops && !cursor && !ctx.tables.mulMask && !rsmAtt && kernelsActive()) {
+    // training without a mask on the map: the product that recomputes the map backward
+    const o = normLif(`${name}.attn`, sn.attn, merge(ssaProduct(q, k, v, c.ssaScale)), c, {
+      ...ctx,
+      vThreshold: c.attnThreshold,
+    });
+    return linear(`${name}.o`, p.attn.o, o, ops, true);
+  }
   ops?.matmul(`${name}.attn.qk`, q, k, { transposeB: true });
   // Q and K are spikes: the event-driven kernel adds rows instead of multiplying
-  let att = tf.mul(
+  let att = scale(
     bmm(q, k, { transposeB: true, binaryA: true, binaryB: true }),
     c.ssaScale,
   ); // [T, B, H, L, L]
@@ -449,7 +519,7 @@ export function spikingAttention(
     ops?.elementwise(`${name}.attn.mask`, "mul", size(att));
     att = tf.mul(att, maskRows(ctx.tables.mulMask, cursor));
   }
-  if (c.rsm && c.rsm.mode === "random" && ratio > 0) {
+  if (rsmAtt) {
     ops?.elementwise(`${name}.rsm.attn`, "mul", size(att));
     att = cursor
       ? tf.mul(att, cursor.spikeMask(ctx.index, "att")!)

@@ -168,11 +168,11 @@ function runBlocks(
         stats: ctx.stats,
         cursor,
       });
-    // At inference nothing needs a block's intermediate tensors once its output exists: free
-    // them block by block (a deep spiking model otherwise holds every block's [T, B, L, ·]
-    // activations until the end of apply). Training keeps them for the backward pass; the
-    // stream's cursor keeps its own caches.
-    x = !ctx.training && !cursor ? tf.tidy(() => block(x)) : block(x);
+    // Nothing needs a block's intermediate tensors once its output exists: free them block by
+    // block (a deep spiking model otherwise holds every block's [T, B, L, ·] activations until
+    // the end of apply). In training the tensors the backward pass reads are the ones the taped
+    // ops saved, which TF.js keeps apart from any tidy. The stream's cursor keeps its own caches.
+    x = !cursor ? tf.tidy(() => block(x)) : block(x);
   }
   return x;
 }
