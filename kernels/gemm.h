@@ -27,6 +27,11 @@
 #define GEMM_KC 256
 #define GEMM_MC 64
 #define GEMM_NC 256
+#ifdef HEST_FAST
+#define GEMM_DIRECT_N 0  // clang 16 spills the in-place kernel's fused loop: packed only
+#else
+#define GEMM_DIRECT_N 64
+#endif
 
 #ifdef HEST_FAST
 #define GEMM_MADD(a, b, c) __builtin_wasm_relaxed_madd_f32x4(a, b, c)
@@ -142,6 +147,95 @@ static void gemm_micro(const float *restrict a, const float *restrict b, int kc,
   }
 }
 
+// The same 4 × 8 block with op(A) read in place from four rows of a row-major A (row stride
+// lda): per four k, one v128 from each row, whose lanes are broadcast in turn: the same loads per
+// k as the packed panel and no packing, which for a narrow product (N = 32 in att·V: 32 columns
+// per A element) costs as much as the multiply-adds. The sums are the same, term by term.
+#define GEMM_ROW_STEP(kk)                                          \
+  {                                                                \
+    v128_t b0 = wasm_v128_load(b + 8 * kk), b1 = wasm_v128_load(b + 8 * kk + 4); \
+    v128_t x = wasm_i32x4_shuffle(r0, r0, kk, kk, kk, kk);          \
+    c00 = GEMM_MADD(x, b0, c00);                                    \
+    c01 = GEMM_MADD(x, b1, c01);                                    \
+    x = wasm_i32x4_shuffle(r1, r1, kk, kk, kk, kk);                 \
+    c10 = GEMM_MADD(x, b0, c10);                                    \
+    c11 = GEMM_MADD(x, b1, c11);                                    \
+    x = wasm_i32x4_shuffle(r2, r2, kk, kk, kk, kk);                 \
+    c20 = GEMM_MADD(x, b0, c20);                                    \
+    c21 = GEMM_MADD(x, b1, c21);                                    \
+    x = wasm_i32x4_shuffle(r3, r3, kk, kk, kk, kk);                 \
+    c30 = GEMM_MADD(x, b0, c30);                                    \
+    c31 = GEMM_MADD(x, b1, c31);                                    \
+  }
+
+static void gemm_micro_rows(const float *restrict a, long lda, const float *restrict b, int kc,
+                            float *c, long ldc, int cols, int first, const float *bias) {
+  v128_t c00, c01, c10, c11, c20, c21, c30, c31;
+  float tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(16)));
+  int full = cols == GEMM_NR;
+  if (first) {
+    c00 = wasm_f32x4_splat(0.0f);
+    c01 = c10 = c11 = c20 = c21 = c30 = c31 = c00;
+  } else {
+    const float *src = c;
+    long ld = ldc;
+    if (!full) {
+      for (int r = 0; r < GEMM_MR; r++) {
+        for (int q = 0; q < GEMM_NR; q++) tmp[8 * r + q] = q < cols ? c[r * ldc + q] : 0.0f;
+      }
+      src = tmp;
+      ld = 8;
+    }
+    c00 = wasm_v128_load(src), c01 = wasm_v128_load(src + 4);
+    c10 = wasm_v128_load(src + ld), c11 = wasm_v128_load(src + ld + 4);
+    c20 = wasm_v128_load(src + 2 * ld), c21 = wasm_v128_load(src + 2 * ld + 4);
+    c30 = wasm_v128_load(src + 3 * ld), c31 = wasm_v128_load(src + 3 * ld + 4);
+  }
+  const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+  int k = 0;
+  for (; k + 4 <= kc; k += 4, b += 4 * GEMM_NR) {
+    v128_t r0 = wasm_v128_load(a0 + k), r1 = wasm_v128_load(a1 + k);
+    v128_t r2 = wasm_v128_load(a2 + k), r3 = wasm_v128_load(a3 + k);
+    GEMM_ROW_STEP(0)
+    GEMM_ROW_STEP(1)
+    GEMM_ROW_STEP(2)
+    GEMM_ROW_STEP(3)
+  }
+  for (; k < kc; k++, b += GEMM_NR) {
+    v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+    v128_t x = wasm_v128_load32_splat(a0 + k);
+    c00 = GEMM_MADD(x, b0, c00);
+    c01 = GEMM_MADD(x, b1, c01);
+    x = wasm_v128_load32_splat(a1 + k);
+    c10 = GEMM_MADD(x, b0, c10);
+    c11 = GEMM_MADD(x, b1, c11);
+    x = wasm_v128_load32_splat(a2 + k);
+    c20 = GEMM_MADD(x, b0, c20);
+    c21 = GEMM_MADD(x, b1, c21);
+    x = wasm_v128_load32_splat(a3 + k);
+    c30 = GEMM_MADD(x, b0, c30);
+    c31 = GEMM_MADD(x, b1, c31);
+  }
+  if (bias) {
+    v128_t bl = wasm_v128_load(bias), bh = wasm_v128_load(bias + 4);
+    c00 = wasm_f32x4_add(c00, bl), c01 = wasm_f32x4_add(c01, bh);
+    c10 = wasm_f32x4_add(c10, bl), c11 = wasm_f32x4_add(c11, bh);
+    c20 = wasm_f32x4_add(c20, bl), c21 = wasm_f32x4_add(c21, bh);
+    c30 = wasm_f32x4_add(c30, bl), c31 = wasm_f32x4_add(c31, bh);
+  }
+  float *dst = full ? c : tmp;
+  long ld = full ? ldc : 8;
+  wasm_v128_store(dst, c00), wasm_v128_store(dst + 4, c01);
+  wasm_v128_store(dst + ld, c10), wasm_v128_store(dst + ld + 4, c11);
+  wasm_v128_store(dst + 2 * ld, c20), wasm_v128_store(dst + 2 * ld + 4, c21);
+  wasm_v128_store(dst + 3 * ld, c30), wasm_v128_store(dst + 3 * ld + 4, c31);
+  if (!full) {
+    for (int r = 0; r < GEMM_MR; r++) {
+      for (int q = 0; q < cols; q++) c[r * ldc + q] = tmp[8 * r + q];
+    }
+  }
+}
+
 // C[M, N] = op(A) · op(B) (+ bias[N] zero-padded to a multiple of 8, or NULL). op(A)[m, k] at
 // A[m·ars + k·acs], op(B)[k, n] at B[k·brs + n·bcs]. scratch: gemm_scratch_floats(M, N, K)
 // floats, 16-byte aligned. K = 0 gives C = bias (or 0).
@@ -166,13 +260,26 @@ static void gemm_packed(const float *A, long ars, long acs, const float *B, long
       gemm_pack_b(B + pc * brs + jc * bcs, brs, bcs, kc, nc, Bp);
       for (int ic = 0; ic < M; ic += GEMM_MC) {
         int mc = gemm_min(M - ic, GEMM_MC);
-        gemm_pack_a(A + ic * ars + pc * acs, ars, acs, mc, kc, Ap);
+        const float *Ablock = A + ic * ars + pc * acs;
+        // a row-major A of a narrow product (≤ GEMM_DIRECT_N columns, where packing A costs as
+        // much as the products) is read in place, but for a last micro-panel of fewer than 4
+        // rows; wider products amortise the packing and run faster from the packed panel
+        int direct = acs == 1 && N <= GEMM_DIRECT_N ? mc / GEMM_MR * GEMM_MR : 0;
+        if (direct < mc) {
+          gemm_pack_a(Ablock + direct * ars, ars, acs, mc - direct, kc, Ap + (long)direct * kc);
+        }
         for (int jr = 0; jr < nc; jr += GEMM_NR) {
           int cols = gemm_min(nc - jr, GEMM_NR);
           const float *bb = last && bias ? bias + jc + jr : 0;
+          const float *bp = Bp + (long)jr * kc;
           for (int ir = 0; ir < mc; ir += GEMM_MR) {
-            gemm_micro(Ap + (long)ir * kc, Bp + (long)jr * kc, kc, C + (ic + ir) * ldc + jc + jr,
-                       ldc, gemm_min(mc - ir, GEMM_MR), cols, pc == 0, bb);
+            float *cc = C + (ic + ir) * ldc + jc + jr;
+            if (ir < direct) {
+              gemm_micro_rows(Ablock + ir * ars, ars, bp, kc, cc, ldc, cols, pc == 0, bb);
+            } else {
+              gemm_micro(Ap + (long)ir * kc, bp, kc, cc, ldc, gemm_min(mc - ir, GEMM_MR), cols,
+                         pc == 0, bb);
+            }
           }
         }
       }

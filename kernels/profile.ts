@@ -40,6 +40,12 @@ export interface OpProfile {
   opsMs: number;
 }
 
+/** Options of {@linkcode profileOps}. */
+export interface ProfileOptions {
+  /** Key TF.js kernels by name and input shapes (`Sum[3200,128]`), not name alone. */
+  byShape?: boolean;
+}
+
 /** Result and profile of {@linkcode profileOps}. */
 export interface Profiled<T> {
   /** What the profiled function returned. */
@@ -116,7 +122,10 @@ function wrapExports(ex: KernelExports, record: Recorder): KernelExports {
  * profile.ops[0].name; // "BatchMatMul"
  * ```
  */
-export async function profileOps<T>(f: () => T | Promise<T>): Promise<Profiled<T>> {
+export async function profileOps<T>(
+  f: () => T | Promise<T>,
+  opts: ProfileOptions = {},
+): Promise<Profiled<T>> {
   const stats = new Map<string, OpStat>();
   const record: Recorder = (name, ms, flops) => {
     const s = stats.get(name) ?? { name, calls: 0, ms: 0, flops: 0 };
@@ -141,7 +150,12 @@ export async function profileOps<T>(f: () => T | Promise<T>): Promise<Profiled<T
           return inner(args);
         } finally {
           depth--;
-          record(k.kernelName, performance.now() - t0, tfFlops(k.kernelName, args));
+          const name = opts.byShape
+            ? `${k.kernelName}${
+              Object.values(args.inputs).map((t) => `[${(t as tf.TensorInfo).shape}]`).join("")
+            }`
+            : k.kernelName;
+          record(name, performance.now() - t0, tfFlops(k.kernelName, args));
         }
       },
     } as tf.KernelConfig);

@@ -254,6 +254,33 @@ export interface KernelExports {
   gelu_forward(x: number, y: number, n: number): void;
   /** Its gradient: dx = dy · GELU'(x). */
   gelu_backward(x: number, dy: number, dx: number, n: number): void;
+  /** Layer norm forward over rows of C (hest_kernels.c); stats [R, 2] = mean, 1/std. */
+  layer_norm_forward(
+    x: number,
+    g: number,
+    b: number,
+    y: number,
+    stats: number,
+    R: number,
+    C: number,
+    eps: number,
+  ): void;
+  /** Its backward: dx, and dg, db summed over the rows. */
+  layer_norm_backward(
+    x: number,
+    g: number,
+    stats: number,
+    dy: number,
+    dx: number,
+    dg: number,
+    db: number,
+    R: number,
+    C: number,
+  ): void;
+  /** Softmax over rows of C (hest_kernels.c). */
+  softmax_forward(x: number, y: number, R: number, C: number): void;
+  /** Its backward from the saved output y. */
+  softmax_backward(y: number, dy: number, dx: number, R: number, C: number): void;
   /** 1 in the fast (relaxed-SIMD) build, 0 in the exact one. */
   kernels_fast(): number;
 }

@@ -106,6 +106,7 @@ const USAGE = `usage: deno task bench [options]
   --profile            after timing a train or infer row, run it --reps more times with every
                        op timed (kernels/profile.ts): print the per-op table and keep it in
                        the row's "profile" (products with their GFLOP/s)
+  --profile-shapes     --profile with TF.js ops keyed by their input shapes too
   -h, --help           this text`;
 
 /**
@@ -366,9 +367,11 @@ await runMain(USAGE, async () => {
     warmup: { type: "string" },
     rows: { type: "string" },
     profile: { type: "boolean" },
+    "profile-shapes": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
-  const doProfile = f.profile === true;
+  const doProfile = f.profile === true || f["profile-shapes"] === true;
+  const byShape = f["profile-shapes"] === true;
   if (f.help) {
     console.log(USAGE);
     return;
@@ -457,7 +460,7 @@ await runMain(USAGE, async () => {
     if (!doProfile) return {};
     const { profile } = await profileOps(async () => {
       for (let r = 0; r < reps; r++) await f();
-    });
+    }, { byShape: byShape });
     console.error(`${name} profile (${reps} runs):\n${formatProfile(profile, { runs: reps })}`);
     return {
       profile: {

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { softmaxKernel } from "../../kernels/softmax.ts";
 import { tf } from "../core/backend.ts";
 import { foldIn, type Key } from "../core/random.ts";
 import { bmm } from "../../kernels/bmm.ts";
@@ -276,7 +277,7 @@ export function standardAttention(
     scores = tf.add(scores, maskRows(ctx.tables.addMask, cursor));
   }
   ops?.elementwise(`${name}.attn.softmax`, "softmax", size(scores));
-  const att = dropout(tf.softmax(scores, -1), c.attnDropout, {
+  const att = dropout(softmaxKernel(scores), c.attnDropout, {
     training: ctx.training,
     key: ctx.keys.attn,
   });

@@ -13,6 +13,8 @@ import type { Params } from "../core/tree.ts";
 import type { ApplyContext } from "./types.ts";
 import { linearKernel } from "../../kernels/linear.ts";
 import { geluKernel } from "../../kernels/gelu.ts";
+import { layerNormKernel } from "../../kernels/layer_norm.ts";
+import { softmaxKernel } from "../../kernels/softmax.ts";
 import { kernelsActive } from "../../kernels/wasm.ts";
 
 /**
@@ -173,9 +175,8 @@ export function applyLayerNorm(
   x: tf.Tensor,
   opts: { eps?: number } = {},
 ): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  const xn = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, opts.eps ?? 1e-5)));
-  return tf.add(tf.mul(xn, p.g), p.b);
+  // one WASM pass each way on wasm / cpu (kernels/layer_norm.ts), the composite elsewhere
+  return layerNormKernel(x, p.g, p.b, { eps: opts.eps ?? 1e-5 });
 }
 
 /**
@@ -315,7 +316,7 @@ export function applyAttention(
   ctx.ops?.matmul("attn.qk", q, k, { transposeB: true });
   let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)); // [B, H, L, L]
   if (opts.mask) scores = tf.add(scores, opts.mask);
-  let att = tf.softmax(scores, -1);
+  let att = softmaxKernel(scores);
   att = dropout(att, opts.dropout ?? 0, ctx);
   ctx.ops?.matmul("attn.av", att, v);
   const out = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [b, l, dim]);

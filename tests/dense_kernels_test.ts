@@ -8,7 +8,9 @@ import { formatProfile, profileOps } from "../kernels/profile.ts";
 import { measurePeak } from "../kernels/peak.ts";
 import { buildKernels, fastClang, KERNEL_WASM_FAST } from "../kernels/build.ts";
 import { linearKernel } from "../kernels/linear.ts";
-import { close, withoutKernels } from "./_kernel_util.ts";
+import { close, randomTensors, withoutKernels } from "./_kernel_util.ts";
+import { layerNormKernel } from "../kernels/layer_norm.ts";
+import { softmaxKernel } from "../kernels/softmax.ts";
 
 await useBackend("cpu");
 
@@ -309,5 +311,62 @@ Deno.test("train option kernels: the run uses that build, restores the caller's,
   assert.throws(
     () => resolveTrainOptions({ kernels: "turbo" as "fast" }),
     /train option "kernels" must be "exact" or "fast", found/,
+  );
+});
+
+Deno.test("layer norm kernel: value and gradients = composite within 1e-5, odd widths, hand value", () => {
+  const { randn } = randomTensors(9400);
+  for (const shape of [[7, 5], [3, 4, 128], [2, 1, 33]]) {
+    const C = shape[shape.length - 1];
+    const x = randn(shape, 2, 0.5), g = randn([C], 0.5, 1), b = randn([C]), u = randn(shape);
+    const run = () =>
+      tf.tidy(() => {
+        const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => layerNormKernel(xx, gg, bb);
+        const y = f(x, g, b);
+        const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(tf.mul(f(xx, gg, bb), u))
+        )([x, g, b]);
+        return [y, ...grads].map((t) => t.dataSync() as Float32Array);
+      });
+    const k = run();
+    const c = withoutKernels(run);
+    ["y", "dx", "dg", "db"].forEach((name, i) => close(k[i], c[i], 1e-5, `${name} [${shape}]`));
+    tf.dispose([x, g, b, u]);
+  }
+  // hand value: [1, 3] → mean 2, var 1 → [−1, 1]·(1/√(1 + 1e-5))
+  const y = layerNormKernel(tf.tensor2d([[1, 3]]), tf.ones([2]), tf.zeros([2])).dataSync();
+  assert.ok(
+    Math.abs(y[1] - 1 / Math.sqrt(1 + 1e-5)) < 1e-6 && Math.abs(y[0] + y[1]) < 1e-7,
+    `${y}`,
+  );
+  assert.throws(
+    () => layerNormKernel(tf.ones([2, 3]), tf.ones([2]), tf.zeros([3])),
+    /expects x \[\.\.\., C\]/,
+  );
+});
+
+Deno.test("softmax kernel: value and gradient = tf.softmax within 1e-6, masked scores give 0, hand value", () => {
+  const { randn } = randomTensors(9500);
+  for (const shape of [[6, 7], [2, 3, 100], [4, 1]]) {
+    const x = randn(shape, 3), u = randn(shape);
+    const run = () =>
+      tf.tidy(() => {
+        const y = softmaxKernel(x);
+        const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(softmaxKernel(t), u)))(x);
+        return [y, g].map((t) => t.dataSync() as Float32Array);
+      });
+    const k = run();
+    const c = withoutKernels(run);
+    close(k[0], c[0], 1e-6, `softmax [${shape}]`);
+    close(k[1], c[1], 1e-6, `softmax' [${shape}]`);
+    tf.dispose([x, u]);
+  }
+  const y = softmaxKernel(tf.tensor2d([[0, Math.log(3), -1e9, -Infinity, 0.5]])).dataSync();
+  const z = 1 + 3 + Math.exp(0.5);
+  [1 / z, 3 / z, 0, 0, Math.exp(0.5) / z].forEach((want, i) =>
+    assert.ok(
+      Math.abs(y[i] - want) < 1e-6 && (want !== 0 || y[i] === 0),
+      `y[${i}] = ${y[i]} vs ${want}`,
+    )
   );
 });
