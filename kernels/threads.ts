@@ -124,7 +124,7 @@ function stopPool(): void {
 /**
  * Run the kernel products on `n` threads (1: off, the default); returns the number in use. The
  * pool starts (or stops) here, so this is async; `HEST_KERNEL_THREADS=N` in the environment does
- * the same at the first threaded product's module load. Values do not change with `n`.
+ * the same when this module loads. Values do not change with `n`.
  *
  * @example
  * ```ts
@@ -161,6 +161,28 @@ export async function setKernelThreads(n: number): Promise<number> {
 export function kernelThreads(): number {
   return threads;
 }
+
+/** `HEST_KERNEL_THREADS=N` in the environment (when env access is granted), else 1. */
+function envThreads(): number {
+  let v: string | undefined;
+  try {
+    const q = Deno.permissions.querySync({ name: "env", variable: "HEST_KERNEL_THREADS" });
+    v = q.state === "granted" ? Deno.env.get("HEST_KERNEL_THREADS") : undefined;
+  } catch {
+    return 1;
+  }
+  if (v === undefined || v === "") return 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_KERNEL_THREADS) {
+    throw new RangeError(
+      `HEST_KERNEL_THREADS must be an integer from 1 to ${MAX_KERNEL_THREADS}, found "${v}"`,
+    );
+  }
+  return n;
+}
+
+const fromEnv = envThreads();
+if (fromEnv > 1) await setKernelThreads(fromEnv);
 
 /** One job: a kernel export and its arguments (pointers into the pool memory). */
 export interface KernelJob {

@@ -113,8 +113,10 @@ for (const mode of ["standard", "spiking"] as Mode[]) {
       const d = maxRelDiff(await re.out.grads[i].data(), await plain.out.grads[i].data());
       assert.ok(d < 1e-4, `${leaves[i].path}: relative gradient difference ${d}`);
     }
+    // the lean tape (lib/core/tape.ts) and the fused norm / softmax kernels already free most of
+    // what plain training held, so remat's margin is smaller than before them (about 0.52 here)
     assert.ok(
-      re.peakBytes < 0.5 * plain.peakBytes,
+      re.peakBytes < 0.7 * plain.peakBytes,
       `peak ${re.peakBytes} B with remat vs ${plain.peakBytes} B without`,
     );
     tf.dispose([

@@ -86,3 +86,28 @@ Deno.test("threads: argument checks and splitRange", async () => {
   assert.deepEqual(splitRange(3, 4), [[0, 1], [1, 1], [2, 1]]);
   assert.deepEqual(splitRange(128, 2), [[0, 64], [64, 64]]);
 });
+
+Deno.test("threads: HEST_KERNEL_THREADS starts the pool at load, and a bad value is refused", async () => {
+  const code = `
+    const { kernelThreads } = await import(${
+    JSON.stringify(new URL("../kernels/threads.ts", import.meta.url).href)
+  });
+    console.log(kernelThreads());`;
+  const run = (v: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--frozen", code],
+      env: { HEST_KERNEL_THREADS: v },
+      stdout: "piped",
+      stderr: "piped",
+      cwd: new URL("..", import.meta.url).pathname,
+    }).output();
+  const ok = await run("2");
+  assert.ok(ok.success, new TextDecoder().decode(ok.stderr));
+  assert.equal(new TextDecoder().decode(ok.stdout).trim(), "2");
+  const bad = await run("two");
+  assert.equal(bad.success, false);
+  assert.match(
+    new TextDecoder().decode(bad.stderr),
+    /HEST_KERNEL_THREADS must be an integer from 1 to 16, found "two"/,
+  );
+});
