@@ -995,48 +995,10 @@ void layer_norm_backward(const float *restrict x, const float *restrict g,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Softmax over the last axis of x [R, C]: y = exp(x − max)/Σ exp(x − max), with entries more
-// than 87 below the row's maximum (masked scores, −1e9 or −∞) exactly 0 as in float32 exp; and
-// its backward dx = y·(dy − Σ dy·y). Row maxima and sums over four lanes, then the lanes in order.
-
-EXPORT(softmax_forward)
-void softmax_forward(const float *restrict x, float *restrict y, int R, int C) {
-  const v128_t lo = wasm_f32x4_splat(-87.0f);
-  for (int r = 0; r < R; r++) {
-    const float *xr = x + (long)r * C;
-    float *yr = y + (long)r * C;
-    float mx = xr[0];
-    int j = 0;
-    if (C >= 4) {
-      v128_t m = wasm_v128_load(xr);
-      for (j = 4; j + 4 <= C; j += 4) m = wasm_f32x4_pmax(m, wasm_v128_load(xr + j));
-      float a = wasm_f32x4_extract_lane(m, 0), b = wasm_f32x4_extract_lane(m, 1);
-      float c = wasm_f32x4_extract_lane(m, 2), d = wasm_f32x4_extract_lane(m, 3);
-      mx = a > b ? a : b;
-      mx = mx > c ? mx : c;
-      mx = mx > d ? mx : d;
-    }
-    for (; j < C; j++) mx = xr[j] > mx ? xr[j] : mx;
-    v128_t m = wasm_f32x4_splat(mx), s = wasm_f32x4_splat(0.0f);
-    for (j = 0; j + 4 <= C; j += 4) {
-      v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + j), m);
-      v128_t e = wasm_v128_andnot(exp_f32x4(d), wasm_f32x4_lt(d, lo));
-      wasm_v128_store(yr + j, e);
-      s = wasm_f32x4_add(s, e);
-    }
-    float sum = hsum4(s);
-    if (j < C) {
-      float t[4] __attribute__((aligned(16))) = {0, 0, 0, 0};
-      for (int q = j; q < C; q++) t[q - j] = xr[q] - mx;
-      v128_t d = wasm_v128_load(t);
-      wasm_v128_store(t, wasm_v128_andnot(exp_f32x4(d), wasm_f32x4_lt(d, lo)));
-      for (int q = j; q < C; q++) yr[q] = t[q - j], sum += t[q - j];
-    }
-    v128_t sv = wasm_f32x4_splat(sum);
-    for (j = 0; j + 4 <= C; j += 4) wasm_v128_store(yr + j, wasm_f32x4_div(wasm_v128_load(yr + j), sv));
-    for (; j < C; j++) yr[j] = yr[j] / sum;
-  }
-}
+// The backward of softmax over the last axis: dx = y·(dy − Σ dy·y) per row of C, from the
+// forward's output y (the forward itself is TF.js's Softmax, XNNPACK's on the wasm backend and
+// faster than an exp here, whose constants V8 rematerialises at every use). Row sums over four
+// lanes, then the lanes in order.
 
 EXPORT(softmax_backward)
 void softmax_backward(const float *restrict y, const float *restrict dy, float *restrict dx, int R,
@@ -1057,5 +1019,53 @@ void softmax_backward(const float *restrict y, const float *restrict dy, float *
                                              wasm_v128_load(yr + j)));
     }
     for (; j < C; j++) xr[j] = (dr[j] - sum) * yr[j];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One AdamW step of one parameter tensor of n floats, exactly the float32 operations, in the
+// order, of the composite in lib/train/optim.ts (each TF.js op rounds to float32; so does each
+// operation here, and the scalars arrive as float32):
+//   θ = decay ? p·keep : p;  m' = m·b1 + g·(1 − b1);  v' = v·b2 + (g·g)·(1 − b2);
+//   p' = θ − (m' / (√v' / bc2 + eps))·step
+// One call per tensor where the composite dispatches about 15 ops.
+
+static inline void adamw4(v128_t p, v128_t m, v128_t v, v128_t g, int decay, v128_t keep,
+                          v128_t b1, v128_t omb1, v128_t b2, v128_t omb2, v128_t bc2, v128_t eps,
+                          v128_t step, v128_t *po, v128_t *mo, v128_t *vo) {
+  v128_t th = decay ? wasm_f32x4_mul(p, keep) : p;
+  v128_t mi = wasm_f32x4_add(wasm_f32x4_mul(m, b1), wasm_f32x4_mul(g, omb1));
+  v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(v, b2), wasm_f32x4_mul(wasm_f32x4_mul(g, g), omb2));
+  v128_t den = wasm_f32x4_add(wasm_f32x4_div(wasm_f32x4_sqrt(vi), bc2), eps);
+  *po = wasm_f32x4_sub(th, wasm_f32x4_mul(wasm_f32x4_div(mi, den), step));
+  *mo = mi;
+  *vo = vi;
+}
+
+EXPORT(adamw_step)
+void adamw_step(const float *p, const float *m, const float *v, const float *g, float *po,
+                float *mo, float *vo, int n, int decay, float keep, float b1, float omb1,
+                float b2, float omb2, float bc2, float eps, float step) {
+  v128_t K = wasm_f32x4_splat(keep), B1 = wasm_f32x4_splat(b1), O1 = wasm_f32x4_splat(omb1);
+  v128_t B2 = wasm_f32x4_splat(b2), O2 = wasm_f32x4_splat(omb2), C2 = wasm_f32x4_splat(bc2);
+  v128_t E = wasm_f32x4_splat(eps), S = wasm_f32x4_splat(step);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t a, b, c;
+    adamw4(wasm_v128_load(p + i), wasm_v128_load(m + i), wasm_v128_load(v + i),
+           wasm_v128_load(g + i), decay, K, B1, O1, B2, O2, C2, E, S, &a, &b, &c);
+    wasm_v128_store(po + i, a), wasm_v128_store(mo + i, b), wasm_v128_store(vo + i, c);
+  }
+  if (i < n) {
+    float t[4][4] __attribute__((aligned(16)));
+    for (int q = 0; q < 4; q++) {
+      for (int j = 0; j < 4; j++) t[q][j] = 0.0f;
+    }
+    for (int j = i; j < n; j++) t[0][j - i] = p[j], t[1][j - i] = m[j], t[2][j - i] = v[j], t[3][j - i] = g[j];
+    v128_t a, b, c;
+    adamw4(wasm_v128_load(t[0]), wasm_v128_load(t[1]), wasm_v128_load(t[2]), wasm_v128_load(t[3]),
+           decay, K, B1, O1, B2, O2, C2, E, S, &a, &b, &c);
+    wasm_v128_store(t[0], a), wasm_v128_store(t[1], b), wasm_v128_store(t[2], c);
+    for (int j = i; j < n; j++) po[j] = t[0][j - i], mo[j] = t[1][j - i], vo[j] = t[2][j - i];
   }
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+export * from "./adamw.ts";
 export * from "./bmm.ts";
 export * from "./conv.ts";
 export * from "./gelu.ts";

@@ -1,9 +1,9 @@
 /**
- * Softmax over the last axis on the WASM kernels, differentiable: one pass forward
- * (`softmax_forward`: SIMD exp) and one backward (`softmax_backward`: dx = y·(dy − Σ dy·y)),
- * where TF.js's wasm Softmax is scalar and its gradient four ops. The attention of the standard
- * mode (lib/model/blocks.ts) calls it on the wasm and cpu backends; values equal `tf.softmax`'s
- * within float32 rounding (scores more than 87 below their row's maximum, masked ones, give 0).
+ * Softmax over the last axis with a one-pass WASM backward: the forward is TF.js's own Softmax
+ * (XNNPACK's on the wasm backend), the gradient one `softmax_backward` call (dx = y·(dy − Σ
+ * dy·y) per row) where TF.js's is four ops over the `[B, H, L, L]` scores. The attention of the
+ * standard mode (lib/model/blocks.ts) and the NDT transformer's call it on the wasm and cpu
+ * backends; values are `tf.softmax`'s, gradients equal its gradient within float32 rounding.
  *
  * @module
  */
@@ -20,11 +20,7 @@ function softmaxFn(): SoftmaxFn {
     const save = args[1] as tf.GradSaveFunc;
     const C = x.shape[x.rank - 1];
     const R = x.size / C;
-    const y = withKernelCall((call) => {
-      const [px, py] = [call.input(x), call.output(x.shape)];
-      call.ex.softmax_forward(px, py, R, C);
-      return call.take(py);
-    });
+    const y = tf.softmax(x, -1);
     save([y]);
     return {
       value: y,
@@ -40,8 +36,8 @@ function softmaxFn(): SoftmaxFn {
 }
 
 /**
- * `exp(x)/Σ exp(x)` over the last axis on the WASM kernels, differentiable; elsewhere (kernels
- * off, WebGPU) `tf.softmax`.
+ * `exp(x)/Σ exp(x)` over the last axis, differentiable, its gradient on the WASM kernels; elsewhere
+ * (kernels off, WebGPU) `tf.softmax` with TF.js's gradient.
  *
  * @example
  * ```ts

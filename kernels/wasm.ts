@@ -277,10 +277,28 @@ export interface KernelExports {
     R: number,
     C: number,
   ): void;
-  /** Softmax over rows of C (hest_kernels.c). */
-  softmax_forward(x: number, y: number, R: number, C: number): void;
-  /** Its backward from the saved output y. */
+  /** Softmax's backward over rows of C from the saved output y (hest_kernels.c). */
   softmax_backward(y: number, dy: number, dx: number, R: number, C: number): void;
+  /** One AdamW step of n floats (hest_kernels.c; kernels/adamw.ts). */
+  adamw_step(
+    p: number,
+    m: number,
+    v: number,
+    g: number,
+    po: number,
+    mo: number,
+    vo: number,
+    n: number,
+    decay: number,
+    keep: number,
+    b1: number,
+    omb1: number,
+    b2: number,
+    omb2: number,
+    bc2: number,
+    eps: number,
+    step: number,
+  ): void;
   /** 1 in the fast (relaxed-SIMD) build, 0 in the exact one. */
   kernels_fast(): number;
 }

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { adamwKernel, adamwKernelApplies } from "../../kernels/adamw.ts";
 import { tf } from "../core/backend.ts";
 import { flatten, type Leaf, type Params, unflatten } from "../core/tree.ts";
 
@@ -265,6 +266,27 @@ export function adamw(opts: AdamWOptions = {}): Optimizer {
         const t = counts[i] + 1;
         paramSteps[path] = t;
         const bc1 = 1 - Math.pow(b1, t), bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
+        const four: [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] = [
+          p[i].tensor,
+          m[i].tensor,
+          v[i].tensor,
+          grad,
+        ];
+        if (adamwKernelApplies(four)) {
+          // the same float32 operations in one WASM call (kernels/adamw.ts): the same bits
+          res.push(adamwKernel(four, {
+            decay: decays[i],
+            keep: 1 - gamma * weightDecay,
+            b1,
+            omb1: 1 - b1,
+            b2,
+            omb2: 1 - b2,
+            bc2Sqrt,
+            eps,
+            step: gamma / bc1,
+          }));
+          continue;
+        }
         const gi = tf.cast(grad, "float32");
         const theta = decays[i] ? tf.mul(p[i].tensor, 1 - gamma * weightDecay) : p[i].tensor;
         const mi = tf.add(tf.mul(m[i].tensor, b1), tf.mul(gi, 1 - b1));
