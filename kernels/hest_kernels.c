@@ -794,13 +794,14 @@ void tim_step_backward(const float *restrict c, const float *restrict q, const f
 // Erf is a scalar call per element, about 10× slower.
 
 // Four lanes at a time; a tail of fewer than four goes through a zero-padded vector, so every
-// element gets the same operations wherever it sits.
+// element gets the same operations wherever it sits. The polynomials' multiply-adds are
+// GEMM_MADD: separate in the exact build, fused (relaxed SIMD) in the fast one.
 static inline v128_t erf_f32x4(v128_t x) {
   // pmin / pmax: one instruction each on x64 (min / max carry NaN and ±0 rules that cost more);
   // a NaN input stays NaN through the polynomial either way
   x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_splat(-4.0f)), wasm_f32x4_splat(4.0f));
   v128_t x2 = wasm_f32x4_mul(x, x);
-#define POLY(acc, c) acc = wasm_f32x4_add(wasm_f32x4_mul(acc, x2), wasm_f32x4_splat(c))
+#define POLY(acc, c) acc = GEMM_MADD(acc, x2, wasm_f32x4_splat(c))
   v128_t p = wasm_f32x4_splat(-2.72614225801306e-10f);
   POLY(p, 2.77068142495902e-08f);
   POLY(p, -2.10102402082508e-06f);
@@ -827,7 +828,7 @@ static inline v128_t exp_f32x4(v128_t x) {
   v128_t n = wasm_f32x4_sub(nm, magic);
   v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
   r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
-#define POLY(acc, c) acc = wasm_f32x4_add(wasm_f32x4_mul(acc, r), wasm_f32x4_splat(c))
+#define POLY(acc, c) acc = GEMM_MADD(acc, r, wasm_f32x4_splat(c))
   v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
   POLY(p, 1.3981999507e-3f);
   POLY(p, 8.3334519073e-3f);
