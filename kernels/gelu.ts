@@ -14,29 +14,41 @@ type GeluFn = (x: tf.Tensor) => tf.Tensor;
 
 let fn: GeluFn | undefined;
 
+/** y (and, with `keep`, s = 1 + erf(x/√2) for the backward) in one kernel call. */
+function forward(x: tf.Tensor, keep: boolean): tf.Tensor[] {
+  return withKernelCall((call) => {
+    const px = call.input(x);
+    const py = call.output(x.shape);
+    const ps = keep ? call.output(x.shape) : 0;
+    call.ex.gelu_forward(px, py, ps, x.size);
+    return keep ? [call.take(py), call.take(ps)] : [call.take(py)];
+  });
+}
+
 function geluFn(): GeluFn {
   fn ??= tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
     const save = args[1] as tf.GradSaveFunc;
-    save([x]);
-    const y = withKernelCall((call) => {
-      const px = call.input(x);
-      const py = call.output(x.shape);
-      call.ex.gelu_forward(px, py, x.size);
-      return call.take(py);
-    });
+    // the backward reads s instead of recomputing erf: half its work, the same values
+    const [y, s] = forward(x, true);
+    save([x, s]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor =>
         withKernelCall((call) => {
-          const [px, pdy] = [call.input(saved[0]), call.input(dy)];
+          const [px, ps, pdy] = [call.input(saved[0]), call.input(saved[1]), call.input(dy)];
           const pdx = call.output(x.shape);
-          call.ex.gelu_backward(px, pdy, pdx, x.size);
+          call.ex.gelu_backward(px, ps, pdy, pdx, x.size);
           return call.take(pdx);
         }),
     };
   }) as GeluFn;
   return fn;
+}
+
+/** Whether TF.js is recording a gradient tape (inside `tf.grad`, `tf.valueAndGrads`, …). */
+function recording(): boolean {
+  return (tf.engine() as unknown as { state: { activeTape: unknown } }).state.activeTape != null;
 }
 
 /**
@@ -56,5 +68,6 @@ export function geluKernel(x: tf.Tensor): tf.Tensor {
   if (!kernelsActive() || x.size === 0) {
     return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
   }
-  return geluFn()(x);
+  // outside a gradient computation: the forward alone, nothing kept for a backward pass
+  return recording() ? geluFn()(x) : forward(x, false)[0];
 }

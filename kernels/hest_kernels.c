@@ -843,58 +843,68 @@ static inline v128_t exp_f32x4(v128_t x) {
   return wasm_f32x4_mul(p, scale);
 }
 
-static inline v128_t gelu_f32x4(v128_t v) {
-  v128_t e = erf_f32x4(wasm_f32x4_mul(v, wasm_f32x4_splat(0.70710678118654752f)));
-  return wasm_f32x4_mul(wasm_f32x4_mul(v, wasm_f32x4_splat(0.5f)),
-                        wasm_f32x4_add(wasm_f32x4_splat(1.0f), e));
+// y = (x·0.5)·s with s = 1 + erf(x/√2); the forward can keep s for the backward, which then
+// needs only exp: dx = dy·(0.5·s + x·φ(x)), the same values as recomputing erf there.
+static inline v128_t gelu_s_f32x4(v128_t v) {
+  return wasm_f32x4_add(wasm_f32x4_splat(1.0f),
+                        erf_f32x4(wasm_f32x4_mul(v, wasm_f32x4_splat(0.70710678118654752f))));
 }
 
-static inline v128_t gelu_grad_f32x4(v128_t v, v128_t dy) {
-  v128_t e = erf_f32x4(wasm_f32x4_mul(v, wasm_f32x4_splat(0.70710678118654752f)));
-  v128_t cdf = wasm_f32x4_mul(wasm_f32x4_splat(0.5f), wasm_f32x4_add(wasm_f32x4_splat(1.0f), e));
+static inline v128_t gelu_grad_f32x4(v128_t v, v128_t s, v128_t dy) {
+  v128_t cdf = wasm_f32x4_mul(wasm_f32x4_splat(0.5f), s);
   v128_t pdf = wasm_f32x4_mul(
       exp_f32x4(wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_splat(-0.5f), v), v)),
       wasm_f32x4_splat(0.39894228040143268f));
   return wasm_f32x4_mul(dy, wasm_f32x4_add(cdf, wasm_f32x4_mul(v, pdf)));
 }
 
+// y = GELU(x) for n floats; keep (a pointer, or 0) receives s for gelu_backward.
 EXPORT(gelu_forward)
-void gelu_forward(const float *restrict x, float *restrict y, int n) {
+void gelu_forward(const float *restrict x, float *restrict y, float *restrict keep, int n) {
   int i = 0;
   // two vectors a step: V8 rematerialises every vector constant at each use inside a loop, so
   // two independent chains share each constant's cost
   for (; i + 8 <= n; i += 8) {
     v128_t a = wasm_v128_load(x + i), b = wasm_v128_load(x + i + 4);
-    wasm_v128_store(y + i, gelu_f32x4(a));
-    wasm_v128_store(y + i + 4, gelu_f32x4(b));
+    v128_t sa = gelu_s_f32x4(a), sb = gelu_s_f32x4(b);
+    wasm_v128_store(y + i, wasm_f32x4_mul(wasm_f32x4_mul(a, wasm_f32x4_splat(0.5f)), sa));
+    wasm_v128_store(y + i + 4, wasm_f32x4_mul(wasm_f32x4_mul(b, wasm_f32x4_splat(0.5f)), sb));
+    if (keep) wasm_v128_store(keep + i, sa), wasm_v128_store(keep + i + 4, sb);
   }
-  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, gelu_f32x4(wasm_v128_load(x + i)));
-  if (i < n) {
+  for (; i < n; i += 4) {
     float t[4] __attribute__((aligned(16))) = {0, 0, 0, 0};
-    for (int j = i; j < n; j++) t[j - i] = x[j];
-    wasm_v128_store(t, gelu_f32x4(wasm_v128_load(t)));
-    for (int j = i; j < n; j++) y[j] = t[j - i];
+    int m = n - i < 4 ? n - i : 4;
+    for (int j = 0; j < m; j++) t[j] = x[i + j];
+    v128_t a = wasm_v128_load(t), sa = gelu_s_f32x4(a);
+    float u[4] __attribute__((aligned(16)));
+    wasm_v128_store(t, wasm_f32x4_mul(wasm_f32x4_mul(a, wasm_f32x4_splat(0.5f)), sa));
+    wasm_v128_store(u, sa);
+    for (int j = 0; j < m; j++) {
+      y[i + j] = t[j];
+      if (keep) keep[i + j] = u[j];
+    }
   }
 }
 
+// dx = dy·GELU'(x) from x and the forward's s.
 EXPORT(gelu_backward)
-void gelu_backward(const float *restrict x, const float *restrict dy, float *restrict dx, int n) {
+void gelu_backward(const float *restrict x, const float *restrict s, const float *restrict dy,
+                   float *restrict dx, int n) {
   int i = 0;
   for (; i + 8 <= n; i += 8) {
-    v128_t a = wasm_v128_load(x + i), b = wasm_v128_load(x + i + 4);
-    v128_t da = wasm_v128_load(dy + i), db = wasm_v128_load(dy + i + 4);
-    wasm_v128_store(dx + i, gelu_grad_f32x4(a, da));
-    wasm_v128_store(dx + i + 4, gelu_grad_f32x4(b, db));
+    wasm_v128_store(dx + i, gelu_grad_f32x4(wasm_v128_load(x + i), wasm_v128_load(s + i),
+                                            wasm_v128_load(dy + i)));
+    wasm_v128_store(dx + i + 4, gelu_grad_f32x4(wasm_v128_load(x + i + 4),
+                                                wasm_v128_load(s + i + 4),
+                                                wasm_v128_load(dy + i + 4)));
   }
-  for (; i + 4 <= n; i += 4) {
-    wasm_v128_store(dx + i, gelu_grad_f32x4(wasm_v128_load(x + i), wasm_v128_load(dy + i)));
-  }
-  if (i < n) {
-    float t[4] __attribute__((aligned(16))) = {0, 0, 0, 0};
-    float d[4] __attribute__((aligned(16))) = {0, 0, 0, 0};
-    for (int j = i; j < n; j++) t[j - i] = x[j], d[j - i] = dy[j];
-    wasm_v128_store(t, gelu_grad_f32x4(wasm_v128_load(t), wasm_v128_load(d)));
-    for (int j = i; j < n; j++) dx[j] = t[j - i];
+  for (; i < n; i += 4) {
+    float t[3][4] __attribute__((aligned(16))) = {{0, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 0, 0}};
+    int m = n - i < 4 ? n - i : 4;
+    for (int j = 0; j < m; j++) t[0][j] = x[i + j], t[1][j] = s[i + j], t[2][j] = dy[i + j];
+    wasm_v128_store(t[0], gelu_grad_f32x4(wasm_v128_load(t[0]), wasm_v128_load(t[1]),
+                                          wasm_v128_load(t[2])));
+    for (int j = 0; j < m; j++) dx[i + j] = t[0][j];
   }
 }
 

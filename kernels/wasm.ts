@@ -250,10 +250,10 @@ export interface KernelExports {
   gemm_tn_scratch_floats(R: number, I: number, J: number): number;
   /** The SIMD multiply-add peak loop: `n` steps of 64 flops (kernels/peak.ts). */
   simd_peak(n: number, s: number): number;
-  /** Exact GELU of n floats (hest_kernels.c). */
-  gelu_forward(x: number, y: number, n: number): void;
-  /** Its gradient: dx = dy · GELU'(x). */
-  gelu_backward(x: number, dy: number, dx: number, n: number): void;
+  /** Exact GELU of n floats (hest_kernels.c); keep (or 0) receives 1 + erf(x/√2). */
+  gelu_forward(x: number, y: number, keep: number, n: number): void;
+  /** Its gradient dx = dy · GELU'(x), from x and the forward's kept s. */
+  gelu_backward(x: number, s: number, dy: number, dx: number, n: number): void;
   /** Layer norm forward over rows of C (hest_kernels.c); stats [R, 2] = mean, 1/std. */
   layer_norm_forward(
     x: number,
