@@ -37,10 +37,11 @@ async function runTorchRef(exe: string, args: string[]) {
 }
 
 Deno.test("bench: the default --torch-ref is the repository's scripts/torch_ref.py", async () => {
-  const src = await Deno.readTextFile(`${ROOT}scripts/bench.ts`);
+  // the PyTorch side of the bench lives in scripts/_bench_torch.ts, next to torch_ref.py
+  const src = await Deno.readTextFile(`${ROOT}scripts/_bench_torch.ts`);
   const m = src.match(/new URL\("(\.\/torch_ref\.py)", import\.meta\.url\)/);
-  assert.ok(m, "bench.ts resolves its default torch_ref.py next to itself");
-  const path = new URL(m[1], new URL("../scripts/bench.ts", import.meta.url));
+  assert.ok(m, "the bench resolves its default torch_ref.py next to itself");
+  const path = new URL(m[1], new URL("../scripts/_bench_torch.ts", import.meta.url));
   assert.ok((await Deno.stat(path)).isFile, `${path.pathname} exists`);
 });
 
