@@ -49,6 +49,20 @@ static inline int gemm_scratch_floats(int M, int N, int K) {
   return kc * (nc + mc) + 16;
 }
 
+// Four vectors (rows r0..r3 of four floats each) transposed in registers: on return r0 holds the
+// first elements of the four rows, r1 the second ones, and so on.
+#define GEMM_TRANSPOSE4(r0, r1, r2, r3)                      \
+  {                                                          \
+    v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5);      \
+    v128_t t1 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);      \
+    v128_t t2 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);      \
+    v128_t t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);      \
+    r0 = wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5);             \
+    r1 = wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7);             \
+    r2 = wasm_i32x4_shuffle(t2, t3, 0, 1, 4, 5);             \
+    r3 = wasm_i32x4_shuffle(t2, t3, 2, 3, 6, 7);             \
+  }
+
 // op(A)[0:mc, 0:kc] → 4-row micro-panels, zero rows past mc.
 static void gemm_pack_a(const float *A, long rs, long cs, int mc, int kc, float *Ap) {
   for (int p = 0; p < mc; p += GEMM_MR) {
@@ -57,6 +71,20 @@ static void gemm_pack_a(const float *A, long rs, long cs, int mc, int kc, float 
     const float *s = A + p * rs;
     if (rows == GEMM_MR && rs == 1) {  // columns of a transposed operand: 4 contiguous floats
       for (int k = 0; k < kc; k++) wasm_v128_store(d + 4 * k, wasm_v128_load(s + k * cs));
+      continue;
+    }
+    if (rows == GEMM_MR && cs == 1) {  // a row-major A: 4 × 4 blocks transposed in registers
+      int k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        v128_t r0 = wasm_v128_load(s + k), r1 = wasm_v128_load(s + rs + k);
+        v128_t r2 = wasm_v128_load(s + 2 * rs + k), r3 = wasm_v128_load(s + 3 * rs + k);
+        GEMM_TRANSPOSE4(r0, r1, r2, r3)
+        wasm_v128_store(d + 4 * k, r0), wasm_v128_store(d + 4 * k + 4, r1);
+        wasm_v128_store(d + 4 * k + 8, r2), wasm_v128_store(d + 4 * k + 12, r3);
+      }
+      for (; k < kc; k++) {
+        for (int r = 0; r < GEMM_MR; r++) d[4 * k + r] = s[r * rs + k];
+      }
       continue;
     }
     for (int k = 0; k < kc; k++) {
@@ -75,6 +103,23 @@ static void gemm_pack_b(const float *B, long rs, long cs, int kc, int nc, float 
       for (int k = 0; k < kc; k++) {
         wasm_v128_store(d + 8 * k, wasm_v128_load(s + k * rs));
         wasm_v128_store(d + 8 * k + 4, wasm_v128_load(s + k * rs + 4));
+      }
+      continue;
+    }
+    if (cols == GEMM_NR && rs == 1) {  // a transposed B (k·ᵀ): 4 × 4 blocks in registers
+      int k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        for (int h = 0; h < 2; h++) {
+          const float *c0 = s + (4 * h) * cs + k;
+          v128_t r0 = wasm_v128_load(c0), r1 = wasm_v128_load(c0 + cs);
+          v128_t r2 = wasm_v128_load(c0 + 2 * cs), r3 = wasm_v128_load(c0 + 3 * cs);
+          GEMM_TRANSPOSE4(r0, r1, r2, r3)
+          wasm_v128_store(d + 8 * k + 4 * h, r0), wasm_v128_store(d + 8 * (k + 1) + 4 * h, r1);
+          wasm_v128_store(d + 8 * (k + 2) + 4 * h, r2), wasm_v128_store(d + 8 * (k + 3) + 4 * h, r3);
+        }
+      }
+      for (; k < kc; k++) {
+        for (int c = 0; c < GEMM_NR; c++) d[8 * k + c] = s[k + c * cs];
       }
       continue;
     }

@@ -30,6 +30,8 @@ export interface GemmShape {
   op: "linear_forward" | "bmm" | "gemm_tn";
   /** Batch (bmm only), rows M, inner K, columns N. */
   batch: number;
+  /** bmm only: B stored [N, K] and used transposed, as the attention's k (default false). */
+  transposeB?: boolean;
   M: number;
   K: number;
   N: number;
@@ -43,7 +45,7 @@ export const REFERENCE_SHAPES: readonly GemmShape[] = [
   { name: "attn out (fwd)", op: "linear_forward", batch: 1, M: 3200, K: 128, N: 128 },
   { name: "ff out dx = dy·Wᵀ", op: "bmm", batch: 1, M: 3200, K: 128, N: 512 },
   { name: "ff in dW = xᵀ·dy", op: "gemm_tn", batch: 1, M: 3200, K: 128, N: 512 },
-  { name: "scores q·kᵀ", op: "bmm", batch: 128, M: 100, K: 32, N: 100 },
+  { name: "scores q·kᵀ", op: "bmm", batch: 128, M: 100, K: 32, N: 100, transposeB: true },
   { name: "att·v", op: "bmm", batch: 128, M: 100, K: 100, N: 32 },
 ];
 
@@ -101,7 +103,9 @@ function gemmRunner(ex: KernelExports, s: GemmShape): () => void {
   if (s.op === "linear_forward") {
     return () => ex.linear_forward(a, b, bias, c, M, N, K, 0, scratch);
   }
-  if (s.op === "bmm") return () => ex.bmm(a, b, c, batch, M, N, K, 0, 0, 0, scratch);
+  if (s.op === "bmm") {
+    return () => ex.bmm(a, b, c, batch, M, N, K, 0, s.transposeB ? 1 : 0, 0, scratch);
+  }
   // gemm_tn: C[M, N] = Xᵀ · D with X [K, M] and D [K, N]
   return () => ex.gemm_tn(a, b, c, K, M, N, M, N, 0, scratch);
 }
