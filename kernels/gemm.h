@@ -281,6 +281,46 @@ static void gemm_micro_rows(const float *restrict a, long lda, const float *rest
   }
 }
 
+// The 4 × 4 block for an edge panel with at most 4 valid columns (N = 100 leaves one in 13): half
+// the multiply-adds of gemm_micro, the same sums for the valid columns.
+static void gemm_micro4(const float *restrict a, const float *restrict b, int kc, float *c,
+                        long ldc, int rows, int cols, int first, const float *bias) {
+  v128_t c0, c1, c2, c3;
+  float tmp[GEMM_MR * 4] __attribute__((aligned(16)));
+  int full = rows == GEMM_MR && cols == 4;
+  if (first) {
+    c0 = c1 = c2 = c3 = wasm_f32x4_splat(0.0f);
+  } else {
+    for (int r = 0; r < GEMM_MR; r++) {
+      for (int q = 0; q < 4; q++) tmp[4 * r + q] = r < rows && q < cols ? c[r * ldc + q] : 0.0f;
+    }
+    c0 = wasm_v128_load(tmp), c1 = wasm_v128_load(tmp + 4);
+    c2 = wasm_v128_load(tmp + 8), c3 = wasm_v128_load(tmp + 12);
+  }
+  for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
+    v128_t b0 = wasm_v128_load(b), av = wasm_v128_load(a);
+    c0 = GEMM_MADD(wasm_i32x4_shuffle(av, av, 0, 0, 0, 0), b0, c0);
+    c1 = GEMM_MADD(wasm_i32x4_shuffle(av, av, 1, 1, 1, 1), b0, c1);
+    c2 = GEMM_MADD(wasm_i32x4_shuffle(av, av, 2, 2, 2, 2), b0, c2);
+    c3 = GEMM_MADD(wasm_i32x4_shuffle(av, av, 3, 3, 3, 3), b0, c3);
+  }
+  if (bias) {
+    v128_t bl = wasm_v128_load(bias);
+    c0 = wasm_f32x4_add(c0, bl), c1 = wasm_f32x4_add(c1, bl);
+    c2 = wasm_f32x4_add(c2, bl), c3 = wasm_f32x4_add(c3, bl);
+  }
+  if (full) {
+    wasm_v128_store(c, c0), wasm_v128_store(c + ldc, c1);
+    wasm_v128_store(c + 2 * ldc, c2), wasm_v128_store(c + 3 * ldc, c3);
+    return;
+  }
+  wasm_v128_store(tmp, c0), wasm_v128_store(tmp + 4, c1);
+  wasm_v128_store(tmp + 8, c2), wasm_v128_store(tmp + 12, c3);
+  for (int r = 0; r < rows; r++) {
+    for (int q = 0; q < cols; q++) c[r * ldc + q] = tmp[4 * r + q];
+  }
+}
+
 // C[M, N] = op(A) · op(B) (+ bias[N] zero-padded to a multiple of 8, or NULL). op(A)[m, k] at
 // A[m·ars + k·acs], op(B)[k, n] at B[k·brs + n·bcs]. scratch: gemm_scratch_floats(M, N, K)
 // floats, 16-byte aligned. K = 0 gives C = bias (or 0).
@@ -319,7 +359,13 @@ static void gemm_packed(const float *A, long ars, long acs, const float *B, long
           const float *bp = Bp + (long)jr * kc;
           for (int ir = 0; ir < mc; ir += GEMM_MR) {
             float *cc = C + (ic + ir) * ldc + jc + jr;
-            if (ir < direct) {
+            if (cols <= 4) {
+              if (ir < direct) {  // the in-place rows through a packed copy of this micro-panel
+                gemm_pack_a(Ablock + ir * ars, ars, acs, GEMM_MR, kc, Ap + (long)ir * kc);
+              }
+              gemm_micro4(Ap + (long)ir * kc, bp, kc, cc, ldc, gemm_min(mc - ir, GEMM_MR), cols,
+                          pc == 0, bb);
+            } else if (ir < direct) {
               gemm_micro_rows(Ablock + ir * ars, ars, bp, kc, cc, ldc, cols, pc == 0, bb);
             } else {
               gemm_micro(Ap + (long)ir * kc, bp, kc, cc, ldc, gemm_min(mc - ir, GEMM_MR), cols,
