@@ -74,6 +74,8 @@ const SHAPES: [number, number, number][] = [
   [67, 300, 13],
   [130, 257, 270],
   [64, 256, 256],
+  [37, 260, 100], // an edge panel of 4 columns (the 4 × 4 micro-kernel), K past its block
+  [9, 40, 36], // a narrow product (A read in place) with a 4-column edge and a partial panel
 ];
 
 Deno.test("gemm (exact): bmm, linear_forward and gemm_tn equal the float32 triple loop bit for bit", () => {
