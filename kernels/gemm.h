@@ -129,6 +129,55 @@ static void gemm_pack_b(const float *B, long rs, long cs, int kc, int nc, float 
   }
 }
 
+// The 4 × 8 accumulators c00 … c31 of a micro-kernel over the block of C at c (row stride ldc),
+// of which `rows` × `cols` are valid (`full` when all 32 are): GEMM_ACC_START sets them to 0 for
+// the first K block, else to C's partial sums (a partial block through the zero-padded tmp);
+// GEMM_ACC_FINISH adds the bias (8 floats, or NULL) and stores the valid part. Macros, not
+// functions, so the accumulators stay named registers in both micro-kernels.
+#define GEMM_ACC_START(rows)                                                              \
+  if (first) {                                                                            \
+    c00 = wasm_f32x4_splat(0.0f);                                                         \
+    c01 = c10 = c11 = c20 = c21 = c30 = c31 = c00;                                         \
+  } else {                                                                                \
+    const float *src = c;                                                                 \
+    long ld = ldc;                                                                        \
+    if (!full) {                                                                          \
+      for (int r = 0; r < GEMM_MR; r++) {                                                 \
+        for (int q = 0; q < GEMM_NR; q++) {                                               \
+          tmp[8 * r + q] = r < (rows) && q < cols ? c[r * ldc + q] : 0.0f;                \
+        }                                                                                 \
+      }                                                                                   \
+      src = tmp;                                                                          \
+      ld = 8;                                                                             \
+    }                                                                                     \
+    c00 = wasm_v128_load(src), c01 = wasm_v128_load(src + 4);                             \
+    c10 = wasm_v128_load(src + ld), c11 = wasm_v128_load(src + ld + 4);                   \
+    c20 = wasm_v128_load(src + 2 * ld), c21 = wasm_v128_load(src + 2 * ld + 4);           \
+    c30 = wasm_v128_load(src + 3 * ld), c31 = wasm_v128_load(src + 3 * ld + 4);           \
+  }
+
+#define GEMM_ACC_FINISH(rows)                                                             \
+  {                                                                                       \
+    if (bias) {                                                                           \
+      v128_t bl = wasm_v128_load(bias), bh = wasm_v128_load(bias + 4);                    \
+      c00 = wasm_f32x4_add(c00, bl), c01 = wasm_f32x4_add(c01, bh);                       \
+      c10 = wasm_f32x4_add(c10, bl), c11 = wasm_f32x4_add(c11, bh);                       \
+      c20 = wasm_f32x4_add(c20, bl), c21 = wasm_f32x4_add(c21, bh);                       \
+      c30 = wasm_f32x4_add(c30, bl), c31 = wasm_f32x4_add(c31, bh);                       \
+    }                                                                                     \
+    float *dst = full ? c : tmp;                                                          \
+    long ld = full ? ldc : 8;                                                             \
+    wasm_v128_store(dst, c00), wasm_v128_store(dst + 4, c01);                             \
+    wasm_v128_store(dst + ld, c10), wasm_v128_store(dst + ld + 4, c11);                   \
+    wasm_v128_store(dst + 2 * ld, c20), wasm_v128_store(dst + 2 * ld + 4, c21);           \
+    wasm_v128_store(dst + 3 * ld, c30), wasm_v128_store(dst + 3 * ld + 4, c31);           \
+    if (!full) {                                                                          \
+      for (int r = 0; r < (rows); r++) {                                                  \
+        for (int q = 0; q < cols; q++) c[r * ldc + q] = tmp[8 * r + q];                   \
+      }                                                                                   \
+    }                                                                                     \
+  }
+
 // The 4 × 8 block of C at c: first = 1 starts the sums from 0, else from C's partial sums;
 // bias (8 floats, or NULL) is added after the last K block. rows / cols: the valid part.
 static void gemm_micro(const float *restrict a, const float *restrict b, int kc, float *c,
@@ -136,26 +185,7 @@ static void gemm_micro(const float *restrict a, const float *restrict b, int kc,
   v128_t c00, c01, c10, c11, c20, c21, c30, c31;
   int full = rows == GEMM_MR && cols == GEMM_NR;
   float tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(16)));
-  if (first) {
-    c00 = wasm_f32x4_splat(0.0f);
-    c01 = c10 = c11 = c20 = c21 = c30 = c31 = c00;
-  } else {
-    const float *src = c;
-    long ld = ldc;
-    if (!full) {
-      for (int r = 0; r < GEMM_MR; r++) {
-        for (int q = 0; q < GEMM_NR; q++) {
-          tmp[8 * r + q] = r < rows && q < cols ? c[r * ldc + q] : 0.0f;
-        }
-      }
-      src = tmp;
-      ld = 8;
-    }
-    c00 = wasm_v128_load(src), c01 = wasm_v128_load(src + 4);
-    c10 = wasm_v128_load(src + ld), c11 = wasm_v128_load(src + ld + 4);
-    c20 = wasm_v128_load(src + 2 * ld), c21 = wasm_v128_load(src + 2 * ld + 4);
-    c30 = wasm_v128_load(src + 3 * ld), c31 = wasm_v128_load(src + 3 * ld + 4);
-  }
+  GEMM_ACC_START(rows)
   for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
     v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
     v128_t av = wasm_v128_load(a);
@@ -172,24 +202,7 @@ static void gemm_micro(const float *restrict a, const float *restrict b, int kc,
     c30 = GEMM_MADD(x, b0, c30);
     c31 = GEMM_MADD(x, b1, c31);
   }
-  if (bias) {
-    v128_t bl = wasm_v128_load(bias), bh = wasm_v128_load(bias + 4);
-    c00 = wasm_f32x4_add(c00, bl), c01 = wasm_f32x4_add(c01, bh);
-    c10 = wasm_f32x4_add(c10, bl), c11 = wasm_f32x4_add(c11, bh);
-    c20 = wasm_f32x4_add(c20, bl), c21 = wasm_f32x4_add(c21, bh);
-    c30 = wasm_f32x4_add(c30, bl), c31 = wasm_f32x4_add(c31, bh);
-  }
-  float *dst = full ? c : tmp;
-  long ld = full ? ldc : 8;
-  wasm_v128_store(dst, c00), wasm_v128_store(dst + 4, c01);
-  wasm_v128_store(dst + ld, c10), wasm_v128_store(dst + ld + 4, c11);
-  wasm_v128_store(dst + 2 * ld, c20), wasm_v128_store(dst + 2 * ld + 4, c21);
-  wasm_v128_store(dst + 3 * ld, c30), wasm_v128_store(dst + 3 * ld + 4, c31);
-  if (!full) {
-    for (int r = 0; r < rows; r++) {
-      for (int q = 0; q < cols; q++) c[r * ldc + q] = tmp[8 * r + q];
-    }
-  }
+  GEMM_ACC_FINISH(rows)
 }
 
 // The same 4 × 8 block with op(A) read in place from four rows of a row-major A (row stride
@@ -218,24 +231,7 @@ static void gemm_micro_rows(const float *restrict a, long lda, const float *rest
   v128_t c00, c01, c10, c11, c20, c21, c30, c31;
   float tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(16)));
   int full = cols == GEMM_NR;
-  if (first) {
-    c00 = wasm_f32x4_splat(0.0f);
-    c01 = c10 = c11 = c20 = c21 = c30 = c31 = c00;
-  } else {
-    const float *src = c;
-    long ld = ldc;
-    if (!full) {
-      for (int r = 0; r < GEMM_MR; r++) {
-        for (int q = 0; q < GEMM_NR; q++) tmp[8 * r + q] = q < cols ? c[r * ldc + q] : 0.0f;
-      }
-      src = tmp;
-      ld = 8;
-    }
-    c00 = wasm_v128_load(src), c01 = wasm_v128_load(src + 4);
-    c10 = wasm_v128_load(src + ld), c11 = wasm_v128_load(src + ld + 4);
-    c20 = wasm_v128_load(src + 2 * ld), c21 = wasm_v128_load(src + 2 * ld + 4);
-    c30 = wasm_v128_load(src + 3 * ld), c31 = wasm_v128_load(src + 3 * ld + 4);
-  }
+  GEMM_ACC_START(GEMM_MR)
   const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
   int k = 0;
   for (; k + 4 <= kc; k += 4, b += 4 * GEMM_NR) {
@@ -261,24 +257,7 @@ static void gemm_micro_rows(const float *restrict a, long lda, const float *rest
     c30 = GEMM_MADD(x, b0, c30);
     c31 = GEMM_MADD(x, b1, c31);
   }
-  if (bias) {
-    v128_t bl = wasm_v128_load(bias), bh = wasm_v128_load(bias + 4);
-    c00 = wasm_f32x4_add(c00, bl), c01 = wasm_f32x4_add(c01, bh);
-    c10 = wasm_f32x4_add(c10, bl), c11 = wasm_f32x4_add(c11, bh);
-    c20 = wasm_f32x4_add(c20, bl), c21 = wasm_f32x4_add(c21, bh);
-    c30 = wasm_f32x4_add(c30, bl), c31 = wasm_f32x4_add(c31, bh);
-  }
-  float *dst = full ? c : tmp;
-  long ld = full ? ldc : 8;
-  wasm_v128_store(dst, c00), wasm_v128_store(dst + 4, c01);
-  wasm_v128_store(dst + ld, c10), wasm_v128_store(dst + ld + 4, c11);
-  wasm_v128_store(dst + 2 * ld, c20), wasm_v128_store(dst + 2 * ld + 4, c21);
-  wasm_v128_store(dst + 3 * ld, c30), wasm_v128_store(dst + 3 * ld + 4, c31);
-  if (!full) {
-    for (int r = 0; r < GEMM_MR; r++) {
-      for (int q = 0; q < cols; q++) c[r * ldc + q] = tmp[8 * r + q];
-    }
-  }
+  GEMM_ACC_FINISH(GEMM_MR)
 }
 
 // The 4 × 4 block for an edge panel with at most 4 valid columns (N = 100 leaves one in 13): half

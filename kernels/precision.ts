@@ -17,14 +17,24 @@
 export type KernelPrecision = "exact" | "fast";
 
 const KERNEL_FILES: Record<KernelPrecision, string> = {
-  exact: "./hest_kernels.wasm",
-  fast: "./hest_kernels_fast.wasm",
+  exact: "hest_kernels.wasm",
+  fast: "hest_kernels_fast.wasm",
 };
 
 const compiled = new Map<KernelPrecision, WebAssembly.Module>();
 
-function readModule(p: KernelPrecision): Uint8Array<ArrayBuffer> {
-  const url = new URL(KERNEL_FILES[p], import.meta.url);
+/**
+ * The bytes of a kernel module next to this file (`hest_kernels.wasm`, `hest_kernels_fast.wasm`,
+ * `hest_kernels_mt.wasm`), with an error that says how to get it when it cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { readKernelModule } from "@hest/hest";
+ * readKernelModule("hest_kernels.wasm").length > 0; // true
+ * ```
+ */
+export function readKernelModule(file: string): Uint8Array<ArrayBuffer> {
+  const url = new URL(`./${file}`, import.meta.url);
   try {
     return Deno.readFileSync(url) as Uint8Array<ArrayBuffer>;
   } catch (err) {
@@ -34,6 +44,10 @@ function readModule(p: KernelPrecision): Uint8Array<ArrayBuffer> {
       { cause: err },
     );
   }
+}
+
+function readModule(p: KernelPrecision): Uint8Array<ArrayBuffer> {
+  return readKernelModule(KERNEL_FILES[p]);
 }
 
 /**

@@ -18,6 +18,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { KernelExports } from "./wasm.ts";
+import { readKernelModule } from "./precision.ts";
 
 /** Products with fewer floating-point operations stay on one thread (the copies would cost more). */
 export const THREADED_MIN_FLOPS = 4_000_000;
@@ -39,7 +40,8 @@ interface Pool {
   memory: WebAssembly.Memory;
   ex: KernelExports;
   workers: PoolWorker[];
-  names: string[];
+  /** Export name → its index in the workers' function table (the jobs name exports). */
+  index: Map<string, number>;
   /** First byte above the stacks: where each call's buffers start. */
   base: number;
 }
@@ -61,21 +63,8 @@ export function kernelThreadStats(): { calls: number; jobs: number } {
   return { ...stats };
 }
 
-function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const url = new URL("./hest_kernels_mt.wasm", import.meta.url);
-  try {
-    return Deno.readFileSync(url) as Uint8Array<ArrayBuffer>;
-  } catch (err) {
-    throw new Error(
-      `cannot read the threaded kernels ${url.pathname} (run with --allow-read; rebuild with ` +
-        `"deno task kernels"): ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-}
-
 async function startPool(n: number): Promise<Pool> {
-  const bytes = moduleBytes();
+  const bytes = readKernelModule("hest_kernels_mt.wasm");
   const module = new WebAssembly.Module(bytes);
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 32768, shared: true });
   const inst = new WebAssembly.Instance(module, { env: { memory } });
@@ -108,7 +97,8 @@ async function startPool(n: number): Promise<Pool> {
   }
   await Promise.all(ready);
   for (const w of workers) w.worker.unref();
-  return { memory, ex, workers, names, base: heap + (n + 1) * STACK_BYTES };
+  const index = new Map(names.map((name, i) => [name, i]));
+  return { memory, ex, workers, index, base: heap + (n + 1) * STACK_BYTES };
 }
 
 function stopPool(): void {
@@ -229,7 +219,6 @@ export function withThreads<T>(f: (tc: ThreadedCall) => T): T | undefined {
     if (next > have) p.memory.grow(Math.ceil((next - have) / PAGE));
     return ptr;
   };
-  const index = new Map(p.names.map((n, i) => [n, i]));
   return f({
     threads,
     ex: p.ex,
@@ -248,7 +237,7 @@ export function withThreads<T>(f: (tc: ThreadedCall) => T): T | undefined {
         const round = jobs.slice(r, r + threads);
         round.slice(1).forEach((job, i) => {
           const w = p.workers[i];
-          const fn = index.get(job.name);
+          const fn = p.index.get(job.name);
           if (fn === undefined) throw new Error(`no kernel export "${job.name}"`);
           w.ctl[2] = fn;
           w.ctl[3] = job.args.length;

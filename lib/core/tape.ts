@@ -42,10 +42,10 @@ const SHAPE_ONLY = new Set([
 ]);
 
 /** The data id every stand-in shares: never registered with a backend, so never read or freed. */
-const NO_DATA = Object.freeze({ stub: true });
+const NO_DATA = Object.freeze({ standIn: true });
 
 /** A tensor with `t`'s shape and dtype and no data (untracked: disposing it does nothing). */
-function shapeStub(t: tf.Tensor): tf.Tensor {
+function shapeStandIn(t: tf.Tensor): tf.Tensor {
   const Ctor = tf.Tensor as unknown as new (
     shape: number[],
     dtype: tf.DataType,
@@ -121,7 +121,7 @@ export function installLeanTape(): boolean {
   const getTensorsForGradient = engine.getTensorsForGradient.bind(engine);
   engine.getTensorsForGradient = (kernelName: string, inputs: Any, outputs: Any[]) => {
     const ts: tf.Tensor[] = getTensorsForGradient(kernelName, inputs, outputs);
-    return SHAPE_ONLY.has(kernelName) ? ts.map(shapeStub) : ts;
+    return SHAPE_ONLY.has(kernelName) ? ts.map(shapeStandIn) : ts;
   };
   engine.saveTensorsForBackwardMode = function (tensors: tf.Tensor[]) {
     return tensors.map((t) => t.dataId === NO_DATA ? t : this.keep(this.clone(t)));
