@@ -336,3 +336,26 @@ for (const knob of knobs) {
     }
   });
 }
+
+Deno.test("config knobs: each spiking norm gives its own spiking output; the standard mode ignores it", async () => {
+  const norms = ["trial", "sample", "causal"] as const;
+  const spiking = await Promise.all(
+    norms.map((n) => forward(merged({}, { norm: n }), "spiking", false)),
+  );
+  for (let i = 0; i < norms.length; i++) {
+    for (let j = i + 1; j < norms.length; j++) {
+      assert.ok(
+        differs(spiking[i], spiking[j]),
+        `norm ${norms[i]} = norm ${norms[j]} in spiking mode`,
+      );
+    }
+  }
+  const standard = await Promise.all(
+    norms.map((n) => forward(merged({}, { norm: n }), "standard", false)),
+  );
+  assert.ok(!differs(standard[0], standard[1]) && !differs(standard[0], standard[2]));
+  assert.throws(
+    () => hybridTransformer(merged({}, { norm: "token" as "trial" })),
+    /norm.*"trial", "causal" or "sample".*token/,
+  );
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
-import { spikeNorm, spikeNormLif } from "../lib/snn/spike_norm.ts";
+import { sampleSpikeNorm, spikeNorm, spikeNormLif } from "../lib/snn/spike_norm.ts";
 import type { LayerNormParams } from "../lib/nn/layers.ts";
 import { lif, type LifOptions } from "../lib/snn/neurons.ts";
 import { key, normal } from "../lib/core/random.ts";
@@ -261,4 +261,121 @@ for (const backend of ["cpu", "wasm"]) {
       }
     },
   );
+}
+
+/** Float64 reference of sampleSpikeNorm: one mean and variance per trial over t, l and c. */
+function sampleReference(
+  x: ArrayLike<number>,
+  g: ArrayLike<number>,
+  b: ArrayLike<number>,
+  [T, B, L, C]: number[],
+): Float64Array {
+  const y = new Float64Array(x.length);
+  const at = (t: number, bb: number, l: number, c: number) => ((t * B + bb) * L + l) * C + c;
+  for (let bb = 0; bb < B; bb++) {
+    let m = 0;
+    for (let t = 0; t < T; t++) {
+      for (let l = 0; l < L; l++) for (let c = 0; c < C; c++) m += x[at(t, bb, l, c)];
+    }
+    m /= T * L * C;
+    let v = 0;
+    for (let t = 0; t < T; t++) {
+      for (let l = 0; l < L; l++) for (let c = 0; c < C; c++) v += (x[at(t, bb, l, c)] - m) ** 2;
+    }
+    const r = 1 / Math.sqrt(v / (T * L * C) + 1e-5);
+    for (let t = 0; t < T; t++) {
+      for (let l = 0; l < L; l++) {
+        for (let c = 0; c < C; c++) {
+          const i = at(t, bb, l, c);
+          y[i] = (x[i] - m) * r * g[c] + b[c];
+        }
+      }
+    }
+  }
+  return y;
+}
+
+Deno.test("sampleSpikeNorm: hand-computed values; keeps the channels' levels that spikeNorm removes", () => {
+  // one trial, T = 1, L = 2, C = 2: channel 0 reads 1, 1 and channel 1 reads 3, 3
+  // → μ = 2, σ² = 1 over the trial: channel 0 → −1, channel 1 → +1 (then g, b per channel)
+  const x = tf.tensor([1, 3, 1, 3], [1, 1, 2, 2]);
+  const p = { g: tf.tensor1d([2, 1]) as tf.Tensor1D, b: tf.tensor1d([0.5, 0]) as tf.Tensor1D };
+  for (const on of [true, false]) {
+    setKernelsEnabled(on);
+    try {
+      const r = 1 / Math.sqrt(1 + 1e-5);
+      const y = sampleSpikeNorm(p, x).dataSync();
+      close(y, [-r * 2 + 0.5, r, -r * 2 + 0.5, r], 1e-6, `sample (kernels ${on})`);
+      // the per-channel norm sees each channel constant over the trial: only the bias is left
+      close(spikeNorm(p, x).dataSync(), [0.5, 0, 0.5, 0], 1e-6, `trial (kernels ${on})`);
+    } finally {
+      setKernelsEnabled(true);
+    }
+  }
+  // two trials are normalised apart: the second, 10× the first, gives the same output
+  const two = tf.tensor([1, 3, 1, 3, 10, 30, 10, 30], [1, 2, 2, 2]);
+  const y2 = sampleSpikeNorm(p, two).dataSync();
+  close(y2.slice(4), Array.from(y2.slice(0, 4)), 1e-5, "trial 2 = trial 1");
+});
+
+for (const backend of ["cpu", "wasm"]) {
+  Deno.test(`sampleSpikeNorm: values and gradients = the float64 formula and its finite differences (${backend})`, async () => {
+    await useBackend(backend);
+    try {
+      const shape = [3, 2, 4, 5];
+      const cs = makeCase(shape);
+      const x = tf.tensor(Array.from(cs.x), shape);
+      const g = tf.tensor1d(Array.from(cs.g));
+      const b = tf.tensor1d(Array.from(cs.b));
+      const w = tf.tensor(Array.from(cs.w), shape);
+      const y = await sampleSpikeNorm({ g, b } as LayerNormParams, x).data();
+      close(y, Array.from(sampleReference(cs.x, cs.g, cs.b, shape)), 1e-5, "values");
+      const [dx, dg, db] = await Promise.all(
+        tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(tf.mul(sampleSpikeNorm({ g: gg as tf.Tensor1D, b: bb as tf.Tensor1D }, xx), w))
+        )([x, g, b]).map((t) => t.data()),
+      );
+      const loss = () => {
+        const yy = sampleReference(cs.x, cs.g, cs.b, shape);
+        return yy.reduce((s, v, i) => s + v * cs.w[i], 0);
+      };
+      const h = 1e-5;
+      const fd = (arr: Float64Array, i: number) => {
+        const keep = arr[i];
+        arr[i] = keep + h;
+        const up = loss();
+        arr[i] = keep - h;
+        const down = loss();
+        arr[i] = keep;
+        return (up - down) / (2 * h);
+      };
+      for (let i = 0; i < cs.x.length; i += 5) {
+        const want = fd(cs.x, i);
+        assert.ok(
+          Math.abs(dx[i] - want) <= 1e-3 * (1 + Math.abs(want)),
+          `dx[${i}] ${dx[i]} vs ${want}`,
+        );
+      }
+      for (let c = 0; c < shape[3]; c++) {
+        const wg = fd(cs.g, c);
+        const wb = fd(cs.b, c);
+        assert.ok(Math.abs(dg[c] - wg) <= 1e-3 * (1 + Math.abs(wg)), `dg[${c}] ${dg[c]} vs ${wg}`);
+        assert.ok(Math.abs(db[c] - wb) <= 1e-3 * (1 + Math.abs(wb)), `db[${c}] ${db[c]} vs ${wb}`);
+      }
+      const before = tf.memory().numTensors;
+      tf.dispose(
+        tf.tidy(() =>
+          tf.grads((xx: tf.Tensor) => tf.sum(sampleSpikeNorm({ g, b } as LayerNormParams, xx)))([x])
+        ),
+      );
+      assert.equal(tf.memory().numTensors, before, "no leaked tensors");
+      assert.throws(
+        () => sampleSpikeNorm({ g, b } as LayerNormParams, tf.ones([2, 5])),
+        /\[T, B, L, C\]/,
+      );
+      tf.dispose([x, g, b, w]);
+    } finally {
+      await useBackend("cpu");
+    }
+  });
 }

@@ -20,7 +20,13 @@ import { applyCausalConv, type CausalConvParams } from "../nn/conv.ts";
 import { applyLinear, dropout, gelu, type LayerNormParams } from "../nn/layers.ts";
 import type { ApplyContext, Mode, OpsCollector } from "../nn/types.ts";
 import { lif, type LifOptions } from "../snn/neurons.ts";
-import { causalSpikeNorm, normaliseRunning, spikeNorm, spikeNormLif } from "../snn/spike_norm.ts";
+import {
+  causalSpikeNorm,
+  normaliseRunning,
+  sampleSpikeNorm,
+  spikeNorm,
+  spikeNormLif,
+} from "../snn/spike_norm.ts";
 import { randomSpikeMask, sew, significanceMask } from "../snn/spike_ops.ts";
 import { applyTim, applyTimBin } from "../snn/tim.ts";
 import type { ResolvedHybridConfig } from "./config.ts";
@@ -370,11 +376,24 @@ export function normLif(
     ? c.lif
     : { ...c.lif, vThreshold: ctx.vThreshold };
   ctx.ops?.elementwise(`${name}.norm`, "norm", size(x));
-  if (c.norm === "causal") return lifSite(name, causalNorm(name, p, x, ctx.cursor), opts, ctx);
+  if (c.norm !== "trial") return lifSite(name, branchNorm(name, p, x, c, ctx.cursor), opts, ctx);
   ctx.ops?.elementwise(name, "neuron", size(x));
   const s = spikeNormLif(p, x, opts);
   ctx.stats?.record(name, s);
   return s;
+}
+
+/** The spiking-mode norm `c.norm` selects, of `x [T, B, L, C]` (without the LIF). */
+function branchNorm(
+  site: string,
+  p: LayerNormParams,
+  x: tf.Tensor,
+  c: ResolvedHybridConfig,
+  cursor: BinCursor | undefined,
+): tf.Tensor {
+  if (c.norm === "causal") return causalNorm(site, p, x, cursor);
+  if (c.norm === "sample") return sampleSpikeNorm(p, x);
+  return spikeNorm(p, x);
 }
 
 /**
@@ -599,14 +618,14 @@ export function spikingResidual(
   },
 ): tf.Tensor {
   if (c.residual === "membrane") {
-    const yn = c.norm === "causal" ? causalNorm(ctx.site, norm, y, ctx.cursor) : spikeNorm(norm, y);
+    const yn = branchNorm(ctx.site, norm, y, c, ctx.cursor);
     ctx.ops?.elementwise(`${ctx.site}.norm`, "norm", size(y));
     ctx.ops?.elementwise(`${ctx.site}.add`, "add", size(x));
     return tf.add(x, dropout(yn, c.dropout, { training: ctx.training, key: ctx.key }));
   }
   if (c.residual === "plain") {
     // spikes of the sum: the branch's normed output joins the input spikes before the neuron
-    const yn = c.norm === "causal" ? causalNorm(ctx.site, norm, y, ctx.cursor) : spikeNorm(norm, y);
+    const yn = branchNorm(ctx.site, norm, y, c, ctx.cursor);
     ctx.ops?.elementwise(`${ctx.site}.norm`, "norm", size(y));
     ctx.ops?.elementwise(`${ctx.site}.add`, "add", size(x));
     return lifSite(ctx.site, tf.add(x, yn), c.lif, ctx);

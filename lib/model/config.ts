@@ -272,11 +272,14 @@ export interface HybridConfig extends TransformerConfig {
    */
   likelihood?: "poisson" | "negbinomial";
   /**
-   * Normalisation in front of every spiking-mode LIF: `"trial"` (default, `spikeNorm`: over the
-   * SNN timesteps and all bins of the trial) or `"causal"` (`causalSpikeNorm`: over the
-   * timesteps and the bins up to each bin, so the spiking mode can stream, see lib/infer/stream.ts).
+   * Normalisation in front of every spiking-mode LIF: `"trial"` (default, `spikeNorm`: per trial
+   * and channel, over the SNN timesteps and all bins of the trial), `"sample"`
+   * (`sampleSpikeNorm`: per trial over the timesteps, bins and channels together, so each
+   * channel keeps its level relative to the others; the `hybrid` preset's) or `"causal"`
+   * (`causalSpikeNorm`: as `"trial"` over the bins up to each bin, so the spiking mode can
+   * stream, see lib/infer/stream.ts).
    */
-  norm?: "trial" | "causal";
+  norm?: "trial" | "causal" | "sample";
   /**
    * Initial gain of the norm at the end of each residual branch in spiking mode
    * (`blocks.i.sn.o.g`, `blocks.i.sn.ff2.g`): a finite number >= 0, default 1 (as before the
@@ -329,7 +332,7 @@ export interface ResolvedHybridConfig extends ResolvedTransformerConfig {
   /** Count likelihood. */
   likelihood: "poisson" | "negbinomial";
   /** Spiking-mode normalisation. */
-  norm: "trial" | "causal";
+  norm: "trial" | "causal" | "sample";
   /**
    * Initial gain of each residual branch's last spike norm, as given (absent: 1). Left out rather
    * than filled in, so configs and saved run states from before the option stay identical.
@@ -455,7 +458,9 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
     fail("likelihood", '"poisson" or "negbinomial"', likelihood);
   }
   const norm = h.norm ?? "trial";
-  if (norm !== "trial" && norm !== "causal") fail("norm", '"trial" or "causal"', norm);
+  if (norm !== "trial" && norm !== "causal" && norm !== "sample") {
+    fail("norm", '"trial", "causal" or "sample"', norm);
+  }
   const gain = h.branchGain;
   if (gain !== undefined && !(typeof gain === "number" && Number.isFinite(gain) && gain >= 0)) {
     fail("branchGain", "a finite number >= 0", gain);

@@ -349,3 +349,34 @@ export function causalSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
     return normaliseRunning(p, x, sum, sumSq, n);
   });
 }
+
+/**
+ * Per-trial normalisation of `x [T, B, L, C]` over the SNN timesteps, bins **and channels**
+ * together (one mean and variance per trial), then the per-channel gain `p.g` and bias `p.b`:
+ *
+ * ```
+ * μ[b] = mean over t, l, c of x[t, b, l, c];   σ²[b] = the variance over the same
+ * y = (x − μ[b]) / sqrt(σ²[b] + 1e-5) · g[c] + b[c]
+ * ```
+ *
+ * Unlike {@linkcode spikeNorm} (one mean per trial **and channel**), it keeps how each channel's
+ * level in this trial differs from the others: on recordings cut into windows, which neurons are
+ * more active in a window is much of what predicts the held-out ones, and the per-channel norm
+ * removes it at every LIF. It runs the fused moments kernel on the trial seen as one channel
+ * (`[T, B, L·C, 1]`), then the gain and bias. Differentiable.
+ *
+ * @example
+ * ```ts
+ * import { initLayerNorm, sampleSpikeNorm, tf } from "@hest/hest";
+ * const y = sampleSpikeNorm(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8])); // [4, 2, 10, 8]
+ * ```
+ */
+export function sampleSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
+  checkNormInput(p, x, "sampleSpikeNorm");
+  const [T, B, L, C] = x.shape;
+  return tf.tidy(() => {
+    const unit = { g: tf.ones([1]) as tf.Tensor1D, b: tf.zeros([1]) as tf.Tensor1D };
+    const xn = tf.reshape(spikeNorm(unit, tf.reshape(x, [T, B, L * C, 1])), x.shape);
+    return tf.add(tf.mul(xn, p.g), p.b);
+  });
+}
