@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { type tf, useBackend } from "../lib/core/backend.ts";
 import { parseNpy } from "../lib/data/npy.ts";
 import { decodeSafetensors } from "../lib/train/checkpoint.ts";
-import { evaluateRun, trainRun } from "../lib/experiments/run.ts";
+import { evaluateRun, loadRun, trainRun } from "../lib/experiments/run.ts";
+import { preset } from "../lib/experiments/presets.ts";
+import { disposeTree } from "../lib/core/tree.ts";
 import { runScript } from "./_script_util.ts";
 
 const lorenz = {
@@ -86,6 +88,36 @@ Deno.test("eval --mode: a hybrid run exports the chosen mode's rates, says which
     assert.equal(unnamed.code, 2, unnamed.err);
     assert.match(unnamed.err, /no NLB dataset name.*--nlb-name/);
     await assert.rejects(Deno.stat(`${dir}/sub.h5`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a saved run is rebuilt from the preset its config.json saved, not the preset as it is now", async () => {
+  await useBackend("wasm");
+  const dir = await Deno.makeTempDir();
+  try {
+    await trainRun({
+      data: lorenz,
+      preset: "hybrid",
+      model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
+      train: { steps: 2, evalEvery: 2, batchSize: 8 },
+      seed: 0,
+      backend: "wasm",
+    }, { outDir: `${dir}/hyb` });
+    const path = `${dir}/hyb/config.json`;
+    const cfg = JSON.parse(await Deno.readTextFile(path));
+    assert.equal(cfg.presetSnapshot.model.norm, preset("hybrid").model.norm);
+    const spiking = async () =>
+      (await evaluateRun(`${dir}/hyb`)).results.find((r) => r.mode === "spiking")!.coBps;
+    const asSaved = await spiking();
+    // the run as if it had been trained when the preset used the per-channel norm
+    cfg.presetSnapshot.model.norm = "trial";
+    await Deno.writeTextFile(path, JSON.stringify(cfg));
+    const loaded = await loadRun(`${dir}/hyb`);
+    assert.equal((loaded.model.config as { norm?: string }).norm, "trial");
+    disposeTree(loaded.params);
+    assert.notEqual(await spiking(), asSaved, "the saved preset's norm was ignored");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

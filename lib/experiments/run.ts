@@ -33,7 +33,7 @@ import type { SpikeStatsCollector } from "../model/blocks.ts";
 import type { Mode } from "../nn/types.ts";
 import { unknownTestTargets, writeNlbSubmission } from "../data/nlb.ts";
 import { writeNpy } from "../data/npy.ts";
-import { type ModelPreset, preset, transformerFor } from "./presets.ts";
+import { type ModelPreset, type Preset, preset, transformerFor } from "./presets.ts";
 import { predict } from "../train/predict.ts";
 import { checkResumeState, train } from "../train/train.ts";
 import { checkTrainOverrides, type TrainOptions } from "../train/train_options.ts";
@@ -77,6 +77,28 @@ export interface RunConfig {
   seed: number;
   /** TF.js backend the run used. */
   backend: string;
+  /**
+   * The preset's model and training settings when the run was made (its `config.json` saves
+   * them): a saved run is rebuilt from these, not from the preset as it is now.
+   */
+  presetSnapshot?: PresetSnapshot;
+}
+
+/** A preset's model and training settings as a run folder's `config.json` saves them. */
+export interface PresetSnapshot {
+  /** The preset's model fields. */
+  model: ModelPreset;
+  /** The preset's training options. */
+  train: TrainOptions;
+}
+
+/** The `presetSnapshot` of the run in `dir` (undefined when its config has none). */
+async function savedPresetSnapshot(dir: string): Promise<PresetSnapshot | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${dir}/config.json`)).presetSnapshot;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One row of `metrics.json`. */
@@ -194,8 +216,19 @@ export function datasetSummary(ds: SpikeDataset): Record<string, unknown> {
 }
 
 function modelFor(cfg: RunConfig, ds: SpikeDataset) {
-  const p = preset(cfg.preset);
+  const p = presetOf(cfg);
   return transformerFor(ds, { ...p.model, ...(cfg.model ?? {}) }, { kind: p.kind });
+}
+
+/**
+ * The preset a run is built from: the copy its `config.json` saved (`presetSnapshot`) when the
+ * config has one, so a saved run is reloaded, evaluated and resumed as it was trained even after
+ * the named preset changed; else the named preset as it is now.
+ */
+function presetOf(cfg: RunConfig): Preset {
+  const p = preset(cfg.preset);
+  const snap = cfg.presetSnapshot;
+  return snap ? { ...p, model: snap.model, train: snap.train } : p;
 }
 
 /**
@@ -209,7 +242,7 @@ function modelFor(cfg: RunConfig, ds: SpikeDataset) {
  * ```
  */
 export function runModes(cfg: RunConfig): Mode[] {
-  const p = preset(cfg.preset);
+  const p = presetOf(cfg);
   const schedule = cfg.train?.modeSchedule ?? p.train.modeSchedule ?? "standard";
   return schedule === "alternate" ? ["standard", "spiking"] : [schedule];
 }
@@ -250,8 +283,14 @@ export interface TrainRunOptions {
  * );
  * ```
  */
-export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<MetricsFile> {
-  const p = preset(cfg.preset);
+export async function trainRun(given: RunConfig, opts: TrainRunOptions): Promise<MetricsFile> {
+  // the run's own settings (config.json, the checkpoint's runConfig) never carry the snapshot;
+  // a resumed run continues with the preset it started with, whatever the preset is now
+  const { presetSnapshot, ...runCfg } = given;
+  const snapshot = presetSnapshot ??
+    (opts.resume ? await savedPresetSnapshot(opts.outDir) : undefined);
+  const cfg: RunConfig = snapshot ? { ...runCfg, presetSnapshot: snapshot } : runCfg;
+  const p = presetOf(cfg);
   checkTrainOverrides(cfg.train ?? {});
   const existing = await existingRunFiles(opts.outDir);
   if (!opts.resume && existing.length > 0 && opts.ifExists === "refuse") {
@@ -288,7 +327,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<M
   await removeStaleTemps(opts.outDir);
   if (!opts.resume) {
     await writeJsonAtomic(`${opts.outDir}/config.json`, {
-      ...cfg,
+      ...runCfg,
       resolvedModel: model.config,
       resolvedTrain: { ...p.train, ...(cfg.train ?? {}) },
       presetSnapshot: { model: p.model, train: p.train },
@@ -306,7 +345,7 @@ export async function trainRun(cfg: RunConfig, opts: TrainRunOptions): Promise<M
       preset: cfg.preset,
       seed: String(cfg.seed),
       backend: cfg.backend,
-      runConfig: JSON.stringify(cfg),
+      runConfig: JSON.stringify(runCfg),
     },
   });
   const metrics = await writeRunOutputs(opts.outDir, cfg, ds, result.params, {
