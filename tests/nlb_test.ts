@@ -59,7 +59,7 @@ function nlbTree(opts: { evalHeldOut?: boolean; forward?: boolean; evalForward?:
   return tree;
 }
 
-function assertLayout(ds: SpikeDataset) {
+function assertLayout(ds: SpikeDataset, valFraction = 0.1) {
   const nIn = ds0.heldIn.length, nOut = ds0.heldOut.length, nTr = trainIdx.length;
   assert.deepEqual([...ds.heldIn], [...Array(nIn).keys()]);
   assert.deepEqual([...ds.heldOut], [...Array(nOut).keys()].map((i) => nIn + i));
@@ -72,7 +72,7 @@ function assertLayout(ds: SpikeDataset) {
   assert.deepEqual([...ds.behavior!.data], [...pick(ds0.behavior!, order, [0, 1, 2]).data]);
   assert.deepEqual([...ds.split.test], evalIdx.map((_, i) => nTr + i));
   assert.equal(ds.split.train.length + ds.split.val.length, nTr);
-  assert.equal(ds.split.val.length, Math.round(0.1 * nTr));
+  assert.equal(ds.split.val.length, Math.round(valFraction * nTr));
 }
 
 Deno.test("nlb: tensors load with eval trials as test, held-in then held-out neurons", async () => {
@@ -115,6 +115,27 @@ Deno.test("nlb: tensors load with eval trials as test, held-in then held-out neu
       () => loadDataset(`${dir}/a.h5`, { binSizeMs: 5 }),
       /a\.h5: the file says bin_size_ms = 20 but the binSizeMs option is 5/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test('nlb: split "chronological" takes val as the last train trials, random is seeded', async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeHdf5(`${dir}/a.h5`, nlbTree(), { attrs: { bin_size_ms: 20 } });
+    const nTr = trainIdx.length;
+    const nVal = Math.round(0.2 * nTr);
+    const chrono = await loadDataset(`${dir}/a.h5`, { valFraction: 0.2, split: "chronological" });
+    assertLayout(chrono, 0.2);
+    // the last nVal train trials in file order, just before the eval trials; train is the rest
+    assert.deepEqual([...chrono.split.val], [...Array(nVal).keys()].map((i) => nTr - nVal + i));
+    assert.deepEqual([...chrono.split.train], [...Array(nTr - nVal).keys()]);
+    const random = await loadDataset(`${dir}/a.h5`, { valFraction: 0.2 });
+    assertLayout(random, 0.2);
+    assert.notDeepEqual([...random.split.val], [...chrono.split.val]);
+    const again = await loadDataset(`${dir}/a.h5`, { valFraction: 0.2, seed: 0 });
+    assert.deepEqual([...again.split.val], [...random.split.val]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -89,6 +89,7 @@ export function arraysDataset(src: ArraySource, opts: LoadOptions = {}): SpikeDa
       name: opts.name,
       binSizeMs: opts.binSizeMs,
       valFraction: opts.valFraction,
+      split: opts.split,
       seed: opts.seed,
     });
   }

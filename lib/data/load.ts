@@ -66,7 +66,11 @@ export interface LoadOptions {
   heldOut?: number[];
   /** Fraction of neurons held out when the file does not say (default 0.25). */
   heldOutFraction?: number;
-  /** Split rule for trials or windows: `"random"` (trial tensors, NWB) or `"chronological"` (continuous). */
+  /**
+   * Split rule for trials or windows: `"random"` (trial tensors, NWB) or `"chronological"`
+   * (continuous). NLB tensors: how val is taken from the train trials (random by default, or the
+   * last `valFraction` of them).
+   */
   split?: WindowSplit;
   /** `[train, val, test]` fractions (default `[0.7, 0.1, 0.2]`). */
   splitFractions?: [number, number, number];

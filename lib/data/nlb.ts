@@ -23,7 +23,8 @@
  *
  * Trials are ordered train trials, then eval trials, each in file order; neurons are held-in
  * then held-out (so `heldIn = [0, nIn)`, `heldOut = [nIn, nIn + nOut)`). The eval trials are
- * the **test** split; a seeded random `valFraction` of the train trials is the **val** split.
+ * the **test** split; a seeded random `valFraction` of the train trials (or, with `split:
+ * "chronological"`, the last of them) is the **val** split.
  *
  * The bin width is the `bin_size_ms` attribute when present, else the `binSizeMs` option, else
  * what nlb_tools' naming says: its target and submission groups are named after the NLB dataset
@@ -72,6 +73,7 @@ import {
   type NdArray,
 } from "./ndarray.ts";
 import { key as makeKey, permutation } from "../core/random.ts";
+import type { WindowSplit } from "./windows.ts";
 import { type NlbPsth, nlbPsthTargets } from "./nlb_psth.ts";
 
 export { type NlbPsth, nlbPsthTargets } from "./nlb_psth.ts";
@@ -126,6 +128,14 @@ export interface NlbOptions {
   binSizeMs?: number;
   /** Fraction of train trials held out as the val split (default 0.1). */
   valFraction?: number;
+  /**
+   * How the val trials are taken from the train trials: `"random"` (default, seeded) or
+   * `"chronological"`, the last `valFraction` of them in file order. For a file cut from one
+   * session in time order, whose eval trials come after its train trials, the chronological val
+   * sits next to the eval trials, so a model picked on it meets the session's drift there rather
+   * than on val windows interleaved with its training windows.
+   */
+  split?: WindowSplit;
   /** Seed of the val split (default 0). */
   seed?: number;
 }
@@ -381,8 +391,13 @@ export function nlbDataset(src: ArraySource, opts: NlbOptions = {}): SpikeDatase
     throw new DatasetError(`valFraction must be in [0, 1), found ${valFraction}`);
   }
   const nVal = Math.min(nTr - 1, Math.round(valFraction * nTr));
-  const perm = permutation(makeKey(opts.seed ?? 0), nTr);
-  const val = Array.from(perm.slice(0, nVal)).sort((a, b) => a - b);
+  const splitRule = opts.split ?? "random";
+  if (splitRule !== "random" && splitRule !== "chronological") {
+    throw new DatasetError(`split must be "random" or "chronological", found ${String(splitRule)}`);
+  }
+  const val = splitRule === "chronological"
+    ? Array.from({ length: nVal }, (_, i) => nTr - nVal + i)
+    : Array.from(permutation(makeKey(opts.seed ?? 0), nTr).slice(0, nVal)).sort((a, b) => a - b);
   const valSet = new Set(val);
   const train = [...Array(nTr).keys()].filter((t) => !valSet.has(t));
   const test = [...Array(nEv).keys()].map((t) => nTr + t);
