@@ -1,50 +1,48 @@
 /**
- * Real-data benchmark: the `standard` and `hybrid` presets (both modes) against the two
- * baselines — Gaussian smoothing + Poisson GLM to the held-out neurons (`nlb_tools`' smoothing
- * baseline) and ridge decoding of hand velocity from the raw counts — on the two macaque
- * reaching recordings (`REAL_DATASETS`), which ship in data/real/ (MIT, each with its README and
- * license); `--data-root DIR` or `HEST_REAL_DATA` points elsewhere.
+ * Real-data benchmark: the `standard` and `hybrid` presets at their defaults (both modes of the
+ * hybrid) against two baselines — Gaussian smoothing + Poisson GLM to the held-out neurons
+ * (`nlb_tools`' smoothing baseline) and ridge decoding of hand velocity from the raw counts — on
+ * the two macaque reaching recordings (`REAL_DATASETS`), which ship in data/real/ (MIT, each with
+ * its README and license); `--data-root DIR` or `HEST_REAL_DATA` points elsewhere.
  *
- * Each continuous recording is cut into 1-s windows (20 bins of 50 ms), 25 % of the neurons are
- * held out (seeded, seed 0, as NLB's fraction), and windows are split chronologically 70/10/20
- * into train / val / test. Every score is on the test windows: co-bps of the held-out neurons
+ * The protocol: each continuous recording is cut into windows of each `--windows` length (default
+ * 500 and 1000 ms, 50-ms bins); for each `--draws` seed (default 0, 1, 2) a different 25 % of the
+ * neurons is held out; the windows are split chronologically 70/10/20 into train / val / test
+ * (the test windows are the last fifth of the session); every preset trains once per `--seeds`
+ * seed (default 0, 1) per cell. Scores are on the **test** windows: co-bps of the held-out neurons
  * and velocity R² (a cross-validated ridge fitted on the train windows, from the rates of every
- * neuron — the models' predicted rates, the baseline's smoothed + GLM rates, or the raw counts).
- * Both presets train 2400 steps here; the hybrid with cross-mode distillation
- * ({@linkcode HYBRID_REAL_TRAIN}).
+ * neuron — the models' predicted rates, the baseline's smoothed + GLM rates, or the raw counts);
+ * the val co-bps that chose each checkpoint is reported beside it, so the session's drift shows.
+ * Tables give mean ± sd over draws × seeds (baselines: over draws).
  *
- *     deno task real [--data-root DIR] [--quick] [--datasets s1,m1] [--seeds 0] [--steps N]
- *                    [--hybrid-steps N] [--hybrid-distill L] [--hybrid-timesteps T]
+ *     deno task real [--quick] [--datasets s1,m1] [--windows 500,1000] [--draws 0,1,2]
+ *                    [--seeds 0,1] [--jobs N] [--steps N]
  *
- * Writes `<out>/<dataset>/results.json`, `report.md` and figures (`scores.{svg,png}`,
- * `accuracy_energy.{svg,png}`); run folders go to `<runs>/<dataset>/runs/` and finished ones are
- * reused.
+ * Writes `<out>/<dataset>/results.json`, `report.md` and figures (`scores_<w>ms.{svg,png}`,
+ * `accuracy_energy.{svg,png}`); each cell's baselines and run folders go to
+ * `<runs>/<dataset>/w<ms>_d<draw>/` and finished ones are reused.
  *
  * @module
  */
-import { writeFileAtomic } from "../lib/core/io.ts";
-import type { SpikeDataset } from "../lib/data/dataset.ts";
-import {
-  type ExperimentVariant,
-  runExperiment,
-  type Stat,
-  stat,
-} from "../lib/experiments/experiment.ts";
-import { writeJsonAtomic } from "../lib/core/io.ts";
-import { loadDataset, type LoadOptions } from "../lib/data/load.ts";
-import {
-  rawCountRidge,
-  type RawCountRidgeResult,
-  smoothingBaseline,
-  type SmoothingBaselineResult,
-} from "../lib/eval/baselines.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../lib/core/io.ts";
+import type { Stat } from "../lib/experiments/experiment.ts";
+import type { LoadOptions } from "../lib/data/load.ts";
 import { accuracyEnergyChart } from "../lib/figures/charts.ts";
 import { saveFigure } from "../lib/figures/render.ts";
 import { preset } from "../lib/experiments/presets.ts";
-import { datasetSummary, type MetricsFile, type TrainOverrides } from "../lib/experiments/run.ts";
-import { floatFlag, intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
+import type { TrainOverrides } from "../lib/experiments/run.ts";
+import { intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
 import { QUICK } from "./_experiment.ts";
-import { markdownTable, scoresChart } from "./_real_data_report.ts";
+import { type CellResult, runCell } from "./_real_data_cell.ts";
+import {
+  aggregate,
+  driftTable,
+  firingTable,
+  markdownTable,
+  scoresChart,
+  targets,
+  targetsTable,
+} from "./_real_data_report.ts";
 
 /** One of the real recordings the benchmark runs on. */
 export interface RealDataset {
@@ -102,9 +100,14 @@ export const REAL_DATASETS: Readonly<Record<string, RealDataset>> = {
   },
 };
 
-/** A model or baseline row of `results.json` (per-seed values in each {@linkcode Stat}). */
+/**
+ * A model or baseline row of `results.json`: one window length, statistics over every run of it
+ * (draws × seeds for models, draws for the deterministic baselines).
+ */
 export interface RealRow {
-  /** `"smoothing"`, `"ridge"`, or the variant name (`"standard"`, `"hybrid"`). */
+  /** Window length, ms. */
+  windowMs: number;
+  /** `"smoothing"`, `"ridge"`, or the preset (`"standard"`, `"hybrid"`). */
   model: string;
   /** Label for tables and figures. */
   label: string;
@@ -114,47 +117,55 @@ export interface RealRow {
   mode: "standard" | "spiking" | null;
   /** Preset (null for baselines). */
   preset: string | null;
-  /** Optimiser steps the runs were trained with (null for baselines). */
+  /** The preset's step budget (null for baselines); early stopping may end a run sooner. */
   steps: number | null;
-  /** Peak learning rate the runs were trained with (null for baselines). */
+  /** Peak learning rate of the preset (null for baselines). */
   lr: number | null;
-  /** co-bps of the held-out neurons on the test windows (null: not a rate model). */
+  /** co-bps of the held-out neurons on the **test** windows (null: not a rate model). */
   coBps: Stat | null;
-  /** Velocity-decoding R² on the test windows. */
+  /** co-bps on the **val** windows (where the checkpoint or the kernel was chosen). */
+  valCoBps: Stat | null;
+  /** Velocity R² on the test windows. */
   velR2: Stat | null;
   /** Bits per spike of the held-in neurons on the test windows. */
   heldInBps: Stat | null;
   /** Inference energy per window, µJ (models only). */
   energyUj: Stat | null;
-  /** Mean LIF firing rate (spiking mode only). */
+  /** Mean LIF firing rate over the sites (spiking mode only). */
   firingRate: Stat | null;
+  /** Per-site firing rates, averaged over the runs (spiking mode only). */
+  firingRates?: Record<string, number>;
   /** Training (models) or fitting (baselines) wall-clock seconds. */
   seconds: Stat | null;
-  /** Step of the kept checkpoint, per seed (models). */
+  /** Step of the kept checkpoint, per run (models). */
   bestStep: number[] | null;
-  /** Trainable parameters (models). */
-  params: number | null;
   /** Whether the mean co-bps is above the smoothing baseline's. */
   beatsSmoothingCoBps: boolean | null;
   /** Whether the mean velocity R² is above the raw-count ridge's. */
   beatsRidgeVelR2: boolean | null;
-  /** Baseline choices (kernel SD, GLM penalty, selection grid). */
+  /** Baseline choices (kernel SD, GLM penalty per draw). */
   details?: Record<string, unknown>;
 }
 
-const MODELS: Record<string, { label: string; preset: string }> = {
+/** One of the issue's targets, checked on one window length. */
+export interface RealTarget {
+  /** Window length, ms. */
+  windowMs: number;
+  /** What is compared. */
+  target: string;
+  /** The measured ratio or value. */
+  value: number;
+  /** The threshold it must reach. */
+  threshold: number;
+  /** Whether it does. */
+  met: boolean;
+}
+
+/** The models the benchmark trains: their labels and presets. */
+export const MODELS: Readonly<Record<string, { label: string; preset: string }>> = {
   standard: { label: "standard transformer", preset: "standard" },
   hybrid: { label: "hybrid", preset: "hybrid" },
 };
-
-/**
- * How the hybrid trains on the real recordings: the standard preset's 2400 steps (the hybrid
- * preset's own 1200 were tuned on the Lorenz data) and cross-mode distillation λ = 1: with the
- * preset as it is, the spiking mode scores below both baselines on both recordings; distillation
- * and the longer schedule together lift it above both (the scores are in docs/design.md).
- * `--hybrid-steps` and `--hybrid-distill` override it.
- */
-export const HYBRID_REAL_TRAIN: TrainOverrides = { steps: 2400, distill: 1 };
 
 /**
  * Kernel SDs (ms) and GLM penalties the smoothing baseline chooses from by validation co-bps.
@@ -170,27 +181,27 @@ export const SHIPPED_REAL_DATA = new URL("../data/real", import.meta.url).pathna
 
 const USAGE = `usage: deno task real [options]
 
-Real-data benchmark on the two macaque reaching recordings (in --data-root): 1-s windows,
-25 % held-out neurons (seed 0), chronological 70/10/20 train/val/test split; co-bps and velocity
-R² of the standard and hybrid presets (both modes) against the smoothing + Poisson GLM and the
-raw-count ridge baselines, on the test windows.
+Real-data benchmark on the two macaque reaching recordings (in --data-root): the standard and
+hybrid presets at their defaults (the hybrid in both modes) against the smoothing + Poisson GLM
+and the raw-count ridge baselines. Per recording, window length and held-out draw, the windows
+are split chronologically 70/10/20 into train/val/test; co-bps and velocity R² on the test
+windows, mean ± sd over draws × seeds, with the val co-bps beside them.
 
-  --quick              tiny model, 6 steps, one smoothing kernel: a smoke run (under a minute)
+  --quick              tiny model, 6 steps, one smoothing kernel, one window, draw and seed:
+                       a smoke run (under a minute)
   --datasets LIST      comma-separated: s1, m1 (default both)
-  --models LIST        comma-separated: standard, hybrid (default both)
-  --seeds LIST         comma-separated training seeds (default 0)
-  --steps N            optimiser steps of every model (default: standard 2400, its preset's;
-                       hybrid 2400 here, see HYBRID_REAL_TRAIN)
-  --hybrid-steps N     steps of the hybrid preset only (overrides --steps for it)
-  --hybrid-distill L   the hybrid's cross-mode distillation weight (train option "distill";
-                       default 1 here); other settings retrain into the same run folders
-                       unless given their own --runs
-  --hybrid-timesteps T the hybrid's SNN timesteps (default: the preset's, 4)
+  --models LIST        comma-separated: standard, hybrid (default both; "" for baselines only)
+  --windows LIST       window lengths in ms, multiples of 50 (default 500,1000)
+  --draws LIST         seeds of the held-out neuron draws (default 0,1,2)
+  --seeds LIST         training seeds (default 0,1)
+  --held-out-fraction F  fraction of neurons held out per draw (default 0.25)
+  --steps N            optimiser steps of every model (default: each preset's)
+  --jobs N             cells trained at once, each in its own process (default 1)
   --lag-ms L           behaviour lag in ms, a multiple of 50 (default 0: same bin)
   --data-root DIR      folder holding the dataset folders (default $HEST_REAL_DATA, else the
                        repository's data/real)
   --out DIR            results (default results/real_data; --quick: runs/real_data_quick)
-  --runs DIR           run folders (default runs/real_data; --quick: <out>/runs)
+  --runs DIR           cell folders (default runs/real_data; --quick: <out>/runs)
   --backend B          wasm | webgpu | cpu (default wasm)
   --no-figures         skip the figures
   --quiet              no progress bars
@@ -207,64 +218,32 @@ function listFlag(name: string, v: string | undefined, allowed: readonly string[
   return [...new Set(items)];
 }
 
-function seedsFlag(v: string | undefined): number[] {
-  if (v === undefined) return [0];
-  return v.split(",").map((s) => {
+function intListFlag(
+  name: string,
+  v: string | undefined,
+  fallback: number[],
+  ok: (n: number) => boolean = () => true,
+  what = "integers",
+): number[] {
+  if (v === undefined) return fallback;
+  const items = v.split(",").map((s) => {
     const n = Number(s.trim());
-    if (s.trim() === "" || !Number.isSafeInteger(n)) {
-      throw new UsageError(`--seeds must be comma-separated integers, found "${v}"`);
+    if (s.trim() === "" || !Number.isSafeInteger(n) || !ok(n)) {
+      throw new UsageError(`--${name} must be comma-separated ${what}, found "${v}"`);
     }
     return n;
   });
+  return [...new Set(items)];
 }
 
-/** The two baselines' results (and fitting times) of one dataset. */
-interface Baselines {
-  smooth: SmoothingBaselineResult;
-  smoothSeconds: number;
-  ridge: RawCountRidgeResult;
-  ridgeSeconds: number;
-}
-
-/** Reuse `path` when its `key` matches (the M1 smoothing grid takes minutes), else fit and save. */
-async function cachedBaselines(
-  path: string,
-  key: string,
-  fit: () => Promise<Baselines>,
-): Promise<Baselines> {
-  try {
-    const c = JSON.parse(await Deno.readTextFile(path));
-    if (c.key === key) return c.baselines as Baselines;
-  } catch {
-    // no cache yet: fit
-  }
-  const b = await fit();
-  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-  await writeJsonAtomic(path, { key, baselines: b });
-  return b;
-}
-
-async function runTrainSettings(path: string): Promise<{ steps?: number; lr?: number }> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)).resolvedTrain ?? {};
-  } catch (err) {
-    throw new Error(`${path}: expected a run's config.json, ${(err as Error).message}`);
-  }
-}
-
-async function readMetrics(path: string): Promise<MetricsFile> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)) as MetricsFile;
-  } catch (err) {
-    throw new Error(`${path}: expected a run's metrics.json, ${(err as Error).message}`);
-  }
-}
-
-/** What one dataset's benchmark needs besides the dataset itself. */
+/** What a dataset's protocol needs besides the dataset itself. */
 interface DatasetJob {
   data: RealDataset;
   path: string;
   options: LoadOptions;
+  windows: number[];
+  draws: number[];
+  heldOutFraction: number;
   models: string[];
   seeds: number[];
   trainOverrides: Record<string, TrainOverrides>;
@@ -280,158 +259,73 @@ interface DatasetJob {
   smoothingGrid: { kernSdMs: number[]; alphas: number[] };
 }
 
+function cellOptions(job: DatasetJob, windowMs: number, draw: number): LoadOptions {
+  return {
+    ...job.data.options,
+    windowMs,
+    lagMs: job.lagMs,
+    heldOutFraction: job.heldOutFraction,
+    seed: draw,
+    split: "chronological",
+  };
+}
+
+function runDatasetCell(job: DatasetJob, windowMs: number, draw: number): Promise<CellResult> {
+  return runCell({
+    path: job.path,
+    options: cellOptions(job, windowMs, draw),
+    models: job.models,
+    seeds: job.seeds,
+    trainOverrides: job.trainOverrides,
+    modelOverrides: job.modelOverrides,
+    dir: `${job.runsDir}/${job.data.folder}/w${windowMs}_d${draw}`,
+    smoothingGrid: job.smoothingGrid,
+    backend: job.backend,
+    progress: job.progress,
+    label: `${job.data.key} ${windowMs} ms, draw ${draw}`,
+  });
+}
+
+/** Every cell of a dataset, aggregated, with the report, `results.json` and figures written. */
 async function runDataset(job: DatasetJob): Promise<RealRow[]> {
   const t0 = performance.now();
   const { data } = job;
-  const ds: SpikeDataset = await loadDataset(job.path, job.options);
-  if (ds.meta.behaviorKey !== data.options.behaviorKey || !ds.behavior) {
-    throw new Error(
-      `${job.path}: expected the loader to return "${data.options.behaviorKey}" as the ` +
-        `behaviour, found ${JSON.stringify(ds.meta.behaviorKey)}`,
-    );
+  const cells: CellResult[] = [];
+  for (const w of job.windows) {
+    for (const d of job.draws) cells.push(await runDatasetCell(job, w, d));
   }
-  const summary = datasetSummary(ds);
-  console.error(
-    `${data.folder}: ${summary.trials} windows × ${summary.bins} bins × ${summary.neurons} ` +
-      `neurons (${summary.heldOut} held out); split ${JSON.stringify(summary.split)}`,
-  );
-
-  // baselines: deterministic, so a finished fit with the same data and grid is reused
-  const expDir = `${job.runsDir}/${data.folder}`;
-  const cacheKey = JSON.stringify({
-    path: job.path,
-    options: job.options,
-    grid: job.smoothingGrid,
-  });
-  const { smooth, smoothSeconds, ridge, ridgeSeconds } = await cachedBaselines(
-    `${expDir}/baselines.json`,
-    cacheKey,
-    async () => {
-      let t = performance.now();
-      const smooth = await smoothingBaseline(ds, { ...job.smoothingGrid, onWarning: () => {} });
-      const smoothSeconds = (performance.now() - t) / 1000;
-      t = performance.now();
-      const ridge = await rawCountRidge(ds);
-      return { smooth, smoothSeconds, ridge, ridgeSeconds: (performance.now() - t) / 1000 };
-    },
-  );
-  console.error(
-    `  smoothing + GLM: co-bps ${smooth.coBps.toFixed(4)}, vel R² ${smooth.velR2?.toFixed(4)} ` +
-      `(${smoothSeconds.toFixed(1)} s); raw-count ridge: vel R² ${ridge.velR2.toFixed(4)}`,
-  );
-  const rows: RealRow[] = [
-    {
-      model: "smoothing",
-      label: "smoothing + Poisson GLM",
-      kind: "baseline",
-      mode: null,
-      preset: null,
-      steps: null,
-      lr: null,
-      coBps: stat([smooth.coBps]),
-      velR2: smooth.velR2 === undefined ? null : stat([smooth.velR2]),
-      heldInBps: stat([smooth.heldInBps]),
-      energyUj: null,
-      firingRate: null,
-      seconds: stat([smoothSeconds]),
-      bestStep: null,
-      params: null,
-      beatsSmoothingCoBps: null,
-      beatsRidgeVelR2: null,
-      details: { kernSdMs: smooth.kernSdMs, alpha: smooth.alpha, selection: smooth.selection },
-    },
-    {
-      model: "ridge",
-      label: "raw-count ridge",
-      kind: "baseline",
-      mode: null,
-      preset: null,
-      steps: null,
-      lr: null,
-      coBps: null,
-      velR2: stat([ridge.velR2]),
-      heldInBps: null,
-      energyUj: null,
-      firingRate: null,
-      seconds: stat([ridgeSeconds]),
-      bestStep: null,
-      params: null,
-      beatsSmoothingCoBps: null,
-      beatsRidgeVelR2: null,
-      details: { features: ridge.nFeatures, lagBins: ridge.lagBins },
-    },
-  ];
-
-  // models
-  if (job.models.length > 0) {
-    const variants: ExperimentVariant[] = job.models.map((m) => ({
-      name: m,
-      label: MODELS[m].label,
-      preset: MODELS[m].preset,
-      model: job.modelOverrides[m],
-      train: job.trainOverrides[m],
-    }));
-    const exp = await runExperiment(variants, {
-      seeds: job.seeds,
-      data: { kind: "file", path: job.path, options: job.options },
-      outDir: expDir,
-      backend: job.backend,
-      progress: job.progress,
-      onRun: ({ variant, seed, index, total }) =>
-        console.error(`  [${index + 1}/${total}] ${variant}, seed ${seed}`),
-    });
-    for (const r of exp.results) {
-      const metrics = await Promise.all(
-        job.seeds.map((s) => readMetrics(`${expDir}/runs/${r.name}_s${s}/metrics.json`)),
-      );
-      const mrows = metrics.map((m) => m.results.find((x) => x.mode === r.mode)!);
-      // what the runs were trained with (a reused run folder keeps its own settings)
-      const trained = await Promise.all(
-        job.seeds.map((s) => runTrainSettings(`${expDir}/runs/${r.name}_s${s}/config.json`)),
-      );
-      const current = JSON.stringify({
-        ...preset(r.preset).train,
-        ...(job.trainOverrides[r.name] ?? {}),
-      });
-      if (r.mode === "standard" && trained.some((t) => JSON.stringify(t) !== current)) {
-        console.error(
-          `  warning: ${expDir}/runs/${r.name}_s* was trained with other settings than the ` +
-            `preset now gives (${JSON.stringify(trained[0])} vs ${current}); its scores are ` +
-            `reported with its own settings; delete the folder to retrain`,
-        );
-      }
-      rows.push({
-        model: r.name,
-        label: r.label,
-        kind: "model",
-        mode: r.mode,
-        preset: r.preset,
-        steps: trained[0].steps ?? null,
-        lr: trained[0].lr ?? null,
-        coBps: r.coBps,
-        velR2: stat(mrows.map((x) => x.velR2 ?? NaN)),
-        heldInBps: stat(mrows.map((x) => x.heldInBps)),
-        energyUj: r.energyUj,
-        firingRate: r.mode === "spiking" ? r.firingRate : null,
-        seconds: r.trainSeconds,
-        bestStep: mrows.map((x) => x.bestStep ?? NaN),
-        params: r.params,
-        beatsSmoothingCoBps: r.coBps.mean > smooth.coBps,
-        beatsRidgeVelR2: stat(mrows.map((x) => x.velR2 ?? NaN)).mean > ridge.velR2,
-      });
-    }
+  const runs = cells.flatMap((c) => c.runs);
+  const rows = aggregate(runs, job.windows, job.models);
+  for (const r of rows.filter((r) => r.model === "smoothing")) {
+    r.details = {
+      kernSdMs: cells.filter((c) => c.windowMs === r.windowMs).map((c) =>
+        c.baselineDetails.kernSdMs
+      ),
+      alpha: cells.filter((c) => c.windowMs === r.windowMs).map((c) => c.baselineDetails.alpha),
+    };
   }
+  const checks = targets(rows, job.windows);
   const seconds = (performance.now() - t0) / 1000;
 
-  // outputs
   const outDir = `${job.outDir}/${data.folder}`;
   await Deno.mkdir(outDir, { recursive: true });
   const figureLinks: string[] = [];
   if (job.figures) {
-    const title = `${data.folder}: test windows${job.quick ? " (quick smoke run)" : ""}`;
-    await saveFigure(scoresChart(rows, title), `${outDir}/scores`);
-    figureLinks.push("![co-bps and velocity R²](scores.png)");
-    const points = rows.filter((r) => r.kind === "model" && r.energyUj && r.energyUj.mean > 0);
+    for (const w of job.windows) {
+      const title = `${data.key.toUpperCase()}, ${w}-ms windows: test split, mean ± sd over ` +
+        `${job.draws.length} draws × ${job.seeds.length} seeds${
+          job.quick ? " (quick smoke run)" : ""
+        }`;
+      await saveFigure(
+        scoresChart(rows.filter((r) => r.windowMs === w), title),
+        `${outDir}/scores_${w}ms`,
+      );
+      figureLinks.push(`![co-bps and velocity R², ${w}-ms windows](scores_${w}ms.png)`);
+    }
+    const w = Math.max(...job.windows);
+    const points = rows.filter((r) =>
+      r.windowMs === w && r.kind === "model" && r.energyUj && r.energyUj.mean > 0
+    );
     if (points.length > 0) {
       await saveFigure(
         accuracyEnergyChart(
@@ -443,19 +337,24 @@ async function runDataset(job: DatasetJob): Promise<RealRow[]> {
             energyUj: r.energyUj!.mean,
             energyUjSd: r.energyUj!.sd,
           })),
-          { title: `${data.folder}: co-bps vs inference energy per 1-s window` },
+          {
+            title: `${data.key.toUpperCase()}: test co-bps vs inference energy per ${w}-ms window`,
+          },
         ),
         `${outDir}/accuracy_energy`,
       );
       figureLinks.push("![accuracy vs energy](accuracy_energy.png)");
     }
   }
+  const first = cells[0];
   const json = {
     kind: "real_data",
     command: job.command,
     quick: job.quick,
     backend: job.backend,
     seeds: job.seeds,
+    draws: job.draws,
+    windows: job.windows,
     dataset: {
       key: data.key,
       folder: data.folder,
@@ -463,26 +362,41 @@ async function runDataset(job: DatasetJob): Promise<RealRow[]> {
       title: data.title,
       citation: data.citation,
       behavior: data.behavior,
-      behaviorKey: ds.meta.behaviorKey,
-      behaviorNames: ds.behaviorNames ?? null,
-      loadOptions: job.options,
-      windows: ds.meta.windows,
-      ...summary,
+      behaviorKey: data.options.behaviorKey,
+      neurons: first.summary.neurons,
+      binSizeMs: first.summary.binSizeMs,
     },
     protocol: {
-      windowMs: job.options.windowMs,
+      windowsMs: job.windows,
       lagMs: job.lagMs,
-      heldOutFraction: job.options.heldOutFraction,
-      heldOutSeed: job.options.seed,
-      heldOut: Array.from(ds.heldOut),
-      split: "chronological 70/10/20 (train/val/test); scores on test",
+      heldOutFraction: job.heldOutFraction,
+      draws: job.draws,
+      seeds: job.seeds,
+      split: "chronological 70/10/20 (train/val/test) per window length; scores on test, " +
+        "valCoBps on val",
       velR2: "cross-validated ridge (5-fold, alpha in logspace(-4, 0, 9)) fitted on the train " +
         "windows from the rates of every neuron, R² (uniform over x, y) on the test windows",
     },
+    cells: cells.map((c) => ({
+      windowMs: c.windowMs,
+      draw: c.draw,
+      summary: c.summary,
+      heldOut: c.heldOut,
+      baselines: c.baselineDetails,
+    })),
     rows,
+    targets: checks,
+    runs,
     wallSeconds: seconds,
   };
   await writeJsonAtomic(`${outDir}/results.json`, json);
+  const cellLines = job.windows.map((w) => {
+    const c = cells.find((x) => x.windowMs === w)!;
+    const sp = c.summary.split as Record<string, number>;
+    return `- ${w}-ms windows: ${c.summary.trials} windows of ${c.summary.bins} bins of ` +
+      `${c.summary.binSizeMs} ms, ${sp.train} train / ${sp.val} val / ${sp.test} test, in time ` +
+      `order; ${c.summary.heldOut} of ${c.summary.neurons} neurons held out per draw.`;
+  });
   const md = [
     `# Real data: ${data.folder}`,
     "",
@@ -490,34 +404,80 @@ async function runDataset(job: DatasetJob): Promise<RealRow[]> {
     "",
     `Data: ${data.citation}`,
     "",
-    `Protocol: ${summary.trials} windows of ${job.options.windowMs} ms (${summary.bins} bins of ` +
-    `${summary.binSizeMs} ms), split chronologically into ${ds.split.train.length} train / ` +
-    `${ds.split.val.length} val / ${ds.split.test.length} test windows; ${summary.heldOut} of ` +
-    `${summary.neurons} neurons held out (seeded random 25 %, seed ${job.options.seed}); ` +
-    `behaviour lag ${job.lagMs} ms. Scores on the test windows. co-bps: bits/spike of the ` +
-    `held-out neurons (nlb_tools' definition). vel R²: ${json.protocol.velR2} — the models' ` +
-    `predicted rates, the smoothing baseline's rates (smoothed held-in + GLM held-out), or the ` +
-    `raw counts. held-in bps scores the neurons whose counts are the input (the smoothed ` +
-    `counts include each bin's own spikes), so it is not a prediction score.`,
+    `Protocol: the presets at their defaults; ${job.draws.length} held-out draws (seeds ` +
+    `${job.draws.join(", ")}, ${job.heldOutFraction * 100} % of the neurons each) × ` +
+    `${job.seeds.length} training seeds (${job.seeds.join(", ")}) per window length; baselines ` +
+    `are deterministic (one fit per draw). Behaviour lag ${job.lagMs} ms. Every score is on the ` +
+    `**test** windows (the last fifth of the session) except "val co-bps", on the val windows ` +
+    `just before them, which chose each checkpoint (the baseline's kernel and alpha): the gap ` +
+    `between the two is the session's drift. co-bps: bits/spike of the held-out neurons ` +
+    `(nlb_tools' definition). vel R²: ${json.protocol.velR2}.`,
     "",
-    `Command: \`${job.command}\` (backend ${job.backend}, seeds ${job.seeds.join(", ")}${
+    ...cellLines,
+    "",
+    `Command: \`${job.command}\` (backend ${job.backend}${
       job.quick ? "; quick smoke run: not results" : ""
-    }); ${
-      seconds.toFixed(0)
-    } s for this dataset in this invocation (finished run folders and baseline fits are ` +
-    `reused; each row's own fitting or training time is its "seconds"). Smoothing baseline: ` +
-    `kernel SD ` +
-    `${smooth.kernSdMs} ms, GLM alpha ${smooth.alpha} (chosen by validation co-bps).`,
+    }); ${seconds.toFixed(0)} s for this dataset in this invocation (finished run folders and ` +
+    `baseline fits are reused; each row's own fitting or training time is its "seconds").`,
+    "",
+    "## Scores (test windows)",
     "",
     markdownTable(rows),
+    "",
+    "## Targets (issue 15)",
+    "",
+    targetsTable(checks),
+    "",
+    "## Drift: val against test",
+    "",
+    driftTable(rows),
+    "",
+    "## Spiking mode: firing rate per site (test windows, mean over runs)",
+    "",
+    firingTable(rows),
     "",
     job.figures ? figureLinks.join("\n\n") : "(figures skipped: --no-figures)",
     "",
   ].join("\n");
   await writeFileAtomic(`${outDir}/report.md`, md);
-  console.log(`\n${data.folder}\n${markdownTable(rows)}`);
+  console.log(`\n${data.folder}\n${markdownTable(rows)}\n\n${targetsTable(checks)}`);
   console.log(`wrote ${outDir}/{results.json, report.md${job.figures ? ", figures" : ""}}`);
   return rows;
+}
+
+/**
+ * Train the cells in `jobs` child processes (one cell each: `--only-cell`), so the parent's
+ * in-process pass finds every run finished. A failed cell stops the benchmark, naming it.
+ */
+async function runCellsInParallel(
+  cells: { dataset: string; windowMs: number; draw: number }[],
+  jobs: number,
+  passArgs: string[],
+): Promise<void> {
+  const script = new URL(import.meta.url).pathname;
+  let next = 0;
+  const worker = async () => {
+    while (next < cells.length) {
+      const c = cells[next++];
+      const args = [
+        "run",
+        "-A",
+        "--frozen",
+        script,
+        ...passArgs,
+        "--only-cell",
+        `${c.dataset}:${c.windowMs}:${c.draw}`,
+      ];
+      const p = new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "inherit" });
+      const { code } = await p.output();
+      if (code !== 0) {
+        throw new Error(
+          `cell ${c.dataset}, ${c.windowMs}-ms windows, draw ${c.draw} failed (exit ${code})`,
+        );
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, cells.length) }, worker));
 }
 
 async function main(): Promise<void> {
@@ -525,11 +485,13 @@ async function main(): Promise<void> {
     quick: { type: "boolean" },
     datasets: { type: "string" },
     models: { type: "string" },
+    windows: { type: "string" },
+    draws: { type: "string" },
     seeds: { type: "string" },
+    "held-out-fraction": { type: "string" },
     steps: { type: "string" },
-    "hybrid-steps": { type: "string" },
-    "hybrid-distill": { type: "string" },
-    "hybrid-timesteps": { type: "string" },
+    jobs: { type: "string" },
+    "only-cell": { type: "string" },
     "lag-ms": { type: "string" },
     "data-root": { type: "string" },
     out: { type: "string" },
@@ -546,15 +508,29 @@ async function main(): Promise<void> {
   const quick = !!f.quick;
   const datasets = listFlag("datasets", f.datasets, Object.keys(REAL_DATASETS));
   const models = f.models === "" ? [] : listFlag("models", f.models, Object.keys(MODELS));
-  const seeds = seedsFlag(f.seeds);
-  const steps = intFlag("steps", f.steps, 1);
-  const hybridSteps = intFlag("hybrid-steps", f["hybrid-steps"], 1);
-  const hybridDistill = floatFlag("hybrid-distill", f["hybrid-distill"]);
-  if (hybridDistill !== undefined && !(hybridDistill >= 0)) {
-    throw new UsageError(`--hybrid-distill must be a number >= 0, found "${f["hybrid-distill"]}"`);
+  const windows = intListFlag(
+    "windows",
+    f.windows,
+    quick ? [1000] : [500, 1000],
+    (n) => n >= 50 && n % 50 === 0,
+    "window lengths in ms, multiples of 50",
+  );
+  const draws = intListFlag("draws", f.draws, quick ? [0] : [0, 1, 2]);
+  const seeds = intListFlag("seeds", f.seeds, quick ? [0] : [0, 1]);
+  const fractionText = f["held-out-fraction"];
+  const heldOutFraction = fractionText === undefined ? 0.25 : Number(fractionText);
+  if (!(heldOutFraction > 0 && heldOutFraction < 1) || fractionText?.trim() === "") {
+    throw new UsageError(
+      `--held-out-fraction must be a number between 0 and 1, found "${fractionText}"`,
+    );
   }
-  const hybridTimesteps = intFlag("hybrid-timesteps", f["hybrid-timesteps"], 1);
-  const lagMs = floatFlag("lag-ms", f["lag-ms"]) ?? 0;
+  const steps = intFlag("steps", f.steps, 1);
+  const jobs = intFlag("jobs", f.jobs, 1) ?? 1;
+  const lagText = f["lag-ms"];
+  const lagMs = lagText === undefined ? 0 : Number(lagText);
+  if (!Number.isFinite(lagMs) || lagText?.trim() === "") {
+    throw new UsageError(`--lag-ms must be a number, found "${lagText}"`);
+  }
   const expected = Object.values(REAL_DATASETS).map((d) => `${d.folder}/${d.file}`).join(" and ");
   const root = (f["data-root"] ?? Deno.env.get("HEST_REAL_DATA") ?? SHIPPED_REAL_DATA)
     .replace(/\/$/, "");
@@ -574,38 +550,23 @@ async function main(): Promise<void> {
   const trainOverrides: Record<string, TrainOverrides> = {};
   const modelOverrides: Record<string, Record<string, unknown> | undefined> = {};
   for (const m of models) {
-    const s = m === "hybrid" && hybridSteps !== undefined ? hybridSteps : steps;
-    const tr: TrainOverrides = {
-      ...(m === "hybrid" ? HYBRID_REAL_TRAIN : {}),
-      ...(quick ? QUICK.train : {}),
-    };
-    if (s !== undefined) tr.steps = s;
-    if (m === "hybrid" && hybridDistill !== undefined) tr.distill = hybridDistill;
+    const tr: TrainOverrides = quick ? { ...QUICK.train } : {};
+    if (steps !== undefined) tr.steps = steps;
     trainOverrides[m] = tr;
     // the standard transformer has no `timesteps`: the quick sizes without it
     const { timesteps, ...sizes } = QUICK.model;
     const hybridKind = preset(MODELS[m].preset).kind === "hybrid";
-    const mo: Record<string, unknown> | undefined = quick
-      ? (hybridKind ? { ...sizes, timesteps } : sizes)
-      : undefined;
-    modelOverrides[m] = m === "hybrid" && hybridTimesteps !== undefined
-      ? { ...(mo ?? {}), timesteps: hybridTimesteps }
-      : mo;
+    modelOverrides[m] = quick ? (hybridKind ? { ...sizes, timesteps } : sizes) : undefined;
   }
-  const t0 = performance.now();
-  for (const key of datasets) {
+  const jobOf = (key: string): DatasetJob => {
     const data = REAL_DATASETS[key];
-    await runDataset({
+    return {
       data,
       path: `${root}/${data.folder}/${data.file}`,
-      options: {
-        ...data.options,
-        windowMs: 1000,
-        lagMs,
-        heldOutFraction: 0.25,
-        seed: 0,
-        split: "chronological",
-      },
+      options: data.options,
+      windows,
+      draws,
+      heldOutFraction,
       models,
       seeds,
       trainOverrides,
@@ -619,8 +580,32 @@ async function main(): Promise<void> {
       command,
       lagMs,
       smoothingGrid: quick ? QUICK_SMOOTHING : SMOOTHING_GRID,
-    });
+    };
+  };
+  const only = f["only-cell"];
+  if (only !== undefined) {
+    // one cell in a child process of --jobs: train it, write nothing else
+    const [key, w, d] = only.split(":");
+    if (
+      !REAL_DATASETS[key] || !Number.isSafeInteger(Number(w)) || !Number.isSafeInteger(Number(d))
+    ) {
+      throw new UsageError(`--only-cell must be DATASET:WINDOW_MS:DRAW, found "${only}"`);
+    }
+    await runDatasetCell(jobOf(key), Number(w), Number(d));
+    return;
   }
+  const t0 = performance.now();
+  if (jobs > 1) {
+    // the parent's own flags minus --jobs, --out and the figures, for every child
+    const pass = Deno.args.filter((a, i, all) =>
+      !a.startsWith("--jobs") && all[i - 1] !== "--jobs"
+    );
+    const cells = datasets.flatMap((dataset) =>
+      windows.flatMap((windowMs) => draws.map((draw) => ({ dataset, windowMs, draw })))
+    );
+    await runCellsInParallel(cells, jobs, [...pass, "--quiet"]);
+  }
+  for (const key of datasets) await runDataset(jobOf(key));
   console.error(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 

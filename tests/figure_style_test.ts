@@ -40,6 +40,7 @@ function realRow(
   velR2: number,
 ): RealRow {
   return {
+    windowMs: 1000,
     model,
     label,
     kind: mode ? "model" : "baseline",
@@ -48,13 +49,13 @@ function realRow(
     steps: mode ? 300 : null,
     lr: null,
     coBps: coBps === null ? null : stat(coBps, 0.004),
+    valCoBps: null,
     velR2: stat(velR2, 0.01),
     heldInBps: null,
     energyUj: mode ? stat(mode === "spiking" ? 2.2 : 10.1, 0.1) : null,
     firingRate: null,
     seconds: null,
     bestStep: null,
-    params: null,
     beatsSmoothingCoBps: null,
     beatsRidgeVelR2: null,
   };
