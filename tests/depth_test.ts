@@ -6,7 +6,7 @@ import { tf, useBackend } from "../lib/core/backend.ts";
 import { key } from "../lib/core/random.ts";
 import { disposeTree, flatten } from "../lib/core/tree.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
-import { type ModelPreset, preset, transformerFor } from "../lib/experiments/presets.ts";
+import { HYBRID_COMPONENTS, type ModelPreset, transformerFor } from "../lib/experiments/presets.ts";
 import { blockFunctions, normLif, spikingResidual, standardResidual } from "../lib/model/blocks.ts";
 import { resolveHybridConfig } from "../lib/model/config.ts";
 import { embedding, modelTables, readout } from "../lib/model/embedding.ts";
@@ -177,11 +177,11 @@ Deno.test(`${DEEP} blocks, spiking membrane shortcut at gain 1: the stream outgr
 });
 
 /**
- * Pre-clip gradient norm of every block at initialisation: one spiking step of the hybrid preset's
- * model at the depth experiment's width (32).
+ * Pre-clip gradient norm of every block at initialisation: one spiking step of the depth
+ * experiment's model (the hybrid's components, `HYBRID_COMPONENTS`) at its width (32).
  */
 async function initGradNorms(depth: number, extra: ModelPreset): Promise<number[]> {
-  const hybrid = { ...preset("hybrid").model, dModel: 32, dFF: 64, nLayers: depth };
+  const hybrid = { ...HYBRID_COMPONENTS, dModel: 32, dFF: 64, nLayers: depth };
   const m = deepModel(depth, { ...hybrid, ...extra });
   const optimizer = adamw({ lr: 1e-3 });
   const params = m.init(key(0));
