@@ -197,6 +197,8 @@ windows, mean ± sd over draws × seeds, with the val co-bps beside them.
   --held-out-fraction F  fraction of neurons held out per draw (default 0.25)
   --steps N            optimiser steps of every model (default: each preset's)
   --jobs N             cells trained at once, each in its own process (default 1)
+  --only-cell K:W:D    train one cell (dataset key, window ms, draw) and write nothing else:
+                       what each --jobs child runs
   --lag-ms L           behaviour lag in ms, a multiple of 50 (default 0: same bin)
   --data-root DIR      folder holding the dataset folders (default $HEST_REAL_DATA, else the
                        repository's data/real)
