@@ -109,8 +109,7 @@ await runMain(USAGE, async () => {
   const bs = intFlag("batch-size", f["batch-size"], 1);
   if (bs !== undefined) trainOverrides.batchSize = bs;
   const cfg: RunConfig = {
-    data: f.data !== undefined ? dataSpecFromFlag(f.data) : (base.data as RunConfig["data"]) ??
-      { kind: "lorenz" },
+    data: f.data !== undefined ? dataSpecFromFlag(f.data) : dataWithKind(base.data),
     preset: f.preset ?? (base.preset as string) ?? "standard",
     model: base.model as RunConfig["model"],
     train: trainOverrides,
@@ -173,6 +172,19 @@ function checkFileTypes(cfg: Record<string, unknown>, file: string): void {
       );
     }
   }
+}
+
+/**
+ * The config's "data", Lorenz when absent; a data object with a "path" and no "kind" names a
+ * file (`{"path": "x.mat"}` means `{"kind": "file", "path": "x.mat"}`).
+ */
+function dataWithKind(data: unknown): RunConfig["data"] {
+  if (data === undefined) return { kind: "lorenz" };
+  const d = data as Record<string, unknown>;
+  if (d && typeof d === "object" && d.kind === undefined && typeof d.path === "string") {
+    return { ...d, kind: "file" } as RunConfig["data"];
+  }
+  return data as RunConfig["data"];
 }
 
 /** The saved `config.json` of a run folder to resume; a usage error when there is nothing. */

@@ -46,6 +46,9 @@ Deno.test("cli: config files with unknown keys or bad values exit 2", async () =
     [{ preset: "tiny", train: { batch: 8 } }, /unknown train option "batch"/],
     [{ preset: "tiny", data: { kind: "lorenz", options: { neuron: 5 } } }, /neuron/],
     [{ preset: "tiny", data: { kind: "csv" } }, /data "kind" must be "lorenz" or "file"/],
+    [{ preset: "tiny", data: { options: {} } }, /data "kind" must be "lorenz" or "file"/],
+    // a path without a kind is a file: the error is then about that file
+    [{ preset: "tiny", data: { path: "/nonexistent/x.mat" } }, /\/nonexistent\/x\.mat/],
     // JSON-facing checks: no nulls, no code-only keys, no absurd values
     [{ preset: "tiny", train: { lr: null } }, /"train\.lr" is null in .*cfg\.json/],
     [{ preset: "tiny", backend: null }, /"backend" is null in .*cfg\.json/],
