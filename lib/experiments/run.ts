@@ -34,6 +34,7 @@ import type { Mode } from "../nn/types.ts";
 import { unknownTestTargets, writeNlbSubmission } from "../data/nlb.ts";
 import { writeNpy } from "../data/npy.ts";
 import { type ModelPreset, type Preset, preset, transformerFor } from "./presets.ts";
+export { formatResults } from "./results_table.ts";
 import { predict } from "../train/predict.ts";
 import { checkResumeState, train } from "../train/train.ts";
 import { checkTrainOverrides, type TrainOptions } from "../train/train_options.ts";
@@ -679,36 +680,4 @@ export async function loadRun(
     }
   }
   return { config, dataset, model, params };
-}
-
-/**
- * Format result rows as a fixed-width text table.
- *
- * @example
- * ```ts
- * import { formatResults } from "@hest/hest";
- * console.log(formatResults([]));
- * ```
- */
-export function formatResults(rows: readonly ResultRow[]): string {
-  const cols: [string, (r: ResultRow) => string][] = [
-    ["model", (r) => r.model],
-    ["mode", (r) => r.mode],
-    ["co-bps", (r) => fmt(r.coBps)],
-    ["oracle co-bps", (r) => fmt(r.oracleCoBps)],
-    ["co-bps/oracle", (r) => r.oracleCoBps ? fmt(r.coBps / r.oracleCoBps, 3) : "-"],
-    ["fp-bps", (r) => fmt(r.fpBps)],
-    ["rate R²", (r) => fmt(r.rateR2)],
-    ["PSTH R²", (r) => fmt(r.psthR2)],
-    ["vel R²", (r) => fmt(r.velR2)],
-    ["µJ/trial", (r) => fmt(r.energy?.perSampleUj, 3)],
-    ["params", (r) => String(r.params)],
-  ];
-  const cells = [cols.map((c) => c[0]), ...rows.map((r) => cols.map((c) => c[1](r)))];
-  const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  return cells.map((row) => row.map((c, i) => c.padStart(widths[i])).join("  ")).join("\n");
-}
-
-function fmt(v: number | undefined, digits = 4): string {
-  return v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits);
 }
