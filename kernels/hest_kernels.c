@@ -376,10 +376,65 @@ int gemm_tn_scratch_floats(int R, int I, int J) {
 //   μ = mean, σ² = mean((x − μ)²), r = 1/sqrt(σ² + eps), y = ((x − μ)·r)·g[c] + bias[c],
 // evaluated in that order, as the composite path (tf.moments, then sub, rsqrt, mul, mul, add).
 
+// Sums over n contiguous floats in four lanes (lane k sums the elements ≡ k mod 4, then the
+// lanes are added in order, then the tail): a fixed order, the same bits on every engine.
+static inline float hsum4(v128_t v) {
+  return ((wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+          wasm_f32x4_extract_lane(v, 2)) + wasm_f32x4_extract_lane(v, 3);
+}
+
+static float row_sum(const float *x, int C) {
+  v128_t s = wasm_f32x4_splat(0.0f);
+  int j = 0;
+  for (; j + 4 <= C; j += 4) s = wasm_f32x4_add(s, wasm_v128_load(x + j));
+  float t = hsum4(s);
+  for (; j < C; j++) t += x[j];
+  return t;
+}
+
+static float row_sq_dev(const float *x, int n, float m) {
+  v128_t s = wasm_f32x4_splat(0.0f), mv = wasm_f32x4_splat(m);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t d = wasm_f32x4_sub(wasm_v128_load(x + j), mv);
+    s = wasm_f32x4_add(s, wasm_f32x4_mul(d, d));
+  }
+  float t = hsum4(s);
+  for (; j < n; j++) t += (x[j] - m) * (x[j] - m);
+  return t;
+}
+
+// Σ dy·((x − m)·r) over n contiguous floats, in four lanes as row_sum.
+static float row_dot_xhat(const float *dy, const float *x, int n, float m, float r) {
+  v128_t s = wasm_f32x4_splat(0.0f), mv = wasm_f32x4_splat(m), rv = wasm_f32x4_splat(r);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t xh = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + j), mv), rv);
+    s = wasm_f32x4_add(s, wasm_f32x4_mul(wasm_v128_load(dy + j), xh));
+  }
+  float t = hsum4(s);
+  for (; j < n; j++) t += dy[j] * ((x[j] - m) * r);
+  return t;
+}
+
 static void sn_stats(const float *restrict x, int T, int B, int L, int C, long ldt, float eps,
                      float *restrict mean, float *restrict rstd) {
   int BC = B * C;
   float inv = 1.0f / (float)(T * L);
+  if (C == 1) {
+    // one channel (sampleSpikeNorm sees a trial as one channel): each (t, b) is a contiguous
+    // row of L floats, summed in four lanes rather than one element at a time
+    for (int b = 0; b < B; b++) {
+      float m = 0.0f;
+      for (int t = 0; t < T; t++) m += row_sum(x + (long)t * ldt + (long)b * L, L);
+      m *= inv;
+      float v = 0.0f;
+      for (int t = 0; t < T; t++) v += row_sq_dev(x + (long)t * ldt + (long)b * L, L, m);
+      mean[b] = m;
+      rstd[b] = 1.0f / __builtin_sqrtf(v * inv + eps);
+    }
+    return;
+  }
   for (int i = 0; i < BC; i++) mean[i] = 0.0f, rstd[i] = 0.0f;
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
@@ -415,6 +470,18 @@ void spike_norm_forward(const float *restrict x, const float *restrict g,
                         const float *restrict bias, float *restrict y, int T, int B, int L, int C,
                         int ldt, float eps, float *restrict mean, float *restrict rstd) {
   sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
+  if (C == 1) {
+    for (int t = 0; t < T; t++) {
+      for (int b = 0; b < B; b++) {
+        const float m = mean[b], r = rstd[b], g0 = g[0], b0 = bias[0];
+        long off = (long)t * ldt + (long)b * L;
+        const float *xr = x + off;
+        float *yr = y + off;
+        for (int l = 0; l < L; l++) yr[l] = ((xr[l] - m) * r) * g0 + b0;
+      }
+    }
+    return;
+  }
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
       const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
@@ -439,6 +506,31 @@ static void sn_backward_core(const float *restrict x, const float *restrict g, c
                              float *restrict sa, float *restrict ss) {
   long BC = (long)B * C;
   float inv = 1.0f / (float)(T * L);
+  if (C == 1) {
+    // one channel: the sums over each contiguous (t, b) row in four lanes, as sn_stats
+    dg[0] = 0.0f, db[0] = 0.0f;
+    for (int b = 0; b < B; b++) {
+      float a = 0.0f, sx = 0.0f;
+      for (int t = 0; t < T; t++) {
+        long off = (long)t * ldt + (long)b * L;
+        a += row_sum(dy + off, L);
+        sx += row_dot_xhat(dy + off, x + off, L, mean[b], rstd[b]);
+      }
+      db[0] += a;
+      dg[0] += sx;
+      sa[b] = a * inv, ss[b] = sx * inv;
+    }
+    for (int t = 0; t < T; t++) {
+      for (int b = 0; b < B; b++) {
+        const float m = mean[b], r = rstd[b], a = sa[b], sx = ss[b], rg = r * g[0];
+        long off = (long)t * ldt + (long)b * L;
+        const float *xr = x + off, *dr = dy + off;
+        float *o = dx + off;
+        for (int l = 0; l < L; l++) o[l] = rg * (dr[l] - a - ((xr[l] - m) * r) * sx);
+      }
+    }
+    return;
+  }
   for (long i = 0; i < BC; i++) sa[i] = 0.0f, ss[i] = 0.0f;
   for (int t = 0; t < T; t++) {
     for (int b = 0; b < B; b++) {
@@ -917,20 +1009,6 @@ void gelu_backward(const float *restrict x, const float *restrict s, const float
 // order), the column sums of dg, db add the rows in order: a fixed order, the same bits on every
 // engine. One pass each way where TF.js's composite runs ~7 ops forward and ~15 backward (with
 // its Sum over rows transposing first).
-
-static inline float hsum4(v128_t v) {
-  return ((wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
-          wasm_f32x4_extract_lane(v, 2)) + wasm_f32x4_extract_lane(v, 3);
-}
-
-static float row_sum(const float *x, int C) {
-  v128_t s = wasm_f32x4_splat(0.0f);
-  int j = 0;
-  for (; j + 4 <= C; j += 4) s = wasm_f32x4_add(s, wasm_v128_load(x + j));
-  float t = hsum4(s);
-  for (; j < C; j++) t += x[j];
-  return t;
-}
 
 EXPORT(layer_norm_forward)
 void layer_norm_forward(const float *restrict x, const float *restrict g, const float *restrict b,
