@@ -392,6 +392,7 @@ static float row_sum(const float *x, int C) {
   return t;
 }
 
+// Σ (x − m)² over n contiguous floats, in four lanes as row_sum.
 static float row_sq_dev(const float *x, int n, float m) {
   v128_t s = wasm_f32x4_splat(0.0f), mv = wasm_f32x4_splat(m);
   int j = 0;
@@ -1017,19 +1018,12 @@ void layer_norm_forward(const float *restrict x, const float *restrict g, const 
     const float *xr = x + (long)r * C;
     float *yr = y + (long)r * C;
     float mean = row_sum(xr, C) / (float)C;
-    v128_t m = wasm_f32x4_splat(mean), s = wasm_f32x4_splat(0.0f);
-    int j = 0;
-    for (; j + 4 <= C; j += 4) {
-      v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + j), m);
-      s = wasm_f32x4_add(s, wasm_f32x4_mul(d, d));
-    }
-    float ss = hsum4(s);
-    for (; j < C; j++) ss += (xr[j] - mean) * (xr[j] - mean);
-    float rstd = 1.0f / __builtin_sqrtf(ss / (float)C + eps);
+    float rstd = 1.0f / __builtin_sqrtf(row_sq_dev(xr, C, mean) / (float)C + eps);
     stats[2 * r] = mean;
     stats[2 * r + 1] = rstd;
-    v128_t rs = wasm_f32x4_splat(rstd);
-    for (j = 0; j + 4 <= C; j += 4) {
+    v128_t m = wasm_f32x4_splat(mean), rs = wasm_f32x4_splat(rstd);
+    int j = 0;
+    for (; j + 4 <= C; j += 4) {
       v128_t xn = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), m), rs);
       wasm_v128_store(yr + j, wasm_f32x4_add(wasm_f32x4_mul(xn, wasm_v128_load(g + j)),
                                              wasm_v128_load(b + j)));

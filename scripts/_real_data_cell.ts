@@ -122,36 +122,19 @@ async function cachedBaselines(
   return b;
 }
 
-/** The validation score per mode at the kept checkpoint, from a run's `log.jsonl`. */
-async function bestValidation(dir: string, bestStep: number | undefined): Promise<
-  Record<string, number>
-> {
+/** A run's validation records (`kind: "val"` lines of its `log.jsonl`), in step order. */
+async function validations(
+  dir: string,
+): Promise<{ step: number; byMode: Record<string, number> }[]> {
   let text: string;
   try {
     text = await Deno.readTextFile(`${dir}/log.jsonl`);
   } catch (err) {
     throw new Error(`${dir}/log.jsonl: expected the run's log, ${(err as Error).message}`);
   }
-  for (const line of text.split("\n")) {
-    if (!line.includes('"kind":"val"')) continue;
-    const r = JSON.parse(line) as { step: number; byMode: Record<string, number> };
-    if (r.step === bestStep) return r.byMode;
-  }
-  return {};
-}
-
-/**
- * How many steps a run took: the step of the last validation in its `log.jsonl` (a run validates
- * at its last step, early stop or not).
- */
-async function lastStep(dir: string): Promise<number | null> {
-  const text = await Deno.readTextFile(`${dir}/log.jsonl`);
-  let last: number | null = null;
-  for (const line of text.split("\n")) {
-    if (!line.includes('"kind":"val"')) continue;
-    last = (JSON.parse(line) as { step: number }).step;
-  }
-  return last;
+  return text.split("\n").filter((line) => line.includes('"kind":"val"')).map((line) =>
+    JSON.parse(line)
+  );
 }
 
 /**
@@ -237,9 +220,12 @@ export async function runCell(job: CellJob): Promise<CellResult> {
         const dir = `${job.dir}/runs/${m}_s${seed}`;
         const metrics = await readJson(`${dir}/metrics.json`) as MetricsFile | undefined;
         if (!metrics) throw new Error(`${dir}/metrics.json: expected the run's metrics`);
-        const taken = await lastStep(dir);
+        // a run validates at its last step, early stop or not; the kept checkpoint's record
+        // holds the val score per mode
+        const vals = await validations(dir);
+        const taken = vals.length ? vals[vals.length - 1].step : null;
         for (const r of metrics.results) {
-          const val = await bestValidation(dir, r.bestStep);
+          const val = vals.find((v) => v.step === r.bestStep)?.byMode ?? {};
           runs.push({
             windowMs,
             draw,

@@ -33,7 +33,7 @@ import { preset } from "../lib/experiments/presets.ts";
 import type { TrainOverrides } from "../lib/experiments/run.ts";
 import { intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
 import { QUICK } from "./_experiment.ts";
-import { type CellResult, runCell } from "./_real_data_cell.ts";
+import { type CellJob, type CellResult, runCell } from "./_real_data_cell.ts";
 import {
   aggregate,
   driftTable,
@@ -239,26 +239,28 @@ function intListFlag(
 }
 
 /** What a dataset's protocol needs besides the dataset itself. */
-interface DatasetJob {
+interface DatasetJob extends
+  Pick<
+    CellJob,
+    | "models"
+    | "seeds"
+    | "trainOverrides"
+    | "modelOverrides"
+    | "smoothingGrid"
+    | "backend"
+    | "progress"
+  > {
   data: RealDataset;
   path: string;
-  options: LoadOptions;
   windows: number[];
   draws: number[];
   heldOutFraction: number;
-  models: string[];
-  seeds: number[];
-  trainOverrides: Record<string, TrainOverrides>;
-  modelOverrides: Record<string, Record<string, unknown> | undefined>;
   quick: boolean;
-  backend: string;
   outDir: string;
   runsDir: string;
   figures: boolean;
-  progress: boolean;
   command: string;
   lagMs: number;
-  smoothingGrid: { kernSdMs: number[]; alphas: number[] };
 }
 
 function cellOptions(job: DatasetJob, windowMs: number, draw: number): LoadOptions {
@@ -565,7 +567,6 @@ async function main(): Promise<void> {
     return {
       data,
       path: `${root}/${data.folder}/${data.file}`,
-      options: data.options,
       windows,
       draws,
       heldOutFraction,

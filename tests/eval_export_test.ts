@@ -17,6 +17,18 @@ const lorenz = {
   options: { conditions: 4, trialsPerCondition: 6, seed: 3 },
 };
 
+/** A tiny hybrid run of `steps` steps (validated at the last) in `outDir`. */
+async function trainTinyHybrid(outDir: string, steps: number): Promise<void> {
+  await trainRun({
+    data: lorenz,
+    preset: "hybrid",
+    model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
+    train: { steps, evalEvery: steps, batchSize: 8 },
+    seed: 0,
+    backend: "wasm",
+  }, { outDir });
+}
+
 async function npyRates(path: string): Promise<Float64Array> {
   const a = parseNpy(await Deno.readFile(path), { file: path, key: "rates" });
   return Float64Array.from(a.data as ArrayLike<number>);
@@ -26,14 +38,7 @@ Deno.test("eval --mode: a hybrid run exports the chosen mode's rates, says which
   await useBackend("wasm");
   const dir = await Deno.makeTempDir();
   try {
-    await trainRun({
-      data: lorenz,
-      preset: "hybrid",
-      model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
-      train: { steps: 4, evalEvery: 4, batchSize: 8 },
-      seed: 0,
-      backend: "wasm",
-    }, { outDir: `${dir}/hyb` });
+    await trainTinyHybrid(`${dir}/hyb`, 4);
     await evaluateRun(`${dir}/hyb`, { npy: `${dir}/std.npy` });
     await evaluateRun(`${dir}/hyb`, { npy: `${dir}/spk.npy`, mode: "spiking" });
     const std = await npyRates(`${dir}/std.npy`);
@@ -97,14 +102,7 @@ Deno.test("a saved run is rebuilt from the preset its config.json saved, not the
   await useBackend("wasm");
   const dir = await Deno.makeTempDir();
   try {
-    await trainRun({
-      data: lorenz,
-      preset: "hybrid",
-      model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
-      train: { steps: 2, evalEvery: 2, batchSize: 8 },
-      seed: 0,
-      backend: "wasm",
-    }, { outDir: `${dir}/hyb` });
+    await trainTinyHybrid(`${dir}/hyb`, 2);
     const path = `${dir}/hyb/config.json`;
     const cfg = JSON.parse(await Deno.readTextFile(path));
     assert.equal(cfg.presetSnapshot.model.norm, preset("hybrid").model.norm);
