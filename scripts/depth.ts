@@ -19,6 +19,11 @@ import { key } from "../lib/core/random.ts";
 import { type ExperimentVariant, runExperiment } from "../lib/experiments/experiment.ts";
 import { HYBRID_COMPONENTS, type ModelPreset, transformerFor } from "../lib/experiments/presets.ts";
 import { type DataSpec, loadData } from "../lib/experiments/run.ts";
+import {
+  depthBlockChart,
+  depthCoBpsChart,
+  parseDepthResults,
+} from "../lib/figures/depth_charts.ts";
 import { saveFigure } from "../lib/figures/render.ts";
 import { resolveHybridConfig } from "../lib/model/config.ts";
 import type { Mode } from "../lib/nn/types.ts";
@@ -26,7 +31,6 @@ import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
 import { adamw } from "../lib/train/optim.ts";
 import { trainStep } from "../lib/train/train.ts";
 import { floatFlag, intFlag, parseFlags, runMain, selectBackend, UsageError } from "./_cli.ts";
-import { coBpsChart, perBlockChart } from "./_depth_charts.ts";
 
 /** A spiking residual form the experiment compares: its label and model settings. */
 export interface ResidualForm {
@@ -77,7 +81,10 @@ export interface DepthSettings {
   seeds: number[];
   steps: number;
   width: number;
+  /** Peak learning rate up to {@linkcode LR_REFERENCE_DEPTH} blocks. */
   lr: number;
+  /** How the peak learning rate shrinks with depth past the reference depth. */
+  lrScaling: "sqrt" | "none";
   batchSize: number;
   remat: "auto" | "on" | "off";
   data: DataSpec;
@@ -99,6 +106,22 @@ export function rematFor(s: DepthSettings, depth: number, schedule: Schedule): b
   return depth * perBlock * (s.width / 32) * (s.batchSize / 32) > 1e9;
 }
 
+/** Depth up to which every run gets the `--lr` peak learning rate unchanged. */
+export const LR_REFERENCE_DEPTH = 4;
+
+/**
+ * Peak learning rate of a `depth`-block run: `lr · min(1, √(4 / depth))` with `sqrt` scaling,
+ * `lr` with `none`. One AdamW step moves every block's weights by about the learning rate
+ * whatever its gradient, and a pre-norm residual stream sums all blocks' changes, so at one rate
+ * for all depths a 100-block model's function moves up to 25× as far per step as a 4-block one's: at 3e-3
+ * a 100-block standard model stayed at 0.04 test co-bps after 120 steps of 16 trials, and at
+ * 6e-4 (this rule) reached 0.51 (docs/depth.md).
+ */
+export function lrForDepth(s: Pick<DepthSettings, "lr" | "lrScaling">, depth: number): number {
+  if (s.lrScaling === "none") return s.lr;
+  return s.lr * Math.min(1, Math.sqrt(LR_REFERENCE_DEPTH / depth));
+}
+
 /** The model of a run: the hybrid's components, narrow and `depth` blocks deep. */
 function depthModel(s: DepthSettings, depth: number, form?: string): ModelPreset {
   return {
@@ -110,13 +133,20 @@ function depthModel(s: DepthSettings, depth: number, form?: string): ModelPreset
   };
 }
 
+/** One trained configuration of the experiment. */
+export interface DepthVariant {
+  variant: ExperimentVariant;
+  depth: number;
+  schedule: Schedule;
+  form?: string;
+}
+
 /**
  * Every trained configuration: depth × schedule × residual form (none for the standard
  * schedule, which never runs a spiking residual).
  */
-function depthVariants(s: DepthSettings) {
-  const out: { variant: ExperimentVariant; depth: number; schedule: Schedule; form?: string }[] =
-    [];
+export function depthVariants(s: DepthSettings): DepthVariant[] {
+  const out: DepthVariant[] = [];
   for (const depth of s.depths) {
     for (const schedule of s.schedules) {
       for (const form of schedule === "standard" ? [undefined] : s.forms) {
@@ -124,7 +154,7 @@ function depthVariants(s: DepthSettings) {
         const ownSteps = schedule === "alternate" ? Math.floor(s.steps / 2) : s.steps;
         const train = {
           steps: s.steps,
-          lr: s.lr,
+          lr: lrForDepth(s, depth),
           batchSize: s.batchSize,
           evalEvery: Math.max(1, Math.round(s.steps / 4)),
           patience: 0,
@@ -340,7 +370,8 @@ docs/depth.md.
   --seeds LIST       seeds (default 0,1)
   --steps N          optimiser steps of every run (default 500)
   --width D          model width (default 32; the MLP is 2·D wide)
-  --lr X             peak learning rate of every run (default 3e-3)
+  --lr X             peak learning rate up to 4 blocks (default 3e-3)
+  --lr-scaling S     sqrt (default: deeper runs get lr·√(4/blocks)) or none (one rate for all)
   --batch N          trials per batch (default 32)
   --remat MODE       auto (default: when a step's activations would pass 1 GB), on or off
   --backend B        wasm | webgpu | cpu (default wasm)
@@ -370,6 +401,7 @@ async function main(): Promise<void> {
     steps: { type: "string" },
     width: { type: "string" },
     lr: { type: "string" },
+    "lr-scaling": { type: "string" },
     batch: { type: "string" },
     remat: { type: "string" },
     backend: { type: "string" },
@@ -411,6 +443,10 @@ async function main(): Promise<void> {
   }
   const lr = floatFlag("lr", f.lr) ?? 3e-3;
   if (!(lr > 0 && lr < 1)) throw new UsageError(`--lr must be in (0, 1), found "${f.lr}"`);
+  const lrScaling = f["lr-scaling"] ?? "sqrt";
+  if (lrScaling !== "sqrt" && lrScaling !== "none") {
+    throw new UsageError(`--lr-scaling must be sqrt or none, found "${lrScaling}"`);
+  }
   const s: DepthSettings = {
     depths: listFlag("depths", f.depths, q.depths ?? [4, 16, 48, 100]),
     forms,
@@ -419,6 +455,7 @@ async function main(): Promise<void> {
     steps: intFlag("steps", f.steps, 1) ?? q.steps ?? 500,
     width: intFlag("width", f.width, 2) ?? q.width ?? 32,
     lr,
+    lrScaling,
     batchSize: intFlag("batch", f.batch, 1) ?? q.batchSize ?? 32,
     remat,
     data: q.data ?? { kind: "lorenz" },
@@ -443,11 +480,31 @@ async function main(): Promise<void> {
   // remat, and an inference pass over 64 trials (predict's batch, as validation and evaluation
   // run it). Each in a child process, so one that runs out of memory is a result, not a crash;
   // an inference that fails would fail every run at this depth, so it stops the script here.
+  // The probe's rows are kept in the runs folder and reused by a later invocation with the same
+  // probe settings, so seeds run as separate processes (and the final aggregation) measure once.
   const costDepth = Math.max(...s.depths);
-  const cost: Record<string, unknown>[] = [];
+  let cost: Record<string, unknown>[] = [];
   const costModes = (["standard", "spiking"] as Mode[])
     .filter((m) => s.schedules.some((x) => x === m || x === "alternate"));
-  for (const mode of costModes) {
+  const costKey = JSON.stringify({
+    depth: costDepth,
+    width: s.width,
+    batchSize: s.batchSize,
+    form: s.forms[0] ?? null,
+    modes: costModes,
+    backend,
+    data: s.data,
+    timesteps: s.timesteps ?? null,
+  });
+  const costFile = `${runsDir}/cost_d${costDepth}.json`;
+  const cached = await Deno.readTextFile(costFile).then(JSON.parse).catch(() => null) as
+    | { key: string; rows: Record<string, unknown>[] }
+    | null;
+  if (cached?.key === costKey && !quick) {
+    console.error(`cost: reusing ${costFile}`);
+    cost = cached.rows;
+  }
+  for (const mode of cost.length ? [] : costModes) {
     const form = mode === "spiking" ? s.forms[0] : undefined;
     const probes = [
       { kind: "train", remat: false, batchSize: s.batchSize },
@@ -474,6 +531,10 @@ async function main(): Promise<void> {
         );
       }
     }
+  }
+  if (!quick) {
+    await Deno.mkdir(runsDir, { recursive: true });
+    await writeJsonAtomic(costFile, { key: costKey, rows: cost });
   }
   console.error(
     `hest depth: ${variants.length} configurations × seeds ${s.seeds.join(",")} -> ${outDir}`,
@@ -511,6 +572,7 @@ async function main(): Promise<void> {
           trainSeconds: seconds,
           // includes the validations and diagnostics: the cost section has the bare step
           secondsPerStep: seconds / s.steps,
+          lr: lrForDepth(s, v.depth),
           remat: v.variant.train!.remat,
           lossFirst: log.lossFirst,
           lossLast: log.lossLast,
@@ -531,7 +593,7 @@ async function main(): Promise<void> {
     };
   });
 
-  await writeJsonAtomic(`${outDir}/results.json`, {
+  const resultsJson = {
     kind: "depth",
     command,
     quick,
@@ -542,69 +604,25 @@ async function main(): Promise<void> {
       components: "HYBRID_COMPONENTS",
       dFF: 2 * s.width,
       formModels: pick(FORMS, s.forms),
+      formLabels: Object.fromEntries(s.forms.map((x) => [x, FORMS[x].label])),
     },
     runs,
     summary,
     gradients,
     cost: { depth: costDepth, batchSize: s.batchSize, width: s.width, rows: cost },
-  });
+  };
+  await writeJsonAtomic(`${outDir}/results.json`, resultsJson);
 
-  // figures
-  const label = (schedule: string, form: string) =>
-    schedule === "standard" ? "standard" : `${schedule} · ${FORMS[form].label}`;
-  const coRows = summary.filter((r) => finite(r.coBps.mean)).map((r) => ({
-    depth: r.depth,
-    mode: r.mode,
-    series: label(r.schedule, r.form),
-    mean: r.coBps.mean,
-    lo: r.coBps.mean - (finite(r.coBps.sd) ? r.coBps.sd : 0),
-    hi: r.coBps.mean + (finite(r.coBps.sd) ? r.coBps.sd : 0),
-  }));
+  // figures, drawn the way the notebook draws them: from the results as a file holds them
+  const parsed = parseDepthResults(JSON.parse(JSON.stringify(resultsJson)), "depth results");
+  const figures = [
+    ["co_bps_depth", depthCoBpsChart(parsed)],
+    ["grad_norms", depthBlockChart(parsed, "gradNorms")],
+    ["firing", depthBlockChart(parsed, "firing")],
+  ] as const;
   const written: string[] = [];
-  if (coRows.length) {
-    written.push(
-      ...await saveFigure(coBpsChart(coRows, s.depths), `${outDir}/co_bps_depth`),
-    );
-  }
-  // per-block figures: the deepest depth, first seed
-  const deep = gradients.filter((g) => g.depth === costDepth && g.seed === s.seeds[0]);
-  const blockRows = (field: string, metric?: string) =>
-    deep.flatMap((g) =>
-      ((g[field] ?? []) as (number | null)[]).flatMap((value, block) =>
-        finite(value) && (field !== "gradNorms" || value > 0)
-          ? [{
-            block,
-            value,
-            when: g.when === "init" ? "at init" : "after training",
-            mode: `${g.mode} steps`,
-            metric,
-            series: label(g.schedule as string, g.form as string),
-          }]
-          : []
-      )
-    );
-  const gradRows = blockRows("gradNorms");
-  if (gradRows.length) {
-    const spec = perBlockChart(gradRows, {
-      title: `per-block gradient norm, ${costDepth} blocks (seed ${s.seeds[0]})`,
-      column: "mode",
-      yTitle: "gradient norm",
-      log: true,
-    });
-    written.push(...await saveFigure(spec, `${outDir}/grad_norms`));
-  }
-  const fireRows = [
-    ...blockRows("firingRates", "firing rate"),
-    ...blockRows("deadFraction", "dead fraction"),
-  ];
-  if (fireRows.length) {
-    const spec = perBlockChart(fireRows, {
-      title: `per-block firing, spiking steps, ${costDepth} blocks (seed ${s.seeds[0]})`,
-      column: "metric",
-      yTitle: "rate / fraction",
-      log: false,
-    });
-    written.push(...await saveFigure(spec, `${outDir}/firing`));
+  for (const [name, spec] of figures) {
+    if (spec) written.push(...await saveFigure(spec, `${outDir}/${name}`));
   }
   const fmt = (x: unknown, d: number) => (finite(x) ? x.toFixed(d) : "—");
   const table = mdTable(
@@ -632,7 +650,9 @@ async function main(): Promise<void> {
   );
   const what = `backend ${backend}, seeds ${
     s.seeds.join(", ")
-  }, ${s.steps} steps, width ${s.width}`;
+  }, ${s.steps} steps of ${s.batchSize} trials, width ${s.width}, peak lr ${s.lr}${
+    s.lrScaling === "sqrt" ? ` · min(1, √(${LR_REFERENCE_DEPTH} / blocks))` : ""
+  }`;
   await writeFileAtomic(
     `${outDir}/report.md`,
     `# hest depth\n\nCommand: \`${command}\` (${what}${

@@ -17,7 +17,7 @@ import { spikeDiagnostics } from "../lib/train/diagnostics.ts";
 import { disposeBatch, maskedBatch } from "../lib/train/masking.ts";
 import { adamw } from "../lib/train/optim.ts";
 import { trainStep } from "../lib/train/train.ts";
-import { formAvailable } from "../scripts/depth.ts";
+import { type DepthSettings, depthVariants, formAvailable, lrForDepth } from "../scripts/depth.ts";
 import { runScript } from "./_script_util.ts";
 
 await useBackend("wasm");
@@ -274,6 +274,7 @@ Deno.test("deno task depth: flags are checked before any run", async () => {
       [["--schedules", "sleep"], /--schedules must name some of standard, spiking, alternate/],
       [["--remat", "sometimes"], /--remat must be auto, on or off, found "sometimes"/],
       [["--width", "15"], /--width 15: .*divisible/],
+      [["--lr-scaling", "cubic"], /--lr-scaling must be sqrt or none, found "cubic"/],
     ] as const
   ) {
     const r = await runScript("depth.ts", [...args]);
@@ -286,4 +287,43 @@ Deno.test("deno task depth: flags are checked before any run", async () => {
     assert.equal(r.code, 2, r.err);
     assert.match(r.err, /residual form "plain" is not in this hest's model yet/);
   }
+});
+
+Deno.test("depth: the peak learning rate shrinks as 1/sqrt(blocks) past 4 blocks, or not at all", () => {
+  const s = { lr: 3e-3, lrScaling: "sqrt" } as const;
+  const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-15, `${a} vs ${b}`);
+  close(lrForDepth(s, 1), 3e-3);
+  close(lrForDepth(s, 4), 3e-3);
+  close(lrForDepth(s, 16), 1.5e-3);
+  close(lrForDepth(s, 100), 6e-4);
+  close(lrForDepth({ ...s, lrScaling: "none" }, 100), 3e-3);
+  // and it is what each run trains with
+  const settings: DepthSettings = {
+    depths: [4, 16, 100],
+    forms: ["add"],
+    schedules: ["standard", "spiking"],
+    seeds: [0],
+    steps: 10,
+    width: 32,
+    lr: 3e-3,
+    lrScaling: "sqrt",
+    batchSize: 16,
+    remat: "auto",
+    data: { kind: "lorenz" },
+  };
+  const lrs = (x: DepthSettings) =>
+    depthVariants(x).map((v) => [v.variant.name, v.variant.train!.lr]);
+  const scaled = lrs(settings);
+  assert.deepEqual(scaled.map(([n]) => n), [
+    "d4_standard",
+    "d4_spiking_add",
+    "d16_standard",
+    "d16_spiking_add",
+    "d100_standard",
+    "d100_spiking_add",
+  ]);
+  for (const [name, lr] of scaled) {
+    close(lr as number, lrForDepth(settings, Number((name as string).slice(1).split("_")[0])));
+  }
+  assert.ok(lrs({ ...settings, lrScaling: "none" }).every(([, lr]) => lr === 3e-3));
 });

@@ -16,7 +16,7 @@ const APT =
 /** Figures (image/svg+xml or image/png outputs) each notebook must display at least. */
 const MIN_FIGURES: Record<string, number> = {
   "01_quickstart.ipynb": 2,
-  "02_ablation_figures.ipynb": 2,
+  "02_ablation_figures.ipynb": 4,
   "03_energy_analysis.ipynb": 2,
 };
 /** Per-cell execution limit (s); each notebook takes 5–20 s on the 2-core machine. */

@@ -6,6 +6,7 @@
  */
 export * from "./activity_charts.ts";
 export * from "./charts.ts";
+export * from "./depth_charts.ts";
 export * from "./notebook.ts";
 export * from "./render.ts";
 export * from "./report.ts";
