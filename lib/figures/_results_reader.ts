@@ -43,6 +43,11 @@ export class Reader {
     if (typeof v !== "number") this.fail(path, "a number (or null for NaN)", v);
     return v;
   }
+  /** `v` if it is one of `values`; else an error listing them (`"a" or "b"`). */
+  oneOf<T extends string>(path: string, v: unknown, values: readonly T[]): T {
+    if (!values.includes(v as T)) this.fail(path, values.map((x) => `"${x}"`).join(" or "), v);
+    return v as T;
+  }
   array(path: string, v: unknown): unknown[] {
     if (!Array.isArray(v)) this.fail(path, "an array", v);
     return v;

@@ -9,6 +9,8 @@ import type { ChartSpec } from "./charts.ts";
 import { Reader, readJson } from "./_results_reader.ts";
 import type { StatSummary } from "./report.ts";
 
+const MODES = ["standard", "spiking"] as const;
+
 /** One trained configuration of the depth experiment, scored in one mode (test split). */
 export interface DepthSummaryRow {
   /** Blocks. */
@@ -62,11 +64,6 @@ export interface DepthResults {
   gradients: DepthBlockRecord[];
 }
 
-function modeOf(r: Reader, path: string, v: unknown): "standard" | "spiking" {
-  if (v !== "standard" && v !== "spiking") r.fail(path, `"standard" or "spiking"`, v);
-  return v;
-}
-
 /**
  * Validate parsed JSON as {@linkcode DepthResults}; errors name `source` and the field.
  *
@@ -86,8 +83,7 @@ function modeOf(r: Reader, path: string, v: unknown): "standard" | "spiking" {
 export function parseDepthResults(json: unknown, source = "depth results"): DepthResults {
   const r = new Reader(source);
   const o = r.object("the file", json);
-  const kind = r.field("", o, "kind");
-  if (kind !== "depth") r.fail("kind", `"depth"`, kind);
+  r.oneOf("kind", r.field("", o, "kind"), ["depth"]);
   const s = r.object("settings", r.field("", o, "settings"));
   const numbers = (path: string, v: unknown) =>
     r.array(path, v).map((x, i) => r.number(`${path}[${i}]`, x));
@@ -104,22 +100,21 @@ export function parseDepthResults(json: unknown, source = "depth results"): Dept
       depth: r.number(`${p}.depth`, r.field(p, ro, "depth")),
       schedule: r.string(`${p}.schedule`, r.field(p, ro, "schedule")),
       form: r.string(`${p}.form`, r.field(p, ro, "form")),
-      mode: modeOf(r, `${p}.mode`, r.field(p, ro, "mode")),
+      mode: r.oneOf(`${p}.mode`, r.field(p, ro, "mode"), MODES),
       coBps: r.stat(`${p}.coBps`, r.field(p, ro, "coBps")),
     };
   });
   const gradients = r.array("gradients", r.field("", o, "gradients")).map((x, i) => {
     const p = `gradients[${i}]`;
     const g = r.object(p, x);
-    const when = r.field(p, g, "when");
-    if (when !== "init" && when !== "final") r.fail(`${p}.when`, `"init" or "final"`, when);
+    const when = r.oneOf(`${p}.when`, r.field(p, g, "when"), ["init", "final"]);
     const rec: DepthBlockRecord = {
       depth: r.number(`${p}.depth`, r.field(p, g, "depth")),
       schedule: r.string(`${p}.schedule`, r.field(p, g, "schedule")),
       form: r.string(`${p}.form`, r.field(p, g, "form")),
       seed: r.number(`${p}.seed`, r.field(p, g, "seed")),
-      mode: modeOf(r, `${p}.mode`, r.field(p, g, "mode")),
-      when: when as "init" | "final",
+      mode: r.oneOf(`${p}.mode`, r.field(p, g, "mode"), MODES),
+      when,
       gradNorms: numbers(`${p}.gradNorms`, r.field(p, g, "gradNorms")),
     };
     if (g.firingRates !== undefined) {

@@ -106,7 +106,7 @@ export function parseAblationResults(
   const r = new Reader(source);
   const o = r.object("the file", json);
   const kind = r.field("", o, "kind");
-  if (kind !== "ablation") r.fail("kind", `"ablation"`, kind);
+  r.oneOf("kind", kind, ["ablation"]);
   const steps = r.array("steps", r.field("", o, "steps")).map((s, i) => {
     const p = `steps[${i}]`;
     const so = r.object(p, s);
@@ -152,17 +152,14 @@ export function parseCompareResults(json: unknown, source = "compare results"): 
   const r = new Reader(source);
   const o = r.object("the file", json);
   const kind = r.field("", o, "kind");
-  if (kind !== "compare") r.fail("kind", `"compare"`, kind);
+  r.oneOf("kind", kind, ["compare"]);
   const rows = r.array("rows", r.field("", o, "rows")).map((x, i) => {
     const p = `rows[${i}]`;
     const ro = r.object(p, x);
-    const mode = r.field(p, ro, "mode");
-    if (mode !== "standard" && mode !== "spiking") {
-      r.fail(`${p}.mode`, `"standard" or "spiking"`, mode);
-    }
+    const mode = r.oneOf(`${p}.mode`, r.field(p, ro, "mode"), ["standard", "spiking"]);
     return {
       model: r.string(`${p}.model`, r.field(p, ro, "model")),
-      mode: mode as "standard" | "spiking",
+      mode,
       coBps: r.stat(`${p}.coBps`, r.field(p, ro, "coBps")),
       oracleCoBps: r.number(`${p}.oracleCoBps`, r.field(p, ro, "oracleCoBps")),
       energyUj: r.stat(`${p}.energyUj`, r.field(p, ro, "energyUj")),
