@@ -12,7 +12,7 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { boolOption, checkKeys, describe } from "../lib/core/validation.ts";
-import { kernelsActive, tensorData, withKernelCall } from "./wasm.ts";
+import { kernelsActive, withKernelCall } from "./wasm.ts";
 import { kernelThreads, splitRange, THREADED_MIN_FLOPS, withThreads } from "./threads.ts";
 
 /** Options of {@linkcode bmm}. */
@@ -75,10 +75,9 @@ function bmmThreaded(
     return undefined;
   }
   return withKernelCall((call) => {
-    const pc = call.output([...batchShape, M, N]);
-    const bad = withThreads((tc) => {
-      const [pa, pb] = [tc.input(tensorData(a)), tc.input(tensorData(b))];
-      const pcc = tc.alloc(batch * M * N);
+    const out = withThreads(call, (tc) => {
+      const [pa, pb] = [call.input(a), call.input(b)];
+      const pc = call.output([...batchShape, M, N]);
       const flags = [tA ? 1 : 0, tB ? 1 : 0, mode];
       const jobs = batch > 1
         ? splitRange(batch, tc.threads).map(([b0, nb]) => ({
@@ -86,14 +85,13 @@ function bmmThreaded(
           args: [
             pa + 4 * b0 * M * K,
             pb + 4 * b0 * K * N,
-            pcc + 4 * b0 * M * N,
+            pc + 4 * b0 * M * N,
             nb,
             M,
             N,
             K,
             ...flags,
-            tc
-              .alloc(tc.ex.bmm_scratch_floats(M, N, K, mode)),
+            call.scratch(call.ex.bmm_scratch_floats(M, N, K, mode)),
           ],
         }))
         : splitRange(M, tc.threads, 4).map(([m0, m]) => ({
@@ -101,24 +99,20 @@ function bmmThreaded(
           args: [
             pa + 4 * m0 * K,
             pb,
-            pcc + 4 * m0 * N,
+            pc + 4 * m0 * N,
             1,
             m,
             N,
             K,
             ...flags,
-            tc.alloc(
-              tc.ex.bmm_scratch_floats(m, N, K, mode),
-            ),
+            call.scratch(call.ex.bmm_scratch_floats(m, N, K, mode)),
           ],
         }));
-      const bad = tc.run(jobs).reduce((x, r) => x + r, 0);
-      call.view(pc, batch * M * N).set(tc.view(pcc, batch * M * N));
-      return bad;
+      return { pc, bad: tc.run(jobs).reduce((x, r) => x + r, 0) };
     });
-    if (bad === undefined) return undefined;
-    if (bad > 0) throw badError(mode, bad);
-    return call.take(pc);
+    if (out === undefined) return undefined;
+    if (out.bad > 0) throw badError(mode, out.bad);
+    return call.take(out.pc);
   });
 }
 

@@ -27,23 +27,34 @@ export const KERNEL_WASM: URL = new URL("./hest_kernels.wasm", import.meta.url);
 export const KERNEL_WASM_FAST: URL = new URL("./hest_kernels_fast.wasm", import.meta.url);
 /** What the fast build adds to {@linkcode CLANG_ARGS}. */
 export const FAST_ARGS: readonly string[] = ["-mrelaxed-simd", "-DHEST_FAST"];
-/** The committed shared-memory build (exact arithmetic) the kernel threads run. */
+/**
+ * The committed shared-memory build of the exact arithmetic: what runs in a shared memory (TF.js's
+ * wasm memory, which hest makes shared so the kernel threads can work in it; kernels/threads.ts).
+ */
 export const KERNEL_WASM_MT: URL = new URL("./hest_kernels_mt.wasm", import.meta.url);
-/** What the shared-memory build adds to {@linkcode CLANG_ARGS} (a shared memory of ≤ 2 GiB). */
+/** The committed shared-memory build of the fast arithmetic. */
+export const KERNEL_WASM_FAST_MT: URL = new URL("./hest_kernels_fast_mt.wasm", import.meta.url);
+/**
+ * What a shared-memory build adds to {@linkcode CLANG_ARGS}: a shared memory of up to 4 GiB, the
+ * maximum TF.js's wasm memory declares (an imported memory's maximum must not exceed the
+ * import's).
+ */
 export const SHARED_ARGS: readonly string[] = [
   "-matomics",
   "-mbulk-memory",
   "-Wl,--shared-memory",
-  "-Wl,--max-memory=2147483648",
+  "-Wl,--max-memory=4294967296",
 ];
 
 /** Options of {@linkcode buildKernels}. */
 export interface BuildOptions {
   /**
    * `"exact"` (default), `"fast"` (relaxed SIMD; needs {@linkcode fastClang}) or `"shared"` (the
-   * exact arithmetic on a shared memory, for `kernels/threads.ts`).
+   * exact arithmetic on a shared memory: the same as `{ shared: true }`).
    */
   precision?: "exact" | "fast" | "shared";
+  /** Import a shared memory (atomics, bulk memory; see {@linkcode SHARED_ARGS}). */
+  shared?: boolean;
   /** The compiler (default `clang`, or `fastClang()` for the fast build). */
   clang?: string;
 }
@@ -89,7 +100,8 @@ export async function buildKernels(outPath: string, opts: BuildOptions = {}): Pr
     out = await new Deno.Command(clang, {
       args: [
         ...CLANG_ARGS,
-        ...(fast ? FAST_ARGS : opts.precision === "shared" ? SHARED_ARGS : []),
+        ...(fast ? FAST_ARGS : []),
+        ...(opts.shared || opts.precision === "shared" ? SHARED_ARGS : []),
         "-o",
         outPath,
         KERNEL_SOURCE.pathname,
@@ -153,10 +165,13 @@ const USAGE = `usage: deno task kernels [options]
 
   --out FILE           where to write the exact module (default kernels/hest_kernels.wasm,
                        the committed file)
-  --out-shared FILE    where to write the shared-memory module of the kernel threads (default
+  --out-shared FILE    where to write the exact module on a shared memory (default
                        kernels/hest_kernels_mt.wasm)
   --out-fast FILE      where to write the fast (relaxed-SIMD) module (default
                        kernels/hest_kernels_fast.wasm; needs clang 16 or later)
+  --out-fast-shared FILE
+                       where to write the fast module on a shared memory (default
+                       kernels/hest_kernels_fast_mt.wasm; needs clang 16 or later)
   -h, --help           this text
 
 Needs clang and lld on PATH (Debian: apt-get install -y --no-install-recommends clang lld), and
@@ -193,7 +208,13 @@ async function buildTo(dest: string, opts: BuildOptions): Promise<void> {
 }
 
 async function main(args: string[]): Promise<void> {
-  let values: { out?: string; "out-fast"?: string; "out-shared"?: string; help?: boolean };
+  let values: {
+    out?: string;
+    "out-fast"?: string;
+    "out-shared"?: string;
+    "out-fast-shared"?: string;
+    help?: boolean;
+  };
   try {
     values = parseArgs({
       args,
@@ -201,6 +222,7 @@ async function main(args: string[]): Promise<void> {
         out: { type: "string" },
         "out-fast": { type: "string" },
         "out-shared": { type: "string" },
+        "out-fast-shared": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -216,14 +238,22 @@ async function main(args: string[]): Promise<void> {
   await buildTo(values.out ?? KERNEL_WASM.pathname, { precision: "exact" });
   await buildTo(values["out-shared"] ?? KERNEL_WASM_MT.pathname, { precision: "shared" });
   const clang = await fastClang();
-  if (clang === undefined && values["out-fast"] === undefined) {
+  if (
+    clang === undefined && values["out-fast"] === undefined &&
+    values["out-fast-shared"] === undefined
+  ) {
     console.log(
-      `kept ${KERNEL_WASM_FAST.pathname}: no clang 16 or later to rebuild it ` +
-        `(Debian: apt-get install clang-16 lld-16)`,
+      `kept ${KERNEL_WASM_FAST.pathname} and ${KERNEL_WASM_FAST_MT.pathname}: no clang 16 or ` +
+        `later to rebuild them (Debian: apt-get install clang-16 lld-16)`,
     );
     return;
   }
   await buildTo(values["out-fast"] ?? KERNEL_WASM_FAST.pathname, { precision: "fast", clang });
+  await buildTo(values["out-fast-shared"] ?? KERNEL_WASM_FAST_MT.pathname, {
+    precision: "fast",
+    shared: true,
+    clang,
+  });
 }
 
 if (import.meta.main) {

@@ -9,6 +9,7 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
+import { threadedParts } from "./threads.ts";
 
 type GeluFn = (x: tf.Tensor) => tf.Tensor;
 
@@ -20,7 +21,10 @@ function forward(x: tf.Tensor, keep: boolean): tf.Tensor[] {
     const px = call.input(x);
     const py = call.output(x.shape);
     const ps = keep ? call.output(x.shape) : 0;
-    call.ex.gelu_forward(px, py, ps, x.size);
+    const on = (s: number, c: number) => [px + 4 * s, py + 4 * s, ps && ps + 4 * s, c];
+    if (!threadedParts(call, { name: "gelu_forward", n: x.size, args: on })) {
+      call.ex.gelu_forward(px, py, ps, x.size);
+    }
     return keep ? [call.take(py), call.take(ps)] : [call.take(py)];
   });
 }
@@ -38,7 +42,10 @@ function geluFn(): GeluFn {
         withKernelCall((call) => {
           const [px, ps, pdy] = [call.input(saved[0]), call.input(saved[1]), call.input(dy)];
           const pdx = call.output(x.shape);
-          call.ex.gelu_backward(px, ps, pdy, pdx, x.size);
+          const on = (s: number, c: number) => [px, ps, pdy, pdx].map((p) => p + 4 * s).concat(c);
+          if (!threadedParts(call, { name: "gelu_backward", n: x.size, args: on })) {
+            call.ex.gelu_backward(px, ps, pdy, pdx, x.size);
+          }
           return call.take(pdx);
         }),
     };

@@ -10,6 +10,7 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
+import { threadedParts } from "./threads.ts";
 
 type LnFn = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
@@ -26,7 +27,10 @@ function lnFn(eps: number): LnFn {
     const [y, stats] = withKernelCall((call) => {
       const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
       const [py, ps] = [call.output(x.shape), call.output([R, 2])];
-      call.ex.layer_norm_forward(px, pg, pb, py, ps, R, C, eps);
+      const rows = (s: number) => [px + 4 * s * C, pg, pb, py + 4 * s * C, ps + 8 * s];
+      const on = (s: number, c: number) => [...rows(s), c, C, eps];
+      const opts = { name: "layer_norm_forward", n: R, args: on, unit: 1, itemSize: C };
+      if (!threadedParts(call, opts)) call.ex.layer_norm_forward(px, pg, pb, py, ps, R, C, eps);
       return [call.take(py), call.take(ps)];
     });
     save([x, g, stats]);

@@ -13,7 +13,7 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { describe } from "../lib/core/validation.ts";
-import { type KernelCall, kernelsActive, tensorData, withKernelCall } from "./wasm.ts";
+import { type KernelCall, kernelsActive, withKernelCall } from "./wasm.ts";
 import { kernelThreads, splitRange, THREADED_MIN_FLOPS, withThreads } from "./threads.ts";
 
 /** Options of {@linkcode linearKernel}. */
@@ -112,7 +112,8 @@ export function linearBackwardAt(
 
 /**
  * The forward on the kernel threads (kernels/threads.ts): rows split across threads, each part
- * by the same `linear_forward` as one thread; undefined when the pool is off or it is too small.
+ * by the same `linear_forward` as one thread, in place; undefined when the pool is off or the
+ * product is too small.
  */
 function forwardThreaded(
   x: tf.Tensor,
@@ -123,42 +124,35 @@ function forwardThreaded(
   const { M, K, N, mode } = dims;
   if (kernelThreads() < 2 || 2 * M * K * N < THREADED_MIN_FLOPS) return undefined;
   return withKernelCall((call) => {
-    const py = call.output([M, N]);
-    const bad = withThreads((tc) => {
-      const [px, pw, pb] = [
-        tc.input(tensorData(x)),
-        tc.input(tensorData(w)),
-        tc.input(tensorData(b)),
-      ];
-      const pyy = tc.alloc(M * N);
+    const bad = withThreads(call, (tc) => {
+      const [px, pw, pb] = [call.input(x), call.input(w), call.input(b)];
+      const py = call.output([M, N]);
       const jobs = splitRange(M, tc.threads, 4).map(([m0, m]) => ({
         name: "linear_forward",
         args: [
           px + 4 * m0 * K,
           pw,
           pb,
-          pyy + 4 * m0 * N,
+          py + 4 * m0 * N,
           m,
           N,
           K,
           mode,
-          tc.alloc(
-            tc.ex.linear_scratch_floats(m, N, K, mode),
-          ),
+          call.scratch(call.ex.linear_scratch_floats(m, N, K, mode)),
         ],
       }));
-      const bad = tc.run(jobs).reduce((a, r) => a + r, 0);
-      call.view(py, M * N).set(tc.view(pyy, M * N));
-      return bad;
+      return [py, tc.run(jobs).reduce((a, r) => a + r, 0)];
     });
-    return bad === undefined ? undefined : [call.take(py), bad];
+    return bad === undefined ? undefined : [call.take(bad[0]), bad[1]];
   });
 }
 
 /**
- * The backward on the kernel threads: `dx = dy · wᵀ` split by rows and `dw = xᵀ · dy` split by
- * its rows (x's columns), half the threads each (with two threads, one gradient each: the same
- * FLOPs); `db` on the calling thread. Undefined when the pool is off or it is too small.
+ * The backward on the kernel threads, in place: `dx = dy · wᵀ` split by rows over all threads,
+ * then `dw = xᵀ · dy` split by its rows (x's columns) over all threads (each part by the
+ * single-threaded code, so the same values); `db` on the calling thread. Both gradients are
+ * split, not one given to each thread: their kernels differ in speed, and the split keeps the
+ * threads even. Undefined when the pool is off or the product is too small.
  */
 function backwardThreaded(
   x: tf.Tensor,
@@ -169,60 +163,46 @@ function backwardThreaded(
   const { M, K, N, mode } = dims;
   if (kernelThreads() < 2 || 2 * M * K * N < THREADED_MIN_FLOPS) return undefined;
   return withKernelCall((call) => {
-    const [qdx, qdw, qdb] = [call.output([M, K]), call.output([K, N]), call.output([N])];
-    const bad = withThreads((tc) => {
-      const [px, pw, pdy] = [
-        tc.input(tensorData(x)),
-        tc.input(tensorData(w)),
-        tc.input(tensorData(dy)),
-      ];
-      const [pdx, pdw, pdb] = [tc.alloc(M * K), tc.alloc(K * N), tc.alloc(N)];
-      const nx = Math.max(1, Math.ceil(tc.threads / 2));
-      const jobs = [
-        ...splitRange(M, nx, 4).map(([m0, m]) => ({
-          name: "bmm",
-          args: [
-            pdy + 4 * m0 * N,
-            pw,
-            pdx + 4 * m0 * K,
-            1,
-            m,
-            K,
-            N,
-            0,
-            1,
-            0,
-            tc.alloc(
-              tc.ex.bmm_scratch_floats(m, K, N, 0),
-            ),
-          ],
-        })),
-        ...splitRange(K, Math.max(1, tc.threads - nx), 4).map(([i0, i]) => ({
-          name: "gemm_tn",
-          args: [
-            px + 4 * i0,
-            pdy,
-            pdw + 4 * i0 * N,
-            M,
-            i,
-            N,
-            K,
-            N,
-            mode,
-            tc.alloc(
-              tc.ex.gemm_tn_scratch_floats(M, i, N),
-            ),
-          ],
-        })),
-      ];
-      const bad = tc.run(jobs).reduce((a, r) => a + r, 0);
-      tc.ex.col_sum(pdy, pdb, M, N);
-      call.view(qdx, M * K).set(tc.view(pdx, M * K));
-      call.view(qdw, K * N).set(tc.view(pdw, K * N));
-      call.view(qdb, N).set(tc.view(pdb, N));
-      return bad;
+    const out = withThreads(call, (tc) => {
+      const [px, pw, pdy] = [call.input(x), call.input(w), call.input(dy)];
+      const [pdx, pdw, pdb] = [call.output([M, K]), call.output([K, N]), call.output([N])];
+      const ex = call.ex;
+      const dxJobs = splitRange(M, tc.threads, 4).map(([m0, m]) => ({
+        name: "bmm",
+        args: [
+          pdy + 4 * m0 * N,
+          pw,
+          pdx + 4 * m0 * K,
+          1,
+          m,
+          K,
+          N,
+          0,
+          1,
+          0,
+          call.scratch(ex.bmm_scratch_floats(m, K, N, 0)),
+        ],
+      }));
+      const dwJobs = splitRange(K, tc.threads, 4).map(([i0, i]) => ({
+        name: "gemm_tn",
+        args: [
+          px + 4 * i0,
+          pdy,
+          pdw + 4 * i0 * N,
+          M,
+          i,
+          N,
+          K,
+          N,
+          mode,
+          call.scratch(ex.gemm_tn_scratch_floats(M, i, N)),
+        ],
+      }));
+      const bad = [...tc.run(dxJobs), ...tc.run(dwJobs)].reduce((a, r) => a + r, 0);
+      ex.col_sum(pdy, pdb, M, N);
+      return { ptrs: [pdx, pdw, pdb], bad };
     });
-    return bad === undefined ? undefined : [[call.take(qdx), call.take(qdw), call.take(qdb)], bad];
+    return out === undefined ? undefined : [out.ptrs.map((p) => call.take(p)), out.bad];
   });
 }
 

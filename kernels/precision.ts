@@ -16,16 +16,17 @@
  */
 export type KernelPrecision = "exact" | "fast";
 
-const KERNEL_FILES: Record<KernelPrecision, string> = {
-  exact: "hest_kernels.wasm",
-  fast: "hest_kernels_fast.wasm",
+/** Each build's file: on a memory of its own, and on a shared memory (TF.js's, for threads). */
+const KERNEL_FILES: Record<KernelPrecision, { own: string; shared: string }> = {
+  exact: { own: "hest_kernels.wasm", shared: "hest_kernels_mt.wasm" },
+  fast: { own: "hest_kernels_fast.wasm", shared: "hest_kernels_fast_mt.wasm" },
 };
 
-const compiled = new Map<KernelPrecision, WebAssembly.Module>();
+const compiled = new Map<string, WebAssembly.Module>();
 
 /**
  * The bytes of a kernel module next to this file (`hest_kernels.wasm`, `hest_kernels_fast.wasm`,
- * `hest_kernels_mt.wasm`), with an error that says how to get it when it cannot be read.
+ * and their shared-memory builds `hest_kernels_mt.wasm`, `hest_kernels_fast_mt.wasm`), with an error that says how to get it when it cannot be read.
  *
  * @example
  * ```ts
@@ -46,12 +47,21 @@ export function readKernelModule(file: string): Uint8Array<ArrayBuffer> {
   }
 }
 
-function readModule(p: KernelPrecision): Uint8Array<ArrayBuffer> {
-  return readKernelModule(KERNEL_FILES[p]);
+function readModule(p: KernelPrecision, shared = false): Uint8Array<ArrayBuffer> {
+  return readKernelModule(KERNEL_FILES[p][shared ? "shared" : "own"]);
+}
+
+/** Options of {@linkcode kernelModule}. */
+export interface KernelModuleOptions {
+  /** The build (default: the one in use, {@linkcode kernelPrecision}). */
+  precision?: KernelPrecision;
+  /** The build that imports a shared memory (default false). */
+  shared?: boolean;
 }
 
 /**
- * The compiled kernel module of the build in use (compiled once per build, on first use).
+ * The compiled kernel module of the build in use, or of `opts.precision`, for a memory of its own
+ * or (`opts.shared`) a shared one; compiled once per build, on first use.
  *
  * @example
  * ```ts
@@ -59,11 +69,14 @@ function readModule(p: KernelPrecision): Uint8Array<ArrayBuffer> {
  * WebAssembly.Module.exports(kernelModule()).length > 0; // true
  * ```
  */
-export function kernelModule(): WebAssembly.Module {
-  let m = compiled.get(precision);
+export function kernelModule(opts: KernelModuleOptions = {}): WebAssembly.Module {
+  const p = opts.precision ?? precision;
+  const shared = opts.shared === true;
+  const id = `${p}:${shared}`;
+  let m = compiled.get(id);
   if (m === undefined) {
-    m = new WebAssembly.Module(readModule(precision));
-    compiled.set(precision, m);
+    m = new WebAssembly.Module(readModule(p, shared));
+    compiled.set(id, m);
   }
   return m;
 }
@@ -83,7 +96,8 @@ let fastSupport: boolean | undefined;
 export function fastKernelsSupported(): boolean {
   if (fastSupport === undefined) {
     try {
-      fastSupport = WebAssembly.validate(readModule("fast"));
+      fastSupport = WebAssembly.validate(readModule("fast")) &&
+        WebAssembly.validate(readModule("fast", true));
     } catch {
       fastSupport = false;
     }

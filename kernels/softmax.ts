@@ -9,6 +9,7 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
+import { threadedParts } from "./threads.ts";
 
 type SoftmaxFn = (x: tf.Tensor) => tf.Tensor;
 
@@ -27,7 +28,10 @@ function softmaxFn(): SoftmaxFn {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor =>
         withKernelCall((call) => {
           const [py, pdy, pdx] = [call.input(saved[0]), call.input(dy), call.output(x.shape)];
-          call.ex.softmax_backward(py, pdy, pdx, R, C);
+          const on = (s: number, c: number) =>
+            [py, pdy, pdx].map((p) => p + 4 * s * C).concat(c, C);
+          const opts = { name: "softmax_backward", n: R, args: on, unit: 1, itemSize: C };
+          if (!threadedParts(call, opts)) call.ex.softmax_backward(py, pdy, pdx, R, C);
           return call.take(pdx);
         }),
     };

@@ -1,33 +1,37 @@
 /**
- * Kernel threads: the hest products on more than one core. TF.js's wasm memory is not shared, so
- * a threaded product copies its operands into a pool memory (a shared `WebAssembly.Memory`), runs
- * one job per thread on the shared-memory build of the kernels (`kernels/hest_kernels_mt.wasm`:
- * the exact build's source with atomics and a shared memory) — the calling thread takes the
- * first job, `node:worker_threads` workers the others — and copies the results back into new
- * TF.js tensors. Jobs split a product by rows (or by batch, or one job per gradient), and every
- * output element is computed by exactly the code of the single-threaded path, so the values are
- * the same bit for bit; only the time changes.
+ * Kernel threads: the hest products on more than one core, in place. With TF.js's wasm memory
+ * shared (lib/core/wasm_shared_memory.ts: `HEST_KERNEL_THREADS=N` at start-up, or
+ * `shareTfWasmMemory()` before the backend starts) the threads — the calling thread
+ * takes the first job, `node:worker_threads` workers the others — run the shared-memory build of
+ * the kernels (`kernels/hest_kernels_mt.wasm`, or `hest_kernels_fast_mt.wasm` in the fast build)
+ * on the tensors where TF.js keeps them and write the outputs straight into new tensors: no
+ * copies. Off the wasm backend they run in the kernels' own (shared) memory, where
+ * {@linkcode kernelCall} copies tensors anyway. Jobs split a product by rows (or by batch), and
+ * every output element is computed by exactly the code of the single-threaded path, so the values
+ * are the same bit for bit; only the time changes.
  *
  * Off by default (one thread): a sweep runs one single-threaded process per core, which a pool
  * would only slow down. `setKernelThreads(2)` (or `HEST_KERNEL_THREADS=2`) turns it on for the
- * process; products below {@linkcode THREADED_MIN_FLOPS} stay on the calling thread. The workers
- * are unref'd (the process exits without `setKernelThreads(1)`), and wait in `Atomics.wait`
- * between jobs, so they take no CPU while idle.
+ * process; products below {@linkcode THREADED_MIN_FLOPS} stay on the calling thread. The pool is
+ * bound to one memory: when the kernels' memory changes (another backend), calls run on one
+ * thread while a new pool starts in the background. The workers are unref'd (the process exits
+ * without `setKernelThreads(1)`), and wait in `Atomics.wait` between jobs, so they take no CPU
+ * while idle.
  *
  * @module
  */
 import { Worker } from "node:worker_threads";
-import type { KernelExports } from "./wasm.ts";
-import { readKernelModule } from "./precision.ts";
+import { type KernelCall, type KernelThreadHost, kernelThreadHost } from "./wasm.ts";
+import { fastKernelsSupported, kernelModule, kernelPrecision } from "./precision.ts";
 
-/** Products with fewer floating-point operations stay on one thread (the copies would cost more). */
+/** Products with fewer floating-point operations stay on one thread (the split costs more). */
 export const THREADED_MIN_FLOPS = 4_000_000;
+
+/** Elementwise and row-wise kernels on fewer elements stay on the calling thread. */
+export const THREADED_MIN_ELEMENTS = 65_536;
 
 /** The most threads the pool starts. */
 export const MAX_KERNEL_THREADS = 16;
-
-const STACK_BYTES = 1 << 16;
-const PAGE = 65536;
 
 interface PoolWorker {
   worker: Worker;
@@ -37,16 +41,14 @@ interface PoolWorker {
 }
 
 interface Pool {
-  memory: WebAssembly.Memory;
-  ex: KernelExports;
+  host: KernelThreadHost;
   workers: PoolWorker[];
   /** Export name → its index in the workers' function table (the jobs name exports). */
   index: Map<string, number>;
-  /** First byte above the stacks: where each call's buffers start. */
-  base: number;
 }
 
 let pool: Pool | undefined;
+let starting: Promise<Pool | undefined> | undefined;
 let threads = 1;
 const stats = { calls: 0, jobs: 0 };
 
@@ -63,24 +65,27 @@ export function kernelThreadStats(): { calls: number; jobs: number } {
   return { ...stats };
 }
 
-async function startPool(n: number): Promise<Pool> {
-  const bytes = readKernelModule("hest_kernels_mt.wasm");
-  const module = new WebAssembly.Module(bytes);
-  const memory = new WebAssembly.Memory({ initial: 256, maximum: 32768, shared: true });
-  const inst = new WebAssembly.Instance(module, { env: { memory } });
-  const ex = { ...(inst.exports as Record<string, unknown>), memory } as unknown as KernelExports;
-  const names = WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) =>
-    e.name
-  );
-  const heap = Math.ceil((ex.__heap_base.value as number) / 16) * 16;
-  // one stack per thread above the module's data: thread t's stack top is heap + (t + 1)·64 KiB
-  ex.__stack_pointer.value = heap + STACK_BYTES;
+async function startPool(n: number, host: KernelThreadHost): Promise<Pool> {
+  // the compiled modules (not their bytes): workers share the code V8 has already optimised
+  const exact = kernelModule({ precision: "exact", shared: true });
+  const fast = fastKernelsSupported()
+    ? kernelModule({ precision: "fast", shared: true })
+    : undefined;
+  const names = WebAssembly.Module.exports(exact)
+    .filter((e) => e.kind === "function").map((e) => e.name);
+  const stackTops = host.stacks(n - 1);
   const workers: PoolWorker[] = [];
   const ready: Promise<unknown>[] = [];
   for (let t = 1; t < n; t++) {
     const ctrl = new SharedArrayBuffer(64 + 24 * 8);
     const worker = new Worker(new URL("./thread_worker.ts", import.meta.url), {
-      workerData: { bytes, memory, ctrl, names, stackTop: heap + (t + 1) * STACK_BYTES },
+      workerData: {
+        builds: fast ? [exact, fast] : [exact],
+        memory: host.memory,
+        ctrl,
+        names,
+        stackTop: stackTops[t - 1],
+      },
     });
     ready.push(
       new Promise((resolve, reject) => {
@@ -95,10 +100,15 @@ async function startPool(n: number): Promise<Pool> {
       seq: 0,
     });
   }
-  await Promise.all(ready);
+  try {
+    await Promise.all(ready);
+  } catch (err) {
+    for (const w of workers) w.worker.terminate();
+    host.release();
+    throw err;
+  }
   for (const w of workers) w.worker.unref();
-  const index = new Map(names.map((name, i) => [name, i]));
-  return { memory, ex, workers, index, base: heap + (n + 1) * STACK_BYTES };
+  return { host, workers, index: new Map(names.map((name, i) => [name, i])) };
 }
 
 function stopPool(): void {
@@ -108,13 +118,40 @@ function stopPool(): void {
     Atomics.notify(w.ctl, 0);
     w.worker.terminate();
   }
+  pool.host.release();
   pool = undefined;
 }
 
+let warned = false;
+
+/** Start a pool of `threads` on the current kernel memory (one start at a time). */
+function bind(): Promise<Pool | undefined> {
+  if (starting) return starting;
+  const host = kernelThreadHost();
+  if (!host && threads > 1 && !warned) {
+    warned = true;
+    console.warn(
+      "hest: the kernel threads need TF.js's wasm memory shared, and it is not: start with " +
+        "HEST_KERNEL_THREADS=N, or call shareTfWasmMemory() before the wasm backend starts; " +
+        "the products run on one thread",
+    );
+  }
+  if (!host || threads < 2) return Promise.resolve(undefined);
+  const n = threads;
+  starting = startPool(n, host).then((p) => {
+    stopPool();
+    pool = p;
+    return p;
+  }).finally(() => (starting = undefined));
+  return starting;
+}
+
 /**
- * Run the kernel products on `n` threads (1: off, the default); returns the number in use. The
- * pool starts (or stops) here, so this is async; `HEST_KERNEL_THREADS=N` in the environment does
- * the same when this module loads. Values do not change with `n`.
+ * Run the kernel products on `n` threads (1: off, the default); returns `n`. The pool starts (or
+ * stops) here on the active backend's kernel memory, so this is async. On the wasm backend that
+ * memory must be shared (see the module notes; otherwise a warning, and one thread);
+ * `HEST_KERNEL_THREADS=N` in the environment sets the number and shares it when hest loads, and
+ * the pool then starts with the first large product. Values do not change with `n`.
  *
  * @example
  * ```ts
@@ -129,13 +166,12 @@ export async function setKernelThreads(n: number): Promise<number> {
       `setKernelThreads expects an integer from 1 to ${MAX_KERNEL_THREADS}, found ${n}`,
     );
   }
-  if (n === threads && (n === 1 || pool)) return n;
+  await starting?.catch(() => undefined);
+  const host = n > 1 ? kernelThreadHost() : undefined;
+  if (n === threads && (n === 1 || pool?.host.memory === host?.memory)) return n;
   stopPool();
-  threads = 1;
-  if (n > 1) {
-    pool = await startPool(n);
-    threads = n;
-  }
+  threads = n;
+  if (n > 1) await bind();
   return threads;
 }
 
@@ -171,10 +207,10 @@ function envThreads(): number {
   return n;
 }
 
-const fromEnv = envThreads();
-if (fromEnv > 1) await setKernelThreads(fromEnv);
+// the pool itself starts with the first large product, once a backend is up
+threads = envThreads();
 
-/** One job: a kernel export and its arguments (pointers into the pool memory). */
+/** One job: a kernel export and its arguments (pointers into the kernel call's memory). */
 export interface KernelJob {
   /** Export name, e.g. `"linear_forward"`. */
   name: string;
@@ -182,53 +218,37 @@ export interface KernelJob {
   args: number[];
 }
 
-/** The buffers and jobs of one threaded product (see {@linkcode withThreads}). */
+/** The threads of one threaded product (see {@linkcode withThreads}). */
 export interface ThreadedCall {
   /** Threads of the pool (jobs beyond it run in rounds). */
   threads: number;
-  /** The calling thread's instance (for `*_scratch_floats`). */
-  ex: KernelExports;
-  /** Copy `data` into the pool memory; its pointer. */
-  input(data: Float32Array): number;
-  /** A buffer of `floats` (contents undefined); its pointer. */
-  alloc(floats: number): number;
-  /** A view of `floats` at `ptr` (take it after the last `input` / `alloc`). */
-  view(ptr: number, floats: number): Float32Array;
-  /** Run the jobs, job i on thread i mod threads; their return values. */
+  /** Run the jobs, job i on thread i mod threads, in rounds; their return values. */
   run(jobs: KernelJob[]): number[];
 }
 
 /**
- * Run `f` with a {@linkcode ThreadedCall} on the pool, or return undefined when the pool is off
- * (one thread). The pool's buffers are reused by the next call.
+ * Run `f` with a {@linkcode ThreadedCall} whose jobs read and write `call`'s memory (pointers
+ * from `call.input`, `call.output`, `call.scratch`), or return undefined when the pool is off
+ * (one thread) or not (yet) on that memory: the caller then runs the single-threaded path.
  *
  * @example
  * ```ts
- * import { withThreads } from "@hest/hest";
- * withThreads((tc) => tc.threads); // undefined with one thread
+ * import { withKernelCall, withThreads } from "@hest/hest";
+ * withKernelCall((call) => withThreads(call, (tc) => tc.threads)); // undefined with one thread
  * ```
  */
-export function withThreads<T>(f: (tc: ThreadedCall) => T): T | undefined {
+export function withThreads<T>(call: KernelCall, f: (tc: ThreadedCall) => T): T | undefined {
+  if (threads < 2) return undefined;
   const p = pool;
-  if (!p || threads < 2) return undefined;
-  let next = p.base;
-  const alloc = (floats: number) => {
-    const ptr = next;
-    next += Math.ceil(Math.max(floats, 1) * 4 / 16) * 16 + 16;
-    const have = p.memory.buffer.byteLength;
-    if (next > have) p.memory.grow(Math.ceil((next - have) / PAGE));
-    return ptr;
-  };
+  if (!p || p.host.memory !== call.ex.memory) {
+    // a pool for this memory starts in the background; this call runs on one thread
+    bind().catch((err) => console.warn(`hest: kernel threads failed to start: ${err}`));
+    return undefined;
+  }
+  const build = kernelPrecision() === "fast" && fastKernelsSupported() ? 1 : 0;
+  const ex = call.ex as unknown as Record<string, (...a: number[]) => number>;
   return f({
     threads,
-    ex: p.ex,
-    input(data) {
-      const ptr = alloc(data.length);
-      new Float32Array(p.memory.buffer, ptr, data.length).set(data);
-      return ptr;
-    },
-    alloc,
-    view: (ptr, floats) => new Float32Array(p.memory.buffer, ptr, floats),
     run(jobs) {
       stats.calls++;
       stats.jobs += jobs.length;
@@ -241,14 +261,13 @@ export function withThreads<T>(f: (tc: ThreadedCall) => T): T | undefined {
           if (fn === undefined) throw new Error(`no kernel export "${job.name}"`);
           w.ctl[2] = fn;
           w.ctl[3] = job.args.length;
+          w.ctl[5] = build;
           job.args.forEach((a, k) => (w.args[k] = a));
           w.seq++;
           Atomics.store(w.ctl, 0, w.seq);
           Atomics.notify(w.ctl, 0);
         });
-        const first = round[0];
-        const mine = (p.ex as unknown as Record<string, (...a: number[]) => number>)[first.name];
-        results[r] = mine(...first.args) ?? 0;
+        results[r] = ex[round[0].name](...round[0].args) ?? 0;
         round.slice(1).forEach((job, i) => {
           const w = p.workers[i];
           while (Atomics.load(w.ctl, 1) !== w.seq) Atomics.wait(w.ctl, 1, w.seq - 1);
@@ -283,4 +302,37 @@ export function splitRange(total: number, n: number, unit = 1): [number, number]
     start = Math.max(start, end);
   }
   return out;
+}
+
+/**
+ * Run an elementwise or row-wise kernel `name` on the threads, in place: the `n` items (elements
+ * or rows) split into one part per thread, at multiples of `unit` (16 elements keeps every SIMD
+ * step where one thread has it, so the values are the same bits); `args(start, count)` gives a
+ * part's arguments. Returns false, having run nothing, when the pool is off, not on `call`'s
+ * memory, or the work is too small (`n · itemSize` under {@linkcode THREADED_MIN_ELEMENTS}).
+ *
+ * @example
+ * ```ts
+ * import { threadedParts, withKernelCall } from "@hest/hest";
+ * withKernelCall((call) =>
+ *   threadedParts(call, { name: "gelu_forward", n: 8, args: (s, c) => [s, s, 0, c] })
+ * ); // false with one thread
+ * ```
+ */
+export function threadedParts(
+  call: KernelCall,
+  opts: {
+    name: string;
+    n: number;
+    args: (start: number, count: number) => number[];
+    unit?: number;
+    itemSize?: number;
+  },
+): boolean {
+  if (threads < 2 || opts.n * (opts.itemSize ?? 1) < THREADED_MIN_ELEMENTS) return false;
+  return withThreads(call, (tc) => {
+    const parts = splitRange(opts.n, tc.threads, opts.unit ?? 16);
+    tc.run(parts.map(([start, count]) => ({ name: opts.name, args: opts.args(start, count) })));
+    return true;
+  }) ?? false;
 }

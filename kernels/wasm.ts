@@ -316,7 +316,8 @@ function envEnabled(): boolean {
 }
 
 function instantiate(memory: WebAssembly.Memory): KernelExports {
-  const inst = new WebAssembly.Instance(kernelModule(), { env: { memory } });
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const inst = new WebAssembly.Instance(kernelModule({ shared }), { env: { memory } });
   return { ...(inst.exports as Record<string, unknown>), memory } as unknown as KernelExports;
 }
 
@@ -345,13 +346,81 @@ function sharedExports(be: TfWasmBackend): KernelExports {
   return sh.ex;
 }
 
+/**
+ * The instance with a memory of its own that kernel calls use off the wasm backend. Its memory is
+ * shared, so the kernel threads can work in it; the first {@linkcode OWN_THREAD_STACKS} bytes
+ * above the module's data are their stacks.
+ */
 function ownExports(): KernelExports {
   let ex = own.get(kernelPrecision());
   if (ex === undefined) {
-    ex = newKernelInstance();
+    ex = instantiate(new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true }));
     own.set(kernelPrecision(), ex);
   }
   return ex;
+}
+
+/** Thread stacks reserved above an own-memory instance's data (16 threads of 64 KiB). */
+const OWN_THREAD_STACKS = 16 * STACK_BYTES;
+
+/**
+ * Where the kernel threads (kernels/threads.ts) can run: the memory kernel calls use now, when it
+ * is shared, and stacks in it for the threads. Off the wasm backend it is the own-memory
+ * instance's.
+ */
+export interface KernelThreadHost {
+  /** The memory {@linkcode kernelCall} passes pointers into. */
+  memory: WebAssembly.Memory;
+  /** Stack tops (16-byte aligned, 64 KiB each) for `n` threads, kept until `release`. */
+  stacks(n: number): number[];
+  /** Free the stacks (TF.js's allocator) where the memory still serves. */
+  release(): void;
+}
+
+/**
+ * The {@linkcode KernelThreadHost} of the active backend, or undefined where its kernel memory
+ * is not shared (TF.js's binaries left unpatched, see lib/core/wasm_shared_memory.ts).
+ *
+ * @example
+ * ```ts
+ * import { kernelThreadHost } from "@hest/hest";
+ * kernelThreadHost()?.memory.buffer instanceof SharedArrayBuffer; // true
+ * ```
+ */
+export function kernelThreadHost(): KernelThreadHost | undefined {
+  const be = tfWasmBackend();
+  const ex = be ? sharedExports(be) : ownExports();
+  const memory = ex.memory;
+  if (!(memory.buffer instanceof SharedArrayBuffer)) return undefined;
+  if (!be) {
+    const base = align16(ex.__heap_base.value as number);
+    return {
+      memory,
+      stacks(n) {
+        if (n * STACK_BYTES > OWN_THREAD_STACKS) {
+          throw new RangeError(`at most 16 kernel thread stacks, asked for ${n}`);
+        }
+        return Array.from({ length: n }, (_, i) => base + (i + 1) * STACK_BYTES);
+      },
+      release() {},
+    };
+  }
+  const blocks: number[] = [];
+  return {
+    memory,
+    stacks(n) {
+      return Array.from({ length: n }, () => {
+        const p = be.wasm._malloc(STACK_BYTES + 16) >>> 0;
+        if (p === 0) throw new Error("the TF.js wasm heap could not allocate a thread stack");
+        blocks.push(p);
+        return align16(p + STACK_BYTES);
+      });
+    },
+    release() {
+      if (tfWasmBackend() === be) { for (const p of blocks) be.wasm._free(p); }
+      blocks.length = 0;
+    },
+  };
 }
 
 /**
@@ -532,7 +601,7 @@ function sharedCall(be: TfWasmBackend): KernelCall {
 function ownCall(): KernelCall {
   const own = ownExports();
   const ex = wrapper ? wrapper(own) : own;
-  let next = align16(ex.__heap_base.value as number);
+  let next = align16(ex.__heap_base.value as number) + OWN_THREAD_STACKS;
   const shapes = new Map<number, number[]>();
   const alloc = (words: number) => {
     const p = next;

@@ -11,11 +11,15 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { installLeanTape } from "./tape.ts";
+import { sharedMemoryWanted, shareTfWasmMemory } from "./wasm_shared_memory.ts";
 
 // Silence the "running TensorFlow.js in Node.js" banner. The order matters: pin the thread flag
 // first, otherwise thread detection turns on and the wasm backend fails to start under Deno.
 tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
 tf.env().set("IS_NODE", false);
+// with HEST_KERNEL_THREADS=N, TF.js's wasm memory is shared so the kernel threads work in it
+// (lib/core/wasm_shared_memory.ts)
+if (sharedMemoryWanted()) shareTfWasmMemory();
 
 /** The members of tfjs-backend-wasm's `BackendWasm` (4.22) that hest uses directly. */
 export interface TfWasmBackend {

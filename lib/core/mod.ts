@@ -9,3 +9,4 @@ export * from "./random.ts";
 export * from "./remat.ts";
 export * from "./tape.ts";
 export * from "./tree.ts";
+export * from "./wasm_shared_memory.ts";
