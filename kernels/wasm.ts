@@ -384,7 +384,7 @@ export interface KernelThreadHost {
  * @example
  * ```ts
  * import { kernelThreadHost } from "@hest/hest";
- * kernelThreadHost()?.memory.buffer instanceof SharedArrayBuffer; // true
+ * kernelThreadHost(); // undefined on the wasm backend unless TF.js's memory is shared
  * ```
  */
 export function kernelThreadHost(): KernelThreadHost | undefined {
