@@ -346,11 +346,7 @@ function sharedExports(be: TfWasmBackend): KernelExports {
   return sh.ex;
 }
 
-/**
- * The instance with a memory of its own that kernel calls use off the wasm backend. Its memory is
- * shared, so the kernel threads can work in it; the first {@linkcode OWN_THREAD_STACKS} bytes
- * above the module's data are their stacks.
- */
+/** Off the wasm backend: an instance on a shared memory of its own (threads can work in it). */
 function ownExports(): KernelExports {
   let ex = own.get(kernelPrecision());
   if (ex === undefined) {
@@ -363,11 +359,7 @@ function ownExports(): KernelExports {
 /** Thread stacks reserved above an own-memory instance's data (16 threads of 64 KiB). */
 const OWN_THREAD_STACKS = 16 * STACK_BYTES;
 
-/**
- * Where the kernel threads (kernels/threads.ts) can run: the memory kernel calls use now, when it
- * is shared, and stacks in it for the threads. Off the wasm backend it is the own-memory
- * instance's.
- */
+/** Where the kernel threads run: the (shared) memory kernel calls use now, and their stacks. */
 export interface KernelThreadHost {
   /** The memory {@linkcode kernelCall} passes pointers into. */
   memory: WebAssembly.Memory;
@@ -394,16 +386,11 @@ export function kernelThreadHost(): KernelThreadHost | undefined {
   if (!(memory.buffer instanceof SharedArrayBuffer)) return undefined;
   if (!be) {
     const base = align16(ex.__heap_base.value as number);
-    return {
-      memory,
-      stacks(n) {
-        if (n * STACK_BYTES > OWN_THREAD_STACKS) {
-          throw new RangeError(`at most 16 kernel thread stacks, asked for ${n}`);
-        }
-        return Array.from({ length: n }, (_, i) => base + (i + 1) * STACK_BYTES);
-      },
-      release() {},
+    const stacks = (n: number) => {
+      if (n * STACK_BYTES > OWN_THREAD_STACKS) throw new RangeError(`at most 16 stacks, not ${n}`);
+      return Array.from({ length: n }, (_, i) => base + (i + 1) * STACK_BYTES);
     };
+    return { memory, stacks, release() {} };
   }
   const blocks: number[] = [];
   return {

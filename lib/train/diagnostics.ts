@@ -99,12 +99,14 @@ export interface ScheduleShape {
   switchEvery?: number;
   /** Standard runs per spiking run (default 1). */
   standardPerSpiking?: number;
+  /** Standard-mode steps before the schedule (default 0; `TrainOptions.standardFirstFraction`). */
+  standardFirst?: number;
 }
 
 /**
- * The mode a step trains: in the alternating schedule each cycle is `switchEvery ·
- * standardPerSpiking` standard steps, then `switchEvery` spiking steps; a one-mode schedule is
- * its mode at every step.
+ * The mode a step trains: the first `standardFirst` steps are standard; after them, in the
+ * alternating schedule each cycle is `switchEvery · standardPerSpiking` standard steps, then
+ * `switchEvery` spiking steps, and a one-mode schedule is its mode at every step.
  *
  * @example
  * ```ts
@@ -113,6 +115,9 @@ export interface ScheduleShape {
  * ```
  */
 export function modeOfStep(step: number, shape: ScheduleShape): "standard" | "spiking" {
+  const first = shape.standardFirst ?? 0;
+  if (step < first) return "standard";
+  step -= first;
   if (shape.schedule !== "alternate") return shape.schedule;
   const k = shape.switchEvery ?? 1;
   const std = k * (shape.standardPerSpiking ?? 1);
@@ -132,12 +137,17 @@ export function modeOfStep(step: number, shape: ScheduleShape): "standard" | "sp
  * ```
  */
 export function stepOfMode(step: number, shape: ScheduleShape): number {
-  if (shape.schedule !== "alternate") return step;
+  const first = shape.standardFirst ?? 0;
+  if (step < first) return step;
+  const rest = step - first;
+  // the standard mode's count goes on from the first part; the spiking mode's starts at 0
+  const before = modeOfStep(step, shape) === "standard" ? first : 0;
+  if (shape.schedule !== "alternate") return before + rest;
   const k = shape.switchEvery ?? 1;
   const std = k * (shape.standardPerSpiking ?? 1);
-  const cycles = Math.floor(step / (std + k));
-  const pos = step % (std + k);
-  return pos < std ? cycles * std + pos : cycles * k + (pos - std);
+  const cycles = Math.floor(rest / (std + k));
+  const pos = rest % (std + k);
+  return before + (pos < std ? cycles * std + pos : cycles * k + (pos - std));
 }
 
 /**

@@ -416,10 +416,19 @@ async function trainResolved(
       );
     }
   }
+  // the standard steps first (standardFirstFraction), at least one step left for the schedule
+  const first = Math.min(Math.round((o.standardFirstFraction ?? 0) * o.steps), o.steps - 1);
+  if ((o.standardFirstFraction ?? 0) > 0 && schedule0 === "standard") {
+    throw new Error(
+      `train option "standardFirstFraction" needs modeSchedule "alternate" or "spiking" after ` +
+        `its standard steps, found "standard"`,
+    );
+  }
   const shape = {
     schedule: schedule0,
     switchEvery: o.switchEvery,
     standardPerSpiking: o.standardPerSpiking,
+    standardFirst: first,
   };
   const runKey = o.key ?? makeKey(o.seed);
   const [kInit, kTrain] = split(runKey);
@@ -432,9 +441,16 @@ async function trainResolved(
     checkResume(resume, trainConfig);
   }
   let params = resume ? resume.params : o.initialParams ?? model.init(kInit);
-  const warmupSteps = Math.round(o.warmupFraction * o.steps);
+  // one warm-up and cosine decay over each part of the run (standardFirstFraction splits it)
+  const part = (n: number) => ({
+    totalSteps: n,
+    warmupSteps: Math.round(o.warmupFraction * n),
+    peakLr: o.lr,
+    minLr: o.minLr,
+  });
+  const [part1, part2] = [part(first), part(o.steps - first)];
   const schedule = (step: number) =>
-    cosineWarmup(step, { totalSteps: o.steps, warmupSteps, peakLr: o.lr, minLr: o.minLr });
+    step < first ? cosineWarmup(step, part1) : cosineWarmup(step - first, part2);
   const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
   let state = resume ? resume.opt : opt.init(params);
   const logPath = o.outDir ? `${o.outDir}/log.jsonl` : undefined;
@@ -498,6 +514,14 @@ async function trainResolved(
     })
     : undefined;
   for (; step < o.steps && !stoppedEarly; step++) {
+    if (first > 0 && step === first) {
+      // the second part: its validation scores other modes, so its best starts afresh
+      if (best) disposeTree(best);
+      best = undefined;
+      bestScore = -Infinity;
+      bestStep = 0;
+      sinceBest = 0;
+    }
     const [kBatch, kMask, kDrop] = split(foldIn(kTrain, step), 3);
     const perm = permutation(kBatch, nTrain).subarray(0, bs);
     const trials = Int32Array.from(perm, (i) => ds.split.train[i]);
@@ -556,12 +580,13 @@ async function trainResolved(
     if ((step + 1) % o.evalEvery === 0 || last) {
       const byMode: Partial<Record<Mode, number>> = {};
       let metric = "";
-      for (const m of trainedModes) {
+      const scored: Mode[] = step < first ? ["standard"] : trainedModes;
+      for (const m of scored) {
         const v = await validationScore(model, params, ds, { trials: valTrials, mode: m });
         byMode[m] = v.score;
         metric = v.metric;
       }
-      const score = trainedModes.reduce((a, m) => a + byMode[m]!, 0) / trainedModes.length;
+      const score = scored.reduce((a, m) => a + byMode[m]!, 0) / scored.length;
       const rec: ValRecord = {
         step: step + 1,
         score,
@@ -598,7 +623,7 @@ async function trainResolved(
             },
           });
         }
-      } else if (o.patience > 0 && ++sinceBest >= o.patience) {
+      } else if (o.patience > 0 && step >= first && ++sinceBest >= o.patience) {
         stoppedEarly = true;
       }
     }

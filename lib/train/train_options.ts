@@ -72,6 +72,16 @@ export interface TrainOptions {
    */
   standardPerSpiking?: number;
   /**
+   * Fraction of the steps trained in standard mode before the mode schedule (default 0): the
+   * first `round(standardFirstFraction · steps)` steps train the standard mode alone, then the rest
+   * follow `modeSchedule` (`"alternate"` or `"spiking"`) from the parameters reached. The
+   * learning-rate schedule (warm-up, then cosine decay) runs once over each part, and the best
+   * checkpoint and early stopping start afresh with the second part, whose validation scores every
+   * trained mode; the first part never stops early. Standard steps cost a quarter of spiking ones
+   * (T = 4), and the spiking mode then starts from weights that already predict.
+   */
+  standardFirstFraction?: number;
+  /**
    * Weight λ of the cross-mode distillation term in spiking-mode steps (default 0 = off). With
    * λ > 0, a spiking step adds λ · mean over all bins and neurons of the Poisson KL divergence
    * KL(Poisson(r_std) ‖ Poisson(r_spk)) = r_std·(log r_std − log r_spk) − r_std + r_spk, where
@@ -159,6 +169,7 @@ const TRAIN_KEYS = [
   "modeSchedule",
   "switchEvery",
   "standardPerSpiking",
+  "standardFirstFraction",
   "distill",
   "remat",
   "kernels",
@@ -223,6 +234,7 @@ export type ResolvedTrainOptions =
       | "resumeFrom"
       | "diagnostics"
       | "standardPerSpiking"
+      | "standardFirstFraction"
       | "kernels"
     >
   >
@@ -308,6 +320,16 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
     // saved states and configs) stays the same
     ...(opts.standardPerSpiking === undefined ? {} : {
       standardPerSpiking: checkNum(opts, "standardPerSpiking", 1, posInt, int),
+    }),
+    // left out when absent, like standardPerSpiking
+    ...(opts.standardFirstFraction === undefined ? {} : {
+      standardFirstFraction: checkNum(
+        opts,
+        "standardFirstFraction",
+        0,
+        (x) => x >= 0 && x < 1,
+        "in [0, 1)",
+      ),
     }),
     distill: checkNum(opts, "distill", 0, (x) => x >= 0 && x < 1e6, ">= 0 (and < 1e6)"),
     remat: (() => {

@@ -1,0 +1,183 @@
+// The standard-first schedule (train option standardFirstFraction): the modes and step counts of
+// each step, a learning-rate schedule per part, a fresh best and early stopping only in the
+// second part, the option's checks, and a resume at the boundary of the two parts.
+import assert from "node:assert/strict";
+import { useBackend } from "../lib/core/backend.ts";
+import { disposeTree } from "../lib/core/tree.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { transformerFor } from "../lib/experiments/presets.ts";
+import { modeOfStep, stepOfMode } from "../lib/train/diagnostics.ts";
+import { train } from "../lib/train/train.ts";
+import {
+  checkTrainOverrides,
+  resolveTrainOptions,
+  type TrainOptions,
+} from "../lib/train/train_options.ts";
+import { loadTrainState } from "../lib/train/train_state.ts";
+
+await useBackend("cpu");
+
+const ds = lorenzDataset({ conditions: 3, trialsPerCondition: 6, bins: 12, forwardBins: 2 });
+const tiny = {
+  dModel: 8,
+  nLayers: 3,
+  nHeads: 2,
+  dFF: 16,
+  timesteps: 2,
+  dropout: 0,
+  embedDropout: 0,
+  rateDropout: 0,
+};
+
+class Crash extends Error {}
+
+Deno.test("modeOfStep, stepOfMode with standardFirst: standard steps, then the schedule from its start", () => {
+  const letters = (n: number, shape: Parameters<typeof modeOfStep>[1]) =>
+    Array.from({ length: n }, (_, s) => modeOfStep(s, shape) === "standard" ? "S" : "K").join("");
+  const f3 = { schedule: "alternate" as const, standardFirst: 3 };
+  assert.equal(letters(8, f3), "SSSSKSKS");
+  // standard counts go on from the first part, spiking counts start at 0
+  assert.deepEqual(Array.from({ length: 8 }, (_, s) => stepOfMode(s, f3)), [
+    0,
+    1,
+    2,
+    3,
+    0,
+    4,
+    1,
+    5,
+  ]);
+  const f2r2 = { schedule: "alternate" as const, standardFirst: 2, standardPerSpiking: 2 };
+  assert.equal(letters(8, f2r2), "SSSSKSSK");
+  const spk = { schedule: "spiking" as const, standardFirst: 2 };
+  assert.equal(letters(5, spk), "SSKKK");
+  assert.deepEqual(Array.from({ length: 5 }, (_, s) => stepOfMode(s, spk)), [0, 1, 0, 1, 2]);
+  // 0 is the plain schedule
+  assert.equal(letters(4, { schedule: "alternate", standardFirst: 0 }), "SKSK");
+});
+
+Deno.test("train option standardFirstFraction: modes, a learning-rate schedule per part, a fresh best and no early stop in the first part", async () => {
+  const model = transformerFor(ds, tiny, { kind: "hybrid" });
+  const seen: { mode: string; lr: number }[] = [];
+  const res = await train(model, ds, {
+    steps: 10,
+    standardFirstFraction: 0.4,
+    batchSize: 4,
+    lr: 1e-2,
+    warmupFraction: 0.25,
+    evalEvery: 2,
+    patience: 0,
+    modeSchedule: "alternate",
+    onStep: (i) => seen.push({ mode: i.mode, lr: i.lr }),
+  });
+  disposeTree(res.params);
+  assert.equal(seen.map((x) => x.mode[1]).join(""), "tttttptptp");
+  // part 1: 4 steps, warm-up round(0.25·4) = 1; part 2: 6 steps, warm-up round(1.5) = 2
+  const cos = (s: number, w: number, n: number) =>
+    s < w ? 1e-2 * s / w : 0.5 * 1e-2 * (1 + Math.cos(Math.PI * Math.min(1, (s - w) / (n - w))));
+  const want = [0, 1, 2, 3].map((s) => cos(s, 1, 4)).concat(
+    [0, 1, 2, 3, 4, 5].map((s) => cos(s, 2, 6)),
+  );
+  seen.forEach((x, i) => assert.ok(Math.abs(x.lr - want[i]) < 1e-12, `lr at step ${i}`));
+  assert.equal(seen[4].lr, 0, "the schedule restarts at the second part");
+  // validations at steps 2 and 4 score the standard mode only; later ones both modes
+  assert.deepEqual(res.history.map((h) => Object.keys(h.byMode).sort().join("+")), [
+    "standard",
+    "standard",
+    "spiking+standard",
+    "spiking+standard",
+    "spiking+standard",
+  ]);
+  // the best comes from the second part, whatever the first part scored
+  assert.ok(res.bestStep > 4, `best step ${res.bestStep}`);
+  const part2 = res.history.filter((h) => h.step > 4);
+  assert.equal(res.bestScore, Math.max(...part2.map((h) => h.score)));
+  // early stopping: not in the first part (its step-3 validation is below step 2's), then at
+  // the first validation of the second part without a gain (step 7)
+  const one = transformerFor(ds, { ...tiny, nLayers: 1 }, { kind: "hybrid" });
+  const jumpy = await train(one, ds, {
+    steps: 10,
+    standardFirstFraction: 0.4,
+    batchSize: 4,
+    lr: 0.3,
+    warmupFraction: 0.25,
+    evalEvery: 1,
+    patience: 1,
+    modeSchedule: "alternate",
+  });
+  disposeTree(jumpy.params);
+  const h = jumpy.history;
+  assert.ok(h[2].score < h[1].score, "the first part never had a validation without a gain");
+  assert.equal(jumpy.stoppedEarly, true);
+  assert.equal(jumpy.stepsTaken, 7);
+  assert.equal(jumpy.bestStep, 6);
+  // bad values name the option and the range
+  assert.throws(
+    () => resolveTrainOptions({ standardFirstFraction: 1 }),
+    /"standardFirstFraction" must be in \[0, 1\), found 1/,
+  );
+  assert.throws(() => resolveTrainOptions({ standardFirstFraction: -0.1 }), /found -0\.1/);
+  await assert.rejects(
+    train(model, ds, { steps: 4, standardFirstFraction: 0.5, modeSchedule: "standard" }),
+    /"standardFirstFraction" needs modeSchedule "alternate" or "spiking".*found "standard"/,
+  );
+  // a short run keeps a step for the schedule: 0.9 of 2 steps rounds to 2, and 1 is trained
+  const modes: string[] = [];
+  const short = await train(model, ds, {
+    steps: 2,
+    standardFirstFraction: 0.9,
+    batchSize: 4,
+    modeSchedule: "spiking",
+    onStep: (i) => modes.push(i.mode),
+  });
+  disposeTree(short.params);
+  assert.deepEqual(modes, ["standard", "spiking"]);
+  assert.equal("standardFirstFraction" in resolveTrainOptions({}), false);
+  assert.equal(checkTrainOverrides({ standardFirstFraction: 0.5 }), undefined);
+});
+
+Deno.test("resume: at the boundary of standardFirstFraction's two parts, the run ends as uninterrupted", async () => {
+  await useBackend("wasm");
+  const ds = lorenzDataset({ conditions: 4, trialsPerCondition: 10, bins: 16, forwardBins: 4 });
+  const model = transformerFor(ds, { dModel: 8, nLayers: 1, nHeads: 2, dFF: 16, timesteps: 2 }, {
+    kind: "hybrid",
+  });
+  const staged: TrainOptions = {
+    steps: 8,
+    standardFirstFraction: 0.5,
+    lr: 5e-3,
+    batchSize: 8,
+    evalEvery: 2,
+    checkpointEvery: 2,
+    patience: 0,
+    seed: 5,
+    modeSchedule: "alternate",
+  };
+  const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
+  const a = await train(model, ds, { ...staged, outDir: dirA });
+  // crash in step index 5: the last state is the one after step 4, the first part's end
+  await assert.rejects(
+    train(model, ds, {
+      ...staged,
+      outDir: dirB,
+      onStep: ({ step }) => {
+        if (step === 5) throw new Crash();
+      },
+    }),
+    Crash,
+  );
+  const partial = await loadTrainState(`${dirB}/state.safetensors`);
+  assert.equal(partial.step, 4);
+  assert.ok(partial.bestStep <= 4, "the saved best is the first part's");
+  const b = await train(model, ds, { ...staged, outDir: dirB, resumeFrom: partial });
+  assert.equal(b.bestStep, a.bestStep);
+  assert.ok(b.bestStep > 4, `best step ${b.bestStep}: not from the second part`);
+  assert.equal(b.bestScore, a.bestScore);
+  const [ca, cb] = await Promise.all(
+    [dirA, dirB].map((d) => Deno.readFile(`${d}/checkpoint.safetensors`)),
+  );
+  assert.deepEqual(cb, ca, "checkpoint.safetensors");
+  for (const t of [a.params, b.params]) disposeTree(t);
+  await Deno.remove(dirA, { recursive: true });
+  await Deno.remove(dirB, { recursive: true });
+});
