@@ -26,7 +26,8 @@ const compiled = new Map<string, WebAssembly.Module>();
 
 /**
  * The bytes of a kernel module next to this file (`hest_kernels.wasm`, `hest_kernels_fast.wasm`,
- * and their shared-memory builds `hest_kernels_mt.wasm`, `hest_kernels_fast_mt.wasm`), with an error that says how to get it when it cannot be read.
+ * and their shared-memory builds `hest_kernels_mt.wasm`, `hest_kernels_fast_mt.wasm`), with an
+ * error that says how to get it when it cannot be read.
  *
  * @example
  * ```ts

@@ -124,18 +124,22 @@ function stopPool(): void {
 
 let warned = false;
 
+/** Say once that threads were asked for on a memory they cannot share. */
+function warnUnshared(): void {
+  if (warned) return;
+  warned = true;
+  console.warn(
+    "hest: the kernel threads need TF.js's wasm memory shared, and it is not: start with " +
+      "HEST_KERNEL_THREADS=N, or call shareTfWasmMemory() before the wasm backend starts; " +
+      "the products run on one thread",
+  );
+}
+
 /** Start a pool of `threads` on the current kernel memory (one start at a time). */
 function bind(): Promise<Pool | undefined> {
   if (starting) return starting;
   const host = kernelThreadHost();
-  if (!host && threads > 1 && !warned) {
-    warned = true;
-    console.warn(
-      "hest: the kernel threads need TF.js's wasm memory shared, and it is not: start with " +
-        "HEST_KERNEL_THREADS=N, or call shareTfWasmMemory() before the wasm backend starts; " +
-        "the products run on one thread",
-    );
-  }
+  if (!host && threads > 1) warnUnshared();
   if (!host || threads < 2) return Promise.resolve(undefined);
   const n = threads;
   starting = startPool(n, host).then((p) => {
@@ -241,11 +245,13 @@ export function withThreads<T>(call: KernelCall, f: (tc: ThreadedCall) => T): T 
   if (threads < 2) return undefined;
   const p = pool;
   if (!p || p.host.memory !== call.ex.memory) {
-    // a pool for this memory starts in the background; this call runs on one thread
-    bind().catch((err) => console.warn(`hest: kernel threads failed to start: ${err}`));
+    // a pool for this memory starts in the background (where it can); this call runs on one thread
+    if (!(call.ex.memory.buffer instanceof SharedArrayBuffer)) warnUnshared();
+    else bind().catch((err) => console.warn(`hest: kernel threads failed to start: ${err}`));
     return undefined;
   }
-  const build = kernelPrecision() === "fast" && fastKernelsSupported() ? 1 : 0;
+  // setKernelPrecision keeps "exact" where the fast build cannot run, so "fast" means it can
+  const build = kernelPrecision() === "fast" ? 1 : 0;
   const ex = call.ex as unknown as Record<string, (...a: number[]) => number>;
   return f({
     threads,
