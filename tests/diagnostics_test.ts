@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
 import { key } from "../lib/core/random.ts";
 import { disposeTree, flatten, type Params, unflatten } from "../lib/core/tree.ts";
-import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { transformerFor } from "../lib/experiments/presets.ts";
 import { hybridTransformer, type Model } from "../lib/model/hybrid.ts";
 import type { Mode } from "../lib/nn/types.ts";
@@ -23,20 +22,12 @@ import { adamw } from "../lib/train/optim.ts";
 import { train, trainStep } from "../lib/train/train.ts";
 import { checkTrainOverrides, resolveTrainOptions } from "../lib/train/train_options.ts";
 import { loadTrainState } from "../lib/train/train_state.ts";
+import { TINY_HYBRID, tinyLorenz, trainUntilCrash } from "./_train_util.ts";
 
 await useBackend("cpu");
 
-const ds = lorenzDataset({ conditions: 3, trialsPerCondition: 6, bins: 12, forwardBins: 2 });
-const tiny = {
-  dModel: 8,
-  nLayers: 3,
-  nHeads: 2,
-  dFF: 16,
-  timesteps: 2,
-  dropout: 0,
-  embedDropout: 0,
-  rateDropout: 0,
-};
+const ds = tinyLorenz();
+const tiny = TINY_HYBRID;
 
 /** √(Σ g²) of every group, summed element by element in JS (float64). */
 async function manualNorms(grads: Params): Promise<Record<string, number>> {
@@ -344,17 +335,7 @@ Deno.test("train with diagnostics: a resumed run logs each diagnostics record on
     diagnostics: { every: 1 },
   };
   const dir = await Deno.makeTempDir();
-  class Crash extends Error {}
-  await assert.rejects(
-    train(model, ds, {
-      ...opts,
-      outDir: dir,
-      onStep: ({ step }) => {
-        if (step === 3) throw new Crash();
-      },
-    }),
-    Crash,
-  );
+  await trainUntilCrash(model, ds, { ...opts, outDir: dir, at: 3 });
   // the state after 2 steps; the log already holds diagnostics of steps 0–3
   const state = await loadTrainState(`${dir}/state.safetensors`);
   assert.equal(state.step, 2);

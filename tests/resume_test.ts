@@ -17,6 +17,7 @@ import { disposeTree, flatten, type Params } from "../lib/core/tree.ts";
 import { decodeSafetensors } from "../lib/train/checkpoint.ts";
 
 import { runScript } from "./_script_util.ts";
+import { trainUntilCrash } from "./_train_util.ts";
 const small = { conditions: 4, trialsPerCondition: 10, bins: 16, forwardBins: 4, seed: 2 };
 // dropout on, so the per-step dropout keys matter for the trajectory
 const tinyModel = {
@@ -37,8 +38,6 @@ const opts: TrainOptions = {
   patience: 0,
   seed: 7,
 };
-
-class Crash extends Error {}
 
 /** Bitwise equality of two parameter trees (same paths, shapes and float bits). */
 async function assertSameBits(a: Params, b: Params, what: string): Promise<void> {
@@ -80,17 +79,7 @@ for (const backend of ["wasm", "cpu"]) {
     // run B crashes while taking step index 8: its last state is the one after 6 steps (the
     // checkpoint every 3 steps), and the validation after 8 steps was already logged after it
     const seen: number[] = [];
-    await assert.rejects(
-      train(model, ds, {
-        ...opts,
-        outDir: dirB,
-        onStep: ({ step }) => {
-          seen.push(step);
-          if (step === 8) throw new Crash("simulated crash");
-        },
-      }),
-      Crash,
-    );
+    await trainUntilCrash(model, ds, { ...opts, outDir: dirB, at: 8, seen: (s) => seen.push(s) });
     const partial = await loadTrainState(`${dirB}/state.safetensors`);
     assert.equal(partial.step, 6);
     assert.equal(partial.opt.step, 6);
@@ -170,16 +159,7 @@ Deno.test("resume: early stopping and the best checkpoint continue as uninterrup
   assert.ok(best >= 4 && best % 2 === 0, `best step ${best}`);
   assert.equal(a.stepsTaken, best + 6);
   // crash after step best + 3: the last state holds the best step and the validations since
-  await assert.rejects(
-    train(model, ds, {
-      ...es,
-      outDir: dirB,
-      onStep: ({ step }) => {
-        if (step === best + 3) throw new Crash();
-      },
-    }),
-    Crash,
-  );
+  await trainUntilCrash(model, ds, { ...es, outDir: dirB, at: best + 3 });
   const partial = await loadTrainState(`${dirB}/state.safetensors`);
   // the last state written before the crash is past the best step (validations every 2 steps)
   assert.ok(partial.step > best && partial.step <= best + 3, `state at step ${partial.step}`);
@@ -212,16 +192,7 @@ Deno.test("resume: the test is sensitive — a state without the AdamW moments e
   const sa = await loadTrainState(`${dir}/state.safetensors`);
   // the 6-step state of a second run that crashes while taking step index 6
   const dir2 = await Deno.makeTempDir();
-  await assert.rejects(
-    train(model, ds, {
-      ...opts,
-      outDir: dir2,
-      onStep: ({ step }) => {
-        if (step === 6) throw new Crash();
-      },
-    }),
-    Crash,
-  );
+  await trainUntilCrash(model, ds, { ...opts, outDir: dir2, at: 6 });
   const partial = await loadTrainState(`${dir2}/state.safetensors`);
   assert.equal(partial.step, 6);
   const mu = partial.opt.mu, nu = partial.opt.nu;
@@ -277,16 +248,7 @@ Deno.test("resume: alternating training counts AdamW steps per parameter and res
   assert.deepEqual(sa.opt.paramSteps, Object.fromEntries(paths.map((p) => [p, expected(p)])));
   assert.equal(sa.opt.step, 6);
   // crash while taking step index 5: the last state is after 4 steps (2 standard, 2 spiking)
-  await assert.rejects(
-    train(model, ds, {
-      ...alt,
-      outDir: dirB,
-      onStep: ({ step }) => {
-        if (step === 5) throw new Crash();
-      },
-    }),
-    Crash,
-  );
+  await trainUntilCrash(model, ds, { ...alt, outDir: dirB, at: 5 });
   const partial = await loadTrainState(`${dirB}/state.safetensors`);
   assert.equal(partial.step, 4);
   assert.deepEqual(
@@ -563,18 +525,13 @@ Deno.test("cli: --resume continues a crashed run folder to the uninterrupted res
   const ds = await loadData(cfg.data);
   const p = preset(cfg.preset);
   const model = transformerFor(ds, { ...p.model }, { kind: p.kind });
-  await assert.rejects(
-    train(model, ds, {
-      ...p.train,
-      ...cfg.train,
-      seed: cfg.seed,
-      outDir: `${dir}/b`,
-      onStep: ({ step }) => {
-        if (step === 7) throw new Crash();
-      },
-    }),
-    Crash,
-  );
+  await trainUntilCrash(model, ds, {
+    ...p.train,
+    ...cfg.train,
+    seed: cfg.seed,
+    outDir: `${dir}/b`,
+    at: 7,
+  });
   assert.equal(
     decodeSafetensors(await Deno.readFile(`${dir}/b/state.safetensors`)).metadata.step,
     "6",

@@ -14,22 +14,12 @@ import {
   type TrainOptions,
 } from "../lib/train/train_options.ts";
 import { loadTrainState } from "../lib/train/train_state.ts";
+import { TINY_HYBRID, tinyLorenz, trainUntilCrash } from "./_train_util.ts";
 
 await useBackend("cpu");
 
-const ds = lorenzDataset({ conditions: 3, trialsPerCondition: 6, bins: 12, forwardBins: 2 });
-const tiny = {
-  dModel: 8,
-  nLayers: 3,
-  nHeads: 2,
-  dFF: 16,
-  timesteps: 2,
-  dropout: 0,
-  embedDropout: 0,
-  rateDropout: 0,
-};
-
-class Crash extends Error {}
+const ds = tinyLorenz();
+const tiny = TINY_HYBRID;
 
 Deno.test("modeOfStep, stepOfMode with standardFirst: standard steps, then the schedule from its start", () => {
   const letters = (n: number, shape: Parameters<typeof modeOfStep>[1]) =>
@@ -156,16 +146,7 @@ Deno.test("resume: at the boundary of standardFirstFraction's two parts, the run
   const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
   const a = await train(model, ds, { ...staged, outDir: dirA });
   // crash in step index 5: the last state is the one after step 4, the first part's end
-  await assert.rejects(
-    train(model, ds, {
-      ...staged,
-      outDir: dirB,
-      onStep: ({ step }) => {
-        if (step === 5) throw new Crash();
-      },
-    }),
-    Crash,
-  );
+  await trainUntilCrash(model, ds, { ...staged, outDir: dirB, at: 5 });
   const partial = await loadTrainState(`${dirB}/state.safetensors`);
   assert.equal(partial.step, 4);
   assert.ok(partial.bestStep <= 4, "the saved best is the first part's");

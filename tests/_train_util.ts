@@ -1,0 +1,54 @@
+/**
+ * Shared helpers of the training tests: a small Lorenz dataset, a tiny hybrid model's
+ * configuration, and a run that a simulated crash stops at a given step.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import type { SpikeDataset } from "../lib/data/dataset.ts";
+import type { Model } from "../lib/model/hybrid.ts";
+import { train } from "../lib/train/train.ts";
+import type { TrainOptions } from "../lib/train/train_options.ts";
+
+/** 3 conditions × 6 trials of 12 bins (+ 2 forward): a dataset a step trains on in milliseconds. */
+export function tinyLorenz(): SpikeDataset {
+  return lorenzDataset({ conditions: 3, trialsPerCondition: 6, bins: 12, forwardBins: 2 });
+}
+
+/** A 3-block hybrid of width 8, T = 2, no dropout. */
+export const TINY_HYBRID = {
+  dModel: 8,
+  nLayers: 3,
+  nHeads: 2,
+  dFF: 16,
+  timesteps: 2,
+  dropout: 0,
+  embedDropout: 0,
+  rateDropout: 0,
+};
+
+/** The simulated crash of {@linkcode trainUntilCrash}. */
+export class Crash extends Error {}
+
+/**
+ * Train with `opts` until the run takes step `at`, where a {@linkcode Crash} stops it (asserted);
+ * `seen` gets every step taken before. The run's folder keeps the last state it wrote.
+ */
+export async function trainUntilCrash(
+  model: Model,
+  ds: SpikeDataset,
+  opts: TrainOptions & { at: number; seen?: (step: number) => void },
+): Promise<void> {
+  const { at, seen, ...o } = opts;
+  await assert.rejects(
+    train(model, ds, {
+      ...o,
+      onStep: ({ step }) => {
+        seen?.(step);
+        if (step === at) throw new Crash("simulated crash");
+      },
+    }),
+    Crash,
+  );
+}
