@@ -22,6 +22,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { BACKENDS, useBackend } from "../lib/core/backend.ts";
+import { shareTfWasmMemory } from "../lib/core/wasm_shared_memory.ts";
+import { kernelThreads, MAX_KERNEL_THREADS, setKernelThreads } from "../kernels/threads.ts";
 import { DatasetError } from "../lib/data/dataset.ts";
 import { resolveHybridConfig } from "../lib/model/config.ts";
 import { validateLoadOptions } from "../lib/data/load.ts";
@@ -110,13 +112,54 @@ export function floatFlag(name: string, v: string | undefined): number | undefin
   return n;
 }
 
-/** Select the backend named by `--backend` (default wasm) with a usage error when unknown. */
-export async function selectBackend(name: string | undefined): Promise<string> {
+/**
+ * Most threads `--threads auto` takes: the products split by rows, and the gain past two cores has
+ * not been measured (docs/performance.md).
+ */
+export const AUTO_THREADS_MAX = 4;
+
+/**
+ * Parse `--threads N|auto`: an integer from 1 to `MAX_KERNEL_THREADS`, or `auto` (the machine's
+ * cores, at most {@linkcode AUTO_THREADS_MAX}); `undefined` when the flag is absent.
+ */
+export function threadsFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (v === "auto") {
+    return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, AUTO_THREADS_MAX));
+  }
+  const n = v.trim() === "" ? NaN : Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_KERNEL_THREADS) {
+    throw new UsageError(
+      `--threads must be "auto" or an integer from 1 to ${MAX_KERNEL_THREADS}, found "${v}"`,
+    );
+  }
+  return n;
+}
+
+/** `" (N kernel threads)"` when the products run on more than one thread, else `""`. */
+export function threadNote(): string {
+  const n = kernelThreads();
+  return n > 1 ? ` (${n} kernel threads)` : "";
+}
+
+/**
+ * Select the backend named by `--backend` (default wasm) with a usage error when unknown, and,
+ * when `threads` is given, run the kernel products on that many threads (values do not change
+ * with it). The wasm backend's memory is shared first, which must happen before it starts.
+ */
+export async function selectBackend(
+  name: string | undefined,
+  threads?: number,
+): Promise<string> {
   const b = name ?? "wasm";
   if (!(BACKENDS as readonly string[]).includes(b)) {
     throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, found "${b}"`);
   }
-  return await useBackend(b);
+  if (threads !== undefined && threads > 1 && b === "wasm") shareTfWasmMemory();
+  const got = await useBackend(b);
+  // the WebGPU backend runs no wasm kernels, so it has no threads to set
+  if (threads !== undefined && got !== "webgpu") await setKernelThreads(threads);
+  return got;
 }
 
 /** Turn `--data lorenz|PATH` into a {@linkcode DataSpec}. */
@@ -220,19 +263,26 @@ export async function runMain(usage: string, body: () => Promise<void>): Promise
 }
 
 /**
+ * The key paths where `null` is a value of its own: the LIF's `vReset: null` is a soft reset
+ * (V = H − V_th·S, SpikingJelly's `v_reset=None`), not a missing value.
+ */
+const NULL_VALUES = new Set(["model.lif.vReset"]);
+
+/**
  * Throw a {@linkcode UsageError} naming the first `null` in a JSON value by its key path
- * (`"train.lr" is null in cfg.json`): a JSON `null` never means "the default" here.
+ * (`"train.lr" is null in cfg.json`): a JSON `null` never means "the default" here. The one
+ * exception is `model.lif.vReset`, where `null` asks for the soft reset.
  */
 export function refuseNulls(v: unknown, where: string): void {
   const walk = (x: unknown, path: string): void => {
-    if (x === null) {
+    if (x === null && !NULL_VALUES.has(path)) {
       throw new UsageError(
         `${path ? `"${path}"` : "the value"} is null in ${where}; give a value or leave the ` +
           `key out for the default`,
       );
     }
-    if (typeof x === "object") {
-      for (const [k, y] of Object.entries(x as object)) {
+    if (typeof x === "object" && x !== null) {
+      for (const [k, y] of Object.entries(x)) {
         walk(y, Array.isArray(x) ? `${path}[${k}]` : path ? `${path}.${k}` : k);
       }
     }

@@ -33,6 +33,8 @@ import {
   refuseNulls,
   runMain,
   selectBackend,
+  threadNote,
+  threadsFlag,
   UsageError,
   validateRunConfig,
 } from "./_cli.ts";
@@ -48,10 +50,13 @@ const USAGE = `usage: deno task train [options]
   --batch-size N       trials per batch (default: the preset's)
   --seed S             seed of the run (default 0)
   --backend B          wasm | webgpu | cpu (default wasm)
+  --threads N|auto     threads of the wasm kernels' products (default 1, or HEST_KERNEL_THREADS;
+                       auto: the machine's cores, at most 4); results do not change with it
   --out DIR            run folder (default runs/<preset>); one that already holds a run is
                        refused unless --resume or --overwrite is given
   --config FILE.json   {"data", "preset", "model", "train", "seed", "backend", "out"}; flags override it
-                       (no nulls; "train" takes no code-only options such as "key" or "seed")
+                       (no nulls but model.lif.vReset's, the soft reset; "train" takes no
+                       code-only options such as "key" or "seed")
   --resume             continue the run in --out (or the config's "out") from its state.safetensors;
                        unset settings come from its config.json, set ones must equal it
   --overwrite          replace the run already in --out (its run files are removed)
@@ -70,6 +75,7 @@ await runMain(USAGE, async () => {
     "batch-size": { type: "string" },
     seed: { type: "string" },
     backend: { type: "string" },
+    threads: { type: "string" },
     out: { type: "string" },
     config: { type: "string" },
     resume: { type: "boolean" },
@@ -102,6 +108,7 @@ await runMain(USAGE, async () => {
   }
   const base = { ...(saved ?? {}), ...fileCfg };
   const trainOverrides = { ...(base.train as Record<string, unknown> ?? {}) };
+  const threads = threadsFlag(f.threads);
   const steps = intFlag("steps", f.steps, 1);
   if (steps !== undefined) trainOverrides.steps = steps;
   const lr = floatFlag("lr", f.lr);
@@ -132,9 +139,10 @@ await runMain(USAGE, async () => {
         `--overwrite to replace it, or choose another --out`,
     );
   }
-  cfg.backend = await selectBackend(cfg.backend);
+  cfg.backend = await selectBackend(cfg.backend, threads);
   console.error(
-    `hest train: preset ${cfg.preset}, backend ${cfg.backend}, seed ${cfg.seed} -> ${out}` +
+    `hest train: preset ${cfg.preset}, backend ${cfg.backend}${threadNote()}, seed ${cfg.seed} ` +
+      `-> ${out}` +
       (saved ? " (resuming)" : existing.length > 0 ? " (replacing the run there)" : ""),
   );
   const metrics = await trainRun(cfg, {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 
 import { ROOT, runScript as run } from "./_script_util.ts";
+import { refuseNulls, UsageError } from "../scripts/_cli.ts";
 
 Deno.test("cli: unknown flags and bad values exit 2 with a message naming them", async () => {
   const cases: [string, string[], RegExp][] = [
@@ -17,6 +18,12 @@ Deno.test("cli: unknown flags and bad values exit 2 with a message naming them",
     ["train.ts", ["--steps", "--quiet"], /--steps needs a value, found the flag "--quiet"/],
     ["train.ts", ["--resume", "--overwrite"], /--resume and --overwrite exclude each other/],
     ["demo.ts", ["--seed", "-1"], /--seed must be an integer >= 0, found "-1"/],
+    [
+      "train.ts",
+      ["--threads", "0"],
+      /--threads must be "auto" or an integer from 1 to 16, found "0"/,
+    ],
+    ["demo.ts", ["--threads", "two"], /--threads must be "auto" or an integer from 1 to 16/],
     ["eval.ts", ["--run", "x", "--split", "-1"], /--split must be train, val or test, found "-1"/],
     ["eval.ts", [], /--run DIR is required/],
     ["eval.ts", ["--run", "/nonexistent"], /no config.json there/],
@@ -54,6 +61,7 @@ Deno.test("cli: config files with unknown keys or bad values exit 2", async () =
     [{ preset: "tiny", backend: null }, /"backend" is null in .*cfg\.json/],
     [{ preset: "tiny", seed: null }, /"seed" is null in/],
     [{ preset: "tiny", model: { dModel: null } }, /"model\.dModel" is null in/],
+    [{ preset: "hybrid", model: { lif: { tau: null } } }, /"model\.lif\.tau" is null in/],
     [{ preset: "tiny", train: { steps: 1e300 } }, /"steps" must be an integer in \[1, 10000000\]/],
     [{ preset: "tiny", train: { key: [0, 1] } }, /train\.key can only be given in code/],
     [{ preset: "tiny", train: { onStep: 1 } }, /train\.onStep can only be given in code/],
@@ -276,4 +284,48 @@ Deno.test("cli: kernels/build.ts has a usage text and clean errors", async () =>
     assert.doesNotMatch(r.err, /Uncaught|\n\s+at /, "no stack trace");
   }
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli: --threads runs the products on more threads with the same checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const cfg = {
+    preset: "tiny",
+    data: {
+      kind: "lorenz",
+      options: { conditions: 6, trialsPerCondition: 10, bins: 20, forwardBins: 4 },
+    },
+    // wide enough that the products pass THREADED_MIN_FLOPS (ff1: 2·32·24·64·256 = 25 MFLOP)
+    model: { dModel: 64, dFF: 256 },
+    train: { steps: 6, evalEvery: 3, batchSize: 32 },
+    seed: 1,
+  };
+  await Deno.writeTextFile(`${dir}/cfg.json`, JSON.stringify(cfg));
+  const ckpt: Uint8Array[] = [];
+  for (const n of ["1", "2"]) {
+    const t = await run("train.ts", [
+      "--config",
+      `${dir}/cfg.json`,
+      "--out",
+      `${dir}/t${n}`,
+      "--threads",
+      n,
+    ]);
+    assert.equal(t.code, 0, t.err);
+    // the startup line says so, and metrics.json records the threads next to the seconds
+    assert.equal(/\(2 kernel threads\)/.test(t.err), n === "2", t.err);
+    const m = JSON.parse(await Deno.readTextFile(`${dir}/t${n}/metrics.json`));
+    assert.equal(m.results[0].trainThreads, Number(n));
+    ckpt.push(await Deno.readFile(`${dir}/t${n}/checkpoint.safetensors`));
+  }
+  assert.deepEqual(ckpt[1], ckpt[0]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli: model.lif.vReset may be null (the soft reset), no other key may", () => {
+  refuseNulls({ preset: "hybrid", model: { lif: { vReset: null } } }, "cfg.json");
+  assert.throws(
+    () => refuseNulls({ model: { lif: { vThreshold: null } } }, "cfg.json"),
+    (e: Error) => e instanceof UsageError && /"model\.lif\.vThreshold" is null/.test(e.message),
+  );
+  assert.throws(() => refuseNulls({ train: { lif: { vReset: null } } }, "cfg.json"), UsageError);
 });

@@ -13,6 +13,7 @@
  * @module
  */
 import { tf } from "../core/backend.ts";
+import { kernelThreads } from "../../kernels/threads.ts";
 import { encodeSafetensors, loadCheckpoint } from "../train/checkpoint.ts";
 import { removeStaleTemps, writeFileAtomic } from "../core/io.ts";
 import {
@@ -116,6 +117,8 @@ export interface ResultRow extends EvalResult {
   bestStep?: number;
   /** Training wall-clock seconds. */
   trainSeconds?: number;
+  /** Threads the kernel products ran on while training (`trainSeconds` depends on them). */
+  trainThreads?: number;
   /** Estimated inference energy per trial of the evaluated split (see lib/eval/energy.ts). */
   energy?: RunEnergy;
 }
@@ -352,7 +355,11 @@ export async function trainRun(given: RunConfig, opts: TrainRunOptions): Promise
   const metrics = await writeRunOutputs(opts.outDir, cfg, ds, result.params, {
     split: opts.split,
     metricsFile: "metrics.json",
-    extra: { bestStep: result.bestStep, trainSeconds: result.seconds },
+    extra: {
+      bestStep: result.bestStep,
+      trainSeconds: result.seconds,
+      trainThreads: kernelThreads(),
+    },
   });
   disposeTree(result.params);
   return metrics;
@@ -612,7 +619,12 @@ export async function evaluateRun(
     let previous: Partial<ResultRow> = {};
     try {
       const old = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`)) as MetricsFile;
-      previous = { bestStep: old.results[0]?.bestStep, trainSeconds: old.results[0]?.trainSeconds };
+      const r = old.results[0];
+      previous = {
+        bestStep: r?.bestStep,
+        trainSeconds: r?.trainSeconds,
+        trainThreads: r?.trainThreads,
+      };
     } catch {
       // no earlier metrics: nothing to carry over
     }
