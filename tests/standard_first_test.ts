@@ -1,6 +1,7 @@
 // The standard-first schedule (train option standardFirstFraction): the modes and step counts of
-// each step, a learning-rate schedule per part, a fresh best and early stopping only in the
-// second part, the option's checks, and a resume at the boundary of the two parts.
+// each step, a learning-rate schedule per part, a fresh best, patience ending the first part (the
+// second then starts from its best) and stopping the run only in the second part, the option's
+// checks, and a resume at the boundary of the two parts.
 import assert from "node:assert/strict";
 import { useBackend } from "../lib/core/backend.ts";
 import { disposeTree } from "../lib/core/tree.ts";
@@ -46,7 +47,7 @@ Deno.test("modeOfStep, stepOfMode with standardFirst: standard steps, then the s
   assert.equal(letters(4, { schedule: "alternate", standardFirst: 0 }), "SKSK");
 });
 
-Deno.test("train option standardFirstFraction: modes, a learning-rate schedule per part, a fresh best and no early stop in the first part", async () => {
+Deno.test("train option standardFirstFraction: modes, a learning-rate schedule per part, a fresh best, and patience ending the first part from its best", async () => {
   const model = transformerFor(ds, tiny, { kind: "hybrid" });
   const seen: { mode: string; lr: number }[] = [];
   const res = await train(model, ds, {
@@ -82,9 +83,11 @@ Deno.test("train option standardFirstFraction: modes, a learning-rate schedule p
   assert.ok(res.bestStep > 4, `best step ${res.bestStep}`);
   const part2 = res.history.filter((h) => h.step > 4);
   assert.equal(res.bestScore, Math.max(...part2.map((h) => h.score)));
-  // early stopping: not in the first part (its step-3 validation is below step 2's), then at
-  // the first validation of the second part without a gain (step 7)
+  // patience in the first part ends the part, not the run: its step-3 validation is below step
+  // 2's, so the second part starts at step 3, from the step-2 parameters
   const one = transformerFor(ds, { ...tiny, nLayers: 1 }, { kind: "hybrid" });
+  const jumpyModes: string[] = [];
+  const jumpyLr: number[] = [];
   const jumpy = await train(one, ds, {
     steps: 10,
     standardFirstFraction: 0.4,
@@ -94,13 +97,30 @@ Deno.test("train option standardFirstFraction: modes, a learning-rate schedule p
     evalEvery: 1,
     patience: 1,
     modeSchedule: "alternate",
+    onStep: (i) => {
+      jumpyModes.push(i.mode[1]);
+      jumpyLr.push(i.lr);
+    },
   });
   disposeTree(jumpy.params);
   const h = jumpy.history;
-  assert.ok(h[2].score < h[1].score, "the first part never had a validation without a gain");
-  assert.equal(jumpy.stoppedEarly, true);
-  assert.equal(jumpy.stepsTaken, 7);
-  assert.equal(jumpy.bestStep, 6);
+  assert.ok(h[1].score >= h[0].score && h[2].score < h[1].score, "step 2 is part 1's best");
+  assert.equal(jumpy.standardFirst, 3);
+  assert.equal(jumpyModes.slice(0, 5).join(""), "ttttp", "part 2 alternates from step 3");
+  // part 2's schedule is planned over its 7 steps (warm-up round(0.25·7) = 2), so step 3 takes
+  // lr 0 and leaves the parameters as they were: step 4's validation scores the parameters part
+  // 2 started from, which are part 1's best (step 2), not its last (step 3)
+  assert.equal(jumpyLr[3], 0);
+  assert.ok(Math.abs(jumpyLr[4] - cos(1, 2, 7) * 0.3 / 1e-2) < 1e-12, "lr at step 4");
+  assert.deepEqual(Object.keys(h[3].byMode).sort(), ["spiking", "standard"]);
+  assert.equal(h[3].byMode.standard, h[1].byMode.standard);
+  assert.notEqual(h[3].byMode.standard, h[2].byMode.standard);
+  // then early stopping in the second part, at its first validation without a gain
+  const firstNoGain = h.findIndex((r, i) =>
+    i > 3 && r.score <= Math.max(...h.slice(3, i).map((x) => x.score))
+  );
+  assert.equal(jumpy.stoppedEarly, firstNoGain >= 0);
+  if (firstNoGain >= 0) assert.equal(jumpy.stepsTaken, h[firstNoGain].step);
   // bad values name the option and the range
   assert.throws(
     () => resolveTrainOptions({ standardFirstFraction: 1 }),
@@ -154,6 +174,41 @@ Deno.test("resume: at the boundary of standardFirstFraction's two parts, the run
   assert.equal(b.bestStep, a.bestStep);
   assert.ok(b.bestStep > 4, `best step ${b.bestStep}: not from the second part`);
   assert.equal(b.bestScore, a.bestScore);
+  const [ca, cb] = await Promise.all(
+    [dirA, dirB].map((d) => Deno.readFile(`${d}/checkpoint.safetensors`)),
+  );
+  assert.deepEqual(cb, ca, "checkpoint.safetensors");
+  for (const t of [a.params, b.params]) disposeTree(t);
+  await Deno.remove(dirA, { recursive: true });
+  await Deno.remove(dirB, { recursive: true });
+});
+
+Deno.test("resume: after patience ended the first part early, the run ends as uninterrupted", async () => {
+  const one = transformerFor(ds, { ...tiny, nLayers: 1 }, { kind: "hybrid" });
+  // the first test's jumpy run: part 1 (planned 4 steps) ends after step 3's validation
+  const jumpy: TrainOptions = {
+    steps: 10,
+    standardFirstFraction: 0.4,
+    batchSize: 4,
+    lr: 0.3,
+    warmupFraction: 0.25,
+    evalEvery: 1,
+    checkpointEvery: 1,
+    patience: 1,
+    modeSchedule: "alternate",
+  };
+  const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
+  const a = await train(one, ds, { ...jumpy, outDir: dirA });
+  assert.equal(a.standardFirst, 3);
+  // crash in step index 4, the second step of part 2: the last state is the one after step 3
+  await trainUntilCrash(one, ds, { ...jumpy, outDir: dirB, at: 4 });
+  const partial = await loadTrainState(`${dirB}/state.safetensors`);
+  assert.equal(partial.step, 4);
+  assert.equal(partial.standardFirst, 3, "the state keeps where part 1 ended");
+  const b = await train(one, ds, { ...jumpy, outDir: dirB, resumeFrom: partial });
+  assert.equal(b.standardFirst, 3);
+  assert.deepEqual(b.history, a.history);
+  assert.equal(b.bestStep, a.bestStep);
   const [ca, cb] = await Promise.all(
     [dirA, dirB].map((d) => Deno.readFile(`${d}/checkpoint.safetensors`)),
   );

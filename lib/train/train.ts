@@ -36,6 +36,7 @@ import {
   type DiagnosticsRecord,
   groupGradNorms,
   modeOfStep,
+  type ScheduleShape,
   spikeDiagnostics,
   stepOfMode,
 } from "./diagnostics.ts";
@@ -57,6 +58,11 @@ export interface TrainResult {
   stepsTaken: number;
   /** Whether early stopping ended the run. */
   stoppedEarly: boolean;
+  /**
+   * Steps of the standard-mode first part (`standardFirstFraction`; 0 without one): the planned
+   * count, or fewer where the part's validation stopped improving for `patience` validations.
+   */
+  standardFirst: number;
   /** Every validation. */
   history: ValRecord[];
   /** Wall-clock seconds. */
@@ -416,20 +422,18 @@ async function trainResolved(
       );
     }
   }
-  // the standard steps first (standardFirstFraction), at least one step left for the schedule
-  const first = Math.min(Math.round((o.standardFirstFraction ?? 0) * o.steps), o.steps - 1);
+  // the standard steps first (standardFirstFraction), at least one step left for the schedule;
+  // the part ends sooner when its validation stops improving (below), so `first` can move
+  const plannedFirst = Math.min(
+    Math.round((o.standardFirstFraction ?? 0) * o.steps),
+    o.steps - 1,
+  );
   if ((o.standardFirstFraction ?? 0) > 0 && schedule0 === "standard") {
     throw new Error(
       `train option "standardFirstFraction" needs modeSchedule "alternate" or "spiking" after ` +
         `its standard steps, found "standard"`,
     );
   }
-  const shape = {
-    schedule: schedule0,
-    switchEvery: o.switchEvery,
-    standardPerSpiking: o.standardPerSpiking,
-    standardFirst: first,
-  };
   const runKey = o.key ?? makeKey(o.seed);
   const [kInit, kTrain] = split(runKey);
   const trainConfig = trainConfigJson(o, model, ds);
@@ -441,14 +445,23 @@ async function trainResolved(
     checkResume(resume, trainConfig);
   }
   let params = resume ? resume.params : o.initialParams ?? model.init(kInit);
-  // one warm-up and cosine decay over each part of the run (standardFirstFraction splits it)
+  let first = resume?.standardFirst ?? plannedFirst;
+  const shape: ScheduleShape = {
+    schedule: schedule0,
+    switchEvery: o.switchEvery,
+    standardPerSpiking: o.standardPerSpiking,
+    standardFirst: first,
+  };
+  // one warm-up and cosine decay over each part of the run (standardFirstFraction splits it); the
+  // first part's is planned over its full length, the second's over the steps it actually has
   const part = (n: number) => ({
     totalSteps: n,
     warmupSteps: Math.round(o.warmupFraction * n),
     peakLr: o.lr,
     minLr: o.minLr,
   });
-  const [part1, part2] = [part(first), part(o.steps - first)];
+  const part1 = part(plannedFirst);
+  let part2 = part(o.steps - first);
   const schedule = (step: number) =>
     step < first ? cosineWarmup(step, part1) : cosineWarmup(step - first, part2);
   const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
@@ -498,6 +511,7 @@ async function trainResolved(
       lossSum,
       lossN,
       stoppedEarly,
+      standardFirst: first,
       seconds: elapsed(),
       trainConfig,
       metadata: { ...(o.metadata ?? {}), modelConfig: JSON.stringify(model.config) },
@@ -515,8 +529,13 @@ async function trainResolved(
     : undefined;
   for (; step < o.steps && !stoppedEarly; step++) {
     if (first > 0 && step === first) {
-      // the second part: its validation scores other modes, so its best starts afresh
-      if (best) disposeTree(best);
+      // the second part starts from the first part's best parameters (on a small recording the
+      // standard mode alone overfits well before the planned end), and its validation scores
+      // other modes, so its best starts afresh
+      if (best) {
+        disposeTree(params);
+        params = best;
+      }
       best = undefined;
       bestScore = -Infinity;
       bestStep = 0;
@@ -577,7 +596,8 @@ async function trainResolved(
     bar?.update(step + 1, { loss: loss.toFixed(4) });
 
     const last = step === o.steps - 1;
-    if ((step + 1) % o.evalEvery === 0 || last) {
+    // the first part's last step is validated too: the second part starts from its best
+    if ((step + 1) % o.evalEvery === 0 || last || step + 1 === first) {
       const byMode: Partial<Record<Mode, number>> = {};
       let metric = "";
       const scored: Mode[] = step < first ? ["standard"] : trainedModes;
@@ -623,8 +643,15 @@ async function trainResolved(
             },
           });
         }
-      } else if (o.patience > 0 && step >= first && ++sinceBest >= o.patience) {
-        stoppedEarly = true;
+      } else if (o.patience > 0 && ++sinceBest >= o.patience) {
+        if (step >= first) stoppedEarly = true;
+        else {
+          // the standard mode has stopped improving: the first part ends here, and the second
+          // part has the steps left (its schedule is planned over them)
+          first = step + 1;
+          shape.standardFirst = first;
+          part2 = part(o.steps - first);
+        }
       }
     }
     if (stoppedEarly || last || (step + 1) % o.checkpointEvery === 0) await saveState(step + 1);
@@ -649,6 +676,7 @@ async function trainResolved(
     bestScore,
     stepsTaken: Math.min(step, o.steps),
     stoppedEarly,
+    standardFirst: first,
     history,
     seconds: elapsed(),
   };

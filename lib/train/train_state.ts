@@ -12,7 +12,8 @@
  *   (JSON object: each parameter path → the number of AdamW steps that updated it, PyTorch's
  *   per-parameter `state["step"]`), `bestScore`, `bestStep`,
  *   `sinceBest`, `lossSum`, `lossN` (the running training loss since the last validation),
- *   `stoppedEarly`, `seconds`, `history` (JSON of every validation record), `trainConfig`
+ *   `stoppedEarly`, `standardFirst` (the standard-first part's steps), `seconds`, `history` (JSON
+ *   of every validation record), `trainConfig`
  *   (canonical JSON of everything that decides the trajectory: options, model config and a data
  *   fingerprint) and the library versions of {@linkcode versionMetadata}, plus any caller
  *   metadata.
@@ -97,6 +98,11 @@ export interface TrainState {
   lossN: number;
   /** Whether early stopping ended the run. */
   stoppedEarly: boolean;
+  /**
+   * Steps of the standard-mode first part (`standardFirstFraction`), which ends sooner when its
+   * validation stops improving; absent in files written before that rule (then as planned).
+   */
+  standardFirst?: number;
   /** Training wall-clock seconds so far. */
   seconds: number;
   /** Canonical JSON of the options, model config and data fingerprint of the run. */
@@ -194,6 +200,7 @@ export async function encodeTrainState(state: TrainState): Promise<Uint8Array> {
     lossSum: String(state.lossSum),
     lossN: String(state.lossN),
     stoppedEarly: String(state.stoppedEarly),
+    ...(state.standardFirst === undefined ? {} : { standardFirst: String(state.standardFirst) }),
     seconds: String(state.seconds),
     history: canonicalJson(state.history),
     trainConfig: state.trainConfig,
@@ -316,6 +323,7 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
       "lossSum",
       "lossN",
       "stoppedEarly",
+      "standardFirst",
       "seconds",
       "history",
       "trainConfig",
@@ -335,6 +343,9 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
       lossSum: num("lossSum", false),
       lossN: num("lossN", true),
       stoppedEarly: stopped === "true",
+      ...(metadata.standardFirst === undefined
+        ? {}
+        : { standardFirst: num("standardFirst", true) }),
       seconds: num("seconds", false),
       trainConfig: metadata.trainConfig,
       metadata: Object.fromEntries(Object.entries(metadata).filter(([k]) => !known.has(k))),
