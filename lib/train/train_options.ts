@@ -77,8 +77,11 @@ export interface TrainOptions {
    * follow `modeSchedule` (`"alternate"` or `"spiking"`) from the parameters reached. The
    * learning-rate schedule (warm-up, then cosine decay) runs once over each part, and the best
    * checkpoint and early stopping start afresh with the second part, whose validation scores every
-   * trained mode; the first part never stops early. Standard steps cost a quarter of spiking ones
-   * (T = 4), and the spiking mode then starts from weights that already predict.
+   * trained mode. `patience` validations without a gain end the first part (not the run), and the
+   * second part starts from the first part's best parameters with the steps left, so a recording
+   * on which the standard mode alone soon overfits does not carry that into the second part.
+   * Standard steps cost a quarter of spiking ones (T = 4), and the spiking mode then starts from
+   * weights that already predict.
    */
   standardFirstFraction?: number;
   /**
