@@ -136,10 +136,10 @@ export function threadsFlag(v: string | undefined): number | undefined {
   return n;
 }
 
-/** `" (N kernel threads)"` when the products run on more than one thread, else `""`. */
+/** `", N kernel threads"` when the products run on more than one thread, else `""`. */
 export function threadNote(): string {
   const n = kernelThreads();
-  return n > 1 ? ` (${n} kernel threads)` : "";
+  return n > 1 ? `, ${n} kernel threads` : "";
 }
 
 /**

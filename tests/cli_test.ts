@@ -312,7 +312,7 @@ Deno.test("cli: --threads runs the products on more threads with the same checkp
     ]);
     assert.equal(t.code, 0, t.err);
     // the startup line says so, and metrics.json records the threads next to the seconds
-    assert.equal(/\(2 kernel threads\)/.test(t.err), n === "2", t.err);
+    assert.equal(/backend wasm, 2 kernel threads, seed 1/.test(t.err), n === "2", t.err);
     const m = JSON.parse(await Deno.readTextFile(`${dir}/t${n}/metrics.json`));
     assert.equal(m.results[0].trainThreads, Number(n));
     ckpt.push(await Deno.readFile(`${dir}/t${n}/checkpoint.safetensors`));
