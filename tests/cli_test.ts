@@ -3,6 +3,12 @@ import assert from "node:assert/strict";
 import { ROOT, runScript as run } from "./_script_util.ts";
 import { refuseNulls, UsageError } from "../scripts/_cli.ts";
 
+/** A Lorenz set small enough for a CLI run in seconds. */
+const TINY_LORENZ = {
+  kind: "lorenz",
+  options: { conditions: 6, trialsPerCondition: 10, bins: 20, forwardBins: 4 },
+};
+
 Deno.test("cli: unknown flags and bad values exit 2 with a message naming them", async () => {
   const cases: [string, string[], RegExp][] = [
     ["train.ts", ["--nope"], /Unknown option '--nope'/],
@@ -88,10 +94,7 @@ Deno.test("cli: train then eval a tiny run folder", async () => {
   const dir = await Deno.makeTempDir();
   const cfg = {
     preset: "tiny",
-    data: {
-      kind: "lorenz",
-      options: { conditions: 6, trialsPerCondition: 10, bins: 20, forwardBins: 4 },
-    },
+    data: TINY_LORENZ,
     train: { steps: 20, evalEvery: 10 },
     seed: 3,
   };
@@ -290,10 +293,7 @@ Deno.test("cli: --threads runs the products on more threads with the same checkp
   const dir = await Deno.makeTempDir();
   const cfg = {
     preset: "tiny",
-    data: {
-      kind: "lorenz",
-      options: { conditions: 6, trialsPerCondition: 10, bins: 20, forwardBins: 4 },
-    },
+    data: TINY_LORENZ,
     // wide enough that the products pass THREADED_MIN_FLOPS (ff1: 2·32·24·64·256 = 25 MFLOP)
     model: { dModel: 64, dFF: 256 },
     train: { steps: 6, evalEvery: 3, batchSize: 32 },

@@ -4,7 +4,7 @@
 // checks, and a resume at the boundary of the two parts.
 import assert from "node:assert/strict";
 import { useBackend } from "../lib/core/backend.ts";
-import { disposeTree } from "../lib/core/tree.ts";
+import { disposeTree, type Params } from "../lib/core/tree.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { transformerFor } from "../lib/experiments/presets.ts";
 import { modeOfStep, stepOfMode } from "../lib/train/diagnostics.ts";
@@ -21,6 +21,30 @@ await useBackend("cpu");
 
 const ds = tinyLorenz();
 const tiny = TINY_HYBRID;
+
+/**
+ * A run whose standard-mode validation falls at step 3 with lr 0.3 on the tiny one-block hybrid:
+ * patience 1 ends its first part (planned 4 steps) there.
+ */
+const JUMPY: TrainOptions = {
+  steps: 10,
+  standardFirstFraction: 0.4,
+  batchSize: 4,
+  lr: 0.3,
+  warmupFraction: 0.25,
+  evalEvery: 1,
+  checkpointEvery: 1,
+  patience: 1,
+  modeSchedule: "alternate",
+};
+
+/** The two runs' `checkpoint.safetensors` are equal byte for byte; then free and remove both. */
+async function sameCheckpointsThenClean(dirs: string[], params: Params[]): Promise<void> {
+  const [ca, cb] = await Promise.all(dirs.map((d) => Deno.readFile(`${d}/checkpoint.safetensors`)));
+  assert.deepEqual(cb, ca, "checkpoint.safetensors");
+  for (const t of params) disposeTree(t);
+  for (const d of dirs) await Deno.remove(d, { recursive: true });
+}
 
 Deno.test("modeOfStep, stepOfMode with standardFirst: standard steps, then the schedule from its start", () => {
   const letters = (n: number, shape: Parameters<typeof modeOfStep>[1]) =>
@@ -89,14 +113,7 @@ Deno.test("train option standardFirstFraction: modes, a learning-rate schedule p
   const jumpyModes: string[] = [];
   const jumpyLr: number[] = [];
   const jumpy = await train(one, ds, {
-    steps: 10,
-    standardFirstFraction: 0.4,
-    batchSize: 4,
-    lr: 0.3,
-    warmupFraction: 0.25,
-    evalEvery: 1,
-    patience: 1,
-    modeSchedule: "alternate",
+    ...JUMPY,
     onStep: (i) => {
       jumpyModes.push(i.mode[1]);
       jumpyLr.push(i.lr);
@@ -174,29 +191,13 @@ Deno.test("resume: at the boundary of standardFirstFraction's two parts, the run
   assert.equal(b.bestStep, a.bestStep);
   assert.ok(b.bestStep > 4, `best step ${b.bestStep}: not from the second part`);
   assert.equal(b.bestScore, a.bestScore);
-  const [ca, cb] = await Promise.all(
-    [dirA, dirB].map((d) => Deno.readFile(`${d}/checkpoint.safetensors`)),
-  );
-  assert.deepEqual(cb, ca, "checkpoint.safetensors");
-  for (const t of [a.params, b.params]) disposeTree(t);
-  await Deno.remove(dirA, { recursive: true });
-  await Deno.remove(dirB, { recursive: true });
+  await sameCheckpointsThenClean([dirA, dirB], [a.params, b.params]);
 });
 
 Deno.test("resume: after patience ended the first part early, the run ends as uninterrupted", async () => {
   const one = transformerFor(ds, { ...tiny, nLayers: 1 }, { kind: "hybrid" });
   // the first test's jumpy run: part 1 (planned 4 steps) ends after step 3's validation
-  const jumpy: TrainOptions = {
-    steps: 10,
-    standardFirstFraction: 0.4,
-    batchSize: 4,
-    lr: 0.3,
-    warmupFraction: 0.25,
-    evalEvery: 1,
-    checkpointEvery: 1,
-    patience: 1,
-    modeSchedule: "alternate",
-  };
+  const jumpy = JUMPY;
   const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
   const a = await train(one, ds, { ...jumpy, outDir: dirA });
   assert.equal(a.standardFirst, 3);
@@ -209,11 +210,5 @@ Deno.test("resume: after patience ended the first part early, the run ends as un
   assert.equal(b.standardFirst, 3);
   assert.deepEqual(b.history, a.history);
   assert.equal(b.bestStep, a.bestStep);
-  const [ca, cb] = await Promise.all(
-    [dirA, dirB].map((d) => Deno.readFile(`${d}/checkpoint.safetensors`)),
-  );
-  assert.deepEqual(cb, ca, "checkpoint.safetensors");
-  for (const t of [a.params, b.params]) disposeTree(t);
-  await Deno.remove(dirA, { recursive: true });
-  await Deno.remove(dirB, { recursive: true });
+  await sameCheckpointsThenClean([dirA, dirB], [a.params, b.params]);
 });
