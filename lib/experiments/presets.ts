@@ -77,8 +77,18 @@ export const HYBRID_COMPONENTS: ModelPreset = {
   rsm: { ratio: 0.25 },
 };
 
+/**
+ * The `hybrid-full` preset's model, which the `hybrid` preset's builds on: the five components with
+ * the local context (without the forecast switch) and the per-trial norm over all channels.
+ */
+const HYBRID_FULL_MODEL: ModelPreset = {
+  ...HYBRID_COMPONENTS,
+  norm: "sample",
+  context: { backward: 8, forward: 4 },
+};
+
 /** The training of the `hybrid` and `hybrid-full` presets. */
-const HYBRID_FULL_TRAIN: TrainOptions = {
+const HYBRID_TRAIN: TrainOptions = {
   // lr chosen on Lorenz (docs/design.md); 2000 steps (was 1200) gain about 0.02 co-bps in both
   // modes (docs/ndt_comparison.md)
   steps: 2000,
@@ -165,8 +175,8 @@ const PRESETS_BASE: Readonly<Record<string, Preset>> = {
     // against 0.710; docs/ndt_comparison.md). The per-trial norm over all channels ("sample"):
     // the per-channel one removes each channel's level in the window at every LIF, which on real
     // recordings left the spiking mode at 0.7 × the standard mode (docs/real_data.md)
-    model: { ...HYBRID_COMPONENTS, norm: "sample", context: { backward: 8, forward: 4 } },
-    train: HYBRID_FULL_TRAIN,
+    model: HYBRID_FULL_MODEL,
+    train: HYBRID_TRAIN,
   },
   hybrid: {
     name: "hybrid",
@@ -178,21 +188,13 @@ const PRESETS_BASE: Readonly<Record<string, Preset>> = {
     // TIM and RSM each cost the spiking mode co-bps on Lorenz and gain nothing on the real
     // recordings, and the soft reset keeps the charge above threshold that a hard reset throws
     // away, which lifts the spiking mode on both
-    model: {
-      ...HYBRID_COMPONENTS,
-      cpg: false,
-      tim: false,
-      rsm: false,
-      lif: { vReset: null },
-      norm: "sample",
-      context: { backward: 8, forward: 4 },
-    },
-    train: HYBRID_FULL_TRAIN,
+    model: { ...HYBRID_FULL_MODEL, cpg: false, tim: false, rsm: false, lif: { vReset: null } },
+    train: HYBRID_TRAIN,
   },
 };
 
 // the causal preset trains as the hybrid did before distillation (results/hybrid_causal)
-const { distill: _distill, ...HYBRID_TRAIN_NO_DISTILL } = PRESETS_BASE["hybrid-full"].train;
+const { distill: _distill, ...HYBRID_TRAIN_NO_DISTILL } = HYBRID_TRAIN;
 
 /** The `hybrid-full` preset with every operation causal: what `deno task stream` runs. */
 const HYBRID_CAUSAL: Preset = {
