@@ -9,6 +9,8 @@ import { lorenzDataset } from "../lib/data/lorenz.ts";
 import { transformerFor } from "../lib/experiments/presets.ts";
 import { modeOfStep, stepOfMode } from "../lib/train/diagnostics.ts";
 import { train } from "../lib/train/train.ts";
+import { validationScore } from "../lib/train/predict.ts";
+import { key as makeKey, split } from "../lib/core/random.ts";
 import {
   checkTrainOverrides,
   resolveTrainOptions,
@@ -211,4 +213,54 @@ Deno.test("resume: after patience ended the first part early, the run ends as un
   assert.deepEqual(b.history, a.history);
   assert.equal(b.bestStep, a.bestStep);
   await sameCheckpointsThenClean([dirA, dirB], [a.params, b.params]);
+});
+
+Deno.test('train option standardFirstEarlyEnd "restart": a part that patience ended is discarded, the second starts from the initial parameters; a resume across it ends as uninterrupted', async () => {
+  const one = transformerFor(ds, { ...tiny, nLayers: 1 }, { kind: "hybrid" });
+  const restart: TrainOptions = { ...JUMPY, standardFirstEarlyEnd: "restart" };
+  const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
+  const a = await train(one, ds, { ...restart, outDir: dirA });
+  assert.equal(a.standardFirst, 3, "patience ends part 1 after step 3, as in the jumpy run");
+  // step 3 is part 2's first, at lr 0 (its warm-up): step 4's validation scores the parameters
+  // part 2 started from, which are the initialisation (the run's key), not part 1's best
+  const init = one.init(split(makeKey(JUMPY.seed ?? 0))[0]);
+  const initScore = await validationScore(one, init, ds, {
+    trials: ds.split.val,
+    mode: "standard",
+  });
+  disposeTree(init);
+  const h = a.history;
+  assert.equal(h[3].byMode.standard, initScore.score);
+  assert.notEqual(h[3].byMode.standard, h[1].byMode.standard, "not part 1's best");
+  // fresh moments and per-parameter counts, but the global step (the lr schedule's) goes on
+  const end = await loadTrainState(`${dirA}/state.safetensors`);
+  assert.equal(end.opt.step, a.stepsTaken);
+  const counts = Object.values(end.opt.paramSteps);
+  assert.equal(Math.max(...counts), a.stepsTaken - 3, "counts start at the restart");
+  disposeTree(end.params);
+  disposeTree(end.opt.mu);
+  disposeTree(end.opt.nu);
+  if (end.best) disposeTree(end.best);
+  // crash in step index 3, the restart: the last state is part 1's end (3 steps)
+  await trainUntilCrash(one, ds, { ...restart, outDir: dirB, at: 3 });
+  const partial = await loadTrainState(`${dirB}/state.safetensors`);
+  assert.equal(partial.step, 3);
+  assert.equal(partial.standardFirst, 3);
+  const b = await train(one, ds, { ...restart, outDir: dirB, resumeFrom: partial });
+  assert.deepEqual(b.history, a.history);
+  await sameCheckpointsThenClean([dirA, dirB], [a.params, b.params]);
+  // a part that runs its planned length continues from where it is, restart or not
+  const full = { ...JUMPY, patience: 0, steps: 6 };
+  const [c, d] = [
+    await train(one, ds, full),
+    await train(one, ds, { ...full, standardFirstEarlyEnd: "restart" }),
+  ];
+  assert.deepEqual(d.history, c.history);
+  disposeTree(c.params);
+  disposeTree(d.params);
+  assert.throws(
+    () => resolveTrainOptions({ standardFirstEarlyEnd: "first" as "best" }),
+    /"standardFirstEarlyEnd" must be "best" or "restart", found "first"/,
+  );
+  assert.equal(checkTrainOverrides({ standardFirstEarlyEnd: "restart" }), undefined);
 });

@@ -445,6 +445,10 @@ async function trainResolved(
     checkResume(resume, trainConfig);
   }
   let params = resume ? resume.params : o.initialParams ?? model.init(kInit);
+  // standardFirstEarlyEnd "restart" goes back to the initial parameters: model.init(kInit)
+  // again, or a copy of the caller's (which the steps dispose)
+  const restart = o.standardFirstEarlyEnd === "restart" && plannedFirst > 0;
+  let initialCopy = restart && o.initialParams ? cloneTree(o.initialParams) : undefined;
   let first = resume?.standardFirst ?? plannedFirst;
   const shape: ScheduleShape = {
     schedule: schedule0,
@@ -531,8 +535,18 @@ async function trainResolved(
     if (first > 0 && step === first) {
       // the second part starts from the first part's best parameters (on a small recording the
       // standard mode alone overfits well before the planned end), and its validation scores
-      // other modes, so its best starts afresh
-      if (best) {
+      // other modes, so its best starts afresh; with standardFirstEarlyEnd "restart", a part
+      // that patience ended is discarded and the second starts where the first did
+      if (restart && first < plannedFirst) {
+        disposeTree(params);
+        disposeTree(state.mu);
+        disposeTree(state.nu);
+        if (best) disposeTree(best);
+        params = initialCopy ?? model.init(kInit);
+        initialCopy = undefined;
+        // zero moments and per-parameter counts; the global step keeps the lr schedule's place
+        state = { ...opt.init(params), step: state.step };
+      } else if (best) {
         disposeTree(params);
         params = best;
       }
@@ -670,6 +684,7 @@ async function trainResolved(
   disposeTree(params);
   disposeTree(state.mu);
   disposeTree(state.nu);
+  if (initialCopy) disposeTree(initialCopy);
   return {
     params: best,
     bestStep,

@@ -85,6 +85,15 @@ export interface TrainOptions {
    */
   standardFirstFraction?: number;
   /**
+   * Where the second part starts when `patience` ended the standard-first part before its planned
+   * length, i.e. the standard mode alone stopped improving on the validation trials (default
+   * `"best"`): `"best"` continues from that part's best parameters and optimiser moments;
+   * `"restart"` discards the part and starts the second from the run's initial parameters with
+   * fresh moments, so a recording on which the standard mode alone overfits trains the plain
+   * schedule over the steps left. A part that runs its planned length continues either way.
+   */
+  standardFirstEarlyEnd?: "best" | "restart";
+  /**
    * Weight λ of the cross-mode distillation term in spiking-mode steps (default 0 = off). With
    * λ > 0, a spiking step adds λ · mean over all bins and neurons of the Poisson KL divergence
    * KL(Poisson(r_std) ‖ Poisson(r_spk)) = r_std·(log r_std − log r_spk) − r_std + r_spk, where
@@ -173,6 +182,7 @@ const TRAIN_KEYS = [
   "switchEvery",
   "standardPerSpiking",
   "standardFirstFraction",
+  "standardFirstEarlyEnd",
   "distill",
   "remat",
   "kernels",
@@ -238,6 +248,7 @@ export type ResolvedTrainOptions =
       | "diagnostics"
       | "standardPerSpiking"
       | "standardFirstFraction"
+      | "standardFirstEarlyEnd"
       | "kernels"
     >
   >
@@ -333,6 +344,19 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
         (x) => x >= 0 && x < 1,
         "in [0, 1)",
       ),
+    }),
+    // left out when absent, like standardPerSpiking
+    ...(opts.standardFirstEarlyEnd === undefined ? {} : {
+      standardFirstEarlyEnd: ((v: unknown) => {
+        if (v !== "best" && v !== "restart") {
+          throw new TypeError(
+            `train option "standardFirstEarlyEnd" must be "best" or "restart", found ${
+              describe(v)
+            }`,
+          );
+        }
+        return v;
+      })(opts.standardFirstEarlyEnd),
     }),
     distill: checkNum(opts, "distill", 0, (x) => x >= 0 && x < 1e6, ">= 0 (and < 1e6)"),
     remat: (() => {
