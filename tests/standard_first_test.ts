@@ -249,7 +249,20 @@ Deno.test('train option standardFirstEarlyEnd "restart": a part that patience en
   const b = await train(one, ds, { ...restart, outDir: dirB, resumeFrom: partial });
   assert.deepEqual(b.history, a.history);
   await sameCheckpointsThenClean([dirA, dirB], [a.params, b.params]);
-  // a part that runs its planned length continues from where it is, restart or not
+  // patience firing at the part's planned end restarts too: validations at step 4 (the best)
+  // and 5 (the part's last, lower) with patience 1; the counts then start at step 5
+  const atEnd: TrainOptions = { ...restart, standardFirstFraction: 0.5, evalEvery: 4 };
+  const dirC = await Deno.makeTempDir();
+  const e = await train(one, ds, { ...atEnd, outDir: dirC });
+  assert.deepEqual(e.history.slice(0, 2).map((r) => r.step), [4, 5]);
+  assert.ok(e.history[1].score < e.history[0].score, "step 5 is below step 4");
+  assert.equal(e.standardFirst, 5, "the part ran its planned length");
+  const endE = await loadTrainState(`${dirC}/state.safetensors`);
+  assert.equal(Math.max(...Object.values(endE.opt.paramSteps)), e.stepsTaken - 5);
+  for (const t of [e.params, endE.params, endE.opt.mu, endE.opt.nu]) disposeTree(t);
+  if (endE.best) disposeTree(endE.best);
+  await Deno.remove(dirC, { recursive: true });
+  // a part still improving within its last `patience` validations continues, restart or not
   const full = { ...JUMPY, patience: 0, steps: 6 };
   const [c, d] = [
     await train(one, ds, full),

@@ -536,8 +536,9 @@ async function trainResolved(
       // the second part starts from the first part's best parameters (on a small recording the
       // standard mode alone overfits well before the planned end), and its validation scores
       // other modes, so its best starts afresh; with standardFirstEarlyEnd "restart", a part
-      // that patience ended is discarded and the second starts where the first did
-      if (restart && first < plannedFirst) {
+      // that patience ended (before or at its planned end: its best is `patience` validations
+      // behind) is discarded and the second starts where the first did
+      if (restart && o.patience > 0 && sinceBest >= o.patience) {
         disposeTree(params);
         disposeTree(state.mu);
         disposeTree(state.nu);

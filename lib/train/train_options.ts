@@ -85,12 +85,13 @@ export interface TrainOptions {
    */
   standardFirstFraction?: number;
   /**
-   * Where the second part starts when `patience` ended the standard-first part before its planned
-   * length, i.e. the standard mode alone stopped improving on the validation trials (default
+   * Where the second part starts when `patience` ended the standard-first part (before its planned
+   * length or at it), i.e. the standard mode alone stopped improving on the validation trials (default
    * `"best"`): `"best"` continues from that part's best parameters and optimiser moments;
    * `"restart"` discards the part and starts the second from the run's initial parameters with
    * fresh moments, so a recording on which the standard mode alone overfits trains the plain
-   * schedule over the steps left. A part that runs its planned length continues either way.
+   * schedule over the steps left. A part still improving within its last `patience` validations
+   * continues either way.
    */
   standardFirstEarlyEnd?: "best" | "restart";
   /**
