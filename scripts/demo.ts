@@ -1,10 +1,10 @@
 /**
  * The quick-start demo: train the `hybrid` preset (conv attention, the membrane-shortcut residual
- * and soft-reset LIF neurons; one parameter set trained with the alternating standard/spiking
- * schedule) on the built-in Lorenz data, evaluate both modes on the test trials against the true
- * rates, print a results table with the energy per trial of each mode and write `runs/demo/`
- * (`metrics.json` has one row per mode, with co-bps, oracle co-bps, per-layer firing rates and
- * energy).
+ * and soft-reset LIF neurons; one parameter set, its standard mode trained alone for half the
+ * steps, then both modes alternately) on the built-in Lorenz data, evaluate both modes on the
+ * test trials against the true rates, print a results table with the energy per trial of each
+ * mode and write `runs/demo/` (`metrics.json` has one row per mode, with co-bps, oracle co-bps,
+ * per-layer firing rates and energy).
  *
  *     deno task demo [--steps N] [--seed S] [--backend B] [--threads N|auto] [--out DIR]
  *                    [--overwrite] [--quiet]
