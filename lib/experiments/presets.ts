@@ -109,7 +109,7 @@ const HYBRID_TRAIN: TrainOptions = {
  * improving through its half, and the spiking mode then learns from weights (and a distillation
  * target) that already predict: 0.933 / 0.919 × oracle against 0.870 / 0.889 for 2000 alternating
  * steps, in about the same wall time (standard steps cost a quarter of spiking ones). On the real
- * recordings the standard mode alone overfits within 600–1000 steps; patience then ends that part
+ * recordings the standard mode alone overfits within 400–1200 steps; patience then ends that part
  * and "restart" discards it, so they train the alternating schedule from the initialisation with
  * the steps left (docs/ndt_comparison.md, docs/real_data.md).
  */
@@ -200,7 +200,7 @@ const PRESETS_BASE: Readonly<Record<string, Preset>> = {
     kind: "hybrid",
     description:
       "conv attention and the membrane-shortcut SEW residual, soft-reset LIF, local context 8/4, " +
-      "alternating modes",
+      "standard mode first, then alternating modes",
     // chosen by measurement (docs/ndt_comparison.md, "The hybrid preset's components"): CPG-PE,
     // TIM and RSM each cost the spiking mode co-bps on Lorenz and gain nothing on the real
     // recordings, and the soft reset keeps the charge above threshold that a hard reset throws

@@ -215,6 +215,20 @@ export const CODE_ONLY_TRAIN_OPTIONS: readonly string[] = [
 ];
 
 /** `opts[name]` checked by `ok`, or `dflt` when it is absent; `null` is not absent. */
+/** `value` if it is one of `choices` (or undefined); otherwise a TypeError naming the option. */
+function checkChoice<T extends string>(
+  name: string,
+  value: unknown,
+  choices: readonly T[],
+): T | undefined {
+  if (value !== undefined && !choices.includes(value as T)) {
+    const listed = choices.map((c) => `"${c}"`);
+    const expected = `${listed.slice(0, -1).join(", ")} or ${listed[listed.length - 1]}`;
+    throw new TypeError(`train option "${name}" must be ${expected}, found ${describe(value)}`);
+  }
+  return value as T | undefined;
+}
+
 function checkNum(
   opts: TrainOptions,
   name: keyof TrainOptions,
@@ -277,17 +291,11 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
   }
   const posInt = (x: number) => Number.isSafeInteger(x) && x >= 1;
   const int = "an integer >= 1";
-  const schedule = (() => {
-    const m = opts.modeSchedule;
-    if (m !== undefined && !["standard", "spiking", "alternate"].includes(m)) {
-      throw new TypeError(
-        `train option "modeSchedule" must be "standard", "spiking" or "alternate", found ${
-          describe(m)
-        }`,
-      );
-    }
-    return m;
-  })();
+  const schedule = checkChoice("modeSchedule", opts.modeSchedule, [
+    "standard",
+    "spiking",
+    "alternate",
+  ]);
   if (opts.masking === null) {
     throw new TypeError(`train option "masking" must be an object, found null`);
   }
@@ -348,16 +356,10 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
     }),
     // left out when absent, like standardPerSpiking
     ...(opts.standardFirstEarlyEnd === undefined ? {} : {
-      standardFirstEarlyEnd: ((v: unknown) => {
-        if (v !== "best" && v !== "restart") {
-          throw new TypeError(
-            `train option "standardFirstEarlyEnd" must be "best" or "restart", found ${
-              describe(v)
-            }`,
-          );
-        }
-        return v;
-      })(opts.standardFirstEarlyEnd),
+      standardFirstEarlyEnd: checkChoice("standardFirstEarlyEnd", opts.standardFirstEarlyEnd, [
+        "best",
+        "restart",
+      ]),
     }),
     distill: checkNum(opts, "distill", 0, (x) => x >= 0 && x < 1e6, ">= 0 (and < 1e6)"),
     remat: (() => {
@@ -370,14 +372,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
     })(),
     // left out when absent, like standardPerSpiking: older runs' fingerprints stay the same
     ...(opts.kernels === undefined ? {} : {
-      kernels: ((k: unknown) => {
-        if (k !== "exact" && k !== "fast") {
-          throw new TypeError(
-            `train option "kernels" must be "exact" or "fast", found ${describe(k)}`,
-          );
-        }
-        return k;
-      })(opts.kernels),
+      kernels: checkChoice("kernels", opts.kernels, ["exact", "fast"]),
     }),
     checkpointEvery: checkNum(
       opts,
