@@ -30,6 +30,7 @@ import type { MetricsFile } from "../lib/experiments/run.ts";
 import {
   checkPeerPython,
   parsePeerLog,
+  peerRowTimes,
   type PeerSnapshot,
   runPeer,
   snapshotAt,
@@ -161,9 +162,8 @@ async function report(
     note = `NDT rows skipped: ${peer.skipped}.`;
   } else {
     const seeds = [...new Set(peer.snaps.map((s) => s.seed))];
-    // NDT at each hest row's wall time, and at its own budget
-    const times = [...new Set([...hest.map((h) => Math.round(h.seconds)), peer.budget])]
-      .sort((a, b) => a - b);
+    // NDT at each hest row's wall time (capped at its budget), and at its budget
+    const times = peerRowTimes(hest.map((h) => h.seconds), peer.budget);
     for (const t of times) {
       const at = seeds.map((seed) => snapshotAt(peer.snaps.filter((s) => s.seed === seed), t + 1))
         .filter((s): s is PeerSnapshot => s !== undefined);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   checkPeerPython,
   parsePeerLog,
+  peerRowTimes,
   type PeerSnapshot,
   runPeer,
   snapshotAt,
@@ -60,6 +61,15 @@ Deno.test("snapshotAt: the last snapshot at or before the time", () => {
   assert.equal(snapshotAt(snaps, 240)?.trainSeconds, 240);
   assert.equal(snapshotAt(snaps, 1e9)?.trainSeconds, 360);
   assert.equal(snapshotAt(snaps, 100), undefined);
+});
+
+Deno.test("peerRowTimes: hest times rounded, capped at the budget, with the budget; bad input named", () => {
+  assert.deepEqual(peerRowTimes([599, 126.4, 2261, 598.6], 2050), [126, 599, 2050]);
+  // without the cap, a hest row past the budget gave a second row of NDT's final checkpoint
+  assert.deepEqual(peerRowTimes([3000], 2050), [2050]);
+  assert.deepEqual(peerRowTimes([], 60), [60]);
+  assert.throws(() => peerRowTimes([1], 0), /budget must be .* > 0, found 0/);
+  assert.throws(() => peerRowTimes([1, NaN], 60), /hestSeconds\[1\] must be .* >= 0, found NaN/);
 });
 
 Deno.test("runPeer: calls CMD WORKDIR BUDGET SEED and reads its log; a failing driver's output is quoted", async () => {

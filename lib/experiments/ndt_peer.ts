@@ -122,6 +122,31 @@ export function snapshotAt(
 }
 
 /**
+ * The wall times (s) at which a comparison table quotes the peer: each hest row's time, rounded,
+ * and the peer's own budget, sorted and without repeats. A hest time past the budget is quoted at
+ * the budget: the peer had stopped training by then, and a later row would repeat its final
+ * checkpoint under another label.
+ *
+ * @example
+ * ```ts
+ * import { peerRowTimes } from "@hest/hest";
+ * peerRowTimes([126.4, 599, 2261], 2050); // [126, 599, 2050]
+ * ```
+ */
+export function peerRowTimes(hestSeconds: readonly number[], budget: number): number[] {
+  if (!(budget > 0) || !Number.isFinite(budget)) {
+    throw new RangeError(`budget must be a finite number of seconds > 0, found ${budget}`);
+  }
+  const times = hestSeconds.map((t, i) => {
+    if (!(t >= 0) || !Number.isFinite(t)) {
+      throw new RangeError(`hestSeconds[${i}] must be a finite number >= 0, found ${t}`);
+    }
+    return Math.min(Math.round(t), budget);
+  });
+  return [...new Set([...times, budget])].sort((a, b) => a - b);
+}
+
+/**
  * Why the peer cannot run with this Python (the import error of torch or of one of the other
  * modules NDT's driver needs), or `undefined` when it can.
  *
