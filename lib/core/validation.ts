@@ -90,6 +90,29 @@ export function boolOption(what: string, name: string, v: unknown): boolean {
 }
 
 /**
+ * Return `v` if it is one of `choices`; else throw a `TypeError`
+ * `<label> must be "a", "b" or "c", found …`. `label` is the whole subject of the message, e.g.
+ * `train option "kernels"`.
+ *
+ * @example
+ * ```ts ignore
+ * choiceOption('train option "kernels"', "fast", ["exact", "fast"]); // "fast"
+ * ```
+ */
+export function choiceOption<T extends string>(
+  label: string,
+  v: unknown,
+  choices: readonly T[],
+): T {
+  if (!choices.includes(v as T)) {
+    const listed = choices.map((c) => `"${c}"`);
+    const expected = `${listed.slice(0, -1).join(", ")} or ${listed[listed.length - 1]}`;
+    throw new TypeError(`${label} must be ${expected}, found ${describe(v)}`);
+  }
+  return v as T;
+}
+
+/**
  * Return `v` if it is an integer ≥ `min` (default 1); else throw `<label> must be a positive
  * integer` (or `an integer >= min`): `TypeError` for a non-number, `RangeError` for a number that
  * is not a safe integer or is below `min`. `label` is the whole subject of the message, e.g.

@@ -12,7 +12,7 @@ import type { Params } from "../core/tree.ts";
 import type { Mode } from "../nn/types.ts";
 import { type MaskingOptions, resolveMasking } from "./masking.ts";
 import type { TrainState } from "./train_state.ts";
-import { describe } from "../core/validation.ts";
+import { choiceOption, describe } from "../core/validation.ts";
 import {
   type DiagnosticsOptions,
   type DiagnosticsRecord,
@@ -214,21 +214,16 @@ export const CODE_ONLY_TRAIN_OPTIONS: readonly string[] = [
   "seed",
 ];
 
-/** `opts[name]` checked by `ok`, or `dflt` when it is absent; `null` is not absent. */
 /** `value` if it is one of `choices` (or undefined); otherwise a TypeError naming the option. */
 function checkChoice<T extends string>(
   name: string,
   value: unknown,
   choices: readonly T[],
 ): T | undefined {
-  if (value !== undefined && !choices.includes(value as T)) {
-    const listed = choices.map((c) => `"${c}"`);
-    const expected = `${listed.slice(0, -1).join(", ")} or ${listed[listed.length - 1]}`;
-    throw new TypeError(`train option "${name}" must be ${expected}, found ${describe(value)}`);
-  }
-  return value as T | undefined;
+  return value === undefined ? undefined : choiceOption(`train option "${name}"`, value, choices);
 }
 
+/** `opts[name]` checked by `ok`, or `dflt` when it is absent; `null` is not absent. */
 function checkNum(
   opts: TrainOptions,
   name: keyof TrainOptions,
