@@ -1,7 +1,8 @@
 // The standard-first schedule (train option standardFirstFraction): the modes and step counts of
 // each step, a learning-rate schedule per part, a fresh best, patience ending the first part (the
 // second then starts from its best) and stopping the run only in the second part, the option's
-// checks, and a resume at the boundary of the two parts.
+// checks, the second part's peak lr (secondPartLrScale), and a resume at the boundary of the two
+// parts.
 import assert from "node:assert/strict";
 import { useBackend } from "../lib/core/backend.ts";
 import { disposeTree, type Params } from "../lib/core/tree.ts";
@@ -163,6 +164,58 @@ Deno.test("train option standardFirstFraction: modes, a learning-rate schedule p
   assert.deepEqual(modes, ["standard", "spiking"]);
   assert.equal("standardFirstFraction" in resolveTrainOptions({}), false);
   assert.equal(checkTrainOverrides({ standardFirstFraction: 0.5 }), undefined);
+});
+
+Deno.test("train option secondPartLrScale: the second part's peak lr is that fraction of lr, also when patience moved the part's start", async () => {
+  const model = transformerFor(ds, tiny, { kind: "hybrid" });
+  const lrs: number[] = [];
+  const res = await train(model, ds, {
+    steps: 10,
+    standardFirstFraction: 0.4,
+    secondPartLrScale: 0.25,
+    batchSize: 4,
+    lr: 1e-2,
+    warmupFraction: 0.25,
+    evalEvery: 5,
+    patience: 0,
+    modeSchedule: "alternate",
+    onStep: (i) => lrs.push(i.lr),
+  });
+  disposeTree(res.params);
+  const cos = (s: number, w: number, n: number, peak: number) =>
+    s < w ? peak * s / w : 0.5 * peak * (1 + Math.cos(Math.PI * Math.min(1, (s - w) / (n - w))));
+  // part 1 (4 steps) at the full lr, part 2 (6 steps, warm-up 2) at a quarter of it: its peak
+  // (step 6) is 2.5e-3
+  const want = [0, 1, 2, 3].map((s) => cos(s, 1, 4, 1e-2)).concat(
+    [0, 1, 2, 3, 4, 5].map((s) => cos(s, 2, 6, 2.5e-3)),
+  );
+  lrs.forEach((lr, i) => assert.ok(Math.abs(lr - want[i]) < 1e-12, `lr at step ${i}: ${lr}`));
+  assert.ok(Math.abs(lrs[6] - 2.5e-3) < 1e-12);
+  // when patience ends part 1 early, part 2 is planned again over the steps left, at the scale
+  const one = transformerFor(ds, { ...tiny, nLayers: 1 }, { kind: "hybrid" });
+  const jumpyLr: number[] = [];
+  const jumpy = await train(one, ds, {
+    ...JUMPY,
+    secondPartLrScale: 0.5,
+    onStep: (i) => jumpyLr.push(i.lr),
+  });
+  disposeTree(jumpy.params);
+  assert.equal(jumpy.standardFirst, 3);
+  assert.ok(Math.abs(jumpyLr[4] - cos(1, 2, 7, 0.3 * 0.5)) < 1e-12, `lr at step 4: ${jumpyLr[4]}`);
+  // checks: a range, and a second part to scale
+  assert.throws(
+    () => resolveTrainOptions({ standardFirstFraction: 0.5, secondPartLrScale: 0 }),
+    /"secondPartLrScale" must be in \(0, 10\], found 0/,
+  );
+  assert.throws(
+    () => resolveTrainOptions({ secondPartLrScale: 0.5 }),
+    /"secondPartLrScale" needs "standardFirstFraction" > 0 \(a second part\), found standardFirstFraction unset/,
+  );
+  assert.equal("secondPartLrScale" in resolveTrainOptions({}), false);
+  assert.equal(
+    checkTrainOverrides({ standardFirstFraction: 0.5, secondPartLrScale: 0.25 }),
+    undefined,
+  );
 });
 
 Deno.test("resume: at the boundary of standardFirstFraction's two parts, the run ends as uninterrupted", async () => {

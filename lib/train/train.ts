@@ -458,14 +458,14 @@ async function trainResolved(
   };
   // one warm-up and cosine decay over each part of the run (standardFirstFraction splits it); the
   // first part's is planned over its full length, the second's over the steps it actually has
-  const part = (n: number) => ({
+  const part = (n: number, scale = 1) => ({
     totalSteps: n,
     warmupSteps: Math.round(o.warmupFraction * n),
-    peakLr: o.lr,
+    peakLr: o.lr * scale,
     minLr: o.minLr,
   });
   const part1 = part(plannedFirst);
-  let part2 = part(o.steps - first);
+  let part2 = part(o.steps - first, o.secondPartLrScale);
   const schedule = (step: number) =>
     step < first ? cosineWarmup(step, part1) : cosineWarmup(step - first, part2);
   const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
@@ -665,7 +665,7 @@ async function trainResolved(
           // part has the steps left (its schedule is planned over them)
           first = step + 1;
           shape.standardFirst = first;
-          part2 = part(o.steps - first);
+          part2 = part(o.steps - first, o.secondPartLrScale);
         }
       }
     }

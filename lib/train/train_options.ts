@@ -95,6 +95,14 @@ export interface TrainOptions {
    */
   standardFirstEarlyEnd?: "best" | "restart";
   /**
+   * Peak learning rate of the second part (after `standardFirstFraction`'s standard steps) as a
+   * fraction of `lr` (default 1: the second part warms up to `lr` again). Below 1, the parameters
+   * the standard mode reached are fine-tuned rather than shaken: at the full `lr` the standard mode
+   * lost 0.04 validation co-bps at the switch and took most of the second part to regain it
+   * (docs/ndt_comparison.md). Needs `standardFirstFraction` > 0.
+   */
+  secondPartLrScale?: number;
+  /**
    * Weight λ of the cross-mode distillation term in spiking-mode steps (default 0 = off). With
    * λ > 0, a spiking step adds λ · mean over all bins and neurons of the Poisson KL divergence
    * KL(Poisson(r_std) ‖ Poisson(r_spk)) = r_std·(log r_std − log r_spk) − r_std + r_spk, where
@@ -184,6 +192,7 @@ const TRAIN_KEYS = [
   "standardPerSpiking",
   "standardFirstFraction",
   "standardFirstEarlyEnd",
+  "secondPartLrScale",
   "distill",
   "remat",
   "kernels",
@@ -259,6 +268,7 @@ export type ResolvedTrainOptions =
       | "standardPerSpiking"
       | "standardFirstFraction"
       | "standardFirstEarlyEnd"
+      | "secondPartLrScale"
       | "kernels"
     >
   >
@@ -299,6 +309,13 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
     if (v === null) {
       throw new TypeError(`masking option "${k}" must be set or left out, found null`);
     }
+  }
+  // a scale with no second part would be silently ignored
+  if (opts.secondPartLrScale !== undefined && !((opts.standardFirstFraction ?? 0) > 0)) {
+    throw new RangeError(
+      `train option "secondPartLrScale" needs "standardFirstFraction" > 0 (a second part), found ` +
+        `standardFirstFraction ${opts.standardFirstFraction ?? "unset"}`,
+    );
   }
   return {
     ...opts,
@@ -355,6 +372,16 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
         "best",
         "restart",
       ]),
+    }),
+    // left out when absent, like standardPerSpiking
+    ...(opts.secondPartLrScale === undefined ? {} : {
+      secondPartLrScale: checkNum(
+        opts,
+        "secondPartLrScale",
+        1,
+        (x) => x > 0 && x <= 10,
+        "in (0, 10]",
+      ),
     }),
     distill: checkNum(opts, "distill", 0, (x) => x >= 0 && x < 1e6, ">= 0 (and < 1e6)"),
     remat: (() => {
