@@ -311,14 +311,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
       throw new TypeError(`masking option "${k}" must be set or left out, found null`);
     }
   }
-  // a scale with no second part would be silently ignored
-  if (opts.secondPartLrScale !== undefined && !((opts.standardFirstFraction ?? 0) > 0)) {
-    throw new RangeError(
-      `train option "secondPartLrScale" needs "standardFirstFraction" > 0 (a second part), found ` +
-        `standardFirstFraction ${opts.standardFirstFraction ?? "unset"}`,
-    );
-  }
-  return {
+  const resolved: ResolvedTrainOptions = {
     ...opts,
     steps: checkNum(
       opts,
@@ -409,6 +402,15 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
       ? {}
       : { diagnostics: resolveDiagnosticsOptions(opts.diagnostics) }),
   };
+  // after the options' own checks, so a bad standardFirstFraction is reported as such; a scale
+  // with no second part would be silently ignored
+  if (resolved.secondPartLrScale !== undefined && !((resolved.standardFirstFraction ?? 0) > 0)) {
+    throw new RangeError(
+      `train option "secondPartLrScale" needs "standardFirstFraction" > 0 (a second part), found ` +
+        `standardFirstFraction ${resolved.standardFirstFraction ?? "unset"}`,
+    );
+  }
+  return resolved;
 }
 
 /**
