@@ -14,8 +14,8 @@
  */
 import { tf } from "../core/backend.ts";
 import { kernelThreads } from "../../kernels/threads.ts";
-import { encodeSafetensors, loadCheckpoint } from "../train/checkpoint.ts";
-import { removeStaleTemps, writeFileAtomic } from "../core/io.ts";
+import { loadCheckpoint } from "../train/checkpoint.ts";
+import { removeStaleTemps } from "../core/io.ts";
 import {
   existingRunFiles,
   metricsFileName,
@@ -29,11 +29,15 @@ import { writeJsonAtomic } from "../core/io.ts";
 import { loadDataset, type LoadOptions } from "../data/load.ts";
 import { lorenzDataset, type LorenzOptions } from "../data/lorenz.ts";
 import { type EvalResult, evaluate } from "../eval/evaluate.ts";
-import type { RatePredictions } from "../data/dataset.ts";
 import type { SpikeStatsCollector } from "../model/blocks.ts";
 import type { Mode } from "../nn/types.ts";
-import { unknownTestTargets, writeNlbSubmission } from "../data/nlb.ts";
-import { writeNpy } from "../data/npy.ts";
+import { unknownTestTargets } from "../data/nlb.ts";
+import {
+  nlbSubmissionName,
+  type RunExports,
+  writePredictions,
+  writeRunExports,
+} from "./run_exports.ts";
 import { type ModelPreset, type Preset, preset, transformerFor } from "./presets.ts";
 export { formatResults } from "./results_table.ts";
 import { predict } from "../train/predict.ts";
@@ -50,6 +54,13 @@ import { key } from "../core/random.ts";
 import type { Model } from "../model/hybrid.ts";
 
 export { existingRunFiles, metricsFileName, RunFolderError } from "./run_folder.ts";
+export {
+  NLB_SUBMISSION_NAMES,
+  nlbSubmissionName,
+  type RunExports,
+  writePredictions,
+  writeRunExports,
+} from "./run_exports.ts";
 
 /** Where a run's data comes from: the generated Lorenz set (with options) or a dataset file. */
 export type DataSpec =
@@ -479,113 +490,12 @@ async function runEnergy(
   }
 }
 
-/**
- * Write predictions as safetensors (`rates` `[trials, bins, neurons]`, `forwardRates`), readable
- * with `safetensors.numpy.load_file`.
- *
- * @example
- * ```ts
- * import { writePredictions } from "@hest/hest";
- * // await writePredictions("runs/demo/predictions.safetensors", preds);
- * ```
- */
-export async function writePredictions(path: string, preds: RatePredictions): Promise<void> {
-  const tensors: Params = { rates: tf.tensor(preds.rates.data, [...preds.rates.shape]) };
-  if (preds.forwardRates && preds.forwardRates.shape[1] > 0) {
-    tensors.forwardRates = tf.tensor(preds.forwardRates.data, [...preds.forwardRates.shape]);
-  }
-  const bytes = await encodeSafetensors(tensors, {
-    metadata: { units: "expected counts per bin", layout: "[trials, bins, neurons]" },
-  });
-  disposeTree(tensors);
-  await writeFileAtomic(path, bytes);
-}
-
-/** Extra files a run's predictions are written to (besides `predictions.safetensors`). */
-export interface RunExports {
-  /** NLB submission HDF5 (`{name}/{train,eval}_rates_{heldin,heldout}[_forward]`). */
-  nlbSubmission?: string;
-  /** Group name in the submission (default: the data's NLB dataset name; see {@linkcode nlbSubmissionName}). */
-  nlbName?: string;
-  /** Rates `[trials, bins, neurons]` as .npy; forward rates go to `<name>_forward.npy`. */
-  npy?: string;
-  /** Which mode's predictions go into the files (default: the run's first mode). */
-  mode?: Mode;
-}
-
-/**
- * The dataset groups nlb_tools' `evaluate` scores (5-ms bins; `_20` for 20-ms bins). It skips any
- * other group without a word, so a submission under another name would score nothing.
- */
-export const NLB_SUBMISSION_NAMES: readonly string[] = [
-  "mc_maze",
-  "mc_rtt",
-  "area2_bump",
-  "dmfc_rsg",
-  "mc_maze_large",
-  "mc_maze_medium",
-  "mc_maze_small",
-].flatMap((n) => [n, `${n}_20`]);
-
-/**
- * The group name of an NLB submission of `ds`: `explicit` when given, else the NLB dataset name
- * the loaded file carries (its group, e.g. `mc_maze_small_20`) when nlb_tools scores it; anything
- * else is refused, saying to pass a name.
- *
- * @example
- * ```ts
- * import { lorenzDataset, nlbSubmissionName } from "@hest/hest";
- * nlbSubmissionName(lorenzDataset({ conditions: 2 }), "mc_maze_small"); // "mc_maze_small"
- * ```
- */
-export function nlbSubmissionName(ds: SpikeDataset, explicit?: string): string {
-  if (explicit !== undefined) return explicit;
-  const nlb = ds.meta.nlb as { name?: unknown } | undefined;
-  const found = typeof nlb?.name === "string" ? nlb.name : undefined;
-  if (found !== undefined && NLB_SUBMISSION_NAMES.includes(found)) return found;
-  throw new DatasetError(
-    `NLB submission of ${ds.meta.source ?? ds.name}: ` +
-      (found === undefined
-        ? "the data carry no NLB dataset name"
-        : `its group "${found}" is not an NLB dataset name`) +
-      `, and nlb_tools' evaluate scores only ${NLB_SUBMISSION_NAMES.join(", ")}; ` +
-      `give the name (--nlb-name / nlbName)`,
-  );
-}
-
 /** Options of {@linkcode evaluateRun}. */
 export interface EvaluateRunOptions extends RunExports {
   /** Split to score (default test; val when the file has no held-out counts for the test trials). */
   split?: "train" | "val" | "test";
   /** Data to evaluate on instead of the run's own data spec (same neurons and bins). */
   data?: DataSpec;
-}
-
-/**
- * Write a run's predictions to the extra files `exports` names (each atomically).
- *
- * @example
- * ```ts
- * import { lorenzDataset, writeRunExports } from "@hest/hest";
- * const ds = lorenzDataset({ conditions: 2 });
- * await writeRunExports({ rates: ds.trueRates! }, ds, { npy: "/tmp/rates.npy" });
- * ```
- */
-export async function writeRunExports(
-  preds: RatePredictions,
-  ds: SpikeDataset,
-  exports: RunExports,
-): Promise<void> {
-  if (exports.nlbSubmission) {
-    const name = nlbSubmissionName(ds, exports.nlbName);
-    await writeNlbSubmission(exports.nlbSubmission, preds, ds, { name });
-  }
-  if (exports.npy) {
-    await writeNpy(exports.npy, preds.rates);
-    if (preds.forwardRates && preds.forwardRates.shape[1] > 0) {
-      await writeNpy(exports.npy.replace(/(\.npy)?$/, "_forward.npy"), preds.forwardRates);
-    }
-  }
 }
 
 /**
