@@ -2,11 +2,12 @@
  * Re-evaluate a run folder written by `deno task train` or `deno task demo`.
  *
  *     deno task eval --run DIR [--split test|val|train] [--data PATH] [--nlb-submission FILE.h5]
- *                    [--nlb-name NAME] [--npy FILE.npy] [--backend B]
+ *                    [--nlb-name NAME] [--npy FILE.npy] [--mode M] [--timesteps N] [--backend B]
  *
  * The metrics go to the run's `metrics.json` for the default or test split and to
  * `metrics_val.json` / `metrics_train.json` for `--split val|train`, so scoring another split
- * never replaces the run's own metrics; the last line names the files written. Exit codes: see
+ * never replaces the run's own metrics; `--timesteps N` (the spiking mode at N SNN timesteps)
+ * adds `_tN` to the metrics and predictions files. The last line names the files written. Exit codes: see
  * `scripts/_cli.ts`.
  *
  * @module
@@ -22,6 +23,7 @@ import {
   checkDataFile,
   dataSpecFromFlag,
   InputError,
+  intFlag,
   parseFlags,
   readJson,
   runMain,
@@ -46,6 +48,10 @@ const USAGE = `usage: deno task eval --run DIR [options]
                        FILE_forward.npy)
   --mode M             standard | spiking: whose rates go into --nlb-submission and --npy
                        (default: the run's first mode, standard for hybrid runs)
+  --timesteps N        run the spiking mode with N SNN timesteps instead of the trained ones
+                       (the weights do not depend on T; energy grows with it); writes
+                       metrics_tN.json (metrics_<split>_tN.json) and predictions*_tN.safetensors,
+                       leaving the run's own files as they are
   --backend B          wasm | webgpu | cpu (default wasm)
   -h, --help           this text`;
 
@@ -58,6 +64,7 @@ await runMain(USAGE, async () => {
     "nlb-name": { type: "string" },
     npy: { type: "string" },
     mode: { type: "string" },
+    timesteps: { type: "string" },
     backend: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
@@ -94,6 +101,7 @@ await runMain(USAGE, async () => {
   if (f.mode !== undefined && f["nlb-submission"] === undefined && f.npy === undefined) {
     throw new UsageError("--mode selects the rates of --nlb-submission / --npy; give one of them");
   }
+  const timesteps = intFlag("timesteps", f.timesteps, 1);
   await selectBackend(f.backend);
   const metrics = await evaluateRun(f.run, {
     mode: f.mode as Mode | undefined,
@@ -102,12 +110,15 @@ await runMain(USAGE, async () => {
     nlbSubmission: f["nlb-submission"],
     nlbName: f["nlb-name"],
     npy: f.npy,
+    timesteps,
   });
   console.log(formatResults(metrics.results));
+  if (timesteps !== undefined) console.log(`\nspiking mode run at ${timesteps} SNN timesteps`);
+  const suffix = timesteps === undefined ? "" : `_t${timesteps}`;
   const written = [
-    `${f.run}/${metricsFileName(split as "train" | "val" | "test" | undefined)}`,
+    `${f.run}/${metricsFileName(split as "train" | "val" | "test" | undefined, { timesteps })}`,
     ...metrics.results.map((r, i) =>
-      `${f.run}/${i === 0 ? "predictions.safetensors" : `predictions_${r.mode}.safetensors`}`
+      `${f.run}/${i === 0 ? "predictions" : `predictions_${r.mode}`}${suffix}.safetensors`
     ),
     ...[f["nlb-submission"], f.npy].filter((x) => x !== undefined),
   ];

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { type tf, useBackend } from "../lib/core/backend.ts";
 import { parseNpy } from "../lib/data/npy.ts";
 import { decodeSafetensors } from "../lib/train/checkpoint.ts";
-import { evaluateRun, loadRun, trainRun } from "../lib/experiments/run.ts";
+import { evaluateRun, loadRun, metricsFileName, trainRun } from "../lib/experiments/run.ts";
+import { removeRunOutputs } from "../lib/experiments/run_folder.ts";
 import { preset } from "../lib/experiments/presets.ts";
 import { disposeTree } from "../lib/core/tree.ts";
 import { runScript } from "./_script_util.ts";
@@ -116,6 +117,87 @@ Deno.test("a saved run is rebuilt from the preset its config.json saved, not the
     assert.equal((loaded.model.config as { norm?: string }).norm, "trial");
     disposeTree(loaded.params);
     assert.notEqual(await spiking(), asSaved, "the saved preset's norm was ignored");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("eval timesteps: the spiking mode at other SNN timesteps, in files of their own, equals the run rebuilt at that T", async () => {
+  await useBackend("wasm");
+  const dir = await Deno.makeTempDir();
+  try {
+    await trainTinyHybrid(`${dir}/hyb`, 4);
+    const trained = await evaluateRun(`${dir}/hyb`, { split: "val" });
+    const own = await Deno.readFile(`${dir}/hyb/metrics.json`);
+    const t2 = await evaluateRun(`${dir}/hyb`, { split: "val", timesteps: 2 });
+    // the run's own files are left as they were
+    assert.deepEqual(await Deno.readFile(`${dir}/hyb/metrics.json`), own);
+    const onDisk = JSON.parse(await Deno.readTextFile(`${dir}/hyb/metrics_val_t2.json`));
+    assert.deepEqual(onDisk.results, JSON.parse(JSON.stringify(t2.results)));
+    const row = (m: typeof t2, mode: string) => m.results.find((r) => r.mode === mode)!;
+    // the standard mode has no timesteps; the spiking row says which it ran with
+    assert.deepEqual(
+      { ...row(t2, "standard"), energy: undefined },
+      { ...row(trained, "standard"), energy: undefined },
+    );
+    assert.equal(row(t2, "spiking").timesteps, 2);
+    assert.equal(row(trained, "spiking").timesteps, undefined);
+    assert.notEqual(row(t2, "spiking").coBps, row(trained, "spiking").coBps);
+    // half the timesteps, fewer synaptic operations
+    assert.ok(row(t2, "spiking").energy!.acs < row(trained, "spiking").energy!.acs);
+    // the same predictions as the run's config edited to T = 2 and evaluated the plain way
+    await Deno.mkdir(`${dir}/edited`);
+    await Deno.copyFile(
+      `${dir}/hyb/checkpoint.safetensors`,
+      `${dir}/edited/checkpoint.safetensors`,
+    );
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/hyb/config.json`));
+    cfg.model = { ...cfg.model, timesteps: 2 };
+    await Deno.writeTextFile(`${dir}/edited/config.json`, JSON.stringify(cfg));
+    const edited = await evaluateRun(`${dir}/edited`, { split: "val" });
+    assert.equal(row(edited, "spiking").coBps, row(t2, "spiking").coBps);
+    assert.deepEqual(
+      await Deno.readFile(`${dir}/hyb/predictions_spiking_t2.safetensors`),
+      await Deno.readFile(`${dir}/edited/predictions_spiking.safetensors`),
+    );
+    assert.equal(metricsFileName("test", { timesteps: 8 }), "metrics_t8.json");
+
+    const cli = await runScript("eval.ts", ["--run", `${dir}/hyb`, "--timesteps", "3"]);
+    assert.equal(cli.code, 0, cli.err);
+    assert.match(cli.out, /spiking mode run at 3 SNN timesteps/);
+    assert.match(
+      cli.out,
+      /metrics_t3\.json, .*predictions_t3\.safetensors, .*predictions_spiking_t3\.safetensors/,
+    );
+    assert.equal(
+      JSON.parse(await Deno.readTextFile(`${dir}/hyb/metrics_t3.json`)).results[1].timesteps,
+      3,
+    );
+    for (const bad of ["0", "2.5", "x"]) {
+      const r = await runScript("eval.ts", ["--run", `${dir}/hyb`, "--timesteps", bad]);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, new RegExp(`--timesteps must be an integer >= 1, found "${bad}"`));
+    }
+    await assert.rejects(
+      evaluateRun(`${dir}/hyb`, { timesteps: 0 }),
+      /evaluateRun option "timesteps" must be a positive integer, found 0/,
+    );
+    // a run replaced by another takes its evaluations at other timesteps with it
+    await removeRunOutputs(`${dir}/hyb`);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/hyb`)].map((e) => e.name), []);
+
+    await trainRun({
+      data: lorenz,
+      preset: "tiny",
+      train: { steps: 2, evalEvery: 2, batchSize: 8 },
+      seed: 0,
+      backend: "wasm",
+    }, { outDir: `${dir}/std` });
+    await assert.rejects(
+      evaluateRun(`${dir}/std`, { timesteps: 8 }),
+      /timesteps set the spiking mode's SNN timesteps, but the run was trained in standard mode only/,
+    );
+    await assert.rejects(Deno.stat(`${dir}/std/metrics_t8.json`));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

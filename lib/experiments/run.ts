@@ -5,10 +5,11 @@
  * A run folder holds `config.json` (data spec, preset, overrides, seed, backend, versions),
  * `checkpoint.safetensors` (best parameters), `state.safetensors` (to resume), `log.jsonl`,
  * `predictions.safetensors` (rates of every trial, expected counts per bin) and `metrics.json`
- * (the default split; an evaluation of another split writes `metrics_<split>.json`). Every file
- * is written atomically, and temporary files an interrupted write left behind are removed when
- * the folder is opened again. A folder that cannot be used as asked (it already holds a run, it
- * has nothing to resume, its checkpoint does not fit) is a {@linkcode RunFolderError}.
+ * (the default split; an evaluation of another split writes `metrics_<split>.json`, one at other
+ * SNN timesteps than the trained ones adds `_t<T>`). Every file is written atomically, and
+ * temporary files an interrupted write left behind are removed when the folder is opened again.
+ * A folder that cannot be used as asked (it already holds a run, it has nothing to resume, its
+ * checkpoint does not fit) is a {@linkcode RunFolderError}.
  *
  * @module
  */
@@ -21,6 +22,7 @@ import {
   metricsFileName,
   removeRunOutputs,
   RunFolderError,
+  timestepsSuffix,
 } from "./run_folder.ts";
 import { DatasetError, type SpikeDataset, take3d } from "../data/dataset.ts";
 import { energyReport } from "../eval/energy.ts";
@@ -51,9 +53,15 @@ import {
 } from "../train/train_state.ts";
 import { countParams, disposeTree, flatten, type Params } from "../core/tree.ts";
 import { key } from "../core/random.ts";
+import { positiveInt } from "../core/validation.ts";
 import type { Model } from "../model/hybrid.ts";
 
-export { existingRunFiles, metricsFileName, RunFolderError } from "./run_folder.ts";
+export {
+  existingRunFiles,
+  metricsFileName,
+  type MetricsFileNameOptions,
+  RunFolderError,
+} from "./run_folder.ts";
 export {
   NLB_SUBMISSION_NAMES,
   nlbSubmissionName,
@@ -132,6 +140,11 @@ export interface ResultRow extends EvalResult {
   trainThreads?: number;
   /** Estimated inference energy per trial of the evaluated split (see lib/eval/energy.ts). */
   energy?: RunEnergy;
+  /**
+   * SNN timesteps the spiking mode ran with, on spiking rows evaluated at other timesteps than
+   * the trained ones (`evaluateRun`'s `timesteps`); absent otherwise (the run's config has them).
+   */
+  timesteps?: number;
 }
 
 /** Energy of a run's inference, per trial (from {@linkcode energyReport}). */
@@ -386,6 +399,8 @@ async function writeRunOutputs(
     metricsFile: string;
     extra?: Partial<ResultRow>;
     exports?: RunExports;
+    /** Spiking-mode timesteps other than the trained ones (names the predictions files). */
+    timesteps?: number;
   },
 ): Promise<MetricsFile> {
   const model = modelFor(cfg, ds);
@@ -422,8 +437,9 @@ async function writeRunOutputs(
       mode,
       stats: mode === "spiking" ? stats : undefined,
     });
-    if (mode === modes[0]) await writePredictions(`${dir}/predictions.safetensors`, preds);
-    else await writePredictions(`${dir}/predictions_${mode}.safetensors`, preds);
+    const suffix = timestepsSuffix(opts.timesteps);
+    const name = mode === modes[0] ? "predictions" : `predictions_${mode}`;
+    await writePredictions(`${dir}/${name}${suffix}.safetensors`, preds);
     if (mode === exportMode) await writeRunExports(preds, ds, opts.exports ?? {});
     const ev = await evaluate(preds, ds, { split, onWarning: () => {} });
     if (split === "test" && unknown.forward) delete ev.fpBps; // forward targets not in the file
@@ -435,6 +451,7 @@ async function writeRunOutputs(
       ...(opts.extra ?? {}),
     };
     row.energy = await runEnergy(model, params, ds, split, mode);
+    if (mode === "spiking" && opts.timesteps !== undefined) row.timesteps = opts.timesteps;
     if (mode === "spiking") {
       const acc = new Map<string, { spikes: number; n: number }>();
       for (const { name, sum, n } of pending) {
@@ -496,26 +513,39 @@ export interface EvaluateRunOptions extends RunExports {
   split?: "train" | "val" | "test";
   /** Data to evaluate on instead of the run's own data spec (same neurons and bins). */
   data?: DataSpec;
+  /**
+   * Run the spiking mode with this many SNN timesteps instead of the trained ones (the weights do
+   * not depend on T; more timesteps cost proportionally more operations). The metrics go to
+   * `metrics_t<T>.json` (`metrics_<split>_t<T>.json`) and the predictions to
+   * `predictions*_t<T>.safetensors`, so the run's own files stay as they are; the spiking row
+   * records `timesteps`. Needs a run with a spiking mode.
+   */
+  timesteps?: number;
 }
 
 /**
  * Re-evaluate a run folder: rebuild its data and model from `config.json`, load the checkpoint,
  * predict, evaluate and rewrite `predictions.safetensors` and the metrics file of the split
  * ({@linkcode metricsFileName}: `metrics.json` for the default or test split,
- * `metrics_val.json` / `metrics_train.json` otherwise). A folder whose config or checkpoint
- * cannot be read or does not fit is a {@linkcode RunFolderError}, a data file that cannot be
- * loaded a `DatasetError`.
+ * `metrics_val.json` / `metrics_train.json` otherwise; `timesteps` adds `_t<T>` to the metrics
+ * and predictions files). A folder whose config or checkpoint cannot be read or does not fit is a
+ * {@linkcode RunFolderError}, a data file that cannot be loaded a `DatasetError`.
  *
  * @example
  * ```ts
  * import { evaluateRun } from "@hest/hest";
  * const metrics = await evaluateRun("runs/demo");
+ * // the spiking mode at 8 SNN timesteps, on the validation split: runs/demo/metrics_val_t8.json
+ * const t8 = await evaluateRun("runs/demo", { split: "val", timesteps: 8 });
  * ```
  */
 export async function evaluateRun(
   dir: string,
   opts: EvaluateRunOptions = {},
 ): Promise<MetricsFile> {
+  const T = opts.timesteps === undefined
+    ? undefined
+    : positiveInt('evaluateRun option "timesteps"', opts.timesteps);
   let run: LoadedRun;
   try {
     run = await loadRun(dir, { data: opts.data });
@@ -523,8 +553,18 @@ export async function evaluateRun(
     if (err instanceof DatasetError) throw err;
     throw new RunFolderError((err as Error).message, { cause: err });
   }
-  const { config: cfg, dataset: ds, params } = run;
+  const { dataset: ds, params } = run;
+  let cfg = run.config;
   try {
+    if (T !== undefined) {
+      if (!runModes(cfg).includes("spiking")) {
+        throw new RunFolderError(
+          `${dir}: timesteps set the spiking mode's SNN timesteps, but the run was trained in ` +
+            `${runModes(cfg).join(" and ")} mode only`,
+        );
+      }
+      cfg = { ...cfg, model: { ...(cfg.model ?? {}), timesteps: T } };
+    }
     await removeStaleTemps(dir);
     let previous: Partial<ResultRow> = {};
     try {
@@ -540,9 +580,10 @@ export async function evaluateRun(
     }
     return await writeRunOutputs(dir, cfg, ds, params, {
       split: opts.split,
-      metricsFile: metricsFileName(opts.split),
+      metricsFile: metricsFileName(opts.split, { timesteps: T }),
       extra: previous,
       exports: opts,
+      timesteps: T,
     });
   } finally {
     disposeTree(params);

@@ -36,7 +36,7 @@ const RUN_MARKERS = ["config.json", "checkpoint.safetensors", "state.safetensors
 
 /** Every file a run writes into its folder (removed when a run replaces another). */
 const RUN_OUTPUT =
-  /^(config\.json|checkpoint\.safetensors|state\.safetensors|log\.jsonl|metrics(_[a-z]+)?\.json|predictions(_[a-z]+)?\.safetensors)$/;
+  /^(config\.json|checkpoint\.safetensors|state\.safetensors|log\.jsonl|metrics(_[a-z]+)?(_t\d+)?\.json|predictions(_[a-z]+)?(_t\d+)?\.safetensors)$/;
 
 /**
  * The files that make `dir` a run folder (`config.json`, `checkpoint.safetensors`,
@@ -74,20 +74,48 @@ export async function existingRunFiles(dir: string): Promise<string[]> {
   return found;
 }
 
+/** Options of {@linkcode metricsFileName}. */
+export interface MetricsFileNameOptions {
+  /**
+   * SNN timesteps the evaluation ran the spiking mode with, when not the trained ones
+   * (`evaluateRun`'s `timesteps`): the name gains `_t<T>`.
+   */
+  timesteps?: number;
+}
+
 /**
  * The file an evaluation of `split` writes its metrics to: `metrics.json` for the default split
  * (`undefined`: test, or val for data without held-out test counts) and for `"test"`,
  * `metrics_<split>.json` for `"val"` and `"train"`, so scoring another split never replaces the
- * run's own metrics.
+ * run's own metrics. An evaluation at other timesteps than the trained ones adds `_t<T>`
+ * (`metrics_t8.json`, `metrics_val_t8.json`).
  *
  * @example
  * ```ts
  * import { metricsFileName } from "@hest/hest";
  * metricsFileName("val"); // "metrics_val.json"
+ * metricsFileName("test", { timesteps: 8 }); // "metrics_t8.json"
  * ```
  */
-export function metricsFileName(split?: "train" | "val" | "test"): string {
-  return split === undefined || split === "test" ? "metrics.json" : `metrics_${split}.json`;
+export function metricsFileName(
+  split?: "train" | "val" | "test",
+  opts: MetricsFileNameOptions = {},
+): string {
+  const base = split === undefined || split === "test" ? "metrics" : `metrics_${split}`;
+  return `${base}${timestepsSuffix(opts.timesteps)}.json`;
+}
+
+/**
+ * `_t<T>` for an evaluation at `timesteps`, `""` without: the suffix of the metrics and
+ * predictions files such an evaluation writes. Internal to `run.ts`, not exported from `mod.ts`.
+ *
+ * @example
+ * ```ts ignore
+ * timestepsSuffix(8); // "_t8"
+ * ```
+ */
+export function timestepsSuffix(timesteps?: number): string {
+  return timesteps === undefined ? "" : `_t${timesteps}`;
 }
 
 /**
