@@ -7,8 +7,8 @@
  * The metrics go to the run's `metrics.json` for the default or test split and to
  * `metrics_val.json` / `metrics_train.json` for `--split val|train`, so scoring another split
  * never replaces the run's own metrics; `--timesteps N` (the spiking mode at N SNN timesteps)
- * adds `_tN` to the metrics and predictions files. The last line names the files written. Exit codes: see
- * `scripts/_cli.ts`.
+ * adds `_tN` to the metrics and predictions files. The last line names the files written. Exit
+ * codes: see `scripts/_cli.ts`.
  *
  * @module
  */
@@ -18,6 +18,7 @@ import {
   formatResults,
   metricsFileName,
 } from "../lib/experiments/run.ts";
+import { timestepsSuffix } from "../lib/experiments/run_folder.ts";
 import type { Mode } from "../lib/nn/types.ts";
 import {
   checkDataFile,
@@ -114,7 +115,7 @@ await runMain(USAGE, async () => {
   });
   console.log(formatResults(metrics.results));
   if (timesteps !== undefined) console.log(`\nspiking mode run at ${timesteps} SNN timesteps`);
-  const suffix = timesteps === undefined ? "" : `_t${timesteps}`;
+  const suffix = timestepsSuffix(timesteps);
   const written = [
     `${f.run}/${metricsFileName(split as "train" | "val" | "test" | undefined, { timesteps })}`,
     ...metrics.results.map((r, i) =>
