@@ -30,6 +30,17 @@ async function trainTinyHybrid(outDir: string, steps: number): Promise<void> {
   }, { outDir });
 }
 
+/** A 2-step run of the standard-only `tiny` preset in `outDir`. */
+async function trainTinyStandard(outDir: string): Promise<void> {
+  await trainRun({
+    data: lorenz,
+    preset: "tiny",
+    train: { steps: 2, evalEvery: 2, batchSize: 8 },
+    seed: 0,
+    backend: "wasm",
+  }, { outDir });
+}
+
 async function npyRates(path: string): Promise<Float64Array> {
   const a = parseNpy(await Deno.readFile(path), { file: path, key: "rates" });
   return Float64Array.from(a.data as ArrayLike<number>);
@@ -67,13 +78,7 @@ Deno.test("eval --mode: a hybrid run exports the chosen mode's rates, says which
     assert.equal(noFile.code, 2);
     assert.match(noFile.err, /--mode selects the rates of --nlb-submission \/ --npy/);
 
-    await trainRun({
-      data: lorenz,
-      preset: "tiny",
-      train: { steps: 2, evalEvery: 2, batchSize: 8 },
-      seed: 0,
-      backend: "wasm",
-    }, { outDir: `${dir}/std` });
+    await trainTinyStandard(`${dir}/std`);
     const wrong = await runScript("eval.ts", [
       "--run",
       `${dir}/std`,
@@ -186,13 +191,7 @@ Deno.test("eval timesteps: the spiking mode at other SNN timesteps, in files of 
     await removeRunOutputs(`${dir}/hyb`);
     assert.deepEqual([...Deno.readDirSync(`${dir}/hyb`)].map((e) => e.name), []);
 
-    await trainRun({
-      data: lorenz,
-      preset: "tiny",
-      train: { steps: 2, evalEvery: 2, batchSize: 8 },
-      seed: 0,
-      backend: "wasm",
-    }, { outDir: `${dir}/std` });
+    await trainTinyStandard(`${dir}/std`);
     await assert.rejects(
       evaluateRun(`${dir}/std`, { timesteps: 8 }),
       /timesteps set the spiking mode's SNN timesteps, but the run was trained in standard mode only/,
