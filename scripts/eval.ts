@@ -18,7 +18,7 @@ import {
   formatResults,
   metricsFileName,
 } from "../lib/experiments/run.ts";
-import { timestepsSuffix } from "../lib/experiments/run_folder.ts";
+import { predictionsFile } from "../lib/experiments/run_folder.ts";
 import type { Mode } from "../lib/nn/types.ts";
 import {
   checkDataFile,
@@ -115,12 +115,9 @@ await runMain(USAGE, async () => {
   });
   console.log(formatResults(metrics.results));
   if (timesteps !== undefined) console.log(`\nspiking mode run at ${timesteps} SNN timesteps`);
-  const suffix = timestepsSuffix(timesteps);
   const written = [
     `${f.run}/${metricsFileName(split as "train" | "val" | "test" | undefined, { timesteps })}`,
-    ...metrics.results.map((r, i) =>
-      `${f.run}/${i === 0 ? "predictions" : `predictions_${r.mode}`}${suffix}.safetensors`
-    ),
+    ...metrics.results.map((r) => predictionsFile(f.run!, r.mode, { metrics, timesteps })),
     ...[f["nlb-submission"], f.npy].filter((x) => x !== undefined),
   ];
   if (f.npy !== undefined && (metrics.dataset.forwardBins as number) > 0) {

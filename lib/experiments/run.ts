@@ -20,9 +20,9 @@ import { removeStaleTemps } from "../core/io.ts";
 import {
   existingRunFiles,
   metricsFileName,
+  predictionsFile,
   removeRunOutputs,
   RunFolderError,
-  timestepsSuffix,
 } from "./run_folder.ts";
 import { DatasetError, type SpikeDataset, take3d } from "../data/dataset.ts";
 import { energyReport } from "../eval/energy.ts";
@@ -426,6 +426,8 @@ async function writeRunOutputs(
   }
   // refuse a submission name before any work
   if (opts.exports?.nlbSubmission) nlbSubmissionName(ds, opts.exports.nlbName);
+  // the first mode's rates go to predictions.safetensors
+  const owner = { results: modes.map((mode) => ({ mode })) };
   for (const mode of modes) {
     const pending: { name: string; sum: tf.Tensor; n: number }[] = [];
     const stats: SpikeStatsCollector = {
@@ -437,9 +439,10 @@ async function writeRunOutputs(
       mode,
       stats: mode === "spiking" ? stats : undefined,
     });
-    const suffix = timestepsSuffix(opts.timesteps);
-    const name = mode === modes[0] ? "predictions" : `predictions_${mode}`;
-    await writePredictions(`${dir}/${name}${suffix}.safetensors`, preds);
+    await writePredictions(
+      predictionsFile(dir, mode, { metrics: owner, timesteps: opts.timesteps }),
+      preds,
+    );
     if (mode === exportMode) await writeRunExports(preds, ds, opts.exports ?? {});
     const ev = await evaluate(preds, ds, { split, onWarning: () => {} });
     if (split === "test" && unknown.forward) delete ev.fpBps; // forward targets not in the file

@@ -105,17 +105,34 @@ export function metricsFileName(
   return `${base}${timestepsSuffix(opts.timesteps)}.json`;
 }
 
+/** `_t<T>` for an evaluation at other SNN timesteps, `""` without. */
+function timestepsSuffix(timesteps?: number): string {
+  return timesteps === undefined ? "" : `_t${timesteps}`;
+}
+
+/** Options of {@linkcode predictionsFile}. */
+export interface PredictionsFileOptions {
+  /** The run's metrics: its first row's mode owns `predictions.safetensors`. */
+  metrics: { results: readonly { mode: string }[] };
+  /** SNN timesteps of an evaluation at other timesteps than the trained ones (adds `_t<T>`). */
+  timesteps?: number;
+}
+
 /**
- * `_t<T>` for an evaluation at `timesteps`, `""` without: the suffix of the metrics and
- * predictions files such an evaluation writes. Internal to `run.ts`, not exported from `mod.ts`.
+ * The predictions file of `mode` in a run folder: `predictions.safetensors` holds the run's first
+ * mode (the first row of its `metrics.json`), `predictions_<mode>.safetensors` the others; an
+ * evaluation at other SNN timesteps adds `_t<T>` (`predictions_spiking_t8.safetensors`).
  *
  * @example
- * ```ts ignore
- * timestepsSuffix(8); // "_t8"
+ * ```ts
+ * import { predictionsFile } from "@hest/hest";
+ * predictionsFile("runs/r", "spiking", { metrics: { results: [{ mode: "standard" }] } });
+ * // "runs/r/predictions_spiking.safetensors"
  * ```
  */
-export function timestepsSuffix(timesteps?: number): string {
-  return timesteps === undefined ? "" : `_t${timesteps}`;
+export function predictionsFile(dir: string, mode: string, opts: PredictionsFileOptions): string {
+  const name = opts.metrics.results[0]?.mode === mode ? "predictions" : `predictions_${mode}`;
+  return `${dir}/${name}${timestepsSuffix(opts.timesteps)}.safetensors`;
 }
 
 /**

@@ -24,6 +24,8 @@ import {
   trainRun,
 } from "./run.ts";
 import { readSweepTasks, sweepRunDir, type SweepTask } from "./sweep.ts";
+import { predictionsFile } from "./run_folder.ts";
+export { predictionsFile, type PredictionsFileOptions } from "./run_folder.ts";
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -126,27 +128,6 @@ export async function readPredictions(path: string): Promise<RatePredictions> {
   const rates = get("rates") ?? fail(`no "rates" tensor`);
   const forwardRates = get("forwardRates");
   return forwardRates ? { rates, forwardRates } : { rates };
-}
-
-/**
- * The predictions file of `mode` in a run folder: `predictions.safetensors` holds the run's first
- * mode (the first row of its `metrics.json`), `predictions_<mode>.safetensors` the others.
- *
- * @example
- * ```ts
- * import { predictionsFile } from "@hest/hest";
- * predictionsFile("runs/r", "spiking", { metrics: { results: [{ mode: "standard" }] } });
- * // "runs/r/predictions_spiking.safetensors"
- * ```
- */
-export function predictionsFile(
-  dir: string,
-  mode: string,
-  opts: { metrics: { results: readonly { mode: string }[] } },
-): string {
-  return opts.metrics.results[0]?.mode === mode
-    ? `${dir}/predictions.safetensors`
-    : `${dir}/predictions_${mode}.safetensors`;
 }
 
 /**
