@@ -77,20 +77,31 @@ function tfFlops(name: string, args: KernelArgs): number {
 const BMM_MODES = ["dense", "binaryA", "binaryB"];
 
 /** Name and FLOPs of a call into a hest kernel export (products count their FLOPs). */
-function hestOp(name: string, a: number[]): [string, number] {
+function hestOp(name: string, a: number[], byShape: boolean): [string, number] {
+  // with byShape, products are keyed by their dimensions too, e.g. `hest.bmm.dense[8x100x100x32]`
+  const dims = (...d: number[]): string => byShape ? `[${d.join("x")}]` : "";
   switch (name) {
     case "bmm": // (a, b, c, batch, M, N, K, tA, tB, mode, scratch)
-      return [`hest.bmm.${BMM_MODES[a[9]] ?? a[9]}`, 2 * a[3] * a[4] * a[5] * a[6]];
+      return [
+        `hest.bmm.${BMM_MODES[a[9]] ?? a[9]}${dims(a[3], a[4], a[5], a[6])}`,
+        2 * a[3] * a[4] * a[5] * a[6],
+      ];
     case "linear_forward": // (X, W, bias, Y, M, N, K, mode, scratch)
-      return [`hest.linear_forward.${a[7] === 1 ? "binary" : "dense"}`, 2 * a[4] * a[5] * a[6]];
+      return [
+        `hest.linear_forward.${a[7] === 1 ? "binary" : "dense"}${dims(a[4], a[5], a[6])}`,
+        2 * a[4] * a[5] * a[6],
+      ];
     case "gemm_tn": // (X, D, C, R, I, J, ldx, ldd, binary, scratch)
-      return [`hest.gemm_tn.${a[8] === 1 ? "binary" : "dense"}`, 2 * a[3] * a[4] * a[5]];
+      return [
+        `hest.gemm_tn.${a[8] === 1 ? "binary" : "dense"}${dims(a[3], a[4], a[5])}`,
+        2 * a[3] * a[4] * a[5],
+      ];
     default:
       return [`hest.${name}`, 0];
   }
 }
 
-function wrapExports(ex: KernelExports, record: Recorder): KernelExports {
+function wrapExports(ex: KernelExports, record: Recorder, byShape: boolean): KernelExports {
   const out: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(ex)) {
     if (typeof v !== "function" || name.endsWith("_scratch_floats")) {
@@ -101,7 +112,7 @@ function wrapExports(ex: KernelExports, record: Recorder): KernelExports {
     out[name] = function (...a: number[]): unknown {
       const t0 = performance.now();
       const r = fn(...a);
-      const [label, flops] = hestOp(name, a);
+      const [label, flops] = hestOp(name, a, byShape);
       record(label, performance.now() - t0, flops);
       return r;
     };
@@ -160,7 +171,7 @@ export async function profileOps<T>(
       },
     } as tf.KernelConfig);
   }
-  setKernelExportsWrapper((ex) => wrapExports(ex, record));
+  setKernelExportsWrapper((ex) => wrapExports(ex, record, opts.byShape ?? false));
   const t0 = performance.now();
   try {
     const result = await f();
