@@ -73,6 +73,8 @@ static inline float lif_step(float x, float *v, float *h, float k, float omk, fl
   return sp;
 }
 
+#include "lif_simd.h" // the four-lane forms of lif_step, lif_bwd_step and surrogate
+
 EXPORT(lif_forward)
 void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
                  float *restrict v, int T, int n, float k, float omk, float vr, float vth,
@@ -84,7 +86,16 @@ void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
       const float *xt = x + (long)t * n;
       float *st = s ? s + (long)t * n : 0;
       float *ht = h ? h + (long)t * n : 0;
-      for (int j = j0; j < j1; j++) {
+      int j = j0;
+      for (; j + 4 <= j1; j += 4) {
+        v128_t vv = wasm_v128_load(v + j), hh;
+        v128_t sp = lif_step4(wasm_v128_load(xt + j), &vv, &hh, k, omk, vr, vth, soft, decay,
+                              leakMode);
+        wasm_v128_store(v + j, vv);
+        if (s) wasm_v128_store(st + j, sp);
+        if (h) wasm_v128_store(ht + j, hh);
+      }
+      for (; j < j1; j++) {
         float hh;
         float sp = lif_step(xt[j], &v[j], &hh, k, omk, vr, vth, soft, decay, leakMode);
         if (s) st[j] = sp;
@@ -126,7 +137,15 @@ void lif_backward(const float *restrict dy, const float *restrict h, float *rest
       const float *dyt = dy + (long)t * n;
       const float *ht = h + (long)t * n;
       float *dxt = dx + (long)t * n;
-      for (int j = j0; j < j1; j++) {
+      int j = j0;
+      for (; j + 4 <= j1; j += 4) {
+        v128_t g4 = wasm_v128_load(gv + j);
+        wasm_v128_store(dxt + j, lif_bwd_step4(wasm_v128_load(dyt + j), wasm_v128_load(ht + j),
+                                               &g4, k, omk, vr, vth, soft, decay, detachReset,
+                                               detachMembrane, kind, alpha, c));
+        wasm_v128_store(gv + j, g4);
+      }
+      for (; j < j1; j++) {
         dxt[j] = lif_bwd_step(dyt[j], ht[j], &gv[j], k, omk, vr, vth, soft, decay, detachReset,
                               detachMembrane, kind, alpha, c);
       }
@@ -584,6 +603,14 @@ void spike_norm_backward(const float *restrict x, const float *restrict g,
                    scratch + (long)B * C);
 }
 
+// ((x − μ)·r)·g + bias of four channels, μ, r, g and bias per channel.
+static inline v128_t sn_affine4(const float *x, const float *m, const float *r, const float *g,
+                                const float *bias) {
+  v128_t xn = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x), wasm_v128_load(m)),
+                             wasm_v128_load(r));
+  return wasm_f32x4_add(wasm_f32x4_mul(xn, wasm_v128_load(g)), wasm_v128_load(bias));
+}
+
 // Spike norm followed by LIF: s [T, B, L, C] = LIF over T of spike_norm_forward(x), V starting
 // at vr, without storing the normalised values. The same float32 operations as the two kernels
 // one after the other, so the same spikes. mean, rstd: each trial's μ and r (B·C floats each,
@@ -603,7 +630,14 @@ void spike_norm_lif_forward(const float *restrict x, const float *restrict g,
         long off = (long)t * ldt + ((long)b * L + l) * C;
         const float *xr = x + off;
         float *sr = s + off;
-        for (int c = 0; c < C; c++) {
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+          v128_t hh, vv = wasm_v128_load(v + c);
+          wasm_v128_store(sr + c, lif_step4(sn_affine4(xr + c, m + c, r + c, g + c, bias + c),
+                                            &vv, &hh, k, omk, vr, vth, soft, decay, leakMode));
+          wasm_v128_store(v + c, vv);
+        }
+        for (; c < C; c++) {
           float y = ((xr[c] - m[c]) * r[c]) * g[c] + bias[c];
           float hh;
           sr[c] = lif_step(y, &v[c], &hh, k, omk, vr, vth, soft, decay, leakMode);
@@ -638,7 +672,15 @@ void spike_norm_lif_backward(const float *restrict x, const float *restrict g,
       for (int t = 0; t < T; t++) {
         const float *xr = x + (long)t * ldt + base;
         float *ht = h + (long)t * C;
-        for (int c = 0; c < C; c++) {
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+          v128_t hh, vv = wasm_v128_load(v + c);
+          lif_step4(sn_affine4(xr + c, m + c, r + c, g + c, bias + c), &vv, &hh, k, omk, vr, vth,
+                    soft, decay, leakMode);
+          wasm_v128_store(v + c, vv);
+          wasm_v128_store(ht + c, hh);
+        }
+        for (; c < C; c++) {
           float y = ((xr[c] - m[c]) * r[c]) * g[c] + bias[c];
           lif_step(y, &v[c], &ht[c], k, omk, vr, vth, soft, decay, leakMode);
         }
@@ -647,7 +689,15 @@ void spike_norm_lif_backward(const float *restrict x, const float *restrict g,
         const float *dr = ds + (long)t * ldt + base;
         const float *ht = h + (long)t * C;
         float *o = dx + (long)t * ldt + base;
-        for (int c = 0; c < C; c++) {
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+          v128_t g4 = wasm_v128_load(gv + c);
+          wasm_v128_store(o + c, lif_bwd_step4(wasm_v128_load(dr + c), wasm_v128_load(ht + c),
+                                               &g4, k, omk, vr, vth, soft, decay, detachReset,
+                                               detachMembrane, kind, alpha, cc));
+          wasm_v128_store(gv + c, g4);
+        }
+        for (; c < C; c++) {
           o[c] = lif_bwd_step(dr[c], ht[c], &gv[c], k, omk, vr, vth, soft, decay, detachReset,
                               detachMembrane, kind, alpha, cc);
         }
@@ -656,6 +706,8 @@ void spike_norm_lif_backward(const float *restrict x, const float *restrict g,
   }
   sn_backward_core(x, g, dx, dx, dg, db, T, B, L, C, ldt, mean, rstd, sa, ss);
 }
+
+#include "sample_norm.h" // the per-trial norm over all channels followed by the LIF
 
 // ---------------------------------------------------------------------------------------------
 // Linear-layer helper: out[n] = Σ_m dy[m, n].

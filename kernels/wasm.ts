@@ -179,6 +179,97 @@ export interface KernelExports {
     kind: number,
     alpha: number,
   ): void;
+  /**
+   * The per-trial norm over all channels with gain and bias (see kernels/sample_norm.h); writes
+   * each trial's μ and r to mean, rstd (B floats each).
+   */
+  sample_norm_forward(
+    x: number,
+    g: number,
+    bias: number,
+    y: number,
+    T: number,
+    B: number,
+    L: number,
+    C: number,
+    eps: number,
+    mean: number,
+    rstd: number,
+  ): void;
+  /** Its backward: dx, dg, db (see kernels/sample_norm.h). */
+  sample_norm_backward(
+    x: number,
+    g: number,
+    dy: number,
+    dx: number,
+    dg: number,
+    db: number,
+    T: number,
+    B: number,
+    L: number,
+    C: number,
+    mean: number,
+    rstd: number,
+    scratch: number,
+  ): void;
+  /** Scratch floats `sample_norm_backward` needs. */
+  sample_norm_backward_scratch_floats(B: number): number;
+  /**
+   * The per-trial norm over all channels, gain and bias, then LIF (see kernels/sample_norm.h);
+   * writes each trial's μ and r to mean, rstd (B floats each); v: C floats scratch.
+   */
+  sample_norm_lif_forward(
+    x: number,
+    g: number,
+    bias: number,
+    s: number,
+    T: number,
+    B: number,
+    L: number,
+    C: number,
+    ldt: number,
+    eps: number,
+    mean: number,
+    rstd: number,
+    v: number,
+    k: number,
+    omk: number,
+    vr: number,
+    vth: number,
+    soft: number,
+    decay: number,
+    leakMode: number,
+  ): void;
+  /** Its backward over the whole array: dx, dg, db (see kernels/sample_norm.h). */
+  sample_norm_lif_backward(
+    x: number,
+    g: number,
+    bias: number,
+    ds: number,
+    dx: number,
+    dg: number,
+    db: number,
+    T: number,
+    B: number,
+    L: number,
+    C: number,
+    mean: number,
+    rstd: number,
+    scratch: number,
+    k: number,
+    omk: number,
+    vr: number,
+    vth: number,
+    soft: number,
+    decay: number,
+    leakMode: number,
+    detachReset: number,
+    detachMembrane: number,
+    kind: number,
+    alpha: number,
+  ): void;
+  /** Scratch floats `sample_norm_lif_backward` needs. */
+  sample_norm_lif_backward_scratch_floats(T: number, B: number, C: number): number;
   /** Dense layer y = x · w + bias, mode 0 or 1 (see hest_kernels.c); returns bad binary entries. */
   linear_forward(
     x: number,

@@ -24,6 +24,7 @@ import {
   causalSpikeNorm,
   normaliseRunning,
   sampleSpikeNorm,
+  sampleSpikeNormLif,
   spikeNorm,
   spikeNormLif,
 } from "../snn/spike_norm.ts";
@@ -350,8 +351,9 @@ function lifSite(
 }
 
 /**
- * LIF spikes of the spike norm of `x [T, B, L, C]`: the per-trial norm fused with the LIF in
- * one kernel (`spikeNormLif`), or the causal norm then the LIF (`norm: "causal"`).
+ * LIF spikes of the spike norm of `x [T, B, L, C]`: the per-trial norm (`spikeNormLif`) or the
+ * per-trial norm over all channels (`sampleSpikeNormLif`, `norm: "sample"`) fused with the LIF
+ * in one kernel, or the causal norm then the LIF (`norm: "causal"`).
  *
  * @example
  * ```ts
@@ -376,9 +378,9 @@ export function normLif(
     ? c.lif
     : { ...c.lif, vThreshold: ctx.vThreshold };
   ctx.ops?.elementwise(`${name}.norm`, "norm", size(x));
-  if (c.norm !== "trial") return lifSite(name, branchNorm(name, p, x, c, ctx.cursor), opts, ctx);
+  if (c.norm === "causal") return lifSite(name, branchNorm(name, p, x, c, ctx.cursor), opts, ctx);
   ctx.ops?.elementwise(name, "neuron", size(x));
-  const s = spikeNormLif(p, x, opts);
+  const s = c.norm === "sample" ? sampleSpikeNormLif(p, x, opts) : spikeNormLif(p, x, opts);
   ctx.stats?.record(name, s);
   return s;
 }

@@ -18,7 +18,9 @@
  * On the wasm and cpu backends (kernels enabled, see kernels/wasm.ts) the forward and its
  * gradient run as two fused WASM SIMD kernels (kernels/hest_kernels.c `spike_norm_forward`,
  * `spike_norm_backward`); on webgpu, or with the kernels off, it is the composite TF.js path
- * below, the reference the tests compare against.
+ * below, the reference the tests compare against. The same holds for `sampleSpikeNorm` (one
+ * mean and variance per trial over all channels, kernels/sample_norm.h), and each norm followed
+ * by the LIF runs as one fused op (`spikeNormLif`, `sampleSpikeNormLif`).
  *
  * @module
  */
@@ -351,6 +353,36 @@ export function causalSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * {@linkcode sampleSpikeNorm} as one custom-gradient op (kernels/sample_norm.h): the moments, the
+ * normalisation, gain and bias in one kernel call, saving x and each trial's moments; the backward
+ * in one call. The same values bit for bit as the composite below with the spike-norm kernel.
+ */
+const sampleNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, g, b] = args as tf.Tensor[];
+  const save = args[3] as tf.GradSaveFunc;
+  const [T, B, L, C] = x.shape;
+  const y = withKernelCall((call) => {
+    const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
+    const py = call.output(x.shape);
+    const pst = call.output([2 * B]); // μ then r of every trial, for the backward pass
+    call.ex.sample_norm_forward(px, pg, pb, py, T, B, L, C, EPS, pst, pst + B * 4);
+    save([x, g, call.take(pst)]);
+    return call.take(py);
+  });
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+      withKernelCall((k) => {
+        const [qx, qg, qst, qdy] = [...saved, dy].map((t) => k.input(t));
+        const [qdx, qdg, qdb] = [k.output(x.shape), k.output([C]), k.output([C])];
+        const qs = k.scratch(k.ex.sample_norm_backward_scratch_floats(B));
+        k.ex.sample_norm_backward(qx, qg, qdy, qdx, qdg, qdb, T, B, L, C, qst, qst + B * 4, qs);
+        return [k.take(qdx), k.take(qdg), k.take(qdb)];
+      }),
+  };
+});
+
+/**
  * Per-trial normalisation of `x [T, B, L, C]` over the SNN timesteps, bins **and channels**
  * together (one mean and variance per trial), then the per-channel gain `p.g` and bias `p.b`:
  *
@@ -362,8 +394,9 @@ export function causalSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
  * Unlike {@linkcode spikeNorm} (one mean per trial **and channel**), it keeps how each channel's
  * level in this trial differs from the others: on recordings cut into windows, which neurons are
  * more active in a window is much of what predicts the held-out ones, and the per-channel norm
- * removes it at every LIF. It runs the fused moments kernel on the trial seen as one channel
- * (`[T, B, L·C, 1]`), then the gain and bias. Differentiable.
+ * removes it at every LIF. With the kernels active it is one fused op (kernels/sample_norm.h);
+ * elsewhere the moments of the trial seen as one channel (`[T, B, L·C, 1]`), then the gain and
+ * bias. Differentiable.
  *
  * @example
  * ```ts
@@ -373,10 +406,113 @@ export function causalSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
  */
 export function sampleSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
   checkNormInput(p, x, "sampleSpikeNorm");
+  if (kernelsActive() && x.size > 0 && x.dtype === "float32") return sampleNormFused(x, p.g, p.b);
   const [T, B, L, C] = x.shape;
   return tf.tidy(() => {
     const unit = { g: tf.ones([1]) as tf.Tensor1D, b: tf.zeros([1]) as tf.Tensor1D };
     const xn = tf.reshape(spikeNorm(unit, tf.reshape(x, [T, B, L * C, 1])), x.shape);
     return tf.add(tf.mul(xn, p.g), p.b);
   });
+}
+
+const sampleLifFns = new Map<string, SnLifFn>();
+
+/**
+ * {@linkcode sampleSpikeNorm} then the LIF as one custom-gradient op (kernels/sample_norm.h): the
+ * forward normalises, scales and fires in one kernel call, saving x and each trial's moments;
+ * the backward recomputes the membranes, runs the BPTT and the norm's backward in one call over
+ * the whole array (dg and db are then one float32 sum per channel in memory order, as TF.js's
+ * gradient of the gain and bias adds them).
+ */
+function sampleNormLifFn(o: ResolvedLifOptions): SnLifFn {
+  const a = lifKernelArgs(o);
+  let fn = sampleLifFns.get(a.key);
+  if (fn !== undefined) return fn;
+  fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [T, B, L, C] = x.shape;
+    const s = withKernelCall((call) => {
+      const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
+      const ps = call.output(x.shape);
+      const pst = call.output([2 * B]); // μ then r of every trial, for the backward pass
+      const pv = call.scratch(C);
+      call.ex.sample_norm_lif_forward(
+        px,
+        pg,
+        pb,
+        ps,
+        T,
+        B,
+        L,
+        C,
+        B * L * C,
+        EPS,
+        pst,
+        pst + B * 4,
+        pv,
+        ...a.neuron,
+      );
+      save([x, g, b, call.take(pst)]);
+      return call.take(ps);
+    });
+    return {
+      value: s,
+      gradFunc: (ds: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+        withKernelCall((k) => {
+          const [qx, qg, qb, qds, qst] = [...saved.slice(0, 3), ds, saved[3]].map((t) =>
+            k.input(t)
+          );
+          const [qdx, qdg, qdb] = [k.output(x.shape), k.output([C]), k.output([C])];
+          const qs = k.scratch(k.ex.sample_norm_lif_backward_scratch_floats(T, B, C));
+          k.ex.sample_norm_lif_backward(
+            qx,
+            qg,
+            qb,
+            qds,
+            qdx,
+            qdg,
+            qdb,
+            T,
+            B,
+            L,
+            C,
+            qst,
+            qst + B * 4,
+            qs,
+            ...a.neuron,
+            ...a.surrogate,
+          );
+          return [k.take(qdx), k.take(qdg), k.take(qdb)];
+        }),
+    };
+  }) as SnLifFn;
+  sampleLifFns.set(a.key, fn);
+  return fn;
+}
+
+/**
+ * LIF spikes of the per-trial norm over all channels of `x [T, B, L, C]`:
+ * `lif(sampleSpikeNorm(p, x), lifOptions)`. With the kernels active it runs as one fused op (one
+ * WASM call forward, one backward) with the same spikes and gradients bit for bit as the two ops,
+ * keeping only x and the moments for the backward pass. Elsewhere (webgpu, kernels off, or with
+ * `v0`) it is the two ops.
+ *
+ * @example
+ * ```ts
+ * import { initLayerNorm, sampleSpikeNormLif, tf } from "@hest/hest";
+ * const s = sampleSpikeNormLif(initLayerNorm(8), tf.randomNormal([4, 2, 10, 8])); // 0/1
+ * ```
+ */
+export function sampleSpikeNormLif(
+  p: LayerNormParams,
+  x: tf.Tensor,
+  lifOptions: LifOptions = {},
+): tf.Tensor {
+  checkNormInput(p, x, "sampleSpikeNormLif");
+  const o = resolveLifOptions(lifOptions);
+  if (!kernelsActive() || o.v0 !== undefined || x.size === 0 || x.dtype !== "float32") {
+    return lif(sampleSpikeNorm(p, x), lifOptions);
+  }
+  return sampleNormLifFn(o)(x, p.g, p.b);
 }
