@@ -15,6 +15,7 @@
  * | `train.standard`, `train.conv`, `train.spiking` | one optimiser step: mask sampling (20 % of bins), forward, masked Poisson loss, backward, global-norm clip 1.0, AdamW (lr 1e-4, wd 0.01) |
  * | `train.standard.fast`, `infer.standard.b32.fast` | the same as without `.fast` on the fast kernel build (relaxed-SIMD multiply-add, `kernels/precision.ts`); the row's `kernels` says which build ran |
  * | `train.standard.t2`, `train.spiking.t2`, `infer.standard.b32.t2` | the same with the kernel products on two threads (`kernels/threads.ts`), in a process of their own started with `HEST_KERNEL_THREADS=2` (TF.js's memory shared; the row's `process` says so); with `--vs-torch` PyTorch also runs on two threads and the row gets `torchT2MedianMs` and `ratioT2` beside its one-thread pair |
+ * | `train.demo.standard`, `train.demo.spiking` | one step of `deno task demo`'s training, on one thread: the `hybrid` preset's model (width 64, 2 blocks, conv attention, T = 4) on the Lorenz data, 32 training trials, the preset's masking, and in the spiking step the standard mode's forward as the distillation teacher (λ = 1); AdamW as the other rows (the speed does not depend on lr) |
  * | `train.standard.remat`, `train.spiking.remat` | the same with every block rematerialised (`remat: true`, lib/core/remat.ts); run first, so their `rssHwmMb` is their own peak |
  * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
  * | `stream.step` | one bin of streaming inference, batch 1, of the trained `hybrid-causal` run committed in results/hybrid_causal (width 64, 2 blocks, causal conv attention) replaying Lorenz test trials, on the WASM stream engine (kernels/stream_engine.ts) |
@@ -37,6 +38,10 @@
 import { tf, tfWasmBackend } from "../lib/core/backend.ts";
 import { array3d, spikeDataset } from "../lib/data/dataset.ts";
 import { hybridTransformer } from "../lib/model/hybrid.ts";
+import { lorenzDataset } from "../lib/data/lorenz.ts";
+import { preset, transformerFor } from "../lib/experiments/presets.ts";
+import type { SpikeDataset } from "../lib/data/dataset.ts";
+import type { MaskingOptions } from "../lib/train/masking.ts";
 import type { HybridConfig } from "../lib/model/config.ts";
 import { writeJsonAtomic } from "../lib/core/io.ts";
 import type { Mode } from "../lib/nn/types.ts";
@@ -68,6 +73,13 @@ function round2(x: number): number {
 }
 
 /** Every row, in the order they run (training first, so the VmHWM after them is theirs). */
+/** The demo rows' data: the Lorenz dataset, the preset's masking and distillation weight. */
+interface DemoData {
+  ds: SpikeDataset;
+  masking?: MaskingOptions;
+  distill: number;
+}
+
 const ROWS = [
   "train.standard.remat",
   "train.spiking.remat",
@@ -77,6 +89,8 @@ const ROWS = [
   "train.conv",
   "train.spiking",
   "train.spiking.t2",
+  "train.demo.standard",
+  "train.demo.spiking",
   "train.standard.ndt",
   "infer.standard.b32",
   "infer.standard.b32.fast",
@@ -369,21 +383,29 @@ await runMain(USAGE, async () => {
     model: Model,
     mode: Mode,
     params: Params,
-    remat = false,
+    opts: { remat?: boolean; demo?: DemoData } = {},
   ): Promise<Params> {
     const optimizer = adamw({ lr: 1e-4, weightDecay: 0.01 });
     let p = params;
     let state: OptState = optimizer.init(p);
     let i = 0;
     let loss = NaN;
+    const demo = opts.demo;
     async function step(): Promise<void> {
       const k = foldIn(key(7), i++);
-      const batch = maskedBatch(ds, all, { key: k, masking });
+      const batch = demo
+        ? maskedBatch(demo.ds, demo.ds.split.train.subarray(0, B), {
+          key: k,
+          masking: demo.masking,
+        })
+        : maskedBatch(ds, all, { key: k, masking });
       const r = await trainStep(model, { params: p, state }, batch, {
         optimizer,
         key: k,
         mode,
-        remat,
+        remat: opts.remat,
+        // the demo's spiking steps also run the standard mode as the distillation teacher
+        distill: demo && mode === "spiking" ? demo.distill : 0,
       });
       disposeBatch(batch);
       p = r.params;
@@ -399,6 +421,9 @@ await runMain(USAGE, async () => {
       mode,
       params: countParams(p),
       lossLast: Math.round(loss * 1e5) / 1e5,
+      ...(demo
+        ? { model: "the demo's: hybrid preset, Lorenz data, distillation in spiking mode" }
+        : {}),
       rssHwmMb: await peakRssMb(),
       ...profile,
     }));
@@ -496,12 +521,16 @@ await runMain(USAGE, async () => {
   // the rematerialised rows first, so the VmHWM after them is their own peak
   if (wanted.has("train.standard.remat")) {
     disposeTree(
-      await trainRow("train.standard.remat", hybrid, "standard", hybrid.init(key(0)), true),
+      await trainRow("train.standard.remat", hybrid, "standard", hybrid.init(key(0)), {
+        remat: true,
+      }),
     );
   }
   if (wanted.has("train.spiking.remat")) {
     disposeTree(
-      await trainRow("train.spiking.remat", hybrid, "spiking", hybrid.init(key(0)), true),
+      await trainRow("train.spiking.remat", hybrid, "spiking", hybrid.init(key(0)), {
+        remat: true,
+      }),
     );
   }
   if (wanted.has("train.standard")) hp = await trainRow("train.standard", hybrid, "standard", hp);
@@ -526,6 +555,22 @@ await runMain(USAGE, async () => {
       () => trainRow("train.spiking.t2", hybrid, "spiking", hp),
       hp,
     );
+  }
+  if (wanted.has("train.demo.standard") || wanted.has("train.demo.spiking")) {
+    const lorenz = lorenzDataset({ seed: 0 });
+    const hybridPreset = preset("hybrid");
+    const demo = {
+      ds: lorenz,
+      masking: hybridPreset.train.masking,
+      distill: hybridPreset.train.distill ?? 0,
+    };
+    const dm = transformerFor(lorenz, hybridPreset.model, { kind: "hybrid" });
+    let dp = dm.init(key(0));
+    for (const mode of ["standard", "spiking"] as const) {
+      const name = `train.demo.${mode}`;
+      if (wanted.has(name)) dp = await trainRow(name, dm, mode, dp, { demo });
+    }
+    disposeTree(dp);
   }
   const ndt = transformer({
     nInputs: N,
