@@ -70,9 +70,16 @@ const cfg: HybridConfig = {
   rsm: { ratio: 0.25 },
 };
 
-for (const mode of ["standard", "spiking"] as Mode[]) {
-  Deno.test(`remat in the hybrid (${mode} mode, dropout and spike masking on): same loss and gradients, lower peak memory`, async () => {
-    const model = hybridTransformer(cfg);
+// the spiking mode with each fused norm-and-LIF op (the per-channel norm's, and the hybrid
+// preset's norm over all channels)
+const REMAT_CASES: [Mode, "trial" | "sample"][] = [
+  ["standard", "trial"],
+  ["spiking", "trial"],
+  ["spiking", "sample"],
+];
+for (const [mode, norm] of REMAT_CASES) {
+  Deno.test(`remat in the hybrid (${mode} mode, norm ${norm}, dropout and spike masking on): same loss and gradients, lower peak memory`, async () => {
+    const model = hybridTransformer({ ...cfg, norm });
     const params = model.init(key(3));
     const leaves = flatten(params).filter((l) => model.usesParam!(l.path, mode));
     const input = tf.randomUniform([4, cfg.bins, cfg.nInputs], 0, 3, "int32", 5).toFloat();
