@@ -73,38 +73,6 @@ static inline float lif_step(float x, float *v, float *h, float k, float omk, fl
   return sp;
 }
 
-#include "lif_simd.h" // the four-lane forms of lif_step, lif_bwd_step and surrogate
-
-EXPORT(lif_forward)
-void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
-                 float *restrict v, int T, int n, float k, float omk, float vr, float vth,
-                 int soft, int decay, int leakMode) {
-  // Neurons are independent: blocks of LIF_BLOCK columns keep their membranes in cache over T.
-  for (int j0 = 0; j0 < n; j0 += LIF_BLOCK) {
-    int j1 = j0 + LIF_BLOCK < n ? j0 + LIF_BLOCK : n;
-    for (int t = 0; t < T; t++) {
-      const float *xt = x + (long)t * n;
-      float *st = s ? s + (long)t * n : 0;
-      float *ht = h ? h + (long)t * n : 0;
-      int j = j0;
-      for (; j + 4 <= j1; j += 4) {
-        v128_t vv = wasm_v128_load(v + j), hh;
-        v128_t sp = lif_step4(wasm_v128_load(xt + j), &vv, &hh, k, omk, vr, vth, soft, decay,
-                              leakMode);
-        wasm_v128_store(v + j, vv);
-        if (s) wasm_v128_store(st + j, sp);
-        if (h) wasm_v128_store(ht + j, hh);
-      }
-      for (; j < j1; j++) {
-        float hh;
-        float sp = lif_step(xt[j], &v[j], &hh, k, omk, vr, vth, soft, decay, leakMode);
-        if (s) st[j] = sp;
-        if (h) ht[j] = hh;
-      }
-    }
-  }
-}
-
 // One BPTT step of one neuron: the gradient reaching H[t] from dL/dS[t] (dy) and from the next
 // step's membrane (*g, updated to the gradient of V[t−1]); returns dL/dx[t].
 static inline float lif_bwd_step(float dy, float hh, float *g, float k, float omk, float vr,
@@ -121,6 +89,49 @@ static inline float lif_bwd_step(float dy, float hh, float *g, float k, float om
   return decay ? gH * k : gH;
 }
 
+// The constants of a LIF kernel's neurons, for the row helpers of lif_simd.h.
+typedef struct {
+  float k, omk, vr, vth;
+  int soft, decay, leakMode;
+  int detachReset, detachMembrane, kind; // the backward's
+  float alpha, c;                        // the surrogate's α, and π·α/2 for atan
+} lif_params;
+
+static inline lif_params lif_params_of(float k, float omk, float vr, float vth, int soft,
+                                       int decay, int leakMode, int detachReset,
+                                       int detachMembrane, int kind, float alpha) {
+  lif_params p = {.k = k,
+                  .omk = omk,
+                  .vr = vr,
+                  .vth = vth,
+                  .soft = soft,
+                  .decay = decay,
+                  .leakMode = leakMode,
+                  .detachReset = detachReset,
+                  .detachMembrane = detachMembrane,
+                  .kind = kind,
+                  .alpha = alpha,
+                  .c = 3.14159265358979f * alpha * 0.5f};
+  return p;
+}
+
+#include "lif_simd.h" // four lanes of lif_step, lif_bwd_step and surrogate; rows of neurons
+
+EXPORT(lif_forward)
+void lif_forward(const float *restrict x, float *restrict s, float *restrict h,
+                 float *restrict v, int T, int n, float k, float omk, float vr, float vth,
+                 int soft, int decay, int leakMode) {
+  const lif_params p = lif_params_of(k, omk, vr, vth, soft, decay, leakMode, 0, 0, 0, 0.0f);
+  // Neurons are independent: blocks of LIF_BLOCK columns keep their membranes in cache over T.
+  for (int j0 = 0; j0 < n; j0 += LIF_BLOCK) {
+    int j1 = j0 + LIF_BLOCK < n ? j0 + LIF_BLOCK : n;
+    for (int t = 0; t < T; t++) {
+      long at = (long)t * n + j0;
+      lif_fwd_row(x + at, v + j0, s ? s + at : 0, h ? h + at : 0, j1 - j0, p);
+    }
+  }
+}
+
 // BPTT backward of sum(dy ⊙ S) given H (saved by the forward). dx: [T, n]; gv: [n] scratch, on
 // return dL/dV[0] (the gradient of the initial membrane; 0 with detachMembrane).
 EXPORT(lif_backward)
@@ -128,27 +139,15 @@ void lif_backward(const float *restrict dy, const float *restrict h, float *rest
                   float *restrict gv, int T, int n, float k, float omk, float vr, float vth,
                   int soft, int decay, int leakMode, int detachReset, int detachMembrane,
                   int kind, float alpha) {
-  (void)leakMode; // both leak forms have dV[t]/dV[t−1] = 1 − k
-  const float c = 3.14159265358979f * alpha * 0.5f;
+  // both leak forms have dV[t]/dV[t−1] = 1 − k
+  const lif_params p = lif_params_of(k, omk, vr, vth, soft, decay, leakMode, detachReset,
+                                     detachMembrane, kind, alpha);
   for (int j = 0; j < n; j++) gv[j] = 0.0f;
   for (int j0 = 0; j0 < n; j0 += LIF_BLOCK) {
     int j1 = j0 + LIF_BLOCK < n ? j0 + LIF_BLOCK : n;
     for (int t = T - 1; t >= 0; t--) {
-      const float *dyt = dy + (long)t * n;
-      const float *ht = h + (long)t * n;
-      float *dxt = dx + (long)t * n;
-      int j = j0;
-      for (; j + 4 <= j1; j += 4) {
-        v128_t g4 = wasm_v128_load(gv + j);
-        wasm_v128_store(dxt + j, lif_bwd_step4(wasm_v128_load(dyt + j), wasm_v128_load(ht + j),
-                                               &g4, k, omk, vr, vth, soft, decay, detachReset,
-                                               detachMembrane, kind, alpha, c));
-        wasm_v128_store(gv + j, g4);
-      }
-      for (; j < j1; j++) {
-        dxt[j] = lif_bwd_step(dyt[j], ht[j], &gv[j], k, omk, vr, vth, soft, decay, detachReset,
-                              detachMembrane, kind, alpha, c);
-      }
+      long at = (long)t * n + j0;
+      lif_bwd_row(dy + at, h + at, dx + at, gv + j0, j1 - j0, p);
     }
   }
 }
@@ -603,111 +602,7 @@ void spike_norm_backward(const float *restrict x, const float *restrict g,
                    scratch + (long)B * C);
 }
 
-// ((x − μ)·r)·g + bias of four channels, μ, r, g and bias per channel.
-static inline v128_t sn_affine4(const float *x, const float *m, const float *r, const float *g,
-                                const float *bias) {
-  v128_t xn = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x), wasm_v128_load(m)),
-                             wasm_v128_load(r));
-  return wasm_f32x4_add(wasm_f32x4_mul(xn, wasm_v128_load(g)), wasm_v128_load(bias));
-}
-
-// Spike norm followed by LIF: s [T, B, L, C] = LIF over T of spike_norm_forward(x), V starting
-// at vr, without storing the normalised values. The same float32 operations as the two kernels
-// one after the other, so the same spikes. mean, rstd: each trial's μ and r (B·C floats each,
-// written for the backward pass); v: C floats of scratch.
-EXPORT(spike_norm_lif_forward)
-void spike_norm_lif_forward(const float *restrict x, const float *restrict g,
-                            const float *restrict bias, float *restrict s, int T, int B, int L,
-                            int C, int ldt, float eps, float *restrict mean,
-                            float *restrict rstd, float *restrict v, float k, float omk, float vr,
-                            float vth, int soft, int decay, int leakMode) {
-  sn_stats(x, T, B, L, C, ldt, eps, mean, rstd);
-  for (int b = 0; b < B; b++) {
-    const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
-    for (int l = 0; l < L; l++) {
-      for (int c = 0; c < C; c++) v[c] = vr;
-      for (int t = 0; t < T; t++) {
-        long off = (long)t * ldt + ((long)b * L + l) * C;
-        const float *xr = x + off;
-        float *sr = s + off;
-        int c = 0;
-        for (; c + 4 <= C; c += 4) {
-          v128_t hh, vv = wasm_v128_load(v + c);
-          wasm_v128_store(sr + c, lif_step4(sn_affine4(xr + c, m + c, r + c, g + c, bias + c),
-                                            &vv, &hh, k, omk, vr, vth, soft, decay, leakMode));
-          wasm_v128_store(v + c, vv);
-        }
-        for (; c < C; c++) {
-          float y = ((xr[c] - m[c]) * r[c]) * g[c] + bias[c];
-          float hh;
-          sr[c] = lif_step(y, &v[c], &hh, k, omk, vr, vth, soft, decay, leakMode);
-        }
-      }
-    }
-  }
-}
-
-// Backward of the fused pair for B trials (a chunk of a larger array: ldt as spike_norm_forward):
-// for every neuron the normalised input and the LIF membranes are recomputed from x and the
-// forward's moments (mean, rstd: B·C each), the LIF BPTT gives dL/dy into dx, then the spike-norm
-// backward turns it into dL/dx in place, with dg and db. The same operations as lif_backward
-// followed by spike_norm_backward. scratch: 2·B·C + T·C + 2·C floats.
-EXPORT(spike_norm_lif_backward)
-void spike_norm_lif_backward(const float *restrict x, const float *restrict g,
-                             const float *restrict bias, const float *restrict ds,
-                             float *restrict dx, float *restrict dg, float *restrict db, int T,
-                             int B, int L, int C, int ldt, const float *restrict mean,
-                             const float *restrict rstd, float *restrict scratch, float k,
-                             float omk, float vr, float vth, int soft, int decay, int leakMode,
-                             int detachReset, int detachMembrane, int kind, float alpha) {
-  long BC = (long)B * C;
-  float *sa = scratch, *ss = scratch + BC, *h = scratch + 2 * BC;
-  float *v = h + (long)T * C, *gv = v + C;
-  const float cc = 3.14159265358979f * alpha * 0.5f;
-  for (int b = 0; b < B; b++) {
-    const float *m = mean + (long)b * C, *r = rstd + (long)b * C;
-    for (int l = 0; l < L; l++) {
-      long base = ((long)b * L + l) * C;
-      for (int c = 0; c < C; c++) v[c] = vr, gv[c] = 0.0f;
-      for (int t = 0; t < T; t++) {
-        const float *xr = x + (long)t * ldt + base;
-        float *ht = h + (long)t * C;
-        int c = 0;
-        for (; c + 4 <= C; c += 4) {
-          v128_t hh, vv = wasm_v128_load(v + c);
-          lif_step4(sn_affine4(xr + c, m + c, r + c, g + c, bias + c), &vv, &hh, k, omk, vr, vth,
-                    soft, decay, leakMode);
-          wasm_v128_store(v + c, vv);
-          wasm_v128_store(ht + c, hh);
-        }
-        for (; c < C; c++) {
-          float y = ((xr[c] - m[c]) * r[c]) * g[c] + bias[c];
-          lif_step(y, &v[c], &ht[c], k, omk, vr, vth, soft, decay, leakMode);
-        }
-      }
-      for (int t = T - 1; t >= 0; t--) {
-        const float *dr = ds + (long)t * ldt + base;
-        const float *ht = h + (long)t * C;
-        float *o = dx + (long)t * ldt + base;
-        int c = 0;
-        for (; c + 4 <= C; c += 4) {
-          v128_t g4 = wasm_v128_load(gv + c);
-          wasm_v128_store(o + c, lif_bwd_step4(wasm_v128_load(dr + c), wasm_v128_load(ht + c),
-                                               &g4, k, omk, vr, vth, soft, decay, detachReset,
-                                               detachMembrane, kind, alpha, cc));
-          wasm_v128_store(gv + c, g4);
-        }
-        for (; c < C; c++) {
-          o[c] = lif_bwd_step(dr[c], ht[c], &gv[c], k, omk, vr, vth, soft, decay, detachReset,
-                              detachMembrane, kind, alpha, cc);
-        }
-      }
-    }
-  }
-  sn_backward_core(x, g, dx, dx, dg, db, T, B, L, C, ldt, mean, rstd, sa, ss);
-}
-
-#include "sample_norm.h" // the per-trial norm over all channels followed by the LIF
+#include "norm_lif.h" // the spike norms followed by the LIF; the norm over all channels
 
 // ---------------------------------------------------------------------------------------------
 // Linear-layer helper: out[n] = Σ_m dy[m, n].

@@ -1,5 +1,6 @@
-// The LIF step, its BPTT step and the surrogate on four neurons at once (included by
-// hest_kernels.c, whose scalar lif_step, lif_bwd_step, surrogate and exp_f32 they mirror).
+// The LIF step, its BPTT step and the surrogate on four neurons at once, and both steps over a
+// row of neurons (four lanes, then the scalar tail). Included by hest_kernels.c after the scalar
+// lif_step, lif_bwd_step, surrogate and exp_f32, which these mirror, and lif_params.
 //
 // Each is the scalar function's float32 expression, operation for operation (separate multiplies
 // and adds, never fused, in the exact and the fast build alike), so every lane gets the bits the
@@ -76,4 +77,45 @@ static inline v128_t lif_bwd_step4(v128_t dy, v128_t hh, v128_t *g, float k, flo
                              wasm_f32x4_mul(gv, dVdH));
   *g = detachMembrane ? splat4(0.0f) : wasm_f32x4_mul(gH, splat4(omk));
   return decay ? wasm_f32x4_mul(gH, splat4(k)) : gH;
+}
+
+// One timestep of n neurons in a row: input x, membranes v; the spikes go to s and H to h (either
+// may be NULL, and either may be x itself: each element is read before it is written).
+static inline void lif_fwd_row(const float *x, float *v, float *s, float *h, int n,
+                               const lif_params p) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t vv = wasm_v128_load(v + j), hh;
+    v128_t sp = lif_step4(wasm_v128_load(x + j), &vv, &hh, p.k, p.omk, p.vr, p.vth, p.soft,
+                          p.decay, p.leakMode);
+    wasm_v128_store(v + j, vv);
+    if (s) wasm_v128_store(s + j, sp);
+    if (h) wasm_v128_store(h + j, hh);
+  }
+  for (; j < n; j++) {
+    float hh;
+    float sp = lif_step(x[j], &v[j], &hh, p.k, p.omk, p.vr, p.vth, p.soft, p.decay,
+                        p.leakMode);
+    if (s) s[j] = sp;
+    if (h) h[j] = hh;
+  }
+}
+
+// One BPTT timestep of n neurons in a row: dx from dy, H (h) and the membrane gradients gv, which
+// carry back to the timestep before.
+static inline void lif_bwd_row(const float *dy, const float *h, float *dx, float *gv, int n,
+                               const lif_params p) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t g4 = wasm_v128_load(gv + j);
+    wasm_v128_store(dx + j, lif_bwd_step4(wasm_v128_load(dy + j), wasm_v128_load(h + j), &g4, p.k,
+                                          p.omk, p.vr, p.vth, p.soft, p.decay,
+                                          p.detachReset, p.detachMembrane, p.kind, p.alpha,
+                                          p.c));
+    wasm_v128_store(gv + j, g4);
+  }
+  for (; j < n; j++) {
+    dx[j] = lif_bwd_step(dy[j], h[j], &gv[j], p.k, p.omk, p.vr, p.vth, p.soft, p.decay,
+                         p.detachReset, p.detachMembrane, p.kind, p.alpha, p.c);
+  }
 }

@@ -21,6 +21,93 @@
 import { tf, type TfWasmBackend, tfWasmBackend } from "../lib/core/backend.ts";
 import { kernelModule, type KernelPrecision, kernelPrecision } from "./precision.ts";
 
+/**
+ * A spike-norm forward kernel (`spike_norm_forward`, `sample_norm_forward`): y = the norm of
+ * x [T, B, L, C] with gain g and bias, timestep t starting ldt floats after t − 1; each trial's
+ * moments go to mean and rstd. Pointers are byte offsets into `memory`.
+ *
+ * @example
+ * ```ts
+ * import { kernelExports, type NormForwardKernel } from "@hest/hest/kernels";
+ * const forward: NormForwardKernel = kernelExports().sample_norm_forward;
+ * ```
+ */
+export type NormForwardKernel = (
+  x: number,
+  g: number,
+  bias: number,
+  y: number,
+  T: number,
+  B: number,
+  L: number,
+  C: number,
+  ldt: number,
+  eps: number,
+  mean: number,
+  rstd: number,
+) => void;
+
+/**
+ * Its backward (`spike_norm_backward`, `sample_norm_backward`): dx, dg and db from dy and the
+ * forward's moments, with a scratch block.
+ *
+ * @example
+ * ```ts
+ * import { kernelExports, type NormBackwardKernel } from "@hest/hest/kernels";
+ * const backward: NormBackwardKernel = kernelExports().sample_norm_backward;
+ * ```
+ */
+export type NormBackwardKernel = (
+  x: number,
+  g: number,
+  dy: number,
+  dx: number,
+  dg: number,
+  db: number,
+  T: number,
+  B: number,
+  L: number,
+  C: number,
+  ldt: number,
+  mean: number,
+  rstd: number,
+  scratch: number,
+) => void;
+
+/**
+ * A norm-then-LIF forward kernel (`spike_norm_lif_forward`, `sample_norm_lif_forward`; see
+ * kernels/norm_lif.h): the spikes of x [T, B, L, C] into s, the trials' moments into mean and rstd,
+ * with the LIF constants of `lifKernelArgs(...).neuron`. Pointers are byte offsets into `memory`.
+ *
+ * @example
+ * ```ts
+ * import { kernelExports, type NormLifForwardKernel } from "@hest/hest/kernels";
+ * const forward: NormLifForwardKernel = kernelExports().sample_norm_lif_forward;
+ * ```
+ */
+export type NormLifForwardKernel = (
+  x: number,
+  g: number,
+  bias: number,
+  s: number,
+  T: number,
+  B: number,
+  L: number,
+  C: number,
+  ldt: number,
+  eps: number,
+  mean: number,
+  rstd: number,
+  v: number,
+  k: number,
+  omk: number,
+  vr: number,
+  vth: number,
+  soft: number,
+  decay: number,
+  leakMode: number,
+) => void;
+
 /** The raw exports of `hest_kernels.wasm` (pointers are byte offsets into `memory`). */
 export interface KernelExports {
   /** The instance's linear memory (TF.js's on the wasm backend). */
@@ -127,30 +214,9 @@ export interface KernelExports {
     outDim: number,
     scratch: number,
   ): void;
-  /** Spike norm then LIF (see hest_kernels.c); writes μ and r to mean, rstd; v: C floats scratch. */
-  spike_norm_lif_forward(
-    x: number,
-    g: number,
-    bias: number,
-    s: number,
-    T: number,
-    B: number,
-    L: number,
-    C: number,
-    ldt: number,
-    eps: number,
-    mean: number,
-    rstd: number,
-    v: number,
-    k: number,
-    omk: number,
-    vr: number,
-    vth: number,
-    soft: number,
-    decay: number,
-    leakMode: number,
-  ): void;
-  /** Its backward: dx, dg, db (see hest_kernels.c); scratch 2·B·C + T·C + 2·C floats. */
+  /** Spike norm then LIF (see kernels/norm_lif.h); writes μ and r to mean, rstd; v: C floats scratch. */
+  spike_norm_lif_forward: NormLifForwardKernel;
+  /** Its backward: dx, dg, db (see kernels/norm_lif.h); scratch 2·B·C + T·C + 2·C floats. */
   spike_norm_lif_backward(
     x: number,
     g: number,
@@ -180,67 +246,20 @@ export interface KernelExports {
     alpha: number,
   ): void;
   /**
-   * The per-trial norm over all channels with gain and bias (see kernels/sample_norm.h); writes
+   * The per-trial norm over all channels with gain and bias (see kernels/norm_lif.h); writes
    * each trial's μ and r to mean, rstd (B floats each).
    */
-  sample_norm_forward(
-    x: number,
-    g: number,
-    bias: number,
-    y: number,
-    T: number,
-    B: number,
-    L: number,
-    C: number,
-    eps: number,
-    mean: number,
-    rstd: number,
-  ): void;
-  /** Its backward: dx, dg, db (see kernels/sample_norm.h). */
-  sample_norm_backward(
-    x: number,
-    g: number,
-    dy: number,
-    dx: number,
-    dg: number,
-    db: number,
-    T: number,
-    B: number,
-    L: number,
-    C: number,
-    mean: number,
-    rstd: number,
-    scratch: number,
-  ): void;
+  sample_norm_forward: NormForwardKernel;
+  /** Its backward: dx, dg, db (see kernels/norm_lif.h); the whole array (ldt = B·L·C). */
+  sample_norm_backward: NormBackwardKernel;
   /** Scratch floats `sample_norm_backward` needs. */
   sample_norm_backward_scratch_floats(B: number): number;
   /**
-   * The per-trial norm over all channels, gain and bias, then LIF (see kernels/sample_norm.h);
+   * The per-trial norm over all channels, gain and bias, then LIF (see kernels/norm_lif.h);
    * writes each trial's μ and r to mean, rstd (B floats each); v: C floats scratch.
    */
-  sample_norm_lif_forward(
-    x: number,
-    g: number,
-    bias: number,
-    s: number,
-    T: number,
-    B: number,
-    L: number,
-    C: number,
-    ldt: number,
-    eps: number,
-    mean: number,
-    rstd: number,
-    v: number,
-    k: number,
-    omk: number,
-    vr: number,
-    vth: number,
-    soft: number,
-    decay: number,
-    leakMode: number,
-  ): void;
-  /** Its backward over the whole array: dx, dg, db (see kernels/sample_norm.h). */
+  sample_norm_lif_forward: NormLifForwardKernel;
+  /** Its backward over the whole array: dx, dg, db (see kernels/norm_lif.h). */
   sample_norm_lif_backward(
     x: number,
     g: number,
@@ -287,37 +306,9 @@ export interface KernelExports {
   /** Scratch floats `bmm` needs. */
   bmm_scratch_floats(M: number, N: number, K: number, mode: number): number;
   /** Spike-norm forward (see hest_kernels.c); writes each trial's μ and r to mean, rstd. */
-  spike_norm_forward(
-    x: number,
-    g: number,
-    bias: number,
-    y: number,
-    T: number,
-    B: number,
-    L: number,
-    C: number,
-    ldt: number,
-    eps: number,
-    mean: number,
-    rstd: number,
-  ): void;
+  spike_norm_forward: NormForwardKernel;
   /** Spike-norm backward: dx, dg, dbias from the forward's μ and r; scratch 2·B·C floats. */
-  spike_norm_backward(
-    x: number,
-    g: number,
-    dy: number,
-    dx: number,
-    dg: number,
-    db: number,
-    T: number,
-    B: number,
-    L: number,
-    C: number,
-    ldt: number,
-    mean: number,
-    rstd: number,
-    scratch: number,
-  ): void;
+  spike_norm_backward: NormBackwardKernel;
   /** `out[n] = Σ_m dy[m, n]` over `dy [M, N]`. */
   col_sum(dy: number, out: number, M: number, N: number): void;
   /** Bins-axis im2col of `x [S, L, Ci]` into `col [S·L, k·Ci]` (see hest_kernels.c). */

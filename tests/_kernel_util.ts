@@ -1,6 +1,7 @@
 /**
  * Shared helpers of the kernel tests: seeded random tensors, a relative-tolerance comparison of
- * kernel and composite results, and running a function with the WASM kernels switched off.
+ * kernel and composite results, running a function with the WASM kernels switched off, and the
+ * values and gradients of a norm (or norm-and-LIF) op.
  *
  * @module
  */
@@ -8,6 +9,7 @@ import assert from "node:assert/strict";
 import { tf } from "../lib/core/backend.ts";
 import { key, normal, uniform } from "../lib/core/random.ts";
 import { setKernelsEnabled } from "../kernels/wasm.ts";
+import type { LayerNormParams } from "../lib/nn/layers.ts";
 
 /** Seeded random tensors; each call draws from the next key after `firstSeed`. */
 export function randomTensors(firstSeed: number): {
@@ -47,4 +49,25 @@ export function withoutKernels<R>(f: () => R): R {
   } finally {
     setKernelsEnabled(true);
   }
+}
+
+/**
+ * The values of `f(p, x)` and the gradients of `sum(f(p, x) ⊙ w)` for x, g and b, as plain arrays
+ * (for bit-for-bit comparisons of a fused op with the ops it replaces).
+ */
+export async function valuesAndGrads(
+  f: (p: LayerNormParams, x: tf.Tensor) => tf.Tensor,
+  x: tf.Tensor,
+  p: LayerNormParams,
+  w: tf.Tensor,
+): Promise<number[][]> {
+  const y = f(p, x);
+  const out = [Array.from(await y.data())];
+  y.dispose();
+  const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+    tf.sum(tf.mul(f({ g: gg as tf.Tensor1D, b: bb as tf.Tensor1D }, xx), w))
+  )([x, p.g, p.b]);
+  for (const t of grads) out.push(Array.from(await t.data()));
+  tf.dispose(grads);
+  return out;
 }

@@ -1,4 +1,4 @@
-// The fused kernels of the `sample` spike norm (kernels/sample_norm.h) and the four-lane LIF steps
+// The fused kernels of the `sample` spike norm (kernels/norm_lif.h) and the four-lane LIF steps
 // (kernels/lif_simd.h): the same bits as the ops they replace, wherever a neuron sits.
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
@@ -7,6 +7,7 @@ import type { LayerNormParams } from "../lib/nn/layers.ts";
 import { lif, type LifOptions } from "../lib/snn/neurons.ts";
 import { key, normal } from "../lib/core/random.ts";
 import { kernelsActive, setKernelsEnabled } from "../kernels/wasm.ts";
+import { valuesAndGrads } from "./_kernel_util.ts";
 
 await useBackend("cpu");
 
@@ -24,24 +25,6 @@ function composite(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
   const unit = { g: tf.ones([1]) as tf.Tensor1D, b: tf.zeros([1]) as tf.Tensor1D };
   const xn = tf.reshape(spikeNorm(unit, tf.reshape(x, [T, B, L * C, 1])), x.shape);
   return tf.add(tf.mul(xn, p.g), p.b);
-}
-
-/** Values of `f(p, x)` and its gradients for x, g and b, the output weighted by `w`. */
-async function valuesAndGrads(
-  f: (p: LayerNormParams, x: tf.Tensor) => tf.Tensor,
-  x: tf.Tensor,
-  p: LayerNormParams,
-  w: tf.Tensor,
-): Promise<number[][]> {
-  const y = f(p, x);
-  const out = [Array.from(await y.data())];
-  y.dispose();
-  const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-    tf.sum(tf.mul(f({ g: gg as tf.Tensor1D, b: bb as tf.Tensor1D }, xx), w))
-  )([x, p.g, p.b]);
-  for (const t of grads) out.push(Array.from(await t.data()));
-  tf.dispose(grads);
-  return out;
 }
 
 /**

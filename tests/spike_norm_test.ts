@@ -5,6 +5,7 @@ import type { LayerNormParams } from "../lib/nn/layers.ts";
 import { lif, type LifOptions } from "../lib/snn/neurons.ts";
 import { key, normal } from "../lib/core/random.ts";
 import { kernelsActive, setKernelsEnabled } from "../kernels/wasm.ts";
+import { valuesAndGrads } from "./_kernel_util.ts";
 
 await useBackend("cpu");
 
@@ -200,23 +201,6 @@ Deno.test("spikeNorm: rejects bad shapes, leaks no tensors", () => {
   assert.equal(tf.memory().numTensors, before);
 });
 
-/** Spikes and the gradients for x, g and b of `f(p, x)` weighted by a fixed `w`. */
-async function snLifRun(
-  f: (p: LayerNormParams, x: tf.Tensor) => tf.Tensor,
-  x: tf.Tensor,
-  p: LayerNormParams,
-  w: tf.Tensor,
-): Promise<number[][]> {
-  const spikes = Array.from(await f(p, x).data());
-  const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-    tf.sum(tf.mul(f({ g: gg as tf.Tensor1D, b: bb as tf.Tensor1D }, xx), w))
-  )([x, p.g, p.b]);
-  const out = [spikes];
-  for (const t of grads) out.push(Array.from(await t.data()));
-  tf.dispose(grads);
-  return out;
-}
-
 for (const backend of ["cpu", "wasm"]) {
   Deno.test(
     `spikeNormLif: the fused op = lif(spikeNorm(x)) bit for bit, spikes and gradients (${backend})`,
@@ -245,8 +229,8 @@ for (const backend of ["cpu", "wasm"]) {
           let fired = 0;
           for (const opts of cases) {
             const what = `[${shape}] ${JSON.stringify(opts)}`;
-            const fused = await snLifRun((pp, xx) => spikeNormLif(pp, xx, opts), x, p, w);
-            const pair = await snLifRun((pp, xx) => lif(spikeNorm(pp, xx), opts), x, p, w);
+            const fused = await valuesAndGrads((pp, xx) => spikeNormLif(pp, xx, opts), x, p, w);
+            const pair = await valuesAndGrads((pp, xx) => lif(spikeNorm(pp, xx), opts), x, p, w);
             ["spikes", "dx", "dg", "db"].forEach((name, i) =>
               assert.deepEqual(fused[i], pair[i], `${name} ${what}`)
             );

@@ -19,7 +19,7 @@
  * gradient run as two fused WASM SIMD kernels (kernels/hest_kernels.c `spike_norm_forward`,
  * `spike_norm_backward`); on webgpu, or with the kernels off, it is the composite TF.js path
  * below, the reference the tests compare against. The same holds for `sampleSpikeNorm` (one
- * mean and variance per trial over all channels, kernels/sample_norm.h), and each norm followed
+ * mean and variance per trial over all channels, kernels/norm_lif.h), and each norm followed
  * by the LIF runs as one fused op (`spikeNormLif`, `sampleSpikeNormLif`).
  *
  * @module
@@ -27,7 +27,7 @@
 import { tf } from "../core/backend.ts";
 import type { LayerNormParams } from "../nn/layers.ts";
 import { type KernelCall, kernelsActive, withKernelCall } from "../../kernels/wasm.ts";
-import { lifKernelArgs } from "../../kernels/lif.ts";
+import { type LifKernelArgs, lifKernelArgs } from "../../kernels/lif.ts";
 import { lif, type LifOptions, type ResolvedLifOptions, resolveLifOptions } from "./neurons.ts";
 import { describe } from "../core/validation.ts";
 
@@ -84,53 +84,83 @@ function backwardByChunks(
   return [tf.tensor1d(dgSum), tf.tensor1d(dbSum)];
 }
 
+/** What sets the two fused norms apart (kernels/hest_kernels.c, kernels/norm_lif.h). */
+interface NormKernels {
+  /** The forward and backward kernels (each pair takes the same arguments). */
+  forward: "spike_norm_forward" | "sample_norm_forward";
+  backward: "spike_norm_backward" | "sample_norm_backward";
+  /** Moments per trial and statistic: C for the per-channel norm, 1 for the norm over all channels. */
+  statsPerTrial(C: number): number;
+  /**
+   * Whether the backward may run in chunks of trials (the per-channel norm's dg and db add up chunk
+   * by chunk); the norm over all channels adds every trial's rows in one pass.
+   */
+  chunked: boolean;
+}
+
 /**
- * The fused kernel path: the forward in one WASM call (moments, normalise, gain, bias), saving
- * the per-trial moments; the backward (dx, dg, db) in one call per chunk of trials.
+ * A fused norm as one custom-gradient op: the forward in one WASM call (moments, normalise, gain,
+ * bias), saving x and the per-trial moments; the backward (dx, dg, db) in one call, or one per
+ * chunk of trials.
  */
-const spikeNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const x = args[0] as tf.Tensor;
-  const g = args[1] as tf.Tensor;
-  const b = args[2] as tf.Tensor;
-  const save = args[3] as tf.GradSaveFunc;
-  const [T, B, L, C] = x.shape;
-  const ldt = B * L * C;
-  const y = withKernelCall((call) => {
-    const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
-    const py = call.output(x.shape);
-    const pst = call.output([2 * B * C]); // μ then r of every trial, for the backward pass
-    call.ex.spike_norm_forward(px, pg, pb, py, T, B, L, C, ldt, EPS, pst, pst + B * C * 4);
-    save([x, g, call.take(pst)]);
-    return call.take(py);
-  });
-  return {
-    value: y,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
-      withKernelCall((k) => {
-        const [sx, sg, stats] = saved;
-        const [qx, qg, qdy, qst] = [sx, sg, dy, stats].map((t) => k.input(t));
-        const qdx = k.output(sx.shape);
-        const qs = k.scratch(2 * B * C);
-        const [dg, db] = backwardByChunks(k, x.shape, qst, (c, qdg, qdb) =>
-          k.ex.spike_norm_backward(
-            qx + c.at,
-            qg,
-            qdy + c.at,
-            qdx + c.at,
-            qdg,
-            qdb,
-            T,
-            c.m,
-            L,
-            C,
-            ldt,
-            c.mean,
-            c.rstd,
-            qs,
-          ));
-        return [k.take(qdx), dg, db];
-      }),
-  };
+function fusedNorm(kernels: NormKernels): (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [T, B, L, C] = x.shape;
+    const ldt = B * L * C;
+    const n = B * kernels.statsPerTrial(C);
+    const y = withKernelCall((call) => {
+      const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
+      const py = call.output(x.shape);
+      const pst = call.output([2 * n]); // μ then r of every trial, for the backward pass
+      call.ex[kernels.forward](px, pg, pb, py, T, B, L, C, ldt, EPS, pst, pst + n * 4);
+      save([x, g, call.take(pst)]);
+      return call.take(py);
+    });
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
+        withKernelCall((k) => {
+          const [qx, qg, qst, qdy] = [...saved, dy].map((t) => k.input(t));
+          const qdx = k.output(x.shape);
+          const backward = k.ex[kernels.backward];
+          if (!kernels.chunked) {
+            const [qdg, qdb] = [k.output([C]), k.output([C])];
+            const qs = k.scratch(k.ex.sample_norm_backward_scratch_floats(B));
+            backward(qx, qg, qdy, qdx, qdg, qdb, T, B, L, C, ldt, qst, qst + n * 4, qs);
+            return [k.take(qdx), k.take(qdg), k.take(qdb)];
+          }
+          const qs = k.scratch(2 * B * C);
+          const [dg, db] = backwardByChunks(k, x.shape, qst, (c, qdg, qdb) =>
+            backward(
+              qx + c.at,
+              qg,
+              qdy + c.at,
+              qdx + c.at,
+              qdg,
+              qdb,
+              T,
+              c.m,
+              L,
+              C,
+              ldt,
+              c.mean,
+              c.rstd,
+              qs,
+            ));
+          return [k.take(qdx), dg, db];
+        }),
+    };
+  }) as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+}
+
+/** The per-channel norm: forward in one call, backward in one call per chunk of trials. */
+const spikeNormFused = fusedNorm({
+  forward: "spike_norm_forward",
+  backward: "spike_norm_backward",
+  statsPerTrial: (C) => C,
+  chunked: true,
 });
 
 /**
@@ -164,32 +194,52 @@ export function spikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
 
 type SnLifFn = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
-const snLifFns = new Map<string, SnLifFn>();
+/** Pointers to what a fused norm-and-LIF backward reads (byte offsets into the kernel memory). */
+interface NormLifInputs {
+  x: number;
+  g: number;
+  b: number;
+  ds: number;
+  /** The forward's moments: every trial's means, then their reciprocal deviations. */
+  stats: number;
+}
+
+/** What sets the two fused norm-and-LIF ops apart. */
+interface NormLifKernels {
+  /** The forward kernel (both take the same arguments). */
+  forward: "spike_norm_lif_forward" | "sample_norm_lif_forward";
+  /** Moments per trial and statistic: C for the per-channel norm, 1 for the norm over all channels. */
+  statsPerTrial(C: number): number;
+  /** The backward: dx, dg and db of x [T, B, L, C]. */
+  backward(k: KernelCall, q: NormLifInputs, shape: number[], a: LifKernelArgs): tf.Tensor[];
+}
 
 /**
- * The fused pair as one custom-gradient op: the forward normalises and fires in one kernel call
- * (saving x and the per-trial moments, not the normalised values); the backward recomputes the
- * normalised values and membranes per neuron, runs the LIF BPTT and the spike-norm backward in
- * one call per chunk of trials (the chunks of spikeNormFused, so dg and db add up in the same
- * order).
+ * A norm followed by the LIF as one custom-gradient op (cached per LIF options in `cache`): the
+ * forward normalises and fires in one kernel call, saving x and the per-trial moments rather than
+ * the normalised values; the backward recomputes the normalised values and membranes per neuron,
+ * runs the LIF BPTT and the norm's backward.
  */
-function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
+function fusedNormLifFn(
+  cache: Map<string, SnLifFn>,
+  o: ResolvedLifOptions,
+  kernels: NormLifKernels,
+): SnLifFn {
   const a = lifKernelArgs(o);
-  let fn = snLifFns.get(a.key);
+  let fn = cache.get(a.key);
   if (fn !== undefined) return fn;
   fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const x = args[0] as tf.Tensor;
-    const g = args[1] as tf.Tensor;
-    const b = args[2] as tf.Tensor;
+    const [x, g, b] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
     const [T, B, L, C] = x.shape;
-    const ldt = B * L * C;
+    const n = B * kernels.statsPerTrial(C);
     const s = withKernelCall((call) => {
       const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
       const ps = call.output(x.shape);
-      const pst = call.output([2 * B * C]); // μ then r of every trial, for the backward pass
+      const pst = call.output([2 * n]); // μ then r of every trial, for the backward pass
       const pv = call.scratch(C);
-      call.ex.spike_norm_lif_forward(
+      const ldt = B * L * C;
+      call.ex[kernels.forward](
         px,
         pg,
         pb,
@@ -201,7 +251,7 @@ function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
         ldt,
         EPS,
         pst,
-        pst + B * C * 4,
+        pst + n * 4,
         pv,
         ...a.neuron,
       );
@@ -212,37 +262,57 @@ function spikeNormLifFn(o: ResolvedLifOptions): SnLifFn {
       value: s,
       gradFunc: (ds: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
         withKernelCall((k) => {
-          const [sx, sg, sb, stats] = saved;
-          const [qx, qg, qb, qds, qst] = [sx, sg, sb, ds, stats].map((t) => k.input(t));
-          const qdx = k.output(x.shape);
-          const qs = k.scratch(2 * B * C + T * C + 2 * C);
-          const [dg, db] = backwardByChunks(k, x.shape, qst, (c, qdg, qdb) =>
-            k.ex.spike_norm_lif_backward(
-              qx + c.at,
-              qg,
-              qb,
-              qds + c.at,
-              qdx + c.at,
-              qdg,
-              qdb,
-              T,
-              c.m,
-              L,
-              C,
-              ldt,
-              c.mean,
-              c.rstd,
-              qs,
-              ...a.neuron,
-              ...a.surrogate,
-            ));
-          return [k.take(qdx), dg, db];
+          const [qx, qg, qb, qds, qst] = [...saved.slice(0, 3), ds, saved[3]].map((t) =>
+            k.input(t)
+          );
+          return kernels.backward(k, { x: qx, g: qg, b: qb, ds: qds, stats: qst }, x.shape, a);
         }),
     };
   }) as SnLifFn;
-  snLifFns.set(a.key, fn);
+  cache.set(a.key, fn);
   return fn;
 }
+
+const snLifFns = new Map<string, SnLifFn>();
+
+/**
+ * The per-channel norm and the LIF: the backward runs in one call per chunk of trials (the chunks
+ * of spikeNormFused, so dg and db add up in the same order).
+ */
+const SPIKE_NORM_LIF: NormLifKernels = {
+  forward: "spike_norm_lif_forward",
+  statsPerTrial: (C) => C,
+  backward(k, q, [T, B, L, C], a) {
+    const qdx = k.output([T, B, L, C]);
+    const qs = k.scratch(2 * B * C + T * C + 2 * C);
+    const [dg, db] = backwardByChunks(
+      k,
+      [T, B, L, C],
+      q.stats,
+      (c, qdg, qdb) =>
+        k.ex.spike_norm_lif_backward(
+          q.x + c.at,
+          q.g,
+          q.b,
+          q.ds + c.at,
+          qdx + c.at,
+          qdg,
+          qdb,
+          T,
+          c.m,
+          L,
+          C,
+          B * L * C,
+          c.mean,
+          c.rstd,
+          qs,
+          ...a.neuron,
+          ...a.surrogate,
+        ),
+    );
+    return [k.take(qdx), dg, db];
+  },
+};
 
 /**
  * LIF spikes of the spike norm of `x [T, B, L, C]`: `lif(spikeNorm(p, x), lifOptions)`. With the
@@ -269,7 +339,7 @@ export function spikeNormLif(
   ) {
     return lif(spikeNorm(p, x), lifOptions);
   }
-  return spikeNormLifFn(o)(x, p.g, p.b);
+  return fusedNormLifFn(snLifFns, o, SPIKE_NORM_LIF)(x, p.g, p.b);
 }
 
 const NORM_EPS = 1e-5;
@@ -353,33 +423,14 @@ export function causalSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * {@linkcode sampleSpikeNorm} as one custom-gradient op (kernels/sample_norm.h): the moments, the
- * normalisation, gain and bias in one kernel call, saving x and each trial's moments; the backward
- * in one call. The same values bit for bit as the composite below with the spike-norm kernel.
+ * {@linkcode sampleSpikeNorm} as one custom-gradient op (kernels/norm_lif.h): the same values bit
+ * for bit as the composite below with the spike-norm kernel.
  */
-const sampleNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [x, g, b] = args as tf.Tensor[];
-  const save = args[3] as tf.GradSaveFunc;
-  const [T, B, L, C] = x.shape;
-  const y = withKernelCall((call) => {
-    const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
-    const py = call.output(x.shape);
-    const pst = call.output([2 * B]); // μ then r of every trial, for the backward pass
-    call.ex.sample_norm_forward(px, pg, pb, py, T, B, L, C, EPS, pst, pst + B * 4);
-    save([x, g, call.take(pst)]);
-    return call.take(py);
-  });
-  return {
-    value: y,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
-      withKernelCall((k) => {
-        const [qx, qg, qst, qdy] = [...saved, dy].map((t) => k.input(t));
-        const [qdx, qdg, qdb] = [k.output(x.shape), k.output([C]), k.output([C])];
-        const qs = k.scratch(k.ex.sample_norm_backward_scratch_floats(B));
-        k.ex.sample_norm_backward(qx, qg, qdy, qdx, qdg, qdb, T, B, L, C, qst, qst + B * 4, qs);
-        return [k.take(qdx), k.take(qdg), k.take(qdb)];
-      }),
-  };
+const sampleNormFused = fusedNorm({
+  forward: "sample_norm_forward",
+  backward: "sample_norm_backward",
+  statsPerTrial: () => 1,
+  chunked: false,
 });
 
 /**
@@ -394,7 +445,7 @@ const sampleNormFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[])
  * Unlike {@linkcode spikeNorm} (one mean per trial **and channel**), it keeps how each channel's
  * level in this trial differs from the others: on recordings cut into windows, which neurons are
  * more active in a window is much of what predicts the held-out ones, and the per-channel norm
- * removes it at every LIF. With the kernels active it is one fused op (kernels/sample_norm.h);
+ * removes it at every LIF. With the kernels active it is one fused op (kernels/norm_lif.h);
  * elsewhere the moments of the trial seen as one channel (`[T, B, L·C, 1]`), then the gain and
  * bias. Differentiable.
  *
@@ -418,78 +469,37 @@ export function sampleSpikeNorm(p: LayerNormParams, x: tf.Tensor): tf.Tensor {
 const sampleLifFns = new Map<string, SnLifFn>();
 
 /**
- * {@linkcode sampleSpikeNorm} then the LIF as one custom-gradient op (kernels/sample_norm.h): the
- * forward normalises, scales and fires in one kernel call, saving x and each trial's moments;
- * the backward recomputes the membranes, runs the BPTT and the norm's backward in one call over
- * the whole array (dg and db are then one float32 sum per channel in memory order, as TF.js's
- * gradient of the gain and bias adds them).
+ * The norm over all channels and the LIF (kernels/norm_lif.h): the backward is one call over the
+ * whole array, so dg and db are one float32 sum per channel in memory order, as TF.js's gradient
+ * of the gain and bias adds them.
  */
-function sampleNormLifFn(o: ResolvedLifOptions): SnLifFn {
-  const a = lifKernelArgs(o);
-  let fn = sampleLifFns.get(a.key);
-  if (fn !== undefined) return fn;
-  fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, g, b] = args as tf.Tensor[];
-    const save = args[3] as tf.GradSaveFunc;
-    const [T, B, L, C] = x.shape;
-    const s = withKernelCall((call) => {
-      const [px, pg, pb] = [call.input(x), call.input(g), call.input(b)];
-      const ps = call.output(x.shape);
-      const pst = call.output([2 * B]); // μ then r of every trial, for the backward pass
-      const pv = call.scratch(C);
-      call.ex.sample_norm_lif_forward(
-        px,
-        pg,
-        pb,
-        ps,
-        T,
-        B,
-        L,
-        C,
-        B * L * C,
-        EPS,
-        pst,
-        pst + B * 4,
-        pv,
-        ...a.neuron,
-      );
-      save([x, g, b, call.take(pst)]);
-      return call.take(ps);
-    });
-    return {
-      value: s,
-      gradFunc: (ds: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] =>
-        withKernelCall((k) => {
-          const [qx, qg, qb, qds, qst] = [...saved.slice(0, 3), ds, saved[3]].map((t) =>
-            k.input(t)
-          );
-          const [qdx, qdg, qdb] = [k.output(x.shape), k.output([C]), k.output([C])];
-          const qs = k.scratch(k.ex.sample_norm_lif_backward_scratch_floats(T, B, C));
-          k.ex.sample_norm_lif_backward(
-            qx,
-            qg,
-            qb,
-            qds,
-            qdx,
-            qdg,
-            qdb,
-            T,
-            B,
-            L,
-            C,
-            qst,
-            qst + B * 4,
-            qs,
-            ...a.neuron,
-            ...a.surrogate,
-          );
-          return [k.take(qdx), k.take(qdg), k.take(qdb)];
-        }),
-    };
-  }) as SnLifFn;
-  sampleLifFns.set(a.key, fn);
-  return fn;
-}
+const SAMPLE_NORM_LIF: NormLifKernels = {
+  forward: "sample_norm_lif_forward",
+  statsPerTrial: () => 1,
+  backward(k, q, [T, B, L, C], a) {
+    const [qdx, qdg, qdb] = [k.output([T, B, L, C]), k.output([C]), k.output([C])];
+    const qs = k.scratch(k.ex.sample_norm_lif_backward_scratch_floats(T, B, C));
+    k.ex.sample_norm_lif_backward(
+      q.x,
+      q.g,
+      q.b,
+      q.ds,
+      qdx,
+      qdg,
+      qdb,
+      T,
+      B,
+      L,
+      C,
+      q.stats,
+      q.stats + B * 4,
+      qs,
+      ...a.neuron,
+      ...a.surrogate,
+    );
+    return [k.take(qdx), k.take(qdg), k.take(qdb)];
+  },
+};
 
 /**
  * LIF spikes of the per-trial norm over all channels of `x [T, B, L, C]`:
@@ -514,5 +524,5 @@ export function sampleSpikeNormLif(
   if (!kernelsActive() || o.v0 !== undefined || x.size === 0 || x.dtype !== "float32") {
     return lif(sampleSpikeNorm(p, x), lifOptions);
   }
-  return sampleNormLifFn(o)(x, p.g, p.b);
+  return fusedNormLifFn(sampleLifFns, o, SAMPLE_NORM_LIF)(x, p.g, p.b);
 }
