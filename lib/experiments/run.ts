@@ -43,7 +43,8 @@ import {
 import { type ModelPreset, type Preset, preset, transformerFor } from "./presets.ts";
 export { formatResults } from "./results_table.ts";
 import { predict } from "../train/predict.ts";
-import { checkResumeState, train } from "../train/train.ts";
+import { train } from "../train/train.ts";
+import { checkResumeState } from "../train/resume.ts";
 import { checkTrainOverrides, type TrainOptions } from "../train/train_options.ts";
 import {
   disposeTrainState,

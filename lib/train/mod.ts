@@ -10,6 +10,7 @@ export * from "./losses.ts";
 export * from "./masking.ts";
 export * from "./optim.ts";
 export * from "./predict.ts";
+export * from "./resume.ts";
 export * from "./train.ts";
 export * from "./train_options.ts";
 export * from "./train_state.ts";
