@@ -139,7 +139,7 @@ void lif_backward(const float *restrict dy, const float *restrict h, float *rest
                   float *restrict gv, int T, int n, float k, float omk, float vr, float vth,
                   int soft, int decay, int leakMode, int detachReset, int detachMembrane,
                   int kind, float alpha) {
-  // both leak forms have dV[t]/dV[t−1] = 1 − k
+  // (the leak form does not matter here: both have dV[t]/dV[t−1] = 1 − k)
   const lif_params p = lif_params_of(k, omk, vr, vth, soft, decay, leakMode, detachReset,
                                      detachMembrane, kind, alpha);
   for (int j = 0; j < n; j++) gv[j] = 0.0f;

@@ -72,7 +72,6 @@ function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-/** Every row, in the order they run (training first, so the VmHWM after them is theirs). */
 /** The demo rows' data: the Lorenz dataset, the preset's masking and distillation weight. */
 interface DemoData {
   ds: SpikeDataset;
@@ -80,6 +79,7 @@ interface DemoData {
   distill: number;
 }
 
+/** Every row, in the order they run (training first, so the VmHWM after them is theirs). */
 const ROWS = [
   "train.standard.remat",
   "train.spiking.remat",

@@ -96,6 +96,8 @@ interface NormKernels {
    * by chunk); the norm over all channels adds every trial's rows in one pass.
    */
   chunked: boolean;
+  /** Scratch floats of the backward kernel for B trials of C channels. */
+  scratchFloats(k: KernelCall, B: number, C: number): number;
 }
 
 /**
@@ -125,13 +127,12 @@ function fusedNorm(kernels: NormKernels): (x: tf.Tensor, g: tf.Tensor, b: tf.Ten
           const [qx, qg, qst, qdy] = [...saved, dy].map((t) => k.input(t));
           const qdx = k.output(x.shape);
           const backward = k.ex[kernels.backward];
+          const qs = k.scratch(kernels.scratchFloats(k, B, C));
           if (!kernels.chunked) {
             const [qdg, qdb] = [k.output([C]), k.output([C])];
-            const qs = k.scratch(k.ex.sample_norm_backward_scratch_floats(B));
             backward(qx, qg, qdy, qdx, qdg, qdb, T, B, L, C, ldt, qst, qst + n * 4, qs);
             return [k.take(qdx), k.take(qdg), k.take(qdb)];
           }
-          const qs = k.scratch(2 * B * C);
           const [dg, db] = backwardByChunks(k, x.shape, qst, (c, qdg, qdb) =>
             backward(
               qx + c.at,
@@ -161,6 +162,7 @@ const spikeNormFused = fusedNorm({
   backward: "spike_norm_backward",
   statsPerTrial: (C) => C,
   chunked: true,
+  scratchFloats: (_k, B, C) => 2 * B * C,
 });
 
 /**
@@ -431,6 +433,7 @@ const sampleNormFused = fusedNorm({
   backward: "sample_norm_backward",
   statsPerTrial: () => 1,
   chunked: false,
+  scratchFloats: (k, B) => k.ex.sample_norm_backward_scratch_floats(B),
 });
 
 /**
