@@ -15,6 +15,11 @@ export * from "./softmax.ts";
 export * from "./stream_engine.ts";
 export * from "./tim.ts";
 export * from "./wasm.ts";
+export type {
+  NormBackwardKernel,
+  NormForwardKernel,
+  NormLifForwardKernel,
+} from "./kernel_exports.ts";
 export * from "./profile.ts";
 export * from "./precision.ts";
 export * from "./threads.ts";
