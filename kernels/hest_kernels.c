@@ -56,7 +56,8 @@ static inline float surrogate(float x, int kind, float alpha, float c) {
 // (the initial membrane) and V[T] on return. The forward stores the spikes only when s is not
 // NULL and the membrane H only when h is not NULL (the backward needs H, the forward S).
 //   k = fround(1/τ), omk = fround(1 − 1/τ), vr = V_reset (0 for a soft reset),
-//   soft = 1 for a soft reset, decay = decayInput, leakMode 0: V·(1−k) (used when vr == 0),
+//   soft = L ≥ 1 for a soft reset whose spikes take the levels 0..L (0 for a hard reset, whose
+//   spikes are 0/1), decay = decayInput, leakMode 0: V·(1−k) (used when vr == 0),
 //   1: V − (V − vr)·k.
 
 #define LIF_BLOCK 4096
@@ -68,6 +69,8 @@ static inline float lif_step(float x, float *v, float *h, float k, float omk, fl
   float leak = leakMode == 0 ? vp * omk : vp - (vp - vr) * k;
   float hh = leak + (decay ? x * k : x);
   float sp = (hh - vth) >= 0.0f ? 1.0f : 0.0f;
+  // level l fires when H reaches l·V_th (multi-level spikes: soft > 1)
+  for (int l = 2; l <= soft; l++) sp += (hh - (float)l * vth) >= 0.0f ? 1.0f : 0.0f;
   *v = soft ? hh - sp * vth : hh * (1.0f - sp) + sp * vr;
   *h = hh;
   return sp;
@@ -84,7 +87,10 @@ static inline float lif_bwd_step(float dy, float hh, float *g, float k, float om
   float dVdH = soft ? 1.0f : 1.0f - sp;
   float dVdS = detachReset ? 0.0f : (soft ? -vth : vr - hh);
   float gS = dy + gv * dVdS;
-  float gH = gS * surrogate(hd, kind, alpha, c) + gv * dVdH;
+  float gSH = gS * surrogate(hd, kind, alpha, c);
+  // S = Σ_l Θ(H − l·V_th): one surrogate per level
+  for (int l = 2; l <= soft; l++) gSH += gS * surrogate(hh - (float)l * vth, kind, alpha, c);
+  float gH = gSH + gv * dVdH;
   *g = detachMembrane ? 0.0f : gH * omk;
   return decay ? gH * k : gH;
 }

@@ -24,6 +24,8 @@ export interface LifKernelOptions {
   readonly vThreshold: number;
   /** Reset potential, or `null` for a soft reset. */
   readonly vReset: number | null;
+  /** Spike levels L ≥ 1 (L > 1 only with a soft reset). */
+  readonly levels: number;
   /** Leak the input. */
   readonly decayInput: boolean;
   /** The surrogate gradient. */
@@ -48,7 +50,8 @@ export interface LifKernelArgs {
   vr: number;
   /**
    * The neuron's constants, in the order every LIF kernel takes them: k = 1/τ, 1 − k, the reset
-   * potential, the threshold, 1 for a soft reset, 1 for decay_input, and the leak form (0:
+   * potential, the threshold, the spike levels L for a soft reset (0 for a hard reset, whose
+   * spikes are binary), 1 for decay_input, and the leak form (0:
    * V·(1 − k) when the reset potential is 0, 1: V − (V − vr)·k).
    */
   neuron: [number, number, number, number, number, number, number];
@@ -75,14 +78,14 @@ export function lifKernelArgs(o: LifKernelOptions): LifKernelArgs {
     o.surrogate.alpha,
   ];
   return {
-    key: [o.tau, o.vThreshold, o.vReset, o.decayInput, ...surrogate].join(":"),
+    key: [o.tau, o.vThreshold, o.vReset, o.levels, o.decayInput, ...surrogate].join(":"),
     vr,
     neuron: [
       k,
       1 - k,
       vr,
       o.vThreshold,
-      o.vReset === null ? 1 : 0,
+      o.vReset === null ? o.levels : 0,
       o.decayInput ? 1 : 0,
       vr === 0 ? 0 : 1,
     ],

@@ -56,6 +56,10 @@ static inline v128_t lif_step4(v128_t x, v128_t *v, v128_t *h, float k, float om
                     : wasm_f32x4_sub(vp, wasm_f32x4_mul(wasm_f32x4_sub(vp, splat4(vr)), splat4(k)));
   v128_t hh = wasm_f32x4_add(leak, decay ? wasm_f32x4_mul(x, splat4(k)) : x);
   v128_t sp = ones_where(wasm_f32x4_ge(wasm_f32x4_sub(hh, splat4(vth)), splat4(0.0f)));
+  for (int l = 2; l <= soft; l++) {
+    v128_t hl = wasm_f32x4_sub(hh, splat4((float)l * vth));
+    sp = wasm_f32x4_add(sp, ones_where(wasm_f32x4_ge(hl, splat4(0.0f))));
+  }
   *v = soft ? wasm_f32x4_sub(hh, wasm_f32x4_mul(sp, splat4(vth)))
             : wasm_f32x4_add(wasm_f32x4_mul(hh, wasm_f32x4_sub(splat4(1.0f), sp)),
                              wasm_f32x4_mul(sp, splat4(vr)));
@@ -73,8 +77,12 @@ static inline v128_t lif_bwd_step4(v128_t dy, v128_t hh, v128_t *g, float k, flo
   v128_t dVdH = soft ? splat4(1.0f) : wasm_f32x4_sub(splat4(1.0f), sp);
   v128_t dVdS = detachReset ? splat4(0.0f) : (soft ? splat4(-vth) : wasm_f32x4_sub(splat4(vr), hh));
   v128_t gS = wasm_f32x4_add(dy, wasm_f32x4_mul(gv, dVdS));
-  v128_t gH = wasm_f32x4_add(wasm_f32x4_mul(gS, surrogate4(hd, kind, alpha, c)),
-                             wasm_f32x4_mul(gv, dVdH));
+  v128_t gSH = wasm_f32x4_mul(gS, surrogate4(hd, kind, alpha, c));
+  for (int l = 2; l <= soft; l++) {
+    v128_t hl = wasm_f32x4_sub(hh, splat4((float)l * vth));
+    gSH = wasm_f32x4_add(gSH, wasm_f32x4_mul(gS, surrogate4(hl, kind, alpha, c)));
+  }
+  v128_t gH = wasm_f32x4_add(gSH, wasm_f32x4_mul(gv, dVdH));
   *g = detachMembrane ? splat4(0.0f) : wasm_f32x4_mul(gH, splat4(omk));
   return decay ? wasm_f32x4_mul(gH, splat4(k)) : gH;
 }

@@ -323,6 +323,12 @@ export function streamEngine(
   if (lifR.v0 !== undefined) {
     throw new Error(`streamEngine cannot stream a model whose LIF has an initial membrane "v0"`);
   }
+  if (lifR.levels !== 1) {
+    throw new Error(
+      `streamEngine streams binary spikes (event-driven products); this model's LIF has ` +
+        `lif.levels ${lifR.levels}: stream it with the model's own forward (forwardBin)`,
+    );
+  }
   const lifK = 1 / lifR.tau;
   const lifSoft = lifR.vReset === null;
   const lifVr = lifR.vReset ?? 0;

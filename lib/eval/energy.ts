@@ -94,9 +94,15 @@ export interface EnergyRow {
   name: string;
   /** `"linear"`, `"conv"` or `"matmul"`. */
   kind: "linear" | "conv" | "matmul";
-  /** Whether the (event) input was strictly binary, so the site was counted in ACs. */
+  /**
+   * Whether the (event) input was spikes, so the site was counted in ACs: strictly binary, or
+   * integers up to the counter's `spikeLevels`.
+   */
   spikeInput: boolean;
-  /** Fraction of non-zero elements of the input (of the event operand for matmuls). */
+  /**
+   * Events per input element of a spike input (its firing rate; for binary spikes the fraction of
+   * non-zero elements), else the fraction of non-zero elements (of the event operand for matmuls).
+   */
   firingRate: number;
   /** MACs of the equivalent dense operation. */
   denseMacs: number;
@@ -182,7 +188,7 @@ export interface EnergyReport {
 /** What a weight-product record resolves to once its kept scalars are read. */
 interface Resolved {
   /** Per candidate event operand (both operands of a matmul). */
-  candidates: { binary: boolean; nnz: number; acs: number; numel: number }[];
+  candidates: { binary: boolean; nnz: number; events: number; acs: number; numel: number }[];
   /** Products with every activation factor non-zero. */
   effective: number;
 }
@@ -195,6 +201,16 @@ interface PendingRow {
   resolve(): Promise<Resolved>;
 }
 
+/** Options of {@linkcode opsCounter}. */
+export interface OpsCounterOptions {
+  /**
+   * The most levels a spike input may take (default 1: only 0/1 inputs are spikes). With L > 1 an
+   * input whose elements are all integers from 0 to L is a spike input too, and each element of
+   * value l counts l events (l ACs per fan-out): the multi-level spikes of `lif.levels`.
+   */
+  spikeLevels?: number;
+}
+
 /** A collector that also resolves its records into rows. */
 export interface OpsCounter extends OpsCollector {
   /** Read the weight-product counts (awaits the backend) and release the kept tensors. */
@@ -203,8 +219,23 @@ export interface OpsCounter extends OpsCollector {
   elementwiseRows(constants?: EnergyConstants): ElementwiseRow[];
 }
 
-function isBinary(x: tf.Tensor): tf.Tensor {
-  return tf.all(tf.logicalOr(tf.equal(x, 0), tf.equal(x, 1)));
+/** Whether every element of `x` is a spike: an integer from 0 to `levels` (0/1 for 1). */
+function isSpikes(x: tf.Tensor, levels: number): tf.Tensor {
+  if (levels === 1) return tf.all(tf.logicalOr(tf.equal(x, 0), tf.equal(x, 1)));
+  return tf.all(
+    tf.logicalAnd(
+      tf.equal(x, tf.round(x)),
+      tf.logicalAnd(tf.greaterEqual(x, 0), tf.lessEqual(x, levels)),
+    ),
+  );
+}
+
+/**
+ * The unit events of a spike tensor, as int32: 1 per binary spike, l per spike of level l (which
+ * spike-driven hardware delivers as l unit events); only read where {@linkcode isSpikes} holds.
+ */
+function spikeEvents(x: tf.Tensor, levels: number): tf.Tensor {
+  return levels === 1 ? nonzeroMask(x) : tf.cast(tf.round(tf.clipByValue(x, 0, levels)), "int32");
 }
 
 /** 1 where `x` is non-zero, as int32 so that sums of counts stay exact. */
@@ -267,13 +298,24 @@ export function convTaps(length: number, opts: ConvCountOptions): Float32Array {
  * ops.elementwiseRows()[0].energyPj; // 8 · 0.9 = 7.2
  * ```
  */
-export function opsCounter(): OpsCounter {
+export function opsCounter(opts: OpsCounterOptions = {}): OpsCounter {
+  checkKeys(opts, ["spikeLevels"], "opsCounter option");
+  const levels = opts.spikeLevels ?? 1;
+  if (!Number.isInteger(levels) || levels < 1) {
+    throw new RangeError(
+      `opsCounter option "spikeLevels" must be an integer >= 1, found ${
+        describe(opts.spikeLevels)
+      }`,
+    );
+  }
   const pending: PendingRow[] = [];
   const elementwise = new Map<string, { name: string; kind: ElementwiseKind; count: number }>();
   return {
     linear(name, x, outFeatures) {
       const numel = size(x.shape);
-      const [binary, nnz] = tf.tidy(() => [isBinary(x), tf.sum(nonzeroMask(x))].map(tf.keep));
+      const [binary, nnz, ev] = tf.tidy(() =>
+        [isSpikes(x, levels), tf.sum(nonzeroMask(x)), tf.sum(spikeEvents(x, levels))].map(tf.keep)
+      );
       pending.push({
         name,
         kind: "linear",
@@ -281,21 +323,24 @@ export function opsCounter(): OpsCounter {
         async resolve() {
           const b = await scalar(binary);
           const n = await scalar(nnz);
-          const acs = n * outFeatures;
-          return { candidates: [{ binary: b !== 0, nnz: n, acs, numel }], effective: acs };
+          const events = await scalar(ev);
+          const acs = events * outFeatures;
+          return { candidates: [{ binary: b !== 0, nnz: n, events, acs, numel }], effective: acs };
         },
       });
     },
     conv(name, x, outChannels, opts) {
       const numel = size(x.shape);
       const L = x.shape[x.rank - 2];
-      const [binary, perBin] = tf.tidy(() =>
-        [
-          isBinary(x),
-          // non-zeros per bin, summed over everything else
-          tf.sum(nonzeroMask(tf.reshape(x, [-1, L, x.shape[x.rank - 1]])), [0, 2]),
-        ].map(tf.keep)
-      );
+      const [binary, perBin, eventsPerBin] = tf.tidy(() => {
+        const x3 = tf.reshape(x, [-1, L, x.shape[x.rank - 1]]);
+        return [
+          isSpikes(x, levels),
+          // non-zeros and events per bin, summed over everything else
+          tf.sum(nonzeroMask(x3), [0, 2]),
+          tf.sum(spikeEvents(x3, levels), [0, 2]),
+        ].map(tf.keep);
+      });
       pending.push({
         name,
         kind: "conv",
@@ -303,14 +348,19 @@ export function opsCounter(): OpsCounter {
         async resolve() {
           const b = await scalar(binary);
           const counts = await take(perBin);
+          const eventCounts = await take(eventsPerBin);
           const taps = convTaps(L, opts);
-          let nnz = 0, reach = 0;
+          let nnz = 0, events = 0, reach = 0;
           for (let l = 0; l < L; l++) {
             nnz += counts[l];
-            reach += counts[l] * taps[l];
+            events += eventCounts[l];
+            reach += eventCounts[l] * taps[l];
           }
           const acs = reach * outChannels;
-          return { candidates: [{ binary: b !== 0, nnz, acs, numel }], effective: acs };
+          return {
+            candidates: [{ binary: b !== 0, nnz, events, acs, numel }],
+            effective: acs,
+          };
         },
       });
     },
@@ -325,8 +375,15 @@ export function opsCounter(): OpsCounter {
         // non-zeros of A's column k and B's row k, per batch entry: [..., K] each
         const colsA = tf.sum(nzA, a.rank - 2);
         const rowsB = tf.sum(nzB, opts.transposeB ? b.rank - 2 : b.rank - 1);
-        return [isBinary(a), tf.sum(nzA), isBinary(b), tf.sum(nzB), tf.mul(colsA, rowsB)]
-          .map(tf.keep);
+        return [
+          isSpikes(a, levels),
+          tf.sum(nzA),
+          isSpikes(b, levels),
+          tf.sum(nzB),
+          tf.mul(colsA, rowsB),
+          tf.sum(spikeEvents(a, levels)),
+          tf.sum(spikeEvents(b, levels)),
+        ].map(tf.keep);
       });
       pending.push({
         name,
@@ -339,12 +396,14 @@ export function opsCounter(): OpsCounter {
           const nnzB = await scalar(kept[3]);
           // summed here, in float64, as the int32 products can add up past 2³¹
           const pairs = await take(kept[4]);
+          const evA = await scalar(kept[5]);
+          const evB = await scalar(kept[6]);
           let effective = 0;
           for (let i = 0; i < pairs.length; i++) effective += pairs[i];
           return {
             candidates: [
-              { binary: binA !== 0, nnz: nnzA, acs: nnzA * N, numel: nA },
-              { binary: binB !== 0, nnz: nnzB, acs: nnzB * M, numel: nB },
+              { binary: binA !== 0, nnz: nnzA, events: evA, acs: evA * N, numel: nA },
+              { binary: binB !== 0, nnz: nnzB, events: evB, acs: evB * M, numel: nB },
             ],
             effective,
           };
@@ -381,7 +440,9 @@ export function opsCounter(): OpsCounter {
         const { candidates, effective } = await p.resolve();
         let best: { acs: number; rate: number } | undefined;
         for (const c of candidates) {
-          if (c.binary && (!best || c.acs < best.acs)) best = { acs: c.acs, rate: c.nnz / c.numel };
+          if (c.binary && (!best || c.acs < best.acs)) {
+            best = { acs: c.acs, rate: c.events / c.numel };
+          }
         }
         const macs = best ? 0 : p.denseMacs;
         const acs = best ? best.acs : 0;
@@ -435,6 +496,8 @@ export interface CountingModel {
   ): tf.Tensor;
   /** Supported modes. */
   readonly modes?: readonly Mode[];
+  /** The spike levels of its LIF neurons in spiking mode (absent: 1, binary spikes). */
+  readonly spikeLevels?: number;
 }
 
 function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
@@ -521,7 +584,10 @@ export async function energyReport(
   const { mode: modeOpt, seed, ...overrides } = opts;
   const constants = resolveEnergyConstants(overrides);
   const mode = modeOpt ?? model.modes?.[0] ?? "standard";
-  const ops = opsCounter();
+  // multi-level spikes are spike inputs in spiking mode only: the standard mode's inputs are the
+  // recorded counts and real values, always counted in MACs unless strictly binary
+  const levels = mode === "spiking" ? model.spikeLevels ?? 1 : 1;
+  const ops = opsCounter({ spikeLevels: levels });
   const y = model.apply(params, batch, { training: false, mode, key: key(seed ?? 0), ops });
   const bins = y.shape[1] ?? 1;
   y.dispose();

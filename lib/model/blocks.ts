@@ -104,7 +104,7 @@ function scale(x: tf.Tensor, c: number): tf.Tensor {
 
 type SsaFn = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor;
 
-const ssaFns = new Map<number, SsaFn>();
+const ssaFns = new Map<string, SsaFn>();
 
 /**
  * Spikformer's unmasked attention product `(Q·Kᵀ·c)·V` of spikes `q, k, v [..., L, d]` as one
@@ -114,29 +114,36 @@ const ssaFns = new Map<number, SsaFn>();
  * `bmm`, `scale` and `bmm` composed, so the same values; the price is one more event-driven
  * `Q·Kᵀ` per block in the backward pass.
  */
-function ssaProduct(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, c: number): tf.Tensor {
-  let fn = ssaFns.get(c);
+function ssaProduct(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  c: number,
+  binary: boolean,
+): tf.Tensor {
+  const id = `${c}:${binary}`;
+  let fn = ssaFns.get(id);
   if (fn === undefined) {
     const map = (q: tf.Tensor, k: tf.Tensor) =>
-      tf.mul(bmm(q, k, { transposeB: true, binaryA: true, binaryB: true }), c);
+      tf.mul(bmm(q, k, { transposeB: true, binaryA: binary, binaryB: binary }), c);
     fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [q, k, v] = args as tf.Tensor[];
       (args[3] as tf.GradSaveFunc)([q, k, v]);
       return {
-        value: bmm(map(q, k), v, { binaryB: true }),
+        value: bmm(map(q, k), v, { binaryB: binary }),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [sq, sk, sv] = saved;
           // the gradients in the order the composed ops' backward makes them
-          const dAtt = bmm(dy, sv, { transposeB: true, binaryB: true });
+          const dAtt = bmm(dy, sv, { transposeB: true, binaryB: binary });
           const dv = bmm(map(sq, sk), dy, { transposeA: true });
           const dScores = tf.mul(dAtt, c);
-          const dq = bmm(dScores, sk, { binaryB: true });
-          const dk = bmm(dScores, sq, { transposeA: true, binaryB: true });
+          const dq = bmm(dScores, sk, { binaryB: binary });
+          const dk = bmm(dScores, sq, { transposeA: true, binaryB: binary });
           return [dq, dk, dv];
         },
       };
     }) as SsaFn;
-    ssaFns.set(c, fn);
+    ssaFns.set(id, fn);
   }
   return fn(q, k, v);
 }
@@ -421,12 +428,20 @@ function maskQK(x: tf.Tensor, p: number, c: ResolvedHybridConfig, k: Key): tf.Te
 }
 
 /**
- * Whether block `index`'s attention input is spikes (0/1) in spiking mode: always with the
+ * Whether the LIF neurons' spikes are binary (0/1), so the products that read them can run the
+ * event-driven kernels; multi-level spikes (`lif.levels` > 1) take the dense ones.
+ */
+function binarySpikes(c: ResolvedHybridConfig): boolean {
+  return (c.lif.levels ?? 1) === 1;
+}
+
+/**
+ * Whether block `index`'s attention input is binary spikes in spiking mode: always with the
  * membrane shortcut or SEW AND/IAND, and for block 0 (the embedding LIF's spikes); SEW ADD sums
- * reach 2, so later blocks read real-valued sums.
+ * reach 2, so later blocks read real-valued sums. Never with multi-level spikes.
  */
 function spikingInput(c: ResolvedHybridConfig, index: number): boolean {
-  return c.residual === "membrane" || c.residual !== "add" || index === 0;
+  return binarySpikes(c) && (c.residual === "membrane" || c.residual !== "add" || index === 0);
 }
 
 /**
@@ -463,12 +478,11 @@ export function spikingAttention(
   // The membrane shortcut fires on the real-valued stream itself, without a norm: the per-trial
   // norm would remove each trial's mean level per channel, which the stream carries.
   const s = membrane ? lifSite(`${name}.shortcut`, x, c.lif, ctx) : x;
-  const binary = spikingInput(c, ctx.index);
   const cursor = ctx.cursor;
   const [qr, kr, vr] = qkvProjection(p.attn, s, c, {
     name,
     ops,
-    binary,
+    binary: spikingInput(c, ctx.index),
     cursor,
     separate: !ctx.training,
   });
@@ -524,16 +538,18 @@ export function spikingAttention(
   const rsmAtt = !!c.rsm && c.rsm.mode === "random" && ratio > 0;
   if (ctx.training && !ops && !cursor && !ctx.tables.mulMask && !rsmAtt && kernelsActive()) {
     // training without a mask on the map: the product that recomputes the map backward
-    const o = normLif(`${name}.attn`, sn.attn, merge(ssaProduct(q, k, v, c.ssaScale)), c, {
+    const product = ssaProduct(q, k, v, c.ssaScale, binarySpikes(c));
+    const o = normLif(`${name}.attn`, sn.attn, merge(product), c, {
       ...ctx,
       vThreshold: c.attnThreshold,
     });
-    return linear(`${name}.o`, p.attn.o, o, ops, true);
+    return linear(`${name}.o`, p.attn.o, o, ops, binarySpikes(c));
   }
   ops?.matmul(`${name}.attn.qk`, q, k, { transposeB: true });
   // Q and K are spikes: the event-driven kernel adds rows instead of multiplying
+  const binary = binarySpikes(c);
   let att = scale(
-    bmm(q, k, { transposeB: true, binaryA: true, binaryB: true }),
+    bmm(q, k, { transposeB: true, binaryA: binary, binaryB: binary }),
     c.ssaScale,
   ); // [T, B, H, L, L]
   ops?.elementwise(`${name}.attn.scale`, "mul", size(att));
@@ -548,11 +564,11 @@ export function spikingAttention(
       : randomSpikeMask(att, { p: ratio, key: foldIn(ctx.keys.rsm!, 2) });
   }
   ops?.matmul(`${name}.attn.av`, att, v);
-  const o = normLif(`${name}.attn`, sn.attn, merge(bmm(att, v, { binaryB: true })), c, {
+  const o = normLif(`${name}.attn`, sn.attn, merge(bmm(att, v, { binaryB: binary })), c, {
     ...ctx,
     vThreshold: c.attnThreshold,
   });
-  return linear(`${name}.o`, p.attn.o, o, ops, true);
+  return linear(`${name}.o`, p.attn.o, o, ops, binary);
 }
 
 /**
@@ -581,11 +597,17 @@ export function spikingMlp(
   const h = normLif(
     `${name}.ff1`,
     p.sn!.ff1,
-    linear(`${name}.ff1`, p.ff1, input, ops, membrane || c.residual !== "add"),
+    linear(
+      `${name}.ff1`,
+      p.ff1,
+      input,
+      ops,
+      binarySpikes(c) && (membrane || c.residual !== "add"),
+    ),
     c,
     ctx,
   );
-  return linear(`${name}.ff2`, p.ff2, h, ops, true);
+  return linear(`${name}.ff2`, p.ff2, h, ops, binarySpikes(c));
 }
 
 /**

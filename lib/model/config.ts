@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LifOptions } from "../snn/neurons.ts";
+import { type LifOptions, resolveLifOptions } from "../snn/neurons.ts";
 import type { Mode } from "../nn/types.ts";
 
 /** NDT's local attention context (see {@linkcode TransformerConfig.context}). */
@@ -248,7 +248,10 @@ export interface HybridConfig extends TransformerConfig {
   /** Random spike masking (default off). */
   rsm?: false | RsmConfig;
   /** LIF neuron settings (defaults: τ 2, threshold 1, hard reset, sigmoid α 4, detached reset). */
-  lif?: Pick<LifOptions, "tau" | "vThreshold" | "vReset" | "surrogate" | "detachReset">;
+  lif?: Pick<
+    LifOptions,
+    "tau" | "vThreshold" | "vReset" | "levels" | "surrogate" | "detachReset"
+  >;
   /** Threshold of the attention LIF (default 0.5, Spikformer). */
   attnThreshold?: number;
   /**
@@ -441,7 +444,9 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
     }
     rsm = { ratio, mode };
   }
-  if (h.lif) checkKeys("lif", h.lif, ["tau", "vThreshold", "vReset", "surrogate", "detachReset"]);
+  if (h.lif) {
+    checkKeys("lif", h.lif, ["tau", "vThreshold", "vReset", "levels", "surrogate", "detachReset"]);
+  }
   const encoding = h.encoding ?? "repeat";
   if (encoding !== "repeat" && encoding !== "poisson") {
     fail("encoding", '"repeat" or "poisson"', encoding);
@@ -460,6 +465,18 @@ export function resolveHybridConfig(config: HybridConfig): ResolvedHybridConfig 
   const norm = h.norm ?? "trial";
   if (norm !== "trial" && norm !== "causal" && norm !== "sample") {
     fail("norm", '"trial", "causal" or "sample"', norm);
+  }
+  const levels = h.lif?.levels;
+  if (levels !== undefined && levels !== 1) {
+    try {
+      resolveLifOptions(h.lif);
+    } catch (err) {
+      throw new RangeError(`model config "lif": ${(err as Error).message}`);
+    }
+    if (residual === "and" || residual === "iand") {
+      fail("lif.levels", `1 with residual "${residual}" (logic on binary spikes)`, levels);
+    }
+    if (tim) fail("lif.levels", "1 with tim (TIM's neurons fire binary spikes)", levels);
   }
   const gain = h.branchGain;
   if (gain !== undefined && !(typeof gain === "number" && Number.isFinite(gain) && gain >= 0)) {

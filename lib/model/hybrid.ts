@@ -81,6 +81,8 @@ export interface Model {
   readonly modes?: readonly Mode[];
   /** Whether `apply` in `mode` reads the parameter at `path` (absent: every parameter). */
   usesParam?(path: string, mode: Mode): boolean;
+  /** The levels its spiking mode's spikes take (`lif.levels`; absent: 1, binary). */
+  readonly spikeLevels?: number;
 }
 
 /** A hybrid model: a {@linkcode Model} with a resolved hybrid config. */
@@ -342,5 +344,6 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
     apply,
     modes: c.modes,
     usesParam: usesHybridParam,
+    spikeLevels: c.lif.levels ?? 1,
   };
 }

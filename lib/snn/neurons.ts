@@ -52,6 +52,14 @@ export interface LifOptions {
   vThreshold?: number;
   /** Reset potential for a hard reset, or `null` for a soft reset V = H − V_th·S (default 0). */
   vReset?: number | null;
+  /**
+   * Spike levels L, an integer ≥ 1 (default 1: binary spikes). With L > 1 the neuron emits
+   * S = Σ_{l=1..L} Θ(H − l·V_th) ∈ {0, …, L} (multi-level or integer spikes: one step of the
+   * neuron carries what L binary spikes at the thresholds V_th, 2·V_th, … would), with one
+   * surrogate per level in the backward pass. Needs a soft reset (`vReset: null`), which
+   * removes S·V_th.
+   */
+  levels?: number;
   /** Leak the input as well as the membrane (SpikingJelly `decay_input`, default true). */
   decayInput?: boolean;
   /** Surrogate gradient of the spike function (default sigmoid with α = 4). */
@@ -72,7 +80,7 @@ export interface LifOptions {
 
 /** The outputs of {@linkcode lifWithState}, all of the input's shape `[T, ...]`. */
 export interface LifState {
-  /** Spikes S in {0, 1}. */
+  /** Spikes S in {0, 1} (in {0, …, L} with `levels` L). */
   spikes: tf.Tensor;
   /** Membrane after the reset, V (SpikingJelly `v_seq`). */
   v: tf.Tensor;
@@ -90,6 +98,7 @@ const LIF_KEYS = [
   "tau",
   "vThreshold",
   "vReset",
+  "levels",
   "decayInput",
   "surrogate",
   "detachReset",
@@ -122,6 +131,18 @@ export function resolveLifOptions(opts: LifOptions = {}): ResolvedLifOptions {
   if (!(tau > 1)) throw new RangeError(`LIF option "tau" must be > 1, found ${tau}`);
   const vThreshold = finite("vThreshold", opts.vThreshold ?? 1);
   const vReset = opts.vReset === null ? null : finite("vReset", opts.vReset ?? 0);
+  const levels = opts.levels ?? 1;
+  if (!Number.isInteger(levels) || levels < 1 || levels > 255) {
+    throw new RangeError(
+      `LIF option "levels" must be an integer from 1 to 255, found ${describe(opts.levels)}`,
+    );
+  }
+  if (levels > 1 && vReset !== null) {
+    throw new RangeError(
+      `LIF option "levels" ${levels} needs a soft reset (vReset: null): a hard reset to ` +
+        `${vReset} cannot remove a spike of more than one level`,
+    );
+  }
   let surrogate: ResolvedSurrogate;
   try {
     surrogate = resolveSurrogate(opts.surrogate);
@@ -135,6 +156,7 @@ export function resolveLifOptions(opts: LifOptions = {}): ResolvedLifOptions {
     tau,
     vThreshold,
     vReset,
+    levels,
     decayInput: bool("decayInput", opts.decayInput ?? true),
     surrogate,
     detachReset: bool("detachReset", opts.detachReset ?? true),
@@ -180,7 +202,8 @@ function simulate(x: tf.Tensor, o: ResolvedLifOptions, withState: boolean): tf.T
     const k = 1 / o.tau;
     const vr = o.vReset ?? 0;
     let v: tf.Tensor = o.v0 ?? tf.fill(step, vr);
-    const xs = tf.unstack(x, 0);
+    // TF.js's Unpack of one output has no usable gradient (its gradient stacks a lone tensor)
+    const xs = x.shape[0] === 1 ? [tf.squeeze(x, [0])] : tf.unstack(x, 0);
     const spikes: tf.Tensor[] = [];
     const hs: tf.Tensor[] = [];
     const vs: tf.Tensor[] = [];
@@ -189,8 +212,12 @@ function simulate(x: tf.Tensor, o: ResolvedLifOptions, withState: boolean): tf.T
       // Charge. Written as a leak term plus the input, identical to SpikingJelly's forms.
       const leak = vr === 0 ? tf.mul(vPrev, 1 - k) : tf.sub(vPrev, tf.mul(tf.sub(vPrev, vr), k));
       const h = tf.add(leak, o.decayInput ? tf.mul(xt, k) : xt);
-      // Fire.
-      const s = heaviside(tf.sub(h, o.vThreshold), o.surrogate);
+      // Fire: level l at l·V_th (float32, as the kernel forms it), each with its surrogate.
+      let s = heaviside(tf.sub(h, o.vThreshold), o.surrogate);
+      for (let l = 2; l <= o.levels; l++) {
+        const threshold = Math.fround(l * Math.fround(o.vThreshold));
+        s = tf.add(s, heaviside(tf.sub(h, threshold), o.surrogate));
+      }
       // Reset.
       const sr = o.detachReset ? stopGradient(s) : s;
       if (o.vReset === null) {
