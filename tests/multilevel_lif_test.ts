@@ -209,6 +209,12 @@ Deno.test("lif levels: energy counts a level-l spike as l events (l ACs per fan-
   assert.ok(spikeRows.some((r) => r.firingRate > 0));
   const names = rep.rows.filter((r) => !r.spikeInput).map((r) => r.name).sort();
   assert.deepEqual(names, ["embed", "readout"]);
+  // each neuron update of a 2-level spike compares twice: one more add per update
+  const count = (f: (r: { name: string; kind: string }) => boolean) =>
+    rep.elementwise.filter(f).reduce((a, r) => a + r.count, 0);
+  const updates = count((r) => r.kind === "neuron");
+  assert.ok(updates > 0);
+  assert.equal(count((r) => r.kind === "add" && r.name.endsWith(".levels")), updates);
   const std = await energyReport(m, params, { input }, { mode: "standard" });
   assert.ok(std.rows.every((r) => !r.spikeInput || r.name === "embed"));
 });

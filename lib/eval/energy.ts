@@ -23,6 +23,11 @@
  * - Matrix product `A [..., M, K] · B [..., K, N]`: dense MACs = batch·M·K·N. If A is binary,
  *   each non-zero of A adds one row of B: nnz(A)·N ACs; if B is binary, nnz(B)·M ACs; when both
  *   are, the cheaper. Spiking attention's Q·Kᵀ has binary Q and K; (Q·Kᵀ)·V has binary V.
+ * - **Multi-level spikes** (`lif.levels` L > 1; `energyReport` passes L to the counter in spiking
+ *   mode): an input whose elements are all integers from 0 to L is a spike input too, and an
+ *   element of value l counts as l events, as spike-driven hardware would deliver it (l unit
+ *   spikes), so the ACs above use the sum of the values in place of nnz. The neuron's L − 1
+ *   further threshold compares count as `add`s.
  * - Counts cover the whole batch and every SNN timestep (T is in the tensors' leading axis), and
  *   are reported in total, per sample and per bin.
  *

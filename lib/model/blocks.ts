@@ -344,6 +344,15 @@ export function standardResidual(
   return tf.add(x, dropout(y, rate, { training: ctx.training, key: ctx.key }));
 }
 
+/**
+ * Count `n` LIF updates at site `name`: a `neuron` op each, and with `levels` L > 1 the L − 1
+ * further threshold compares of a multi-level spike (an add each, as the neuron's own compare).
+ */
+function countNeurons(name: string, n: number, levels: number, ops?: OpsCollector): void {
+  ops?.elementwise(name, "neuron", n);
+  if (levels > 1) ops?.elementwise(`${name}.levels`, "add", (levels - 1) * n);
+}
+
 /** LIF spikes of `x [T, ...]`, counted as neuron updates and recorded as a site. */
 function lifSite(
   name: string,
@@ -351,7 +360,7 @@ function lifSite(
   opts: LifOptions,
   ctx: { ops?: OpsCollector; stats?: SpikeStatsCollector },
 ): tf.Tensor {
-  ctx.ops?.elementwise(name, "neuron", size(x));
+  countNeurons(name, size(x), opts.levels ?? 1, ctx.ops);
   const s = lif(x, opts);
   ctx.stats?.record(name, s);
   return s;
@@ -386,7 +395,7 @@ export function normLif(
     : { ...c.lif, vThreshold: ctx.vThreshold };
   ctx.ops?.elementwise(`${name}.norm`, "norm", size(x));
   if (c.norm === "causal") return lifSite(name, branchNorm(name, p, x, c, ctx.cursor), opts, ctx);
-  ctx.ops?.elementwise(name, "neuron", size(x));
+  countNeurons(name, size(x), opts.levels ?? 1, ctx.ops);
   const s = c.norm === "sample" ? sampleSpikeNormLif(p, x, opts) : spikeNormLif(p, x, opts);
   ctx.stats?.record(name, s);
   return s;
