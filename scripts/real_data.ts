@@ -67,7 +67,7 @@ export interface RealDataset {
  *
  * @example
  * ```ts
- * import { REAL_DATASETS } from "./scripts/real_data.ts";
+ * import { REAL_DATASETS } from "./real_data.ts";
  * REAL_DATASETS.s1.folder; // "spykesml_s1_reaching"
  * ```
  */
