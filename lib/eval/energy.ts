@@ -193,7 +193,7 @@ export interface EnergyReport {
 /** What a weight-product record resolves to once its kept scalars are read. */
 interface Resolved {
   /** Per candidate event operand (both operands of a matmul). */
-  candidates: { binary: boolean; nnz: number; events: number; acs: number; numel: number }[];
+  candidates: { spikes: boolean; nnz: number; events: number; acs: number; numel: number }[];
   /** Products with every activation factor non-zero. */
   effective: number;
 }
@@ -318,7 +318,7 @@ export function opsCounter(opts: OpsCounterOptions = {}): OpsCounter {
   return {
     linear(name, x, outFeatures) {
       const numel = size(x.shape);
-      const [binary, nnz, ev] = tf.tidy(() =>
+      const [spikes, nnz, ev] = tf.tidy(() =>
         [isSpikes(x, levels), tf.sum(nonzeroMask(x)), tf.sum(spikeEvents(x, levels))].map(tf.keep)
       );
       pending.push({
@@ -326,18 +326,18 @@ export function opsCounter(opts: OpsCounterOptions = {}): OpsCounter {
         kind: "linear",
         denseMacs: numel * outFeatures,
         async resolve() {
-          const b = await scalar(binary);
+          const b = await scalar(spikes);
           const n = await scalar(nnz);
           const events = await scalar(ev);
           const acs = events * outFeatures;
-          return { candidates: [{ binary: b !== 0, nnz: n, events, acs, numel }], effective: acs };
+          return { candidates: [{ spikes: b !== 0, nnz: n, events, acs, numel }], effective: acs };
         },
       });
     },
     conv(name, x, outChannels, opts) {
       const numel = size(x.shape);
       const L = x.shape[x.rank - 2];
-      const [binary, perBin, eventsPerBin] = tf.tidy(() => {
+      const [spikes, perBin, eventsPerBin] = tf.tidy(() => {
         const x3 = tf.reshape(x, [-1, L, x.shape[x.rank - 1]]);
         return [
           isSpikes(x, levels),
@@ -351,7 +351,7 @@ export function opsCounter(opts: OpsCounterOptions = {}): OpsCounter {
         kind: "conv",
         denseMacs: numel * opts.kernel * outChannels,
         async resolve() {
-          const b = await scalar(binary);
+          const b = await scalar(spikes);
           const counts = await take(perBin);
           const eventCounts = await take(eventsPerBin);
           const taps = convTaps(L, opts);
@@ -363,7 +363,7 @@ export function opsCounter(opts: OpsCounterOptions = {}): OpsCounter {
           }
           const acs = reach * outChannels;
           return {
-            candidates: [{ binary: b !== 0, nnz, events, acs, numel }],
+            candidates: [{ spikes: b !== 0, nnz, events, acs, numel }],
             effective: acs,
           };
         },
@@ -407,8 +407,8 @@ export function opsCounter(opts: OpsCounterOptions = {}): OpsCounter {
           for (let i = 0; i < pairs.length; i++) effective += pairs[i];
           return {
             candidates: [
-              { binary: binA !== 0, nnz: nnzA, events: evA, acs: evA * N, numel: nA },
-              { binary: binB !== 0, nnz: nnzB, events: evB, acs: evB * M, numel: nB },
+              { spikes: binA !== 0, nnz: nnzA, events: evA, acs: evA * N, numel: nA },
+              { spikes: binB !== 0, nnz: nnzB, events: evB, acs: evB * M, numel: nB },
             ],
             effective,
           };
@@ -445,7 +445,7 @@ export function opsCounter(opts: OpsCounterOptions = {}): OpsCounter {
         const { candidates, effective } = await p.resolve();
         let best: { acs: number; rate: number } | undefined;
         for (const c of candidates) {
-          if (c.binary && (!best || c.acs < best.acs)) {
+          if (c.spikes && (!best || c.acs < best.acs)) {
             best = { acs: c.acs, rate: c.events / c.numel };
           }
         }
