@@ -42,10 +42,22 @@ export interface SpikeStatsCollector {
   record(name: string, spikes: tf.Tensor): void;
 }
 
-/** Context of a hybrid apply: the standard context plus a spike-statistics collector. */
+/**
+ * Receives the residual stream after every block during an apply (pass as `ctx.taps`): `[B, L,
+ * D]`, in spiking mode its mean over the T timesteps. The tensors belong to the apply's scope:
+ * `tf.keep` what must outlive it (and dispose it later).
+ */
+export interface StreamTapCollector {
+  /** Called with a block's name (e.g. `"block0"`) and the stream after it. */
+  record(name: string, stream: tf.Tensor): void;
+}
+
+/** Context of a hybrid apply: the standard context plus spike and stream collectors. */
 export interface HybridApplyContext extends ApplyContext {
   /** Receives every LIF site's spikes (spiking mode). */
   readonly stats?: SpikeStatsCollector;
+  /** Receives the stream after every block (both modes; see {@linkcode StreamTapCollector}). */
+  readonly taps?: StreamTapCollector;
 }
 
 /** Keys of one block's random draws (absent: no draw needs one). */

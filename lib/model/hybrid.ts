@@ -175,6 +175,7 @@ function runBlocks(
     // the end of apply). In training the tensors the backward pass reads are the ones the taped
     // ops saved, which TF.js keeps apart from any tidy. The stream's cursor keeps its own caches.
     x = !cursor ? tf.tidy(() => block(x)) : block(x);
+    ctx.taps?.record(`block${i}`, mode === "spiking" ? tf.mean(x, 0) : x);
   }
   return x;
 }

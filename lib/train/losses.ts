@@ -167,3 +167,56 @@ export function negBinomialNll(
     return tf.div(tf.sum(tf.mul(loss, w)), tf.maximum(tf.sum(w), 1)) as tf.Scalar;
   });
 }
+
+/** `x` standardised over its last axis: zero mean and unit variance (ε 1e-5) at every position. */
+function standardise(x: tf.Tensor): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5)));
+}
+
+/**
+ * Feature distillation between the modes: the mean over the named streams of mean((ŝ − t̂)²),
+ * where t̂ and ŝ are the teacher's and the student's stream (`[..., D]`, e.g. the residual stream
+ * after a block) standardised over the last axis at every position. Each term lies in [0, 4]
+ * (0: the same direction at every position, 2: uncorrelated). Gradients reach the student only
+ * if the teacher is a constant (computed outside the gradient, as `trainStep` does). Every
+ * teacher stream must have a student stream of its shape.
+ *
+ * @example
+ * ```ts
+ * import { streamDistillLoss, tf } from "@hest/hest";
+ * const t = { block0: tf.tensor2d([[1, 2, 3]]) };
+ * streamDistillLoss({ block0: tf.tensor2d([[2, 4, 6]]) }, t).print(); // 0 (scale is ignored)
+ * streamDistillLoss({ block0: tf.tensor2d([[3, 2, 1]]) }, t).print(); // 4 (reversed)
+ * ```
+ */
+export function streamDistillLoss(
+  student: Readonly<Record<string, tf.Tensor>>,
+  teacher: Readonly<Record<string, tf.Tensor>>,
+): tf.Scalar {
+  const names = Object.keys(teacher);
+  if (names.length === 0) throw new Error("streamDistillLoss: the teacher has no streams");
+  for (const n of names) {
+    const s = student[n];
+    if (!s) {
+      throw new Error(
+        `streamDistillLoss: the student has no stream "${n}"; it has ${
+          Object.keys(student).join(", ") || "none"
+        }`,
+      );
+    }
+    const t = teacher[n];
+    if (t.rank !== s.rank || t.shape.some((d, i) => d !== s.shape[i])) {
+      throw new Error(
+        `streamDistillLoss: student stream "${n}" must have the teacher's shape [${t.shape}], ` +
+          `found [${s.shape}]`,
+      );
+    }
+  }
+  return tf.tidy(() => {
+    const terms = names.map((n) =>
+      tf.mean(tf.square(tf.sub(standardise(student[n]), standardise(teacher[n]))))
+    );
+    return tf.div(tf.addN(terms), names.length) as tf.Scalar;
+  });
+}

@@ -21,7 +21,7 @@ import process from "node:process";
 import { tf } from "../core/backend.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
 import type { SpikeDataset } from "../data/dataset.ts";
-import { negBinomialNll, poissonNll } from "./losses.ts";
+import { negBinomialNll, poissonNll, streamDistillLoss } from "./losses.ts";
 import type { Mode } from "../nn/types.ts";
 import { disposeBatch, maskedBatch, type TrainingBatch } from "./masking.ts";
 import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
@@ -93,6 +93,8 @@ export interface TrainStepOptions {
   mode?: Mode;
   /** Weight of the cross-mode distillation term (see {@linkcode TrainOptions.distill}). */
   distill?: number;
+  /** Weight of feature distillation (see {@linkcode TrainOptions.distillFeatures}). */
+  distillFeatures?: number;
   /** Recompute block activations in the backward pass (see {@linkcode TrainOptions.remat}). */
   remat?: boolean;
   /** Also return the gradient norm of each block (see `groupGradNorms`; default false). */
@@ -131,8 +133,18 @@ export async function trainStep(
   // parameters whose .grad is None); their moments and step counts are kept as they are.
   const leaves = model.usesParam ? all.filter((l) => model.usesParam!(l.path, mode)) : all;
   const distill = opts.distill ?? 0;
+  const distillFeatures = opts.distillFeatures ?? 0;
   let teacher: tf.Tensor | undefined;
-  if (distill > 0 && mode === "spiking") {
+  // the streams after every block, kept past the applies' scopes (disposed below)
+  const teacherStreams: Record<string, tf.Tensor> = {};
+  const studentStreams: Record<string, tf.Tensor> = {};
+  const tapInto = (into: Record<string, tf.Tensor>) => ({
+    record(name: string, x: tf.Tensor) {
+      into[name] = tf.keep(x);
+    },
+  });
+  const features = distillFeatures > 0 && mode === "spiking";
+  if ((distill > 0 || features) && mode === "spiking") {
     if (!model.modes?.includes("standard")) {
       throw new Error(
         `distillation needs a model that also runs in standard mode; this one runs in ${
@@ -143,6 +155,7 @@ export async function trainStep(
     teacher = model.apply(params, { input: batch.input, inputMask: batch.mask }, {
       training: false,
       mode: "standard",
+      taps: features ? tapInto(teacherStreams) : undefined,
     });
   }
   const { value, grads } = tf.tidy(() =>
@@ -156,12 +169,21 @@ export async function trainStep(
         key: opts.key,
         mode,
         remat: opts.remat,
+        taps: features ? tapInto(studentStreams) : undefined,
       });
-      const nll = countLoss(p, logRates, batch);
-      return teacher ? tf.add(nll, tf.mul(poissonKl(teacher, logRates), distill)) : nll;
+      let loss: tf.Tensor = countLoss(p, logRates, batch);
+      if (teacher && distill > 0) loss = tf.add(loss, tf.mul(poissonKl(teacher, logRates), distill));
+      if (features) {
+        loss = tf.add(
+          loss,
+          tf.mul(streamDistillLoss(studentStreams, teacherStreams), distillFeatures),
+        );
+      }
+      return loss as tf.Scalar;
     })(leaves.map((l) => l.tensor))
   );
   teacher?.dispose();
+  tf.dispose([...Object.values(teacherStreams), ...Object.values(studentStreams)]);
   const gradTree = unflatten(leaves.map((l, i) => ({ path: l.path, tensor: grads[i] })));
   const clipped = await clipByGlobalNorm(gradTree, opts.clipNorm ?? 1);
   const groupNorms = opts.groupNorms ? await groupGradNorms(gradTree) : undefined;
@@ -424,6 +446,7 @@ async function trainResolved(
       key: kDrop,
       mode,
       distill: o.distill,
+      distillFeatures: o.distillFeatures,
       remat: o.remat,
       groupNorms: diagDue,
     });

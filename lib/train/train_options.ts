@@ -114,6 +114,16 @@ export interface TrainOptions {
    */
   distill?: number;
   /**
+   * Weight λ_f of feature distillation between the modes in spiking-mode steps (default 0 = off;
+   * absent from a run's options when not given). With λ_f > 0, a spiking step also adds λ_f ·
+   * the mean over blocks of mean((ŝ − t̂)²), where t̂ is the standard-mode stream after that
+   * block and ŝ the spiking mode's (its mean over the T timesteps), each standardised over the
+   * channels at every bin (zero mean, unit variance, as the final layer norm reads them), with the
+   * standard mode's streams constants as in `distill`. It asks every block, not only the output,
+   * to carry what the standard mode's block carries. Needs a hybrid model that runs in both modes.
+   */
+  distillFeatures?: number;
+  /**
    * Recompute each block's activations in the backward pass instead of storing them (gradient
    * checkpointing, `lib/core/remat.ts`; default false): a train step's peak memory drops to about one
    * block's activations plus every block's input, for one more forward pass per block. The
@@ -195,6 +205,7 @@ const TRAIN_KEYS = [
   "standardFirstEarlyEnd",
   "secondPartLrScale",
   "distill",
+  "distillFeatures",
   "remat",
   "kernels",
   "checkpointEvery",
@@ -270,6 +281,7 @@ export type ResolvedTrainOptions =
       | "standardFirstFraction"
       | "standardFirstEarlyEnd"
       | "secondPartLrScale"
+      | "distillFeatures"
       | "kernels"
     >
   >
@@ -378,6 +390,16 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
       ),
     }),
     distill: checkNum(opts, "distill", 0, (x) => x >= 0 && x < 1e6, ">= 0 (and < 1e6)"),
+    // left out when absent, so the runs from before it keep their identity (and resume)
+    ...(opts.distillFeatures === undefined ? {} : {
+      distillFeatures: checkNum(
+        opts,
+        "distillFeatures",
+        0,
+        (x) => x >= 0 && x < 1e6,
+        ">= 0 (and < 1e6)",
+      ),
+    }),
     remat: (() => {
       if (opts.remat !== undefined && typeof opts.remat !== "boolean") {
         throw new TypeError(
