@@ -172,7 +172,9 @@ export async function trainStep(
         taps: features ? tapInto(studentStreams) : undefined,
       });
       let loss: tf.Tensor = countLoss(p, logRates, batch);
-      if (teacher && distill > 0) loss = tf.add(loss, tf.mul(poissonKl(teacher, logRates), distill));
+      if (teacher && distill > 0) {
+        loss = tf.add(loss, tf.mul(poissonKl(teacher, logRates), distill));
+      }
       if (features) {
         loss = tf.add(
           loss,
