@@ -19,9 +19,10 @@
  *
  * With `levels` L > 1 (soft reset only) the neuron fires multi-level spikes,
  * S[t] = Σ_{l=1..L} Θ(H[t] − l·V_th) ∈ {0, …, L}, and the soft reset removes S[t]·V_th: one step
- * carries what L binary neurons at the thresholds V_th, 2·V_th, … would (integer-valued spikes
- * as in Luo et al., "Integer-valued training and spike-driven inference spiking neural network",
- * ECCV 2024, which hardware delivers as S unit events). Each level has its own surrogate.
+ * carries what L binary neurons at the thresholds V_th, 2·V_th, … would. These are the
+ * integer-valued spikes of Luo et al., "Integer-valued training and spike-driven inference spiking
+ * neural network for high-performance and energy-efficient object detection" (ECCV 2024), which
+ * hardware delivers as S unit events. Each level has its own surrogate.
  *
  * The backward pass of Θ is a surrogate (see `surrogates.ts`); with `detachReset` the S in the
  * reset carries no gradient. Gradients flow through V across time (BPTT) unless
