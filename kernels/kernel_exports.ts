@@ -60,6 +60,45 @@ export type NormBackwardKernel = (
 ) => void;
 
 /**
+ * The neuron constants every LIF kernel takes, in this order (`lifKernelArgs(...).neuron`): k =
+ * 1/τ, 1 − k, the reset potential, the threshold, the spike levels of a soft reset (0: hard
+ * reset), 1 for decay_input, and the leak form.
+ *
+ * @example
+ * ```ts
+ * import type { LifNeuronArgs } from "@hest/hest/kernels";
+ * const binarySoftReset: LifNeuronArgs = [0.5, 0.5, 0, 1, 1, 1, 0];
+ * ```
+ */
+export type LifNeuronArgs = [
+  k: number,
+  omk: number,
+  vr: number,
+  vth: number,
+  soft: number,
+  decay: number,
+  leakMode: number,
+];
+
+/**
+ * The surrogate arguments every LIF backward kernel takes after {@linkcode LifNeuronArgs}
+ * (`lifKernelArgs(...).surrogate`): detachReset, detachMembrane, the surrogate's kind (0 sigmoid,
+ * 1 atan) and its α.
+ *
+ * @example
+ * ```ts
+ * import type { LifSurrogateArgs } from "@hest/hest/kernels";
+ * const sigmoid4: LifSurrogateArgs = [0, 0, 0, 4];
+ * ```
+ */
+export type LifSurrogateArgs = [
+  detachReset: number,
+  detachMembrane: number,
+  kind: number,
+  alpha: number,
+];
+
+/**
  * A norm-then-LIF forward kernel (`spike_norm_lif_forward`, `sample_norm_lif_forward`; see
  * kernels/norm_lif.h): the spikes of x [T, B, L, C] into s, the trials' moments into mean and rstd,
  * with the LIF constants of `lifKernelArgs(...).neuron`. Pointers are byte offsets into `memory`.
@@ -84,13 +123,7 @@ export type NormLifForwardKernel = (
   mean: number,
   rstd: number,
   v: number,
-  k: number,
-  omk: number,
-  vr: number,
-  vth: number,
-  soft: number,
-  decay: number,
-  leakMode: number,
+  ...lif: LifNeuronArgs
 ) => void;
 
 /** The raw exports of `hest_kernels.wasm` (pointers are byte offsets into `memory`). */
@@ -109,13 +142,7 @@ export interface KernelExports {
     v: number,
     T: number,
     n: number,
-    k: number,
-    omk: number,
-    vr: number,
-    vth: number,
-    soft: number,
-    decay: number,
-    leakMode: number,
+    ...lif: LifNeuronArgs
   ): void;
   /** Fused multi-step LIF BPTT backward (see hest_kernels.c). */
   lif_backward(
@@ -125,17 +152,7 @@ export interface KernelExports {
     gv: number,
     T: number,
     n: number,
-    k: number,
-    omk: number,
-    vr: number,
-    vth: number,
-    soft: number,
-    decay: number,
-    leakMode: number,
-    detachReset: number,
-    detachMembrane: number,
-    kind: number,
-    alpha: number,
+    ...lif: [...LifNeuronArgs, ...LifSurrogateArgs]
   ): void;
   /** Batched matrix product; returns the number of non-0/1 entries of a binary operand. */
   bmm(
@@ -218,17 +235,7 @@ export interface KernelExports {
     mean: number,
     rstd: number,
     scratch: number,
-    k: number,
-    omk: number,
-    vr: number,
-    vth: number,
-    soft: number,
-    decay: number,
-    leakMode: number,
-    detachReset: number,
-    detachMembrane: number,
-    kind: number,
-    alpha: number,
+    ...lif: [...LifNeuronArgs, ...LifSurrogateArgs]
   ): void;
   /**
    * The per-trial norm over all channels with gain and bias (see kernels/norm_lif.h); writes
@@ -260,17 +267,7 @@ export interface KernelExports {
     mean: number,
     rstd: number,
     scratch: number,
-    k: number,
-    omk: number,
-    vr: number,
-    vth: number,
-    soft: number,
-    decay: number,
-    leakMode: number,
-    detachReset: number,
-    detachMembrane: number,
-    kind: number,
-    alpha: number,
+    ...lif: [...LifNeuronArgs, ...LifSurrogateArgs]
   ): void;
   /** Scratch floats `sample_norm_lif_backward` needs. */
   sample_norm_lif_backward_scratch_floats(T: number, B: number, C: number): number;

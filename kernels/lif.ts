@@ -10,6 +10,7 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import type { ResolvedSurrogate } from "../lib/snn/surrogates.ts";
+import type { LifNeuronArgs, LifSurrogateArgs } from "./kernel_exports.ts";
 import { type KernelCall, tensorData, withKernelCall } from "./wasm.ts";
 
 /**
@@ -54,9 +55,9 @@ export interface LifKernelArgs {
    * spikes are binary), 1 for decay_input, and the leak form (0:
    * V·(1 − k) when the reset potential is 0, 1: V − (V − vr)·k).
    */
-  neuron: [number, number, number, number, number, number, number];
+  neuron: LifNeuronArgs;
   /** The backward's extra arguments: detachReset, detachMembrane, surrogate kind (0 sigmoid, 1 atan), its α. */
-  surrogate: [number, number, number, number];
+  surrogate: LifSurrogateArgs;
 }
 
 /**

@@ -16,6 +16,8 @@ export * from "./stream_engine.ts";
 export * from "./tim.ts";
 export * from "./wasm.ts";
 export type {
+  LifNeuronArgs,
+  LifSurrogateArgs,
   NormBackwardKernel,
   NormForwardKernel,
   NormLifForwardKernel,
