@@ -30,7 +30,7 @@ import {
 } from "../snn/spike_norm.ts";
 import { randomSpikeMask, sew, significanceMask } from "../snn/spike_ops.ts";
 import { applyTim, applyTimBin } from "../snn/tim.ts";
-import type { ResolvedHybridConfig } from "./config.ts";
+import type { DropoutRates, ResolvedHybridConfig } from "./config.ts";
 import type { HybridAttentionParams, HybridBlockParams } from "./params.ts";
 import type { BinCursor } from "./bin_cursor.ts";
 import { layerNorm, linear, size } from "./_internal.ts";
@@ -59,6 +59,11 @@ export interface HybridApplyContext extends ApplyContext {
   readonly stats?: SpikeStatsCollector;
   /** Receives the stream after every block (both modes; see {@linkcode StreamTapCollector}). */
   readonly taps?: StreamTapCollector;
+  /**
+   * Dropout rates for this call in place of the model's configured ones (checked by
+   * `withDropoutRates`; absent: the config's). `train` passes its `restartDropout` here.
+   */
+  readonly dropout?: DropoutRates;
 }
 
 /** Keys of one block's random draws (absent: no draw needs one). */

@@ -22,6 +22,84 @@ export interface ContextWindow {
 }
 
 /** The architecture fields shared by every model (the standard transformer's whole config). */
+/**
+ * Dropout rates a call can set in place of a model's configured ones (see
+ * {@linkcode withDropoutRates}); each absent rate keeps the config's.
+ *
+ * @example
+ * ```ts
+ * import type { DropoutRates } from "@hest/hest";
+ * const ndt: DropoutRates = { dropout: 0.1, embedDropout: 0.2, rateDropout: 0.2 };
+ * ```
+ */
+export interface DropoutRates {
+  /** Dropout after attention / feed-forward. */
+  dropout?: number;
+  /** Dropout on the embedded input. */
+  embedDropout?: number;
+  /** Dropout before the rate read-out. */
+  rateDropout?: number;
+}
+
+const DROPOUT_RATE_KEYS = ["dropout", "embedDropout", "rateDropout"] as const;
+
+/**
+ * Check dropout rates and return a copy: a plain object of the keys `dropout`, `embedDropout`,
+ * `rateDropout`, each a number in [0, 1). Unknown keys and bad values throw, naming `where` and
+ * the key.
+ *
+ * @example
+ * ```ts
+ * import { checkDropoutRates } from "@hest/hest";
+ * checkDropoutRates({ rateDropout: 0.2 }); // { rateDropout: 0.2 }
+ * ```
+ */
+export function checkDropoutRates(
+  rates: DropoutRates,
+  opts: { where?: string } = {},
+): DropoutRates {
+  const where = opts.where ?? "dropout rates";
+  if (rates === null || typeof rates !== "object" || Array.isArray(rates)) {
+    throw new TypeError(
+      `${where} must be an object of ${DROPOUT_RATE_KEYS.join(", ")}, found ${
+        Array.isArray(rates) ? "an array" : rates === null ? "null" : typeof rates
+      }`,
+    );
+  }
+  const out: DropoutRates = {};
+  for (const [k, v] of Object.entries(rates)) {
+    if (!(DROPOUT_RATE_KEYS as readonly string[]).includes(k)) {
+      throw new TypeError(
+        `${where}: unknown key "${k}"; expected some of ${DROPOUT_RATE_KEYS.join(", ")}`,
+      );
+    }
+    if (typeof v !== "number" || !(v >= 0 && v < 1)) {
+      throw new RangeError(`${where}.${k} must be a number in [0, 1), found ${String(v)}`);
+    }
+    out[k as keyof DropoutRates] = v;
+  }
+  return out;
+}
+
+/**
+ * `config` with the dropout rates of `rates` (checked by {@linkcode checkDropoutRates}) in place
+ * of its own.
+ *
+ * @example
+ * ```ts
+ * import { resolveTransformerConfig, withDropoutRates } from "@hest/hest";
+ * const c = resolveTransformerConfig({ nInputs: 3, nOutputs: 4, bins: 10, dropout: 0 });
+ * withDropoutRates(c, { dropout: 0.1 }).dropout; // 0.1
+ * ```
+ */
+export function withDropoutRates<C extends ResolvedTransformerConfig>(
+  config: C,
+  rates: DropoutRates,
+  opts: { where?: string } = {},
+): C {
+  return { ...config, ...checkDropoutRates(rates, opts) };
+}
+
 export interface TransformerConfig {
   /** Number of input (held-in) neurons. */
   nInputs: number;

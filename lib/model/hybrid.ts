@@ -58,6 +58,7 @@ import {
   type ResolvedHybridConfig,
   type ResolvedTransformerConfig,
   resolveHybridConfig,
+  withDropoutRates,
 } from "./config.ts";
 import {
   attentionPartParams,
@@ -326,16 +327,21 @@ export function hybridTransformer(config: HybridConfig): HybridModel {
         `this model runs in modes ${c.modes.join(", ")}; "${mode}" was requested`,
       );
     }
-    if (ctx.training && !ctx.key && (c.dropout > 0 || c.embedDropout > 0 || c.rateDropout > 0)) {
+    const cc = ctx.dropout === undefined
+      ? c
+      : withDropoutRates(c, ctx.dropout, { where: "apply context dropout" });
+    if (
+      ctx.training && !ctx.key && (cc.dropout > 0 || cc.embedDropout > 0 || cc.rateDropout > 0)
+    ) {
       throw new TypeError("dropout in training mode needs ctx.key");
     }
-    // constant tables are created once, outside the tidy scope
+    // constant tables are created once, outside the tidy scope (dropout rates do not enter them)
     tables ??= modelTables(c);
     const p = params as HybridParams;
     return tf.tidy(() =>
       mode === "spiking"
-        ? forwardSpiking(p, batch, c, tables!, ctx)
-        : forwardStandard(p, batch, c, tables!, ctx)
+        ? forwardSpiking(p, batch, cc, tables!, ctx)
+        : forwardStandard(p, batch, cc, tables!, ctx)
     );
   }
 

@@ -27,6 +27,7 @@ import { disposeBatch, maskedBatch, type TrainingBatch } from "./masking.ts";
 import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
 import { foldIn, type Key, key as makeKey, permutation, split } from "../core/random.ts";
 import type { Model } from "../model/hybrid.ts";
+import type { DropoutRates } from "../model/config.ts";
 import { saveTrainState, versionMetadata } from "./train_state.ts";
 import { disposeTree, flatten, type Params, unflatten } from "../core/tree.ts";
 import type { ValRecord } from "./train_state.ts";
@@ -50,7 +51,7 @@ export interface TrainResult {
   bestStep: number;
   /** Best validation score. */
   bestScore: number;
-  /** Steps actually taken. */
+  /** Steps actually taken (with a `restartDropout` restart, the discarded ones included). */
   stepsTaken: number;
   /** Whether early stopping ended the run. */
   stoppedEarly: boolean;
@@ -97,6 +98,8 @@ export interface TrainStepOptions {
   distillFeatures?: number;
   /** Recompute block activations in the backward pass (see {@linkcode TrainOptions.remat}). */
   remat?: boolean;
+  /** Dropout rates of the step in place of the model's (see {@linkcode TrainOptions.restartDropout}). */
+  dropout?: DropoutRates;
   /** Also return the gradient norm of each block (see `groupGradNorms`; default false). */
   groupNorms?: boolean;
 }
@@ -170,6 +173,7 @@ export async function trainStep(
         mode,
         remat: opts.remat,
         taps: features ? tapInto(studentStreams) : undefined,
+        dropout: opts.dropout,
       });
       let loss: tf.Tensor = countLoss(p, logRates, batch);
       if (teacher && distill > 0) {
@@ -324,6 +328,11 @@ async function trainResolved(
   // again, or a copy of the caller's (which the steps dispose)
   const restart = o.standardFirstEarlyEnd === "restart" && plannedFirst > 0;
   let initialCopy = restart && o.initialParams ? cloneTree(o.initialParams) : undefined;
+  // with restartDropout a restart runs the planned schedule again from the step it happened at
+  // (`offset`): the discarded steps do not count against `steps`
+  let offset = resume?.restartedAt ?? 0;
+  let restarted = resume?.restartedAt !== undefined;
+  let total = o.steps + offset;
   let first = resume?.standardFirst ?? plannedFirst;
   const shape: ScheduleShape = {
     schedule: schedule0,
@@ -340,9 +349,9 @@ async function trainResolved(
     minLr: o.minLr,
   });
   const part1 = part(plannedFirst);
-  let part2 = part(o.steps - first, o.secondPartLrScale);
+  let part2 = part(total - first, o.secondPartLrScale);
   const schedule = (step: number) =>
-    step < first ? cosineWarmup(step, part1) : cosineWarmup(step - first, part2);
+    step < first ? cosineWarmup(step - offset, part1) : cosineWarmup(step - first, part2);
   const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
   let state = resume ? resume.opt : opt.init(params);
   const logPath = o.outDir ? `${o.outDir}/log.jsonl` : undefined;
@@ -361,7 +370,7 @@ async function trainResolved(
       hideCursor: false,
     }, cliProgress.Presets.shades_classic)
     : undefined;
-  bar?.start(o.steps, resume?.step ?? 0, { loss: "-", val: "-" });
+  bar?.start(total, resume?.step ?? 0, { loss: "-", val: "-" });
 
   const t0 = performance.now();
   const secondsBefore = resume?.seconds ?? 0;
@@ -391,6 +400,7 @@ async function trainResolved(
       lossN,
       stoppedEarly,
       standardFirst: first,
+      ...(restarted ? { restartedAt: offset } : {}),
       seconds: elapsed(),
       trainConfig,
       metadata: { ...(o.metadata ?? {}), modelConfig: JSON.stringify(model.config) },
@@ -406,14 +416,14 @@ async function trainResolved(
       unmasked: true,
     })
     : undefined;
-  for (; step < o.steps && !stoppedEarly; step++) {
+  for (; step < total && !stoppedEarly; step++) {
     if (first > 0 && step === first) {
       // the second part starts from the first part's best parameters (on a small recording the
       // standard mode alone overfits well before the planned end), and its validation scores
       // other modes, so its best starts afresh; with standardFirstEarlyEnd "restart", a part
       // that patience ended (before or at its planned end: its best is `patience` validations
       // behind) is discarded and the second starts where the first did
-      if (restart && o.patience > 0 && sinceBest >= o.patience) {
+      if (restart && !restarted && o.patience > 0 && sinceBest >= o.patience) {
         disposeTree(params);
         disposeTree(state.mu);
         disposeTree(state.nu);
@@ -422,6 +432,16 @@ async function trainResolved(
         initialCopy = undefined;
         // zero moments and per-parameter counts; the global step keeps the lr schedule's place
         state = { ...opt.init(params), step: state.step };
+        if (o.restartDropout) {
+          // the whole planned schedule again, regularised: its first part starts here
+          restarted = true;
+          offset = step;
+          total = o.steps + offset;
+          first = offset + plannedFirst;
+          shape.standardFirst = first;
+          part2 = part(total - first, o.secondPartLrScale);
+          bar?.setTotal(total);
+        }
       } else if (best) {
         disposeTree(params);
         params = best;
@@ -450,6 +470,7 @@ async function trainResolved(
       distill: o.distill,
       distillFeatures: o.distillFeatures,
       remat: o.remat,
+      dropout: restarted ? o.restartDropout : undefined,
       groupNorms: diagDue,
     });
     disposeBatch(batch);
@@ -486,7 +507,7 @@ async function trainResolved(
     }
     bar?.update(step + 1, { loss: loss.toFixed(4) });
 
-    const last = step === o.steps - 1;
+    const last = step === total - 1;
     // the first part's last step is validated too: the second part starts from its best
     if ((step + 1) % o.evalEvery === 0 || last || step + 1 === first) {
       const byMode: Partial<Record<Mode, number>> = {};
@@ -541,7 +562,7 @@ async function trainResolved(
           // part has the steps left (its schedule is planned over them)
           first = step + 1;
           shape.standardFirst = first;
-          part2 = part(o.steps - first, o.secondPartLrScale);
+          part2 = part(total - first, o.secondPartLrScale);
         }
       }
     }
@@ -556,7 +577,7 @@ async function trainResolved(
   if (!best) {
     // No finite validation score was ever seen: hand back the last parameters.
     best = cloneTree(params);
-    bestStep = Math.min(step, o.steps);
+    bestStep = Math.min(step, total);
   }
   disposeTree(params);
   disposeTree(state.mu);
@@ -566,7 +587,7 @@ async function trainResolved(
     params: best,
     bestStep,
     bestScore,
-    stepsTaken: Math.min(step, o.steps),
+    stepsTaken: Math.min(step, total),
     stoppedEarly,
     standardFirst: first,
     history,

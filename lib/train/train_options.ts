@@ -10,6 +10,7 @@
 import type { Key } from "../core/random.ts";
 import type { Params } from "../core/tree.ts";
 import type { Mode } from "../nn/types.ts";
+import { checkDropoutRates, type DropoutRates } from "../model/config.ts";
 import { type MaskingOptions, resolveMasking } from "./masking.ts";
 import type { TrainState } from "./train_state.ts";
 import { choiceOption, describe } from "../core/validation.ts";
@@ -94,6 +95,17 @@ export interface TrainOptions {
    * continues either way.
    */
   standardFirstEarlyEnd?: "best" | "restart";
+  /**
+   * Dropout rates for a run that starts over (default: none; absent from a run's options when not
+   * given). When `standardFirstEarlyEnd: "restart"` discards the standard-first part (the standard
+   * mode alone stopped improving on the validation trials: the model overfits the training
+   * trials), the run begins its planned schedule again from the initial parameters with these
+   * rates: a standard-first part, then the second part, `steps` in all, the discarded steps not
+   * counted. If the regularised first part stops improving too, the second part continues from its
+   * best. E.g. `{ dropout: 0.1, embedDropout: 0.2, rateDropout: 0.2 }` (NDT's rates). A run whose
+   * first part keeps improving never uses them. Needs `standardFirstEarlyEnd: "restart"`.
+   */
+  restartDropout?: DropoutRates;
   /**
    * Peak learning rate of the second part (after `standardFirstFraction`'s standard steps) as a
    * fraction of `lr` (default 1: the second part warms up to `lr` again). A lower peak keeps the
@@ -203,6 +215,7 @@ const TRAIN_KEYS = [
   "standardPerSpiking",
   "standardFirstFraction",
   "standardFirstEarlyEnd",
+  "restartDropout",
   "secondPartLrScale",
   "distill",
   "distillFeatures",
@@ -234,6 +247,16 @@ export const CODE_ONLY_TRAIN_OPTIONS: readonly string[] = [
   "metadata",
   "seed",
 ];
+
+/** The `restartDropout` option checked: at least one rate, each in [0, 1). */
+function checkRestartDropout(v: unknown): DropoutRates {
+  const where = 'train option "restartDropout"';
+  const out = checkDropoutRates(v as DropoutRates, { where });
+  if (Object.keys(out).length === 0) {
+    throw new RangeError(`${where} must set at least one of dropout, embedDropout, rateDropout`);
+  }
+  return out;
+}
 
 /** `value` if it is one of `choices` (or undefined); otherwise a TypeError naming the option. */
 function checkChoice<T extends string>(
@@ -280,12 +303,22 @@ export type ResolvedTrainOptions =
       | "standardPerSpiking"
       | "standardFirstFraction"
       | "standardFirstEarlyEnd"
+      | "restartDropout"
       | "secondPartLrScale"
       | "distillFeatures"
       | "kernels"
     >
   >
   & TrainOptions;
+
+/** Options of {@linkcode resolveTrainOptions}. */
+export interface ResolveTrainOptionsOptions {
+  /**
+   * The options are overrides still to be merged with a preset's (default false): check each
+   * option alone and skip the checks between options, which the merged options get.
+   */
+  partial?: boolean;
+}
 
 /**
  * Validate train options and fill defaults. Unknown keys throw, naming the key.
@@ -296,7 +329,10 @@ export type ResolvedTrainOptions =
  * resolveTrainOptions({ steps: 10 }).batchSize; // 32
  * ```
  */
-export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptions {
+export function resolveTrainOptions(
+  opts: TrainOptions = {},
+  how: ResolveTrainOptionsOptions = {},
+): ResolvedTrainOptions {
   if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
     throw new TypeError(`train options must be an object, found ${describe(opts)}`);
   }
@@ -380,6 +416,10 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
       ]),
     }),
     // left out when absent, like standardPerSpiking
+    ...(opts.restartDropout === undefined ? {} : {
+      restartDropout: checkRestartDropout(opts.restartDropout),
+    }),
+    // left out when absent, like standardPerSpiking
     ...(opts.secondPartLrScale === undefined ? {} : {
       secondPartLrScale: checkNum(
         opts,
@@ -424,6 +464,15 @@ export function resolveTrainOptions(opts: TrainOptions = {}): ResolvedTrainOptio
       ? {}
       : { diagnostics: resolveDiagnosticsOptions(opts.diagnostics) }),
   };
+  if (how.partial) return resolved;
+  if (resolved.restartDropout !== undefined && resolved.standardFirstEarlyEnd !== "restart") {
+    throw new RangeError(
+      `train option "restartDropout" needs standardFirstEarlyEnd "restart" (the rates apply after ` +
+        `a restart), found standardFirstEarlyEnd ${
+          JSON.stringify(resolved.standardFirstEarlyEnd ?? "unset")
+        }`,
+    );
+  }
   // after the options' own checks, so a bad standardFirstFraction is reported as such; a scale
   // with no second part would be silently ignored
   if (resolved.secondPartLrScale !== undefined && !((resolved.standardFirstFraction ?? 0) > 0)) {
@@ -477,5 +526,6 @@ export function checkTrainOverrides(
     }
   };
   findNull(overrides, where);
-  resolveTrainOptions(overrides as TrainOptions);
+  // the checks between options wait for the merged options (scripts/_cli.ts, train)
+  resolveTrainOptions(overrides as TrainOptions, { partial: true });
 }

@@ -103,6 +103,12 @@ export interface TrainState {
    * validation stops improving; absent in files written before that rule (then as planned).
    */
   standardFirst?: number;
+  /**
+   * The step at which `standardFirstEarlyEnd: "restart"` with `restartDropout` discarded the
+   * standard-first part and began the planned schedule again with those rates; absent when no
+   * such restart happened.
+   */
+  restartedAt?: number;
   /** Training wall-clock seconds so far. */
   seconds: number;
   /** Canonical JSON of the options, model config and data fingerprint of the run. */
@@ -201,6 +207,7 @@ export async function encodeTrainState(state: TrainState): Promise<Uint8Array> {
     lossN: String(state.lossN),
     stoppedEarly: String(state.stoppedEarly),
     ...(state.standardFirst === undefined ? {} : { standardFirst: String(state.standardFirst) }),
+    ...(state.restartedAt === undefined ? {} : { restartedAt: String(state.restartedAt) }),
     seconds: String(state.seconds),
     history: canonicalJson(state.history),
     trainConfig: state.trainConfig,
@@ -324,6 +331,7 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
       "lossN",
       "stoppedEarly",
       "standardFirst",
+      "restartedAt",
       "seconds",
       "history",
       "trainConfig",
@@ -346,6 +354,7 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
       ...(metadata.standardFirst === undefined
         ? {}
         : { standardFirst: num("standardFirst", true) }),
+      ...(metadata.restartedAt === undefined ? {} : { restartedAt: num("restartedAt", true) }),
       seconds: num("seconds", false),
       trainConfig: metadata.trainConfig,
       metadata: Object.fromEntries(Object.entries(metadata).filter(([k]) => !known.has(k))),
