@@ -28,6 +28,22 @@ export const TINY_HYBRID = {
   rateDropout: 0,
 };
 
+/**
+ * A run whose standard-mode validation falls at step 3 with lr 0.3 on the tiny one-block hybrid:
+ * patience 1 ends its first part (planned 4 steps) there.
+ */
+export const JUMPY: TrainOptions = {
+  steps: 10,
+  standardFirstFraction: 0.4,
+  batchSize: 4,
+  lr: 0.3,
+  warmupFraction: 0.25,
+  evalEvery: 1,
+  checkpointEvery: 1,
+  patience: 1,
+  modeSchedule: "alternate",
+};
+
 /** The simulated crash of {@linkcode trainUntilCrash}. */
 export class Crash extends Error {}
 

@@ -18,28 +18,12 @@ import {
   type TrainOptions,
 } from "../lib/train/train_options.ts";
 import { loadTrainState } from "../lib/train/train_state.ts";
-import { TINY_HYBRID, tinyLorenz, trainUntilCrash } from "./_train_util.ts";
+import { JUMPY, TINY_HYBRID, tinyLorenz, trainUntilCrash } from "./_train_util.ts";
 
 await useBackend("cpu");
 
 const ds = tinyLorenz();
 const tiny = TINY_HYBRID;
-
-/**
- * A run whose standard-mode validation falls at step 3 with lr 0.3 on the tiny one-block hybrid:
- * patience 1 ends its first part (planned 4 steps) there.
- */
-const JUMPY: TrainOptions = {
-  steps: 10,
-  standardFirstFraction: 0.4,
-  batchSize: 4,
-  lr: 0.3,
-  warmupFraction: 0.25,
-  evalEvery: 1,
-  checkpointEvery: 1,
-  patience: 1,
-  modeSchedule: "alternate",
-};
 
 /** The two runs' `checkpoint.safetensors` are equal byte for byte; then free and remove both. */
 async function sameCheckpointsThenClean(dirs: string[], params: Params[]): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { type LifOptions, resolveLifOptions } from "../snn/neurons.ts";
 import type { Mode } from "../nn/types.ts";
+import { describe } from "../core/validation.ts";
 
 /** NDT's local attention context (see {@linkcode TransformerConfig.context}). */
 export interface ContextWindow {
@@ -61,9 +62,7 @@ export function checkDropoutRates(
   const where = opts.where ?? "dropout rates";
   if (rates === null || typeof rates !== "object" || Array.isArray(rates)) {
     throw new TypeError(
-      `${where} must be an object of ${DROPOUT_RATE_KEYS.join(", ")}, found ${
-        Array.isArray(rates) ? "an array" : rates === null ? "null" : typeof rates
-      }`,
+      `${where} must be an object of ${DROPOUT_RATE_KEYS.join(", ")}, found ${describe(rates)}`,
     );
   }
   const out: DropoutRates = {};
@@ -74,7 +73,7 @@ export function checkDropoutRates(
       );
     }
     if (typeof v !== "number" || !(v >= 0 && v < 1)) {
-      throw new RangeError(`${where}.${k} must be a number in [0, 1), found ${String(v)}`);
+      throw new RangeError(`${where}.${k} must be a number in [0, 1), found ${describe(v)}`);
     }
     out[k as keyof DropoutRates] = v;
   }
