@@ -422,7 +422,8 @@ async function trainResolved(
       // standard mode alone overfits well before the planned end), and its validation scores
       // other modes, so its best starts afresh; with standardFirstEarlyEnd "restart", a part
       // that patience ended (before or at its planned end: its best is `patience` validations
-      // behind) is discarded and the second starts where the first did
+      // behind) is discarded and the second starts where the first did, or, with
+      // restartDropout, the whole plan starts again there, once, with those dropout rates
       if (restart && !restarted && o.patience > 0 && sinceBest >= o.patience) {
         disposeTree(params);
         disposeTree(state.mu);
