@@ -11,6 +11,7 @@ import { train, trainStep } from "../lib/train/train.ts";
 import { streamDistillLoss } from "../lib/train/losses.ts";
 import { resolveTrainOptions } from "../lib/train/train_options.ts";
 import { disposeTree, flatten } from "../lib/core/tree.ts";
+import { TINY_HYBRID } from "./_train_util.ts";
 
 await useBackend("cpu");
 
@@ -83,13 +84,11 @@ Deno.test("streamDistillLoss: missing or misshaped streams are refused by name",
 
 const small = { conditions: 4, trialsPerCondition: 6, bins: 12, forwardBins: 3, seed: 1 };
 const tiny = {
+  ...TINY_HYBRID,
   dModel: 16,
   nLayers: 2,
-  nHeads: 2,
   dFF: 32,
-  dropout: 0,
-  embedDropout: 0,
-  rateDropout: 0,
+  timesteps: 4,
   residual: "membrane" as const,
   lif: { vReset: null },
 };
