@@ -329,9 +329,9 @@ async function trainResolved(
   const restart = o.standardFirstEarlyEnd === "restart" && plannedFirst > 0;
   let initialCopy = restart && o.initialParams ? cloneTree(o.initialParams) : undefined;
   // with restartDropout a restart runs the planned schedule again from the step it happened at
-  // (`offset`): the discarded steps do not count against `steps`
+  // (`offset`, > 0 once it has: a part ends after at least one step); the discarded steps do not
+  // count against `steps`
   let offset = resume?.restartedAt ?? 0;
-  let restarted = resume?.restartedAt !== undefined;
   let total = o.steps + offset;
   let first = resume?.standardFirst ?? plannedFirst;
   const shape: ScheduleShape = {
@@ -400,7 +400,7 @@ async function trainResolved(
       lossN,
       stoppedEarly,
       standardFirst: first,
-      ...(restarted ? { restartedAt: offset } : {}),
+      ...(offset > 0 ? { restartedAt: offset } : {}),
       seconds: elapsed(),
       trainConfig,
       metadata: { ...(o.metadata ?? {}), modelConfig: JSON.stringify(model.config) },
@@ -424,7 +424,7 @@ async function trainResolved(
       // that patience ended (before or at its planned end: its best is `patience` validations
       // behind) is discarded and the second starts where the first did, or, with
       // restartDropout, the whole plan starts again there, once, with those dropout rates
-      if (restart && !restarted && o.patience > 0 && sinceBest >= o.patience) {
+      if (restart && offset === 0 && o.patience > 0 && sinceBest >= o.patience) {
         disposeTree(params);
         disposeTree(state.mu);
         disposeTree(state.nu);
@@ -435,7 +435,6 @@ async function trainResolved(
         state = { ...opt.init(params), step: state.step };
         if (o.restartDropout) {
           // the whole planned schedule again, regularised: its first part starts here
-          restarted = true;
           offset = step;
           total = o.steps + offset;
           first = offset + plannedFirst;
@@ -471,7 +470,7 @@ async function trainResolved(
       distill: o.distill,
       distillFeatures: o.distillFeatures,
       remat: o.remat,
-      dropout: restarted ? o.restartDropout : undefined,
+      dropout: offset > 0 ? o.restartDropout : undefined,
       groupNorms: diagDue,
     });
     disposeBatch(batch);
