@@ -307,6 +307,7 @@ export function arraysDataset(src: ArraySource, opts: LoadOptions = {}): SpikeDa
       binSizeMs,
       windowMs: opts.windowMs,
       strideMs: opts.strideMs,
+      trainStrideMs: opts.trainStrideMs,
       forwardMs: opts.forwardMs,
       behavior,
       lagMs: opts.lagMs,

@@ -94,6 +94,11 @@ export interface LoadOptions {
   windowMs?: number;
   /** Continuous: window stride in ms (default `windowMs`). */
   strideMs?: number;
+  /**
+   * Continuous, chronological split: stride of the training windows in ms (default `strideMs`).
+   * Overlapping training windows; val and test windows unchanged (see `WindowOptions`).
+   */
+  trainStrideMs?: number;
   /** Continuous / NWB: forward window in ms (default 0). */
   forwardMs?: number;
   /** Continuous / NWB: behaviour lag in ms (default 0). */
@@ -128,6 +133,7 @@ const OPTION_TYPES: Record<keyof LoadOptions, string> = {
   timeAxis: "axis",
   windowMs: "positive number",
   strideMs: "positive number",
+  trainStrideMs: "positive number",
   forwardMs: "non-negative number",
   lagMs: "number",
   alignEvent: "string",

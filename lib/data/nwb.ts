@@ -62,6 +62,8 @@ export interface NwbOptions {
   windowMs?: number;
   /** Continuous mode: window stride in ms (default `windowMs`). */
   strideMs?: number;
+  /** Continuous mode: stride of the training windows in ms (default `strideMs`). */
+  trainStrideMs?: number;
   /** Seed of random choices (default 0). */
   seed?: number;
 }
@@ -283,6 +285,7 @@ function nwbDataset(f: Hdf5File, opts: NwbOptions): SpikeDataset {
       binSizeMs: bin,
       windowMs: opts.windowMs,
       strideMs: opts.strideMs,
+      trainStrideMs: opts.trainStrideMs,
       forwardMs: opts.forwardMs,
       behavior,
       lagMs: opts.lagMs,

@@ -27,6 +27,14 @@ export interface WindowOptions {
   windowMs?: number;
   /** Start-to-start distance of windows in ms (default `windowMs`). */
   strideMs?: number;
+  /**
+   * Start-to-start distance of the **training** windows in ms (default `strideMs`; chronological
+   * split only). The split is decided on windows every `strideMs` as without it; then the stretch
+   * of recording the training windows cover is cut again every `trainStrideMs`, so overlapping
+   * training windows see each bin at several positions in the window while the val and test
+   * windows stay as they were. Windows left out at split boundaries are then dropped.
+   */
+  trainStrideMs?: number;
   /** Forward-prediction window after each window, in ms (default 0). */
   forwardMs?: number;
   /** Behaviour `[time, dims]` on the same bins as the counts. */
@@ -137,14 +145,6 @@ export function windowDataset(counts: NdArray, opts: WindowOptions): SpikeDatase
     );
   }
   const nW = Math.floor((T - W - F) / S) + 1;
-  const c = new Float32Array(nW * W * N);
-  const f = new Float32Array(nW * F * N);
-  for (let w = 0; w < nW; w++) {
-    const s = w * S;
-    c.set(counts.data.subarray(s * N, (s + W) * N), w * W * N);
-    if (F > 0) f.set(counts.data.subarray((s + W) * N, (s + W + F) * N), w * F * N);
-  }
-  let behavior;
   if (opts.behavior) {
     const b = opts.behavior;
     if (b.shape.length !== 2 || b.shape[0] !== T) {
@@ -154,17 +154,10 @@ export function windowDataset(counts: NdArray, opts: WindowOptions): SpikeDatase
         }]`,
       );
     }
-    const D = b.shape[1];
-    const out = new Float32Array(nW * W * D).fill(NaN);
-    for (let w = 0; w < nW; w++) {
-      for (let t = 0; t < W; t++) {
-        const src = w * S + t + L;
-        if (src < 0 || src >= T) continue;
-        for (let d = 0; d < D; d++) out[(w * W + t) * D + d] = b.data[src * D + d];
-      }
-    }
-    behavior = array3d(out, [nW, W, D]);
   }
+  const TS = opts.trainStrideMs === undefined
+    ? undefined
+    : binsOf("trainStrideMs", opts.trainStrideMs, bin, 1);
   const fractions = opts.splitFractions ?? [0.7, 0.1, 0.2];
   const splitRule = opts.split ?? "chronological";
   if (splitRule !== "chronological" && splitRule !== "random") {
@@ -206,13 +199,58 @@ export function windowDataset(counts: NdArray, opts: WindowOptions): SpikeDatase
       currentEnd = w * S + W + F;
     }
     split = { train: parts[0], val: parts[1], test: parts[2] };
+  } else if (TS !== undefined) {
+    throw new DatasetError(
+      `trainStrideMs needs the chronological split (overlapping windows in a random split would put the same bins in train and test), found split "${splitRule}"`,
+    );
+  }
+  // window start bins, in dataset order
+  let starts = Array.from({ length: nW }, (_, w) => w * S);
+  let trainWindows = split ? split.train.length : nW;
+  if (TS !== undefined && split) {
+    // the training stretch ends where its last back-to-back window (forward bins included) ends
+    const last = split.train.length ? split.train[split.train.length - 1] : -1;
+    const trainEnd = last < 0 ? 0 : last * S + W + F;
+    const trainStarts: number[] = [];
+    for (let s = 0; s + W + F <= trainEnd; s += TS) trainStarts.push(s);
+    const rest = [...split.val, ...split.test].map((w) => w * S);
+    starts = [...trainStarts, ...rest];
+    const nT = trainStarts.length;
+    const nV = split.val.length;
+    split = {
+      train: Array.from({ length: nT }, (_, i) => i),
+      val: Array.from({ length: nV }, (_, i) => nT + i),
+      test: Array.from({ length: split.test.length }, (_, i) => nT + nV + i),
+    };
+    trainWindows = nT;
+  }
+  const nOut = starts.length;
+  const c = new Float32Array(nOut * W * N);
+  const f = new Float32Array(nOut * F * N);
+  starts.forEach((s, w) => {
+    c.set(counts.data.subarray(s * N, (s + W) * N), w * W * N);
+    if (F > 0) f.set(counts.data.subarray((s + W) * N, (s + W + F) * N), w * F * N);
+  });
+  let behavior;
+  if (opts.behavior) {
+    const b = opts.behavior;
+    const D = b.shape[1];
+    const out = new Float32Array(nOut * W * D).fill(NaN);
+    starts.forEach((s, w) => {
+      for (let t = 0; t < W; t++) {
+        const src = s + t + L;
+        if (src < 0 || src >= T) continue;
+        for (let d = 0; d < D; d++) out[(w * W + t) * D + d] = b.data[src * D + d];
+      }
+    });
+    behavior = array3d(out, [nOut, W, D]);
   }
   return spikeDataset(
     {
       name: opts.name ?? "continuous",
       binSizeMs: bin,
-      counts: array3d(c, [nW, W, N]),
-      forwardCounts: array3d(f, [nW, F, N]),
+      counts: array3d(c, [nOut, W, N]),
+      forwardCounts: array3d(f, [nOut, F, N]),
       heldOut: opts.heldOut,
       split,
       behavior,
@@ -222,6 +260,7 @@ export function windowDataset(counts: NdArray, opts: WindowOptions): SpikeDatase
         windows: {
           windowMs: W * bin,
           strideMs: S * bin,
+          ...(TS === undefined ? {} : { trainStrideMs: TS * bin, trainWindows }),
           forwardMs: F * bin,
           lagMs,
           recordingBins: T,
