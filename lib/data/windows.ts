@@ -206,7 +206,7 @@ export function windowDataset(counts: NdArray, opts: WindowOptions): SpikeDatase
   }
   // window start bins, in dataset order
   let starts = Array.from({ length: nW }, (_, w) => w * S);
-  let trainWindows = split ? split.train.length : nW;
+  let trainWindows = 0; // with trainStrideMs: how many training windows it cut
   if (TS !== undefined && split) {
     // the training stretch ends where its last back-to-back window (forward bins included) ends
     const last = split.train.length ? split.train[split.train.length - 1] : -1;
