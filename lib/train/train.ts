@@ -350,6 +350,12 @@ async function trainResolved(
   });
   const part1 = part(plannedFirst);
   let part2 = part(total - first, o.secondPartLrScale);
+  // the second part starts at step `f`: the mode schedule and its lr plan (over the steps left)
+  const secondPartAt = (f: number) => {
+    first = f;
+    shape.standardFirst = f;
+    part2 = part(total - f, o.secondPartLrScale);
+  };
   const schedule = (step: number) =>
     step < first ? cosineWarmup(step - offset, part1) : cosineWarmup(step - first, part2);
   const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
@@ -437,9 +443,7 @@ async function trainResolved(
           // the whole planned schedule again, regularised: its first part starts here
           offset = step;
           total = o.steps + offset;
-          first = offset + plannedFirst;
-          shape.standardFirst = first;
-          part2 = part(total - first, o.secondPartLrScale);
+          secondPartAt(offset + plannedFirst);
           bar?.setTotal(total);
         }
       } else if (best) {
@@ -560,9 +564,7 @@ async function trainResolved(
         else {
           // the standard mode has stopped improving: the first part ends here, and the second
           // part has the steps left (its schedule is planned over them)
-          first = step + 1;
-          shape.standardFirst = first;
-          part2 = part(total - first, o.secondPartLrScale);
+          secondPartAt(step + 1);
         }
       }
     }
