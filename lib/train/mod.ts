@@ -6,6 +6,7 @@
  */
 export * from "./checkpoint.ts";
 export * from "./diagnostics.ts";
+export * from "./ema.ts";
 export * from "./losses.ts";
 export * from "./masking.ts";
 export * from "./optim.ts";

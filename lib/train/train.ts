@@ -25,6 +25,7 @@ import { negBinomialNll, poissonNll, streamDistillLoss } from "./losses.ts";
 import type { Mode } from "../nn/types.ts";
 import { disposeBatch, maskedBatch, type TrainingBatch } from "./masking.ts";
 import { adamw, clipByGlobalNorm, cosineWarmup, type Optimizer, type OptState } from "./optim.ts";
+import { emaUpdate } from "./ema.ts";
 import { foldIn, type Key, key as makeKey, permutation, split } from "../core/random.ts";
 import type { Model } from "../model/hybrid.ts";
 import type { DropoutRates } from "../model/config.ts";
@@ -360,6 +361,15 @@ async function trainResolved(
     step < first ? cosineWarmup(step - offset, part1) : cosineWarmup(step - first, part2);
   const opt = adamw({ lr: schedule, weightDecay: o.weightDecay });
   let state = resume ? resume.opt : opt.init(params);
+  // the emaDecay average: what validation scores and the checkpoint keeps (starts as params)
+  let ema = o.emaDecay ? resume?.ema ?? cloneTree(params) : undefined;
+  let emaUpdates = resume?.emaUpdates ?? 0;
+  const emaRestart = () => {
+    if (!ema) return;
+    disposeTree(ema);
+    ema = cloneTree(params);
+    emaUpdates = 0;
+  };
   const logPath = o.outDir ? `${o.outDir}/log.jsonl` : undefined;
   if (o.outDir) {
     await Deno.mkdir(o.outDir, { recursive: true });
@@ -407,6 +417,7 @@ async function trainResolved(
       stoppedEarly,
       standardFirst: first,
       ...(offset > 0 ? { restartedAt: offset } : {}),
+      ...(ema ? { ema, emaUpdates } : {}),
       seconds: elapsed(),
       trainConfig,
       metadata: { ...(o.metadata ?? {}), modelConfig: JSON.stringify(model.config) },
@@ -450,6 +461,7 @@ async function trainResolved(
         disposeTree(params);
         params = best;
       }
+      emaRestart();
       best = undefined;
       bestScore = -Infinity;
       bestStep = 0;
@@ -486,6 +498,11 @@ async function trainResolved(
     if (!skipped) {
       lossSum += loss;
       lossN++;
+      if (ema) {
+        const next = emaUpdate(ema, params, { decay: o.emaDecay!, updates: emaUpdates++ });
+        disposeTree(ema);
+        ema = next;
+      }
     }
     let diagnostics: DiagnosticsRecord | undefined;
     if (diagDue) {
@@ -517,8 +534,9 @@ async function trainResolved(
       const byMode: Partial<Record<Mode, number>> = {};
       let metric = "";
       const scored: Mode[] = step < first ? ["standard"] : trainedModes;
+      const scoredParams = ema ?? params;
       for (const m of scored) {
-        const v = await validationScore(model, params, ds, { trials: valTrials, mode: m });
+        const v = await validationScore(model, scoredParams, ds, { trials: valTrials, mode: m });
         byMode[m] = v.score;
         metric = v.metric;
       }
@@ -546,7 +564,7 @@ async function trainResolved(
         bestStep = step + 1;
         sinceBest = 0;
         if (best) disposeTree(best);
-        best = cloneTree(params);
+        best = cloneTree(scoredParams);
         if (o.outDir) {
           await saveCheckpoint(`${o.outDir}/checkpoint.safetensors`, best, {
             metadata: {
@@ -578,10 +596,11 @@ async function trainResolved(
   if (diagBatch) disposeBatch(diagBatch);
   if (!best) {
     // No finite validation score was ever seen: hand back the last parameters.
-    best = cloneTree(params);
+    best = cloneTree(ema ?? params);
     bestStep = Math.min(step, total);
   }
   disposeTree(params);
+  if (ema) disposeTree(ema);
   disposeTree(state.mu);
   disposeTree(state.nu);
   if (initialCopy) disposeTree(initialCopy);

@@ -136,6 +136,16 @@ export interface TrainOptions {
    */
   distillFeatures?: number;
   /**
+   * Decay d of an exponential moving average of the parameters (Polyak averaging; default off,
+   * and absent from a run's options when not given). With d in (0, 1), after every step the
+   * average moves by (1 − d_n) towards the parameters, d_n = min(d, (1 + n)/(10 + n)) after n
+   * updates (`emaDecayAt`); validation, early stopping, the best checkpoint and the returned
+   * parameters use the average, while AdamW keeps stepping the raw parameters. Where a second
+   * part starts (`standardFirstFraction`) the average starts again from its parameters. 0.999
+   * averages over about the last thousand steps.
+   */
+  emaDecay?: number;
+  /**
    * Recompute each block's activations in the backward pass instead of storing them (gradient
    * checkpointing, `lib/core/remat.ts`; default false): a train step's peak memory drops to about one
    * block's activations plus every block's input, for one more forward pass per block. The
@@ -219,6 +229,7 @@ const TRAIN_KEYS = [
   "secondPartLrScale",
   "distill",
   "distillFeatures",
+  "emaDecay",
   "remat",
   "kernels",
   "checkpointEvery",
@@ -306,6 +317,7 @@ export type ResolvedTrainOptions =
       | "restartDropout"
       | "secondPartLrScale"
       | "distillFeatures"
+      | "emaDecay"
       | "kernels"
     >
   >
@@ -439,6 +451,10 @@ export function resolveTrainOptions(
         (x) => x >= 0 && x < 1e6,
         ">= 0 (and < 1e6)",
       ),
+    }),
+    // left out when absent, like distillFeatures
+    ...(opts.emaDecay === undefined ? {} : {
+      emaDecay: checkNum(opts, "emaDecay", 0, (x) => x >= 0 && x < 1, "in [0, 1)"),
     }),
     remat: (() => {
       if (opts.remat !== undefined && typeof opts.remat !== "boolean") {

@@ -6,13 +6,15 @@
  * The file is plain safetensors (PyTorch users read it with `safetensors.torch.load_file`):
  *
  * - tensors `params.<path>` (the current parameters), `opt.mu.<path>` and `opt.nu.<path>` (the
- *   AdamW moments) and, once a validation has run, `best.<path>` (the best parameters so far);
+ *   AdamW moments), once a validation has run, `best.<path>` (the best parameters so far) and,
+ *   with the `emaDecay` option, `ema.<path>` (the parameter average);
  * - `__metadata__` (strings): `format` (`"hest-train-state/2"`), `step` (steps taken),
  *   `optStep` (AdamW's global step count; skipped steps do not advance it), `optParamSteps`
  *   (JSON object: each parameter path → the number of AdamW steps that updated it, PyTorch's
  *   per-parameter `state["step"]`), `bestScore`, `bestStep`,
  *   `sinceBest`, `lossSum`, `lossN` (the running training loss since the last validation),
- *   `stoppedEarly`, `standardFirst` (the standard-first part's steps), `seconds`, `history` (JSON
+ *   `stoppedEarly`, `standardFirst` (the standard-first part's steps), `emaUpdates` (with
+ *   `ema.*`: the average's updates since it started), `seconds`, `history` (JSON
  *   of every validation record), `trainConfig`
  *   (canonical JSON of everything that decides the trajectory: options, model config and a data
  *   fingerprint) and the library versions of {@linkcode versionMetadata}, plus any caller
@@ -109,6 +111,10 @@ export interface TrainState {
    * such restart happened.
    */
   restartedAt?: number;
+  /** The parameter average of the `emaDecay` option (absent without it). */
+  ema?: Params;
+  /** Updates of `ema` since it started (with `ema`). */
+  emaUpdates?: number;
   /** Training wall-clock seconds so far. */
   seconds: number;
   /** Canonical JSON of the options, model config and data fingerprint of the run. */
@@ -192,6 +198,7 @@ export async function encodeTrainState(state: TrainState): Promise<Uint8Array> {
     ...prefixed("opt.mu", state.opt.mu),
     ...prefixed("opt.nu", state.opt.nu),
     ...(state.best ? prefixed("best", state.best) : []),
+    ...(state.ema ? prefixed("ema", state.ema) : []),
   ];
   const metadata: Record<string, string> = {
     ...state.metadata,
@@ -208,6 +215,7 @@ export async function encodeTrainState(state: TrainState): Promise<Uint8Array> {
     stoppedEarly: String(state.stoppedEarly),
     ...(state.standardFirst === undefined ? {} : { standardFirst: String(state.standardFirst) }),
     ...(state.restartedAt === undefined ? {} : { restartedAt: String(state.restartedAt) }),
+    ...(state.ema ? { emaUpdates: String(state.emaUpdates ?? 0) } : {}),
     seconds: String(state.seconds),
     history: canonicalJson(state.history),
     trainConfig: state.trainConfig,
@@ -276,6 +284,7 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
     };
     const params = subtree("params");
     const mu = subtree("opt.mu"), nu = subtree("opt.nu"), best = subtree("best");
+    const ema = subtree("ema");
     if (!params || !mu || !nu) {
       throw new Error(
         `expected tensors "params.*", "opt.mu.*" and "opt.nu.*", found top-level names ${
@@ -284,7 +293,12 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
       );
     }
     const layout = flatten(params);
-    for (const [name, t] of [["opt.mu", mu], ["opt.nu", nu], ["best", best]] as const) {
+    for (
+      const [name, t] of [["opt.mu", mu], ["opt.nu", nu], ["best", best], [
+        "ema",
+        ema,
+      ]] as const
+    ) {
       if (!t) continue;
       const other = flatten(t);
       const same = other.length === layout.length &&
@@ -332,12 +346,13 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
       "stoppedEarly",
       "standardFirst",
       "restartedAt",
+      "emaUpdates",
       "seconds",
       "history",
       "trainConfig",
     ]);
     const used = new Set<tf.Tensor>(
-      [params, mu, nu, best].flatMap((t) => t ? flatten(t).map((l) => l.tensor) : []),
+      [params, mu, nu, best, ema].flatMap((t) => t ? flatten(t).map((l) => l.tensor) : []),
     );
     const state: TrainState = {
       step: num("step", true),
@@ -355,6 +370,7 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
         ? {}
         : { standardFirst: num("standardFirst", true) }),
       ...(metadata.restartedAt === undefined ? {} : { restartedAt: num("restartedAt", true) }),
+      ...(ema ? { ema, emaUpdates: num("emaUpdates", true) } : {}),
       seconds: num("seconds", false),
       trainConfig: metadata.trainConfig,
       metadata: Object.fromEntries(Object.entries(metadata).filter(([k]) => !known.has(k))),
@@ -444,7 +460,7 @@ export async function loadTrainState(path: string): Promise<TrainState> {
 }
 
 /**
- * Dispose every tensor of a {@linkcode TrainState} (parameters, moments, best).
+ * Dispose every tensor of a {@linkcode TrainState} (parameters, moments, best, average).
  *
  * @example
  * ```ts
@@ -457,4 +473,5 @@ export function disposeTrainState(state: TrainState): void {
   disposeTree(state.opt.mu);
   disposeTree(state.opt.nu);
   if (state.best) disposeTree(state.best);
+  if (state.ema) disposeTree(state.ema);
 }
