@@ -8,7 +8,7 @@
  * | `standard` | 64 | 2 | 2 | 128 | NDT-style masked modeling with NDT's local attention context (8 bins back, 4 ahead; forecast bins see the whole trial): 2400 steps, lr 1.2e-2, no dropout (tuned on Lorenz; a small model wants far more than 1e-4) |
  * | `reference` | 128 | 4 | 4 | 512 | the benchmark configuration shared with the PyTorch peer |
  * | `spikformer` | 64 | 2 | 2 | 128 | hybrid model, no enhancements, trained in spiking mode (T = 4) |
- * | `hybrid` | 64 | 2 | 2 | 128 | conv attention and the membrane-shortcut SEW residual with soft-reset LIF neurons, the local context and the per-trial spike norm over all channels (`norm: "sample"`); one parameter set, its standard mode trained alone for the first half of 4800 steps (a half that overfits is discarded and the run starts over with NDT's dropout), then alternately in standard and spiking mode with cross-mode distillation (λ = 1), lr 8e-3 (the demo) |
+ * | `hybrid` | 64 | 2 | 2 | 128 | conv attention and the membrane-shortcut SEW residual with soft-reset LIF neurons firing 2-level spikes (0, 1 or 2 per timestep), the local context and the per-trial spike norm over all channels (`norm: "sample"`); one parameter set, its standard mode trained alone for the first half of 4800 steps (a half that overfits is discarded and the run starts over with NDT's dropout), then alternately in standard and spiking mode with cross-mode distillation (λ = 1), lr 8e-3 (the demo) |
  * | `hybrid-full` | 64 | 2 | 2 | 128 | all five enhancements (conv attention, CPG-PE, TIM, membrane-shortcut residual, RSM), the same window and norm, 2000 alternating steps from the start (the `hybrid` preset before issue 18) |
  * | `hybrid-causal` | 64 | 2 | 2 | 128 | `hybrid-full`'s components made causal (causal attention mask and convolutions, causal spike norm; no local context; 1200 steps), so a trained model streams bin by bin (`deno task stream`) |
  *
@@ -203,13 +203,21 @@ const PRESETS_BASE: Readonly<Record<string, Preset>> = {
     name: "hybrid",
     kind: "hybrid",
     description:
-      "conv attention and the membrane-shortcut SEW residual, soft-reset LIF, local context 8/4, " +
+      "conv attention and the membrane-shortcut SEW residual, soft-reset 2-level LIF, local context 8/4, " +
       "standard mode first, then alternating modes",
     // chosen by measurement (docs/ndt_comparison.md, "The hybrid preset's components"): CPG-PE,
     // TIM and RSM each cost the spiking mode co-bps on Lorenz and gain nothing on the real
     // recordings, and the soft reset keeps the charge above threshold that a hard reset throws
-    // away, which lifts the spiking mode on both
-    model: { ...HYBRID_FULL_MODEL, cpg: false, tim: false, rsm: false, lif: { vReset: null } },
+    // away, which lifts the spiking mode on both; 2-level spikes (0, 1, 2 per step) lifted its
+    // spiking mode by 0.003 and 0.011 co-bps on two seeds for 4-8 % more energy
+    // (docs/ndt_comparison.md, "Two-level spikes in the hybrid preset")
+    model: {
+      ...HYBRID_FULL_MODEL,
+      cpg: false,
+      tim: false,
+      rsm: false,
+      lif: { vReset: null, levels: 2 },
+    },
     train: HYBRID_STAGED_TRAIN,
   },
 };
