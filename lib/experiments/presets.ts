@@ -209,7 +209,7 @@ const PRESETS_BASE: Readonly<Record<string, Preset>> = {
     // TIM and RSM each cost the spiking mode co-bps on Lorenz and gain nothing on the real
     // recordings, and the soft reset keeps the charge above threshold that a hard reset throws
     // away, which lifts the spiking mode on both; 2-level spikes (0, 1, 2 per step) lifted its
-    // spiking mode by 0.003 and 0.011 co-bps on two seeds for 4-8 % more energy
+    // spiking mode by 0.003 to 0.011 co-bps on three seeds for 4-8 % more energy
     // (docs/ndt_comparison.md, "Two-level spikes in the hybrid preset")
     model: {
       ...HYBRID_FULL_MODEL,
