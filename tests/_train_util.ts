@@ -9,6 +9,7 @@ import { lorenzDataset } from "../lib/data/lorenz.ts";
 import type { SpikeDataset } from "../lib/data/dataset.ts";
 import type { Model } from "../lib/model/hybrid.ts";
 import { train } from "../lib/train/train.ts";
+import { flatten, type Params } from "../lib/core/tree.ts";
 import type { TrainOptions } from "../lib/train/train_options.ts";
 
 /** 3 conditions × 6 trials of 12 bins (+ 2 forward): a dataset a step trains on in milliseconds. */
@@ -67,4 +68,18 @@ export async function trainUntilCrash(
     }),
     Crash,
   );
+}
+
+/** Bitwise equality of two parameter trees (same paths, shapes and float bits). */
+export async function assertSameBits(a: Params, b: Params, what: string): Promise<void> {
+  const la = flatten(a), lb = flatten(b);
+  assert.deepEqual(la.map((l) => l.path), lb.map((l) => l.path), `${what}: paths`);
+  for (let i = 0; i < la.length; i++) {
+    assert.deepEqual(la[i].tensor.shape, lb[i].tensor.shape, `${what} ${la[i].path}: shape`);
+    const x = new Uint32Array((await la[i].tensor.data() as Float32Array).slice().buffer);
+    const y = new Uint32Array((await lb[i].tensor.data() as Float32Array).slice().buffer);
+    let diff = -1;
+    for (let j = 0; j < x.length && diff < 0; j++) if (x[j] !== y[j]) diff = j;
+    assert.equal(diff, -1, `${what} ${la[i].path}: first differing element ${diff}`);
+  }
 }

@@ -4,7 +4,7 @@
 // average restarts where the second part starts; a run with it resumes bit for bit; refusals.
 import assert from "node:assert/strict";
 import { tf, useBackend } from "../lib/core/backend.ts";
-import { disposeTree, flatten, type Params, unflatten } from "../lib/core/tree.ts";
+import { disposeTree, flatten, mapTree, type Params } from "../lib/core/tree.ts";
 import { key as makeKey } from "../lib/core/random.ts";
 import { transformerFor } from "../lib/experiments/presets.ts";
 import { emaDecayAt, emaUpdate } from "../lib/train/ema.ts";
@@ -15,26 +15,16 @@ import {
   type TrainOptions,
 } from "../lib/train/train_options.ts";
 import { disposeTrainState, loadTrainState } from "../lib/train/train_state.ts";
-import { TINY_HYBRID, tinyLorenz, trainUntilCrash } from "./_train_util.ts";
+import { assertSameBits, TINY_HYBRID, tinyLorenz, trainUntilCrash } from "./_train_util.ts";
 
 await useBackend("cpu");
 
 const ds = tinyLorenz();
 
-function clone(p: Params): Params {
-  return unflatten(flatten(p).map(({ path, tensor }) => ({ path, tensor: tensor.clone() })));
-}
-
 async function leaves(p: Params): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
   for (const l of flatten(p)) out.set(l.path, (await l.tensor.data()) as Float32Array);
   return out;
-}
-
-async function assertSameBits(a: Params, b: Params, what: string): Promise<void> {
-  const la = await leaves(a), lb = await leaves(b);
-  assert.deepEqual([...la.keys()], [...lb.keys()]);
-  for (const [k, v] of la) assert.deepEqual(v, lb.get(k), `${what}: ${k}`);
 }
 
 Deno.test("emaDecayAt: min(d, (1 + n) / (10 + n)); emaUpdate: ema + (1 − d)(p − ema), by hand", async () => {
@@ -81,7 +71,13 @@ Deno.test("train emaDecay: validation, the checkpoint and the result are the ave
   const model = transformerFor(ds, { ...TINY_HYBRID }, { kind: "hybrid" });
   const p0 = model.init(makeKey(11));
   const run = (steps: number, extra: TrainOptions = {}) =>
-    train(model, ds, { ...CONST, steps, evalEvery: steps, initialParams: clone(p0), ...extra });
+    train(model, ds, {
+      ...CONST,
+      steps,
+      evalEvery: steps,
+      initialParams: mapTree(p0, (t) => t.clone()),
+      ...extra,
+    });
   // the raw parameters after 1 and 2 steps (each run's one validation keeps its last step)
   const r1 = await run(1), r2 = await run(2);
   const dir = await Deno.makeTempDir();

@@ -17,7 +17,7 @@ import { disposeTree, flatten, type Params } from "../lib/core/tree.ts";
 import { decodeSafetensors } from "../lib/train/checkpoint.ts";
 
 import { runScript } from "./_script_util.ts";
-import { trainUntilCrash } from "./_train_util.ts";
+import { assertSameBits, trainUntilCrash } from "./_train_util.ts";
 const small = { conditions: 4, trialsPerCondition: 10, bins: 16, forwardBins: 4, seed: 2 };
 // dropout on, so the per-step dropout keys matter for the trajectory
 const tinyModel = {
@@ -38,20 +38,6 @@ const opts: TrainOptions = {
   patience: 0,
   seed: 7,
 };
-
-/** Bitwise equality of two parameter trees (same paths, shapes and float bits). */
-async function assertSameBits(a: Params, b: Params, what: string): Promise<void> {
-  const la = flatten(a), lb = flatten(b);
-  assert.deepEqual(la.map((l) => l.path), lb.map((l) => l.path), `${what}: paths`);
-  for (let i = 0; i < la.length; i++) {
-    assert.deepEqual(la[i].tensor.shape, lb[i].tensor.shape, `${what} ${la[i].path}: shape`);
-    const x = new Uint32Array((await la[i].tensor.data() as Float32Array).slice().buffer);
-    const y = new Uint32Array((await lb[i].tensor.data() as Float32Array).slice().buffer);
-    let diff = -1;
-    for (let j = 0; j < x.length && diff < 0; j++) if (x[j] !== y[j]) diff = j;
-    assert.equal(diff, -1, `${what} ${la[i].path}: first differing element ${diff}`);
-  }
-}
 
 async function maxAbsDiff(a: Params, b: Params): Promise<number> {
   const la = flatten(a), lb = flatten(b);

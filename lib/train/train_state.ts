@@ -293,12 +293,8 @@ export function decodeTrainState(bytes: Uint8Array, where = "training state"): T
       );
     }
     const layout = flatten(params);
-    for (
-      const [name, t] of [["opt.mu", mu], ["opt.nu", nu], ["best", best], [
-        "ema",
-        ema,
-      ]] as const
-    ) {
+    const others = [["opt.mu", mu], ["opt.nu", nu], ["best", best], ["ema", ema]] as const;
+    for (const [name, t] of others) {
       if (!t) continue;
       const other = flatten(t);
       const same = other.length === layout.length &&
