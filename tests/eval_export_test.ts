@@ -11,20 +11,27 @@ import { evaluateRun, loadRun, metricsFileName, trainRun } from "../lib/experime
 import { removeRunOutputs } from "../lib/experiments/run_folder.ts";
 import { preset } from "../lib/experiments/presets.ts";
 import { disposeTree } from "../lib/core/tree.ts";
+import { loadCheckpoint } from "../lib/train/checkpoint.ts";
+import { resolveTrainOptions, type TrainOptions } from "../lib/train/train_options.ts";
 import { runScript } from "./_script_util.ts";
+import { assertSameBits } from "./_train_util.ts";
 
 const lorenz = {
   kind: "lorenz" as const,
   options: { conditions: 4, trialsPerCondition: 6, seed: 3 },
 };
 
-/** A tiny hybrid run of `steps` steps (validated at the last) in `outDir`. */
-async function trainTinyHybrid(outDir: string, steps: number): Promise<void> {
+/** A tiny hybrid run of `steps` steps (validated at the last) in `outDir`, more options in `train`. */
+async function trainTinyHybrid(
+  outDir: string,
+  steps: number,
+  train: TrainOptions = {},
+): Promise<void> {
   await trainRun({
     data: lorenz,
     preset: "hybrid",
     model: { dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
-    train: { steps, evalEvery: steps, batchSize: 8 },
+    train: { steps, evalEvery: steps, batchSize: 8, ...train },
     seed: 0,
     backend: "wasm",
   }, { outDir });
@@ -197,6 +204,74 @@ Deno.test("eval timesteps: the spiking mode at other SNN timesteps, in files of 
       /timesteps set the spiking mode's SNN timesteps, but the run was trained in standard mode only/,
     );
     await assert.rejects(Deno.stat(`${dir}/std/metrics_t8.json`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train option inferenceTimesteps: the same training, the run scored, re-evaluated and loaded with its spiking mode at that T", async () => {
+  await useBackend("wasm");
+  const dir = await Deno.makeTempDir();
+  try {
+    await trainTinyHybrid(`${dir}/base`, 4);
+    await trainTinyHybrid(`${dir}/inf`, 4, { inferenceTimesteps: 2 });
+    // training and its validation run at the model's T = 4: the same parameters, bit for bit
+    const a = (await loadCheckpoint(`${dir}/base/checkpoint.safetensors`)).params;
+    const b = (await loadCheckpoint(`${dir}/inf/checkpoint.safetensors`)).params;
+    await assertSameBits(a, b, "checkpoint");
+    disposeTree(a);
+    disposeTree(b);
+    const read = async (f: string) => JSON.parse(await Deno.readTextFile(f));
+    const own = await read(`${dir}/inf/metrics.json`);
+    // the base run evaluated at T = 2 gives the scoring the inf run did by itself
+    const t2 = await evaluateRun(`${dir}/base`, { timesteps: 2 });
+    const row = (m: { results: { mode: string }[] }, mode: string) =>
+      m.results.find((r) => r.mode === mode)! as Record<string, unknown>;
+    const spk = row(own, "spiking");
+    assert.equal(spk.timesteps, 2);
+    assert.equal(spk.coBps, row(t2, "spiking").coBps);
+    assert.deepEqual(spk.energy, JSON.parse(JSON.stringify(row(t2, "spiking").energy)));
+    assert.equal(row(own, "standard").coBps, row(t2, "standard").coBps);
+    assert.equal(row(own, "standard").timesteps, undefined);
+    assert.deepEqual(
+      await Deno.readFile(`${dir}/inf/predictions_spiking.safetensors`),
+      await Deno.readFile(`${dir}/base/predictions_spiking_t2.safetensors`),
+    );
+    const base = await read(`${dir}/base/metrics.json`);
+    assert.notEqual(row(base, "spiking").coBps, spk.coBps);
+    assert.equal(row(base, "spiking").timesteps, undefined);
+    // re-evaluated without timesteps: the run's own T again; an explicit T still wins
+    const again = await evaluateRun(`${dir}/inf`);
+    assert.equal(row(again, "spiking").coBps, spk.coBps);
+    assert.equal(row(again, "spiking").timesteps, 2);
+    const t3 = await evaluateRun(`${dir}/inf`, { timesteps: 3 });
+    assert.equal(row(t3, "spiking").timesteps, 3);
+    assert.notEqual(row(t3, "spiking").coBps, spk.coBps);
+    // loadRun's model runs the spiking mode at it; the saved config keeps the trained T
+    for (const [run, T] of [["inf", 2], ["base", 4]] as const) {
+      const loaded = await loadRun(`${dir}/${run}`);
+      assert.equal((loaded.model.config as { timesteps?: number }).timesteps, T, run);
+      assert.equal(loaded.config.model?.timesteps, undefined);
+      disposeTree(loaded.params);
+    }
+    // refused: a model without a spiking mode, and values that are not timesteps
+    await assert.rejects(
+      trainRun({
+        data: lorenz,
+        preset: "tiny",
+        train: { steps: 2, evalEvery: 2, batchSize: 8, inferenceTimesteps: 8 },
+        seed: 0,
+        backend: "wasm",
+      }, { outDir: `${dir}/std` }),
+      /"inferenceTimesteps" sets the spiking mode's timesteps after training, but the model runs in standard mode only/,
+    );
+    for (const bad of [0, 2.5, -1]) {
+      assert.throws(
+        () => resolveTrainOptions({ inferenceTimesteps: bad }),
+        new RegExp(`train option "inferenceTimesteps" must be an integer >= 1, found ${bad}`),
+      );
+    }
+    assert.equal("inferenceTimesteps" in resolveTrainOptions({}), false);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

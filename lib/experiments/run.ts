@@ -143,7 +143,8 @@ export interface ResultRow extends EvalResult {
   energy?: RunEnergy;
   /**
    * SNN timesteps the spiking mode ran with, on spiking rows evaluated at other timesteps than
-   * the trained ones (`evaluateRun`'s `timesteps`); absent otherwise (the run's config has them).
+   * the trained ones (`evaluateRun`'s `timesteps`, or the run's train option
+   * `inferenceTimesteps`); absent otherwise (the run's config has them).
    */
   timesteps?: number;
 }
@@ -247,6 +248,16 @@ export function datasetSummary(ds: SpikeDataset): Record<string, unknown> {
 function modelFor(cfg: RunConfig, ds: SpikeDataset) {
   const p = presetOf(cfg);
   return transformerFor(ds, { ...p.model, ...(cfg.model ?? {}) }, { kind: p.kind });
+}
+
+/** The run's train option `inferenceTimesteps` (its own over its preset's), if set. */
+function inferenceTimesteps(cfg: RunConfig): number | undefined {
+  return cfg.train?.inferenceTimesteps ?? presetOf(cfg).train.inferenceTimesteps;
+}
+
+/** `cfg` with its spiking mode at `T` timesteps (unchanged when `T` is undefined). */
+function atTimesteps(cfg: RunConfig, T: number | undefined): RunConfig {
+  return T === undefined ? cfg : { ...cfg, model: { ...(cfg.model ?? {}), timesteps: T } };
 }
 
 /**
@@ -377,9 +388,11 @@ export async function trainRun(given: RunConfig, opts: TrainRunOptions): Promise
       runConfig: JSON.stringify(runCfg),
     },
   });
-  const metrics = await writeRunOutputs(opts.outDir, cfg, ds, result.params, {
+  const scoreT = inferenceTimesteps(cfg);
+  const metrics = await writeRunOutputs(opts.outDir, atTimesteps(cfg, scoreT), ds, result.params, {
     split: opts.split,
     metricsFile: "metrics.json",
+    rowTimesteps: scoreT,
     extra: {
       bestStep: result.bestStep,
       trainSeconds: result.seconds,
@@ -402,6 +415,8 @@ async function writeRunOutputs(
     exports?: RunExports;
     /** Spiking-mode timesteps other than the trained ones (names the predictions files). */
     timesteps?: number;
+    /** Timesteps the spiking row records (default `timesteps`). */
+    rowTimesteps?: number;
   },
 ): Promise<MetricsFile> {
   const model = modelFor(cfg, ds);
@@ -455,7 +470,8 @@ async function writeRunOutputs(
       ...(opts.extra ?? {}),
     };
     row.energy = await runEnergy(model, params, ds, split, mode);
-    if (mode === "spiking" && opts.timesteps !== undefined) row.timesteps = opts.timesteps;
+    const rowT = opts.rowTimesteps ?? opts.timesteps;
+    if (mode === "spiking" && rowT !== undefined) row.timesteps = rowT;
     if (mode === "spiking") {
       const acc = new Map<string, { spikes: number; n: number }>();
       for (const { name, sum, n } of pending) {
@@ -522,7 +538,8 @@ export interface EvaluateRunOptions extends RunExports {
    * not depend on T; more timesteps cost proportionally more operations). The metrics go to
    * `metrics_t<T>.json` (`metrics_<split>_t<T>.json`) and the predictions to
    * `predictions*_t<T>.safetensors`, so the run's own files stay as they are; the spiking row
-   * records `timesteps`. Needs a run with a spiking mode.
+   * records `timesteps`. Needs a run with a spiking mode. Without it the spiking mode runs at the
+   * run's train option `inferenceTimesteps` where set, as the run's own scoring did.
    */
   timesteps?: number;
 }
@@ -567,8 +584,8 @@ export async function evaluateRun(
             `${runModes(cfg).join(" and ")} mode only`,
         );
       }
-      cfg = { ...cfg, model: { ...(cfg.model ?? {}), timesteps: T } };
-    }
+      cfg = atTimesteps(cfg, T);
+    } else cfg = atTimesteps(cfg, inferenceTimesteps(cfg));
     await removeStaleTemps(dir);
     let previous: Partial<ResultRow> = {};
     try {
@@ -588,6 +605,7 @@ export async function evaluateRun(
       extra: previous,
       exports: opts,
       timesteps: T,
+      rowTimesteps: T ?? inferenceTimesteps(run.config),
     });
   } finally {
     disposeTree(params);
@@ -600,7 +618,10 @@ export interface LoadedRun {
   config: RunConfig;
   /** The dataset it was trained on (or `opts.data`). */
   dataset: SpikeDataset;
-  /** The model the run's preset and overrides build for that dataset. */
+  /**
+   * The model the run's preset and overrides build for that dataset, its spiking mode at the
+   * run's train option `inferenceTimesteps` where set.
+   */
   model: Model;
   /** The trained parameters (`checkpoint.safetensors`); the caller disposes them. */
   params: Params;
@@ -630,7 +651,7 @@ export async function loadRun(
     });
   }
   const dataset = await loadData(opts.data ?? config.data);
-  const model = modelFor(config, dataset);
+  const model = modelFor(atTimesteps(config, inferenceTimesteps(config)), dataset);
   const { params } = await loadCheckpoint(`${dir}/checkpoint.safetensors`);
   const fresh = model.init(key(0));
   const want = new Map(flatten(fresh).map((l) => [l.path, l.tensor.shape.join("×")]));

@@ -88,6 +88,8 @@ export function trainConfigJson(
     "key",
     "seed",
     "diagnostics",
+    // scoring after training, not the trajectory: a resumed run may change it
+    "inferenceTimesteps",
   ];
   const options = Object.fromEntries(
     Object.entries(o).filter(([k]) => !notTrajectory.includes(k)),

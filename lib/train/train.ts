@@ -302,6 +302,12 @@ async function trainResolved(
       );
     }
   }
+  if (o.inferenceTimesteps !== undefined && !modes.includes("spiking")) {
+    throw new Error(
+      `train option "inferenceTimesteps" sets the spiking mode's timesteps after training, but the ` +
+        `model runs in ${modes.join(", ")} mode only`,
+    );
+  }
   // the standard steps first (standardFirstFraction), at least one step left for the schedule;
   // the part ends sooner when its validation stops improving (below), so `first` can move
   const plannedFirst = Math.min(

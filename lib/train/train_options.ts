@@ -146,6 +146,17 @@ export interface TrainOptions {
    */
   emaDecay?: number;
   /**
+   * SNN timesteps T of the spiking mode once training is over (default: the model's `timesteps`;
+   * absent from a run's options when not given). Training and its validation run at the model's
+   * T; a run folder's scoring (`metrics.json`, the predictions files), `evaluateRun` and `loadRun`
+   * run the spiking mode at this T. No weight depends on T, and more timesteps average more spikes
+   * per bin, at proportionally more operations (energy): on the Lorenz long recipe, trained at
+   * T = 4, T = 8 was the best of 4, 6 and 8 on the validation trials (docs/ndt_comparison.md).
+   * Choose it on the validation split (`evaluateRun(dir, { split: "val", timesteps })`). Needs a
+   * model with a spiking mode; `train` itself only checks that.
+   */
+  inferenceTimesteps?: number;
+  /**
    * Recompute each block's activations in the backward pass instead of storing them (gradient
    * checkpointing, `lib/core/remat.ts`; default false): a train step's peak memory drops to about one
    * block's activations plus every block's input, for one more forward pass per block. The
@@ -230,6 +241,7 @@ const TRAIN_KEYS = [
   "distill",
   "distillFeatures",
   "emaDecay",
+  "inferenceTimesteps",
   "remat",
   "kernels",
   "checkpointEvery",
@@ -318,6 +330,7 @@ export type ResolvedTrainOptions =
       | "secondPartLrScale"
       | "distillFeatures"
       | "emaDecay"
+      | "inferenceTimesteps"
       | "kernels"
     >
   >
@@ -455,6 +468,16 @@ export function resolveTrainOptions(
     // left out when absent, like distillFeatures
     ...(opts.emaDecay === undefined ? {} : {
       emaDecay: checkNum(opts, "emaDecay", 0, (x) => x >= 0 && x < 1, "in [0, 1)"),
+    }),
+    // left out when absent, like distillFeatures
+    ...(opts.inferenceTimesteps === undefined ? {} : {
+      inferenceTimesteps: checkNum(
+        opts,
+        "inferenceTimesteps",
+        1,
+        posInt,
+        int,
+      ),
     }),
     remat: (() => {
       if (opts.remat !== undefined && typeof opts.remat !== "boolean") {
