@@ -103,6 +103,9 @@ function mean(xs: number[]): number {
   return stat(xs).mean;
 }
 
+/** The SNN timesteps of added rows scored at other timesteps than trained (`inferenceTimesteps`). */
+const ADDED_TIMESTEPS = new WeakMap<VariantResult, number>();
+
 /** Rows of finished run folders given with --add-runs (one seed each), as experiment results. */
 async function addedRuns(flag: string | undefined): Promise<VariantResult[]> {
   if (flag === undefined) return [];
@@ -119,12 +122,15 @@ async function addedRuns(flag: string | undefined): Promise<VariantResult[]> {
       throw new UsageError(`--add-runs: cannot read ${path}: ${(e as Error).message}`);
     }
     const name = eq >= 0 ? entry.slice(0, eq).trim() : basename(dir);
-    out.push(
-      ...aggregateExperiment([{ name, label: name, preset: "" }], {
-        seeds: [0],
-        metrics: () => m,
-      }).results,
-    );
+    const rows = aggregateExperiment([{ name, label: name, preset: "" }], {
+      seeds: [0],
+      metrics: () => m,
+    }).results;
+    for (const r of rows) {
+      const T = m.results.find((x) => x.mode === r.mode)?.timesteps;
+      if (T !== undefined) ADDED_TIMESTEPS.set(r, T);
+    }
+    out.push(...rows);
   }
   return out;
 }
@@ -137,7 +143,7 @@ async function report(
   const added = await addedRuns(ctx.flags["add-runs"]);
   const hest = [...result.results, ...added].map((r) => ({
     model: `hest ${r.label}`,
-    mode: r.mode,
+    mode: ADDED_TIMESTEPS.has(r) ? `${r.mode} (T = ${ADDED_TIMESTEPS.get(r)})` : r.mode,
     seconds: r.trainSeconds.mean,
     coBps: r.coBps,
     ratio: r.coBpsRatio,

@@ -192,6 +192,13 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
     `#!/bin/sh\necho "ModuleNotFoundError: No module named 'torch'" >&2\nexit 1\n`,
   );
   await Deno.chmod(noTorch, 0o755);
+  // a run scored at other SNN timesteps than trained (inferenceTimesteps) says so in its row
+  const hybridDir = [...Deno.readDirSync(`${out}/runs`)].map((e) => e.name)
+    .find((n) => n.startsWith("hybrid"))!;
+  const scored = JSON.parse(await Deno.readTextFile(`${out}/runs/${hybridDir}/metrics.json`));
+  scored.results.find((x: { mode: string }) => x.mode === "spiking").timesteps = 8;
+  await Deno.mkdir(`${dir}/t8`);
+  await Deno.writeTextFile(`${dir}/t8/metrics.json`, JSON.stringify(scored));
   const r2 = await runScript("vs_ndt.ts", [
     "--quick",
     "--quiet",
@@ -204,7 +211,7 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
     "--ndt-python",
     noTorch,
     "--add-runs",
-    `again=${out}/runs/standard_s0/`,
+    `again=${out}/runs/standard_s0/,at8=${dir}/t8`,
   ]);
   assert.equal(r2.code, 0, r2.out + r2.err);
   assert.match(r2.err, /NDT rows skipped: .*No module named 'torch'/);
@@ -212,9 +219,17 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
   assert.equal(res2.ndt.length, 0);
   assert.match(res2.ndtSkipped, /torch/);
   // the added run folder is a row of its own, with its own numbers
-  assert.equal(res2.hest.length, 4);
+  assert.equal(res2.hest.length, 6);
   assert.equal(res2.hest[3].model, "hest again");
   assert.deepEqual(res2.hest[3].coBps, res2.hest[0].coBps);
+  assert.deepEqual(
+    res2.hest.slice(4).map((h: { model: string; mode: string }) => `${h.model}/${h.mode}`),
+    ["hest at8/standard", "hest at8/spiking (T = 8)"],
+  );
+  assert.match(
+    await Deno.readTextFile(`${dir}/out2/report.md`),
+    /\| hest at8 \| spiking \(T = 8\) \|/,
+  );
   const bad = await runScript("vs_ndt.ts", [
     "--quick",
     "--out",
