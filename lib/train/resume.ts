@@ -88,7 +88,7 @@ export function trainConfigJson(
     "key",
     "seed",
     "diagnostics",
-    // scoring after training, not the trajectory: a resumed run may change it
+    // how the run is scored after training, not its trajectory
     "inferenceTimesteps",
   ];
   const options = Object.fromEntries(
