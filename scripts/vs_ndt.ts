@@ -103,13 +103,13 @@ function mean(xs: number[]): number {
   return stat(xs).mean;
 }
 
-/** The SNN timesteps of added rows scored at other timesteps than trained (`inferenceTimesteps`). */
-const ADDED_TIMESTEPS = new WeakMap<VariantResult, number>();
+/** An added run's row, with the SNN timesteps of a row scored at other ones than trained. */
+type AddedRow = VariantResult & { timesteps?: number };
 
 /** Rows of finished run folders given with --add-runs (one seed each), as experiment results. */
-async function addedRuns(flag: string | undefined): Promise<VariantResult[]> {
+async function addedRuns(flag: string | undefined): Promise<AddedRow[]> {
   if (flag === undefined) return [];
-  const out: VariantResult[] = [];
+  const out: AddedRow[] = [];
   for (const entry of flag.split(",").map((d) => d.trim()).filter((d) => d !== "")) {
     // LABEL=DIR names the row; a bare DIR is labelled with its folder name
     const eq = entry.indexOf("=");
@@ -126,11 +126,10 @@ async function addedRuns(flag: string | undefined): Promise<VariantResult[]> {
       seeds: [0],
       metrics: () => m,
     }).results;
-    for (const r of rows) {
-      const T = m.results.find((x) => x.mode === r.mode)?.timesteps;
-      if (T !== undefined) ADDED_TIMESTEPS.set(r, T);
-    }
-    out.push(...rows);
+    out.push(...rows.map((r) => ({
+      ...r,
+      timesteps: m.results.find((x) => x.mode === r.mode)?.timesteps,
+    })));
   }
   return out;
 }
@@ -141,9 +140,9 @@ async function report(
 ) {
   const oracle = result.results[0].oracleCoBps;
   const added = await addedRuns(ctx.flags["add-runs"]);
-  const hest = [...result.results, ...added].map((r) => ({
+  const hest = [...result.results, ...added].map((r: AddedRow) => ({
     model: `hest ${r.label}`,
-    mode: ADDED_TIMESTEPS.has(r) ? `${r.mode} (T = ${ADDED_TIMESTEPS.get(r)})` : r.mode,
+    mode: r.timesteps === undefined ? r.mode : `${r.mode} (T = ${r.timesteps})`,
     seconds: r.trainSeconds.mean,
     coBps: r.coBps,
     ratio: r.coBpsRatio,

@@ -575,17 +575,17 @@ export async function evaluateRun(
     throw new RunFolderError((err as Error).message, { cause: err });
   }
   const { dataset: ds, params } = run;
-  let cfg = run.config;
   try {
-    if (T !== undefined) {
-      if (!runModes(cfg).includes("spiking")) {
-        throw new RunFolderError(
-          `${dir}: timesteps set the spiking mode's SNN timesteps, but the run was trained in ` +
-            `${runModes(cfg).join(" and ")} mode only`,
-        );
-      }
-      cfg = atTimesteps(cfg, T);
-    } else cfg = atTimesteps(cfg, inferenceTimesteps(cfg));
+    const modes = runModes(run.config);
+    if (T !== undefined && !modes.includes("spiking")) {
+      throw new RunFolderError(
+        `${dir}: timesteps set the spiking mode's SNN timesteps, but the run was trained in ` +
+          `${modes.join(" and ")} mode only`,
+      );
+    }
+    // an explicit T names files of its own; the run's inferenceTimesteps is its own scoring
+    const scoreT = T ?? inferenceTimesteps(run.config);
+    const cfg = atTimesteps(run.config, scoreT);
     await removeStaleTemps(dir);
     let previous: Partial<ResultRow> = {};
     try {
@@ -605,7 +605,7 @@ export async function evaluateRun(
       extra: previous,
       exports: opts,
       timesteps: T,
-      rowTimesteps: T ?? inferenceTimesteps(run.config),
+      rowTimesteps: scoreT,
     });
   } finally {
     disposeTree(params);
