@@ -16,6 +16,7 @@
  * | `train.standard.fast`, `infer.standard.b32.fast` | the same as without `.fast` on the fast kernel build (relaxed-SIMD multiply-add, `kernels/precision.ts`); the row's `kernels` says which build ran |
  * | `train.standard.t2`, `train.spiking.t2`, `infer.standard.b32.t2` | the same with the kernel products on two threads (`kernels/threads.ts`), in a process of their own started with `HEST_KERNEL_THREADS=2` (TF.js's memory shared; the row's `process` says so); with `--vs-torch` PyTorch also runs on two threads and the row gets `torchT2MedianMs` and `ratioT2` beside its one-thread pair |
  * | `train.demo.standard`, `train.demo.spiking` | one step of `deno task demo`'s training, on one thread: the `hybrid` preset's model (width 64, 2 blocks, conv attention, T = 4) on the Lorenz data, 32 training trials, the preset's masking, and in the spiking step the standard mode's forward as the distillation teacher (λ = 1); AdamW as the other rows (the speed does not depend on lr) |
+ * | `train.long.standard`, `train.long.spiking` | the same for `results/long`'s model (the `hybrid` preset's with 4 blocks and dropout 0.1 / 0.2 / 0.2) and its spiking step (rate distillation λ = 1 and feature distillation λ_f = 0.25) |
  * | `train.standard.remat`, `train.spiking.remat` | the same with every block rematerialised (`remat: true`, lib/core/remat.ts); run first, so their `rssHwmMb` is their own peak |
  * | `infer.standard.b32`, `infer.spiking.b32`, `infer.*.b1` | forward only, unmasked, batch 32 / 1 |
  * | `stream.step` | one bin of streaming inference, batch 1, of the trained `hybrid-causal` run committed in results/hybrid_causal (width 64, 2 blocks, causal conv attention) replaying Lorenz test trials, on the WASM stream engine (kernels/stream_engine.ts) |
@@ -74,6 +75,9 @@ interface DemoData {
   ds: SpikeDataset;
   masking?: MaskingOptions;
   distill: number;
+  distillFeatures?: number;
+  /** The row's `model` description. */
+  label: string;
 }
 
 /** Every row, in the order they run (training first, so the VmHWM after them is theirs). */
@@ -88,6 +92,8 @@ const ROWS = [
   "train.spiking.t2",
   "train.demo.standard",
   "train.demo.spiking",
+  "train.long.standard",
+  "train.long.spiking",
   "train.standard.ndt",
   "infer.standard.b32",
   "infer.standard.b32.fast",
@@ -313,6 +319,7 @@ await runMain(USAGE, async () => {
         remat: opts.remat,
         // the demo's spiking steps also run the standard mode as the distillation teacher
         distill: demo && mode === "spiking" ? demo.distill : 0,
+        distillFeatures: demo && mode === "spiking" ? demo.distillFeatures : undefined,
       });
       disposeBatch(batch);
       p = r.params;
@@ -328,9 +335,7 @@ await runMain(USAGE, async () => {
       mode,
       params: countParams(p),
       lossLast: Math.round(loss * 1e5) / 1e5,
-      ...(demo
-        ? { model: "the demo's: hybrid preset, Lorenz data, distillation in spiking mode" }
-        : {}),
+      ...(demo ? { model: demo.label } : {}),
       rssHwmMb: await peakRssMb(),
       ...profile,
     }));
@@ -470,6 +475,7 @@ await runMain(USAGE, async () => {
       ds: lorenz,
       masking: hybridPreset.train.masking,
       distill: hybridPreset.train.distill ?? 0,
+      label: "the demo's: hybrid preset, Lorenz data, distillation in spiking mode",
     };
     const dm = transformerFor(lorenz, hybridPreset.model, { kind: "hybrid" });
     let dp = dm.init(key(0));
@@ -478,6 +484,33 @@ await runMain(USAGE, async () => {
       if (wanted.has(name)) dp = await trainRow(name, dm, mode, dp, { demo });
     }
     disposeTree(dp);
+  }
+  if (wanted.has("train.long.standard") || wanted.has("train.long.spiking")) {
+    // results/long's model and spiking step: the hybrid preset's model with 4 blocks and NDT's
+    // dropout, distillation of the rates (λ = 1) and of every block's features (λ_f = 0.25)
+    const lorenz = lorenzDataset({ seed: 0 });
+    const hybridPreset = preset("hybrid");
+    const long = {
+      ds: lorenz,
+      masking: hybridPreset.train.masking,
+      distill: hybridPreset.train.distill ?? 0,
+      distillFeatures: 0.25,
+      label: "results/long's: hybrid preset with 4 blocks and dropout, Lorenz data, " +
+        "rate and feature distillation in spiking mode",
+    };
+    const lm = transformerFor(lorenz, {
+      ...hybridPreset.model,
+      nLayers: 4,
+      dropout: 0.1,
+      embedDropout: 0.2,
+      rateDropout: 0.2,
+    }, { kind: "hybrid" });
+    let lp = lm.init(key(0));
+    for (const mode of ["standard", "spiking"] as const) {
+      const name = `train.long.${mode}`;
+      if (wanted.has(name)) lp = await trainRow(name, lm, mode, lp, { demo: long });
+    }
+    disposeTree(lp);
   }
   const ndt = transformer({
     nInputs: N,

@@ -1,6 +1,6 @@
 /**
- * The bench rows of the demo's own training step run and time the demo's model: the `hybrid`
- * preset sized for the Lorenz data, in both modes.
+ * The bench rows of the demo's and the long recipe's training steps run and time their models:
+ * the `hybrid` preset sized for the Lorenz data (2 blocks, and results/long's 4), in each mode.
  *
  * @module
  */
@@ -36,6 +36,29 @@ Deno.test("bench: train.demo.standard and train.demo.spiking time the demo's mod
       assert.ok(row.medianMs > 0 && Number.isFinite(row.lossLast), JSON.stringify(row));
       assert.match(row.model ?? "", /hybrid preset, Lorenz/);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench: train.long.* time results/long's model (4 blocks), with feature distillation", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hest-bench-rows-" });
+  try {
+    const out = `${dir}/bench.json`;
+    const r = await runScript("bench.ts", [
+      ...["--rows", "train.long.spiking", "--reps", "1", "--warmup", "0", "--out", out],
+    ]);
+    assert.equal(r.code, 0, r.err);
+    const got = JSON.parse(await Deno.readTextFile(out)) as {
+      rows: { name: string; mode: string; params: number; lossLast: number; model?: string }[];
+    };
+    assert.deepEqual(got.rows.map((x) => x.name), ["train.long.spiking"]);
+    const [row] = got.rows;
+    assert.equal(row.mode, "spiking");
+    // the parameter count results/long/metrics.json records
+    assert.equal(row.params, 210909);
+    assert.ok(Number.isFinite(row.lossLast), JSON.stringify(row));
+    assert.match(row.model ?? "", /results\/long's.*feature distillation/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
