@@ -955,6 +955,28 @@ void gelu_backward(const float *restrict x, const float *restrict s, const float
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dropout on TF.js's own random stream. tf.dropout(x, rate, undefined, seed) draws n uniforms with
+// tf.randomUniform (seedrandom's alea, seeded by Mash of the seed's decimal string, one float64
+// per element, stored as float32), then y = x · (floor(u + keep) / keep) in float32 ops. Here the
+// same recurrence in float64 and the same float32 operations: the same mask and y bit for bit,
+// without the JavaScript loop and the four tensors in between. s0, s1, s2, c: the generator's
+// state after seeding (the caller runs Mash); mask (or 0) receives floor(u + keep) / keep.
+EXPORT(dropout_alea)
+void dropout_alea(const float *restrict x, float *restrict y, float *restrict mask, int n,
+                  double s0, double s1, double s2, double c, float keep) {
+  for (int i = 0; i < n; i++) {
+    double t = 2091639.0 * s0 + c * 2.3283064365386963e-10; // 2^-32
+    s0 = s1;
+    s1 = s2;
+    c = (double)(int)t; // JavaScript's t | 0 (0 <= t < 2^31)
+    s2 = t - c;
+    float m = __builtin_floorf((float)s2 + keep) / keep;
+    if (mask) mask[i] = m;
+    y[i] = x[i] * m;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Layer norm over the last axis of x [R, C] (biased variance, as PyTorch):
 //   y = (x − mean)·rstd·g + b, rstd = 1/√(var + eps),
 // saving (mean, rstd) per row in stats [R, 2]. The backward, from the same stats:

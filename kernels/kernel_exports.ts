@@ -318,6 +318,21 @@ export interface KernelExports {
   gelu_forward(x: number, y: number, keep: number, n: number): void;
   /** Its gradient dx = dy · GELU'(x), from x and the forward's kept s. */
   gelu_backward(x: number, s: number, dy: number, dx: number, n: number): void;
+  /**
+   * `y = x · floor(u + keep) / keep` for n floats, u from seedrandom's alea in the state (s0, s1,
+   * s2, c): tf.dropout's values (kernels/dropout.ts); mask (or 0) receives the multiplier.
+   */
+  dropout_alea(
+    x: number,
+    y: number,
+    mask: number,
+    n: number,
+    s0: number,
+    s1: number,
+    s2: number,
+    c: number,
+    keep: number,
+  ): void;
   /** Layer norm forward over rows of C (hest_kernels.c); stats [R, 2] = mean, 1/std. */
   layer_norm_forward(
     x: number,

@@ -7,6 +7,7 @@
 export * from "./adamw.ts";
 export * from "./bmm.ts";
 export * from "./conv.ts";
+export * from "./dropout.ts";
 export * from "./gelu.ts";
 export * from "./layer_norm.ts";
 export * from "./lif.ts";

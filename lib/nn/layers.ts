@@ -13,6 +13,7 @@ import type { Params } from "../core/tree.ts";
 import type { ApplyContext } from "./types.ts";
 import { linearKernel } from "../../kernels/linear.ts";
 import { geluKernel } from "../../kernels/gelu.ts";
+import { dropoutKernel } from "../../kernels/dropout.ts";
 import { layerNormKernel } from "../../kernels/layer_norm.ts";
 import { softmaxKernel } from "../../kernels/softmax.ts";
 import { kernelsActive } from "../../kernels/wasm.ts";
@@ -205,7 +206,8 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 export function dropout(x: tf.Tensor, rate: number, ctx: ApplyContext): tf.Tensor {
   if (!ctx.training || rate <= 0) return x;
   if (!ctx.key) throw new TypeError("dropout in training mode needs ctx.key, found none");
-  return tf.dropout(x, rate, undefined, tfSeed(ctx.key));
+  // tf.dropout's values, with its random stream drawn in one kernel call (kernels/dropout.ts)
+  return dropoutKernel(x, rate, tfSeed(ctx.key));
 }
 
 /**
