@@ -89,3 +89,51 @@ Deno.test("backend: wasm Slice hand-checked, empty, scalar-like and bool; its gr
   tf.dispose(tf.split(x, [1, 2], 1));
   assert.equal(tf.memory().numTensors, before, "split leaked tensors");
 });
+
+Deno.test("backend: the gradients of sum and mean on wasm equal TF.js's formula on cpu", async () => {
+  // TF.js's gradients multiply dy by a tensor of ones (and, for the mean, divide by the count);
+  // hest's spread dy on the heap instead. Random ranks, shapes, axes and keepDims; dy is not
+  // uniform (the reduced tensor is weighted before the final sum).
+  const u = uniform(key(17), 4000);
+  let at = 0;
+  const draw = (n: number) => Math.floor(u[at++] * n);
+  for (let trial = 0; trial < 80; trial++) {
+    const rank = 1 + draw(5);
+    const shape = Array.from({ length: rank }, () => 1 + draw(5));
+    const axes = trial % 7 === 0
+      ? undefined
+      : Array.from({ length: rank }, (_, i) => i).filter(() => draw(2) === 1)
+        .map((a) => (draw(3) === 0 ? a - rank : a));
+    const keepDims = draw(2) === 1;
+    const mean = trial % 2 === 0;
+    const n = shape.reduce((a, b) => a * b, 1);
+    const xs = Array.from({ length: n }, (_, i) => Math.sin(i + trial));
+    const grad = () => {
+      const x = tf.tensor(xs, shape);
+      const g = tf.grad((a: tf.Tensor) => {
+        const red = mean ? tf.mean(a, axes, keepDims) : tf.sum(a, axes, keepDims);
+        const w = tf.tensor(Array.from({ length: red.size }, (_, i) => 0.3 + i * 0.7), red.shape);
+        return tf.sum(tf.mul(red, w));
+      })(x);
+      return { shape: g.shape, values: Array.from(g.dataSync()) };
+    };
+    const got = grad();
+    const want = await onCpu(grad);
+    const what = `${mean ? "mean" : "sum"} of [${shape}] over ${JSON.stringify(axes)}`;
+    assert.deepEqual(got.shape, shape, what);
+    assert.deepEqual(got, want, what);
+  }
+});
+
+Deno.test("backend: sum and mean gradients hand-checked", () => {
+  const x = tf.tensor([[1, 2, 3], [4, 5, 6]]);
+  const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, 1), tf.tensor([1, 2]))))(x);
+  assert.deepEqual(
+    Array.from(g.dataSync()),
+    [1, 1, 1, 2, 2, 2].map((v) => Math.fround(v / 3)),
+  );
+  const h = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.sum(a, 0), tf.tensor([1, 2, 3]))))(x);
+  assert.deepEqual(Array.from(h.dataSync()), [1, 2, 3, 1, 2, 3]);
+  const m = tf.grad((a: tf.Tensor) => tf.mean(a))(x);
+  assert.deepEqual(Array.from(m.dataSync()), Array(6).fill(Math.fround(1 / 6)));
+});

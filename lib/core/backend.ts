@@ -132,10 +132,82 @@ function heapSlice(
   return out;
 }
 
+/**
+ * `x` (float32, x's rank, 1 on the axes a reduction removed) spread over `shape` straight into a
+ * new heap tensor: one `fill` or `set` per run of the trailing axes that are all spread or all
+ * kept, an odometer over the axes before them.
+ */
+function heapSpread(backend: TfWasmBackend, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  const out = backend.makeOutput(shape, "float32");
+  const total = shape.reduce((a, b) => a * b, 1);
+  if (total === 0) return out;
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const rank = shape.length;
+  const xs = x.shape;
+  // a spread axis is one x has as 1 and the output longer; a length-1 axis is either kind
+  const spread = (i: number) => xs[i] !== shape[i];
+  let j = rank;
+  let run = 1;
+  let fill: boolean | undefined;
+  while (j > 0) {
+    const i = j - 1;
+    if (shape[i] !== 1) {
+      if (fill === undefined) fill = spread(i);
+      else if (fill !== spread(i)) break;
+    }
+    run *= shape[i];
+    j--;
+  }
+  const srcStride = new Array<number>(rank);
+  for (let i = rank - 1, st = 1; i >= 0; st *= xs[i], i--) srcStride[i] = spread(i) ? 0 : st;
+  const srcRun = fill ? 1 : run;
+  const idx = new Array<number>(j).fill(0);
+  let off = 0;
+  for (let at = 0; at < total; at += run) {
+    if (fill) dst.fill(src[off], at, at + run);
+    else dst.set(src.subarray(off, off + srcRun), at);
+    for (let a = j - 1; a >= 0; a--) {
+      off += srcStride[a];
+      if (++idx[a] < shape[a]) break;
+      off -= shape[a] * srcStride[a];
+      idx[a] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * dy of a reduction (`Sum`, `Mean`) over `axis` of `x`, divided by `divisor` (1: none) and spread
+ * back over x's shape. TF.js's own gradients multiply dy by a tensor of ones of x's full shape,
+ * made in JavaScript, and the mean's then divides that: dy·1 is dy exactly, so dividing dy first
+ * and spreading it (the `HestSpread` kernel, heap to heap) gives the same values.
+ */
+function spreadReduction(dy: tf.Tensor, x: tf.Tensor, axis: unknown, divisor: number): tf.Tensor {
+  const axes = tf.util.parseAxisParam(axis as number | number[], x.shape);
+  const expanded = x.shape.slice();
+  for (const a of axes) expanded[a] = 1;
+  const e = tf.reshape(dy, expanded);
+  if (e.dtype !== "float32" || tf.getBackend() !== "wasm") {
+    // TF.js's own formula
+    const d = tf.mul(e, tf.ones(x.shape, "float32"));
+    return divisor === 1 ? d : tf.div(d, divisor);
+  }
+  const d = divisor === 1 ? e : tf.div(e, divisor);
+  return tf.engine().runKernel("HestSpread", { x: d }, { shape: x.shape }) as tf.Tensor;
+}
+
+/** Elements a reduction over `axis` of `x` adds per output. */
+function reduceSize(x: tf.Tensor, axis: unknown): number {
+  const axes = tf.util.parseAxisParam(axis as number | number[], x.shape);
+  return axes.reduce((n, a) => n * x.shape[a], 1);
+}
+
 let overridesInstalled = false;
 
 /**
- * Install hest's wasm kernel overrides (Identity, Slice, SplitV: the same values, fewer copies).
+ * Install hest's wasm kernel overrides (Identity, Slice, SplitV) and the gradients of Sum and Mean:
+ * the same values, fewer copies.
  * Called by {@linkcode useBackend} for `"wasm"`, once; importing hest changes no TF.js kernel.
  */
 function installWasmOverrides(): void {
@@ -161,6 +233,37 @@ function installWasmOverrides(): void {
     const attrs = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
     const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size);
     return heapSlice(args.backend as unknown as TfWasmBackend, x, begin, size);
+  });
+
+  // The gradients of Sum and Mean: TF.js's multiply dy by a tensor of ones the size of x, made
+  // in JavaScript (a feature-distillation loss's means over [T, B, L, C] made several such arrays
+  // a step). The replacements give the same values (see spreadReduction); on other backends, or
+  // for other dtypes, they run TF.js's formula.
+  tf.registerKernel({
+    kernelName: "HestSpread",
+    backendName: "wasm",
+    kernelFunc(args) {
+      const shape = (args.attrs as unknown as { shape: number[] }).shape;
+      const x = args.inputs.x as tf.TensorInfo;
+      return heapSpread(args.backend as unknown as TfWasmBackend, x, shape);
+    },
+  });
+  tf.registerGradient({
+    kernelName: "Sum",
+    inputsToSave: ["x"],
+    gradFunc(dy, saved, attrs) {
+      const d = spreadReduction(dy as tf.Tensor, saved[0], (attrs as { axis: unknown }).axis, 1);
+      return { x: () => d };
+    },
+  });
+  tf.registerGradient({
+    kernelName: "Mean",
+    inputsToSave: ["x"],
+    gradFunc(dy, saved, attrs) {
+      const x = saved[0];
+      const axis = (attrs as { axis: unknown }).axis;
+      return { x: () => spreadReduction(dy as tf.Tensor, x, axis, reduceSize(x, axis)) };
+    },
   });
 
   replaceWasmKernel("SplitV", (x, args) => {
