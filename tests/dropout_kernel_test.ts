@@ -66,6 +66,20 @@ Deno.test("dropoutKernel: hand-checked multiplier, another seed's mask, rate 0, 
   tf.dispose([x]);
 });
 
+Deno.test("dropoutKernel: on the cpu backend (the kernels' own memory) too", async () => {
+  await useBackend("cpu");
+  try {
+    const x = randomTensors(5).randn([3, 17, 5]);
+    const w = randomTensors(6).randn([3, 17, 5]);
+    assert.deepEqual(bits(dropoutKernel(x, 0.3, 77)), bits(tf.dropout(x, 0.3, undefined, 77)));
+    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(dropoutKernel(a, 0.3, 77), w)))(x);
+    const h = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.dropout(a, 0.3, undefined, 77), w)))(x);
+    assert.deepEqual(bits(g), bits(h));
+  } finally {
+    await useBackend("wasm");
+  }
+});
+
 Deno.test("dropoutKernel: refuses a rate outside [0, 1), a non-float tensor, a bad seed", () => {
   const x = tf.ones([4]);
   assert.throws(() => dropoutKernel(x, 1, 0), /rate must lie in \[0, 1\), found 1/);
