@@ -40,7 +40,7 @@ import { tf, tfWasmBackend } from "../lib/core/backend.ts";
 import { array3d, spikeDataset } from "../lib/data/dataset.ts";
 import { hybridTransformer } from "../lib/model/hybrid.ts";
 import { lorenzDataset } from "../lib/data/lorenz.ts";
-import { preset, transformerFor } from "../lib/experiments/presets.ts";
+import { type ModelPreset, preset, transformerFor } from "../lib/experiments/presets.ts";
 import type { SpikeDataset } from "../lib/data/dataset.ts";
 import type { MaskingOptions } from "../lib/train/masking.ts";
 import type { HybridConfig } from "../lib/model/config.ts";
@@ -468,50 +468,39 @@ await runMain(USAGE, async () => {
       hp,
     );
   }
-  if (wanted.has("train.demo.standard") || wanted.has("train.demo.spiking")) {
+  /** The `train.demo.*` or `train.long.*` rows: the `hybrid` preset's model on the Lorenz data. */
+  async function lorenzRows(
+    rows: "demo" | "long",
+    model: Partial<ModelPreset>,
+    extra: Pick<DemoData, "distillFeatures" | "label">,
+  ): Promise<void> {
+    if (!wanted.has(`train.${rows}.standard`) && !wanted.has(`train.${rows}.spiking`)) return;
     const lorenz = lorenzDataset({ seed: 0 });
     const hybridPreset = preset("hybrid");
-    const demo = {
+    const demo: DemoData = {
       ds: lorenz,
       masking: hybridPreset.train.masking,
       distill: hybridPreset.train.distill ?? 0,
-      label: "the demo's: hybrid preset, Lorenz data, distillation in spiking mode",
+      ...extra,
     };
-    const dm = transformerFor(lorenz, hybridPreset.model, { kind: "hybrid" });
-    let dp = dm.init(key(0));
+    const m = transformerFor(lorenz, { ...hybridPreset.model, ...model }, { kind: "hybrid" });
+    let p = m.init(key(0));
     for (const mode of ["standard", "spiking"] as const) {
-      const name = `train.demo.${mode}`;
-      if (wanted.has(name)) dp = await trainRow(name, dm, mode, dp, { demo });
+      const name = `train.${rows}.${mode}`;
+      if (wanted.has(name)) p = await trainRow(name, m, mode, p, { demo });
     }
-    disposeTree(dp);
+    disposeTree(p);
   }
-  if (wanted.has("train.long.standard") || wanted.has("train.long.spiking")) {
-    // results/long's model and spiking step: the hybrid preset's model with 4 blocks and NDT's
-    // dropout, distillation of the rates (λ = 1) and of every block's features (λ_f = 0.25)
-    const lorenz = lorenzDataset({ seed: 0 });
-    const hybridPreset = preset("hybrid");
-    const long = {
-      ds: lorenz,
-      masking: hybridPreset.train.masking,
-      distill: hybridPreset.train.distill ?? 0,
-      distillFeatures: 0.25,
-      label: "results/long's: hybrid preset with 4 blocks and dropout, Lorenz data, " +
-        "rate and feature distillation in spiking mode",
-    };
-    const lm = transformerFor(lorenz, {
-      ...hybridPreset.model,
-      nLayers: 4,
-      dropout: 0.1,
-      embedDropout: 0.2,
-      rateDropout: 0.2,
-    }, { kind: "hybrid" });
-    let lp = lm.init(key(0));
-    for (const mode of ["standard", "spiking"] as const) {
-      const name = `train.long.${mode}`;
-      if (wanted.has(name)) lp = await trainRow(name, lm, mode, lp, { demo: long });
-    }
-    disposeTree(lp);
-  }
+  await lorenzRows("demo", {}, {
+    label: "the demo's: hybrid preset, Lorenz data, distillation in spiking mode",
+  });
+  // results/long's model and spiking step: the hybrid preset's model with 4 blocks and NDT's
+  // dropout, distillation of the rates (λ = 1) and of every block's features (λ_f = 0.25)
+  await lorenzRows("long", { nLayers: 4, dropout: 0.1, embedDropout: 0.2, rateDropout: 0.2 }, {
+    distillFeatures: 0.25,
+    label: "results/long's: hybrid preset with 4 blocks and dropout, Lorenz data, " +
+      "rate and feature distillation in spiking mode",
+  });
   const ndt = transformer({
     nInputs: N,
     nOutputs: N,
