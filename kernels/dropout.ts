@@ -15,6 +15,7 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
+import { recording } from "./_internal.ts";
 
 /** seedrandom's alea state after seeding: three float64 fractions and the carry. */
 export interface AleaState {
@@ -78,11 +79,6 @@ function forward(x: tf.Tensor, keep: number, st: AleaState, keepMask: boolean): 
     call.ex.dropout_alea(px, py, pm, x.size, st.s0, st.s1, st.s2, st.c, keep);
     return keepMask ? [call.take(py), call.take(pm)] : [call.take(py)];
   });
-}
-
-/** Whether TF.js is recording a gradient tape (inside `tf.grad`, `tf.valueAndGrads`, …). */
-function recording(): boolean {
-  return (tf.engine() as unknown as { state: { activeTape: unknown } }).state.activeTape != null;
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { tf } from "../lib/core/backend.ts";
 import { kernelsActive, withKernelCall } from "./wasm.ts";
+import { recording } from "./_internal.ts";
 import { threadedParts } from "./threads.ts";
 
 type GeluFn = (x: tf.Tensor) => tf.Tensor;
@@ -51,11 +52,6 @@ function geluFn(): GeluFn {
     };
   }) as GeluFn;
   return fn;
-}
-
-/** Whether TF.js is recording a gradient tape (inside `tf.grad`, `tf.valueAndGrads`, …). */
-function recording(): boolean {
-  return (tf.engine() as unknown as { state: { activeTape: unknown } }).state.activeTape != null;
 }
 
 /**
