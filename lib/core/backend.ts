@@ -87,6 +87,33 @@ function replaceWasmKernel(
   });
 }
 
+/**
+ * Calls `f(off, at)` once per run of `run` output elements, `at` stepping through the output and
+ * `off` through the source: an odometer over the output's first `outer` axes (`shape`), moving
+ * `off` by `strides[a]` along axis a from `base`.
+ */
+function eachRun(
+  shape: readonly number[],
+  outer: number,
+  strides: readonly number[],
+  base: number,
+  run: number,
+  f: (off: number, at: number) => void,
+): void {
+  const total = shape.reduce((a, b) => a * b, 1);
+  const idx = new Array<number>(outer).fill(0);
+  let off = base;
+  for (let at = 0; at < total; at += run) {
+    f(off, at);
+    for (let a = outer - 1; a >= 0; a--) {
+      off += strides[a];
+      if (++idx[a] < shape[a]) break;
+      off -= shape[a] * strides[a];
+      idx[a] = 0;
+    }
+  }
+}
+
 function heapSlice(
   backend: TfWasmBackend,
   x: tf.TensorInfo,
@@ -115,20 +142,10 @@ function heapSlice(
   }
   let base = 0;
   for (let i = 0; i < rank; i++) base += begin[i] * strides[i];
-  const outer = total / run;
-  const idx = new Array<number>(inner).fill(0);
-  let off = base;
-  for (let o = 0, at = 0; o < outer; o++, at += run) {
+  eachRun(size, inner, strides, base, run, (off, at) => {
     if (run >= 16) dst.set(src.subarray(off, off + run), at);
     else for (let j = 0; j < run; j++) dst[at + j] = src[off + j];
-    // next index over axes inner-1 .. 0 (odometer)
-    for (let a = inner - 1; a >= 0; a--) {
-      off += strides[a];
-      if (++idx[a] < size[a]) break;
-      off -= size[a] * strides[a];
-      idx[a] = 0;
-    }
-  }
+  });
   return out;
 }
 
@@ -161,46 +178,32 @@ function heapSpread(backend: TfWasmBackend, x: tf.TensorInfo, shape: number[]): 
   }
   const srcStride = new Array<number>(rank);
   for (let i = rank - 1, st = 1; i >= 0; st *= xs[i], i--) srcStride[i] = spread(i) ? 0 : st;
-  const srcRun = fill ? 1 : run;
-  const idx = new Array<number>(j).fill(0);
-  let off = 0;
-  for (let at = 0; at < total; at += run) {
+  eachRun(shape, j, srcStride, 0, run, (off, at) => {
     if (fill) dst.fill(src[off], at, at + run);
-    else dst.set(src.subarray(off, off + srcRun), at);
-    for (let a = j - 1; a >= 0; a--) {
-      off += srcStride[a];
-      if (++idx[a] < shape[a]) break;
-      off -= shape[a] * srcStride[a];
-      idx[a] = 0;
-    }
-  }
+    else dst.set(src.subarray(off, off + run), at);
+  });
   return out;
 }
 
 /**
- * dy of a reduction (`Sum`, `Mean`) over `axis` of `x`, divided by `divisor` (1: none) and spread
- * back over x's shape. TF.js's own gradients multiply dy by a tensor of ones of x's full shape,
- * made in JavaScript, and the mean's then divides that: dy·1 is dy exactly, so dividing dy first
- * and spreading it (the `HestSpread` kernel, heap to heap) gives the same values.
+ * dy of a reduction (`Sum`, `Mean`) over `axis` of `x`, spread back over x's shape; for the mean
+ * divided by the count first. TF.js's own gradients multiply dy by a tensor of ones of x's full
+ * shape, made in JavaScript, and the mean's then divides that: dy·1 is dy exactly, so dividing dy
+ * first and spreading it (the `HestSpread` kernel, heap to heap) gives the same values.
  */
-function spreadReduction(dy: tf.Tensor, x: tf.Tensor, axis: unknown, divisor: number): tf.Tensor {
+function spreadReduction(dy: tf.Tensor, x: tf.Tensor, axis: unknown, mean: boolean): tf.Tensor {
   const axes = tf.util.parseAxisParam(axis as number | number[], x.shape);
   const expanded = x.shape.slice();
   for (const a of axes) expanded[a] = 1;
+  const count = axes.reduce((n, a) => n * x.shape[a], 1);
   const e = tf.reshape(dy, expanded);
   if (e.dtype !== "float32" || tf.getBackend() !== "wasm") {
     // TF.js's own formula
     const d = tf.mul(e, tf.ones(x.shape, "float32"));
-    return divisor === 1 ? d : tf.div(d, divisor);
+    return mean ? tf.div(d, count) : d;
   }
-  const d = divisor === 1 ? e : tf.div(e, divisor);
+  const d = mean ? tf.div(e, count) : e;
   return tf.engine().runKernel("HestSpread", { x: d }, { shape: x.shape }) as tf.Tensor;
-}
-
-/** Elements a reduction over `axis` of `x` adds per output. */
-function reduceSize(x: tf.Tensor, axis: unknown): number {
-  const axes = tf.util.parseAxisParam(axis as number | number[], x.shape);
-  return axes.reduce((n, a) => n * x.shape[a], 1);
 }
 
 let overridesInstalled = false;
@@ -252,7 +255,8 @@ function installWasmOverrides(): void {
     kernelName: "Sum",
     inputsToSave: ["x"],
     gradFunc(dy, saved, attrs) {
-      const d = spreadReduction(dy as tf.Tensor, saved[0], (attrs as { axis: unknown }).axis, 1);
+      const axis = (attrs as { axis: unknown }).axis;
+      const d = spreadReduction(dy as tf.Tensor, saved[0], axis, false);
       return { x: () => d };
     },
   });
@@ -260,9 +264,8 @@ function installWasmOverrides(): void {
     kernelName: "Mean",
     inputsToSave: ["x"],
     gradFunc(dy, saved, attrs) {
-      const x = saved[0];
       const axis = (attrs as { axis: unknown }).axis;
-      return { x: () => spreadReduction(dy as tf.Tensor, x, axis, reduceSize(x, axis)) };
+      return { x: () => spreadReduction(dy as tf.Tensor, saved[0], axis, true) };
     },
   });
 
