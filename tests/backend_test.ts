@@ -24,10 +24,15 @@ function ramp(shape: number[], dtype: "float32" | "int32" = "float32"): tf.Tenso
     .asType(dtype);
 }
 
-Deno.test("backend: wasm Slice and SplitV equal the cpu kernels on random shapes, begins and sizes", async () => {
-  const u = uniform(key(3), 4000);
+/** Integers in [0, n) drawn in turn from `count` seeded uniforms. */
+function drawer(seed: number, count = 4000): (n: number) => number {
+  const u = uniform(key(seed), count);
   let at = 0;
-  const draw = (n: number) => Math.floor(u[at++] * n);
+  return (n) => Math.floor(u[at++] * n);
+}
+
+Deno.test("backend: wasm Slice and SplitV equal the cpu kernels on random shapes, begins and sizes", async () => {
+  const draw = drawer(3);
   for (let trial = 0; trial < 120; trial++) {
     const rank = 1 + draw(5);
     const shape = Array.from({ length: rank }, () => 1 + draw(6));
@@ -94,9 +99,7 @@ Deno.test("backend: the gradients of sum and mean on wasm equal TF.js's formula 
   // TF.js's gradients multiply dy by a tensor of ones (and, for the mean, divide by the count);
   // hest's spread dy on the heap instead. Random ranks, shapes, axes and keepDims; dy is not
   // uniform (the reduced tensor is weighted before the final sum).
-  const u = uniform(key(17), 4000);
-  let at = 0;
-  const draw = (n: number) => Math.floor(u[at++] * n);
+  const draw = drawer(17);
   for (let trial = 0; trial < 80; trial++) {
     const rank = 1 + draw(5);
     const shape = Array.from({ length: rank }, () => 1 + draw(5));
