@@ -1,7 +1,8 @@
 /**
  * What eval exports: `--mode` picks whose rates go into --npy / --nlb-submission (hybrid runs have
  * two), the output says which, a mode the run was not trained in is refused, and a submission
- * group nlb_tools would skip is refused unless named.
+ * group nlb_tools would skip is refused unless named. The train options that change only how a run
+ * is scored (`inferenceTimesteps`, `calibrateRates`) keep its training and change its scores.
  */
 import assert from "node:assert/strict";
 import { type tf, useBackend } from "../lib/core/backend.ts";
@@ -13,6 +14,8 @@ import { preset } from "../lib/experiments/presets.ts";
 import { disposeTree } from "../lib/core/tree.ts";
 import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import { resolveTrainOptions, type TrainOptions } from "../lib/train/train_options.ts";
+import { applyRateGains, fitRateGains } from "../lib/train/calibrate.ts";
+import type { RatePredictions } from "../lib/data/dataset.ts";
 import { runScript } from "./_script_util.ts";
 import { assertSameBits } from "./_train_util.ts";
 
@@ -272,6 +275,68 @@ Deno.test("train option inferenceTimesteps: the same training, the run scored, r
       );
     }
     assert.equal("inferenceTimesteps" in resolveTrainOptions({}), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train option calibrateRates: the same training, each mode's rates times gains fitted on the training trials, recorded", async () => {
+  await useBackend("wasm");
+  const dir = await Deno.makeTempDir();
+  try {
+    // the hybrid preset calibrates: the base run turns it off
+    await trainTinyHybrid(`${dir}/base`, 4, { calibrateRates: false });
+    await trainTinyHybrid(`${dir}/cal`, 4, { calibrateRates: true });
+    const a = (await loadCheckpoint(`${dir}/base/checkpoint.safetensors`)).params;
+    const b = (await loadCheckpoint(`${dir}/cal/checkpoint.safetensors`)).params;
+    await assertSameBits(a, b, "checkpoint");
+    disposeTree(a);
+    disposeTree(b);
+    const read = async (f: string) => JSON.parse(await Deno.readTextFile(f));
+    const base = await read(`${dir}/base/metrics.json`);
+    const cal = await read(`${dir}/cal/metrics.json`);
+    const ds = (await loadRun(`${dir}/base`)).dataset;
+    for (const mode of ["standard", "spiking"]) {
+      const file = mode === "standard" ? "predictions" : "predictions_spiking";
+      const rates = async (run: string) => {
+        const t = decodeSafetensors(await Deno.readFile(`${dir}/${run}/${file}.safetensors`));
+        const arr = async (k: string) => {
+          const x = t.params[k] as tf.Tensor;
+          return {
+            data: await x.data() as Float32Array,
+            shape: x.shape as [number, number, number],
+          };
+        };
+        const out: RatePredictions = {
+          rates: await arr("rates"),
+          forwardRates: await arr("forwardRates"),
+        };
+        disposeTree(t.params);
+        return out;
+      };
+      const raw = await rates("base");
+      const want = fitRateGains(raw, ds);
+      const rowB = base.results.find((r: { mode: string }) => r.mode === mode);
+      const rowC = cal.results.find((r: { mode: string }) => r.mode === mode);
+      assert.equal(rowB.rateGains, undefined);
+      assert.deepEqual(rowC.rateGains, { rates: [...want.rates], forward: [...want.forward] });
+      assert.ok(want.rates.some((g) => Math.abs(g - 1) > 1e-3), `${mode}: gains all 1`);
+      // the predictions files hold the calibrated rates, and the scores are theirs
+      const got = await rates("cal");
+      assert.deepEqual(got.rates.data, applyRateGains(raw, want).rates.data);
+      assert.deepEqual(got.forwardRates!.data, applyRateGains(raw, want).forwardRates!.data);
+      assert.notEqual(rowC.coBps, rowB.coBps);
+      assert.notEqual(rowC.rateR2, rowB.rateR2);
+      assert.deepEqual(rowC.energy, rowB.energy);
+    }
+    // re-evaluated: the same gains and scores again
+    const again = await evaluateRun(`${dir}/cal`);
+    assert.deepEqual(JSON.parse(JSON.stringify(again)), cal);
+    assert.throws(
+      () => resolveTrainOptions({ calibrateRates: "yes" as unknown as boolean }),
+      /train option "calibrateRates" must be true or false, found "yes"/,
+    );
+    assert.equal("calibrateRates" in resolveTrainOptions({}), false);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

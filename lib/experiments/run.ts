@@ -43,6 +43,7 @@ import {
 import { type ModelPreset, type Preset, preset, transformerFor } from "./presets.ts";
 export { formatResults } from "./results_table.ts";
 import { predict } from "../train/predict.ts";
+import { applyRateGains, fitRateGains } from "../train/calibrate.ts";
 import { train } from "../train/train.ts";
 import { checkResumeState } from "../train/resume.ts";
 import { checkTrainOverrides, type TrainOptions } from "../train/train_options.ts";
@@ -147,6 +148,11 @@ export interface ResultRow extends EvalResult {
    * `inferenceTimesteps`); absent otherwise (the run's config has them).
    */
   timesteps?: number;
+  /**
+   * Per-neuron gains the row's rates were multiplied by (the run's train option
+   * `calibrateRates`, fitted on the training trials by `fitRateGains`); absent without it.
+   */
+  rateGains?: { rates: number[]; forward: number[] };
 }
 
 /** Energy of a run's inference, per trial (from {@linkcode energyReport}). */
@@ -253,6 +259,11 @@ function modelFor(cfg: RunConfig, ds: SpikeDataset) {
 /** The run's train option `inferenceTimesteps` (its own over its preset's), if set. */
 function inferenceTimesteps(cfg: RunConfig): number | undefined {
   return cfg.train?.inferenceTimesteps ?? presetOf(cfg).train.inferenceTimesteps;
+}
+
+/** The run's train option `calibrateRates` (its own over its preset's). */
+function calibrates(cfg: RunConfig): boolean {
+  return cfg.train?.calibrateRates ?? presetOf(cfg).train.calibrateRates ?? false;
 }
 
 /** `cfg` with its spiking mode at `T` timesteps (unchanged when `T` is undefined). */
@@ -451,10 +462,12 @@ async function writeRunOutputs(
         pending.push({ name, sum: tf.keep(tf.sum(s)), n: s.size });
       },
     };
-    const preds = await predict(model, params, ds, {
+    let preds = await predict(model, params, ds, {
       mode,
       stats: mode === "spiking" ? stats : undefined,
     });
+    const gains = calibrates(cfg) ? fitRateGains(preds, ds) : undefined;
+    if (gains) preds = applyRateGains(preds, gains);
     await writePredictions(
       predictionsFile(dir, mode, { metrics: owner, timesteps: opts.timesteps }),
       preds,
@@ -470,6 +483,7 @@ async function writeRunOutputs(
       ...(opts.extra ?? {}),
     };
     row.energy = await runEnergy(model, params, ds, split, mode);
+    if (gains) row.rateGains = { rates: [...gains.rates], forward: [...gains.forward] };
     const rowT = opts.rowTimesteps ?? opts.timesteps;
     if (mode === "spiking" && rowT !== undefined) row.timesteps = rowT;
     if (mode === "spiking") {

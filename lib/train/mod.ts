@@ -4,6 +4,7 @@
  *
  * @module
  */
+export * from "./calibrate.ts";
 export * from "./checkpoint.ts";
 export * from "./diagnostics.ts";
 export * from "./ema.ts";

@@ -90,6 +90,7 @@ export function trainConfigJson(
     "diagnostics",
     // how the run is scored after training, not its trajectory
     "inferenceTimesteps",
+    "calibrateRates",
   ];
   const options = Object.fromEntries(
     Object.entries(o).filter(([k]) => !notTrajectory.includes(k)),
