@@ -7,7 +7,7 @@
  *
  *     deno task vs-ndt [--seeds 0,1] [--variants LIST] [--out DIR]
  *                      [--ndt CMD [--ndt-budget S] [--ndt-seeds LIST] [--ndt-python PY]
- *                       [--ndt-work DIR]] [--add-runs [LABEL=]DIR,...]
+ *                       [--ndt-work DIR]] [--add-runs [LABEL=]DIR[+DIR...],...]
  *     deno task vs-ndt [...] --sweep-out DIR (--local --jobs K | --slurm [sbatch flags] | --collect)
  *
  * `--ndt CMD` is a driver called as `CMD WORKDIR BUDGET_S SEED` (lib/experiments/ndt_peer.ts);
@@ -106,30 +106,45 @@ function mean(xs: number[]): number {
 /** An added run's row, with the SNN timesteps of a row scored at other ones than trained. */
 type AddedRow = VariantResult & { timesteps?: number };
 
-/** Rows of finished run folders given with --add-runs (one seed each), as experiment results. */
+/** The metrics of a run folder named in --add-runs. */
+async function runMetrics(dir: string): Promise<MetricsFile> {
+  const path = `${dir.replace(/\/+$/, "")}/metrics.json`;
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new UsageError(`--add-runs: cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Rows of finished run folders given with --add-runs, as experiment results: `[LABEL=]DIR` is one
+ * run, `LABEL=DIR+DIR+…` the same recipe on several seeds (mean ± sd over the folders).
+ */
 async function addedRuns(flag: string | undefined): Promise<AddedRow[]> {
   if (flag === undefined) return [];
   const out: AddedRow[] = [];
   for (const entry of flag.split(",").map((d) => d.trim()).filter((d) => d !== "")) {
     // LABEL=DIR names the row; a bare DIR is labelled with its folder name
     const eq = entry.indexOf("=");
-    const dir = (eq >= 0 ? entry.slice(eq + 1) : entry).replace(/\/+$/, "");
-    const path = `${dir}/metrics.json`;
-    let m: MetricsFile;
-    try {
-      m = JSON.parse(await Deno.readTextFile(path));
-    } catch (e) {
-      throw new UsageError(`--add-runs: cannot read ${path}: ${(e as Error).message}`);
-    }
-    const name = eq >= 0 ? entry.slice(0, eq).trim() : basename(dir);
+    const dirs = (eq >= 0 ? entry.slice(eq + 1) : entry).split("+").map((d) =>
+      d.trim().replace(/\/+$/, "")
+    );
+    const ms = await Promise.all(dirs.map(runMetrics));
+    const name = eq >= 0 ? entry.slice(0, eq).trim() : basename(dirs[0]);
     const rows = aggregateExperiment([{ name, label: name, preset: "" }], {
-      seeds: [0],
-      metrics: () => m,
+      seeds: ms.map((_, i) => i),
+      metrics: (_v, i) => ms[i],
     }).results;
-    out.push(...rows.map((r) => ({
-      ...r,
-      timesteps: m.results.find((x) => x.mode === r.mode)?.timesteps,
-    })));
+    for (const r of rows) {
+      const ts = new Set(ms.map((m) => m.results.find((x) => x.mode === r.mode)?.timesteps));
+      if (ts.size > 1) {
+        throw new UsageError(
+          `--add-runs: the runs of "${name}" scored their ${r.mode} mode at different SNN ` +
+            `timesteps (${[...ts].join(", ")}); give runs scored alike`,
+        );
+      }
+      out.push({ ...r, timesteps: [...ts][0] });
+    }
   }
   return out;
 }
@@ -253,7 +268,8 @@ if (import.meta.main) {
       "ndt-seeds": "NDT seeds (default 100)",
       "ndt-python": "the Python that must import torch (default /usr/bin/python3)",
       "ndt-work": "the driver's work folder (default OUT/ndt); a finished run there is reused",
-      "add-runs": "comma-separated [LABEL=]DIR run folders (e.g. a long recipe's) added as rows",
+      "add-runs":
+        "comma-separated [LABEL=]DIR run folders (e.g. a long recipe's) added as rows; LABEL=DIR+DIR+… one row over several seeds",
     },
     report,
   });

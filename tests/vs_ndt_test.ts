@@ -199,6 +199,11 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
   scored.results.find((x: { mode: string }) => x.mode === "spiking").timesteps = 8;
   await Deno.mkdir(`${dir}/t8`);
   await Deno.writeTextFile(`${dir}/t8/metrics.json`, JSON.stringify(scored));
+  // the same recipe on another seed: LABEL=DIR+DIR is one row, mean ± sd over the folders
+  const seedB = structuredClone(scored);
+  for (const x of seedB.results) x.coBps += 0.01;
+  await Deno.mkdir(`${dir}/t8b`);
+  await Deno.writeTextFile(`${dir}/t8b/metrics.json`, JSON.stringify(seedB));
   const r2 = await runScript("vs_ndt.ts", [
     "--quick",
     "--quiet",
@@ -211,7 +216,7 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
     "--ndt-python",
     noTorch,
     "--add-runs",
-    `again=${out}/runs/standard_s0/,at8=${dir}/t8`,
+    `again=${out}/runs/standard_s0/,at8=${dir}/t8,two seeds=${dir}/t8+${dir}/t8b/`,
   ]);
   assert.equal(r2.code, 0, r2.out + r2.err);
   assert.match(r2.err, /NDT rows skipped: .*No module named 'torch'/);
@@ -219,16 +224,40 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
   assert.equal(res2.ndt.length, 0);
   assert.match(res2.ndtSkipped, /torch/);
   // the added run folder is a row of its own, with its own numbers
-  assert.equal(res2.hest.length, 6);
+  assert.equal(res2.hest.length, 8);
   assert.equal(res2.hest[3].model, "hest again");
   assert.deepEqual(res2.hest[3].coBps, res2.hest[0].coBps);
   assert.deepEqual(
-    res2.hest.slice(4).map((h: { model: string; mode: string }) => `${h.model}/${h.mode}`),
+    res2.hest.slice(4, 6).map((h: { model: string; mode: string }) => `${h.model}/${h.mode}`),
     ["hest at8/standard", "hest at8/spiking (T = 8)"],
   );
   assert.match(
     await Deno.readTextFile(`${dir}/out2/report.md`),
     /\| hest at8 \| spiking \(T = 8\) \|/,
+  );
+  const two = res2.hest.slice(6);
+  assert.deepEqual(
+    two.map((h: { model: string; mode: string; n: number }) => `${h.model}/${h.mode}/${h.n}`),
+    ["hest two seeds/standard/2", "hest two seeds/spiking (T = 8)/2"],
+  );
+  for (let i = 0; i < 2; i++) {
+    assert.ok(Math.abs(two[i].coBps.mean - (res2.hest[4 + i].coBps.mean + 0.005)) < 1e-12);
+    assert.ok(Math.abs(two[i].coBps.sd - Math.SQRT1_2 * 0.01) < 1e-9, `${two[i].coBps.sd}`);
+  }
+  // runs scored at different timesteps are not one row
+  const mixed = await runScript("vs_ndt.ts", [
+    "--quick",
+    "--out",
+    `${dir}/out4`,
+    "--runs",
+    `${out}/runs`,
+    "--add-runs",
+    `mixed=${dir}/t8+${out}/runs/${hybridDir}`,
+  ]);
+  assert.equal(mixed.code, 2);
+  assert.match(
+    mixed.err,
+    /the runs of "mixed" scored their spiking mode at different SNN timesteps/,
   );
   const bad = await runScript("vs_ndt.ts", [
     "--quick",
