@@ -15,6 +15,7 @@ import { disposeTree } from "../lib/core/tree.ts";
 import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import { resolveTrainOptions, type TrainOptions } from "../lib/train/train_options.ts";
 import { applyRateGains, fitRateGains } from "../lib/train/calibrate.ts";
+import { predict } from "../lib/train/predict.ts";
 import type { RatePredictions } from "../lib/data/dataset.ts";
 import { runScript } from "./_script_util.ts";
 import { assertSameBits } from "./_train_util.ts";
@@ -332,6 +333,23 @@ Deno.test("train option calibrateRates: the same training, each mode's rates tim
     // re-evaluated: the same gains and scores again
     const again = await evaluateRun(`${dir}/cal`);
     assert.deepEqual(JSON.parse(JSON.stringify(again)), cal);
+    // loadRun hands the gains over: predict + applyRateGains gives the scored rates
+    const loaded = await loadRun(`${dir}/cal`);
+    const spk = cal.results.find((r: { mode: string }) => r.mode === "spiking");
+    assert.deepEqual([...loaded.rateGains!.spiking!.rates], spk.rateGains.rates);
+    const scored = applyRateGains(
+      await predict(loaded.model, loaded.params, loaded.dataset, { mode: "spiking" }),
+      loaded.rateGains!.spiking!,
+    );
+    const file = decodeSafetensors(
+      await Deno.readFile(`${dir}/cal/predictions_spiking.safetensors`),
+    );
+    assert.deepEqual(scored.rates.data, await (file.params.rates as tf.Tensor).data());
+    disposeTree(file.params);
+    disposeTree(loaded.params);
+    const plain = await loadRun(`${dir}/base`);
+    assert.equal(plain.rateGains, undefined);
+    disposeTree(plain.params);
     assert.throws(
       () => resolveTrainOptions({ calibrateRates: "yes" as unknown as boolean }),
       /train option "calibrateRates" must be true or false, found "yes"/,

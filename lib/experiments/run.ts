@@ -24,9 +24,8 @@ import {
   removeRunOutputs,
   RunFolderError,
 } from "./run_folder.ts";
-import { DatasetError, type SpikeDataset, take3d } from "../data/dataset.ts";
-import { energyReport } from "../eval/energy.ts";
-import type { OpsByKind } from "../eval/energy_constants.ts";
+import { DatasetError, type SpikeDataset } from "../data/dataset.ts";
+import { type RunEnergy, runEnergy } from "./run_energy.ts";
 import { writeJsonAtomic } from "../core/io.ts";
 import { loadDataset, type LoadOptions } from "../data/load.ts";
 import { lorenzDataset, type LorenzOptions } from "../data/lorenz.ts";
@@ -43,7 +42,7 @@ import {
 import { type ModelPreset, type Preset, preset, transformerFor } from "./presets.ts";
 export { formatResults } from "./results_table.ts";
 import { predict } from "../train/predict.ts";
-import { applyRateGains, fitRateGains } from "../train/calibrate.ts";
+import { applyRateGains, fitRateGains, type RateGains } from "../train/calibrate.ts";
 import { train } from "../train/train.ts";
 import { checkResumeState } from "../train/resume.ts";
 import { checkTrainOverrides, type TrainOptions } from "../train/train_options.ts";
@@ -153,32 +152,6 @@ export interface ResultRow extends EvalResult {
    * `calibrateRates`, fitted on the training trials by `fitRateGains`); absent without it.
    */
   rateGains?: { rates: number[]; forward: number[] };
-}
-
-/** Energy of a run's inference, per trial (from {@linkcode energyReport}). */
-export interface RunEnergy {
-  /** Energy per trial, µJ. */
-  perSampleUj: number;
-  /** Energy per bin, nJ. */
-  perBinNj: number;
-  /** MACs per trial. */
-  macs: number;
-  /** ACs per trial. */
-  acs: number;
-  /** MACs per trial of the same network run densely. */
-  denseMacs: number;
-  /** Operations per trial by kind (`other` = GELU + add + mul); `perSampleUj` prices them all. */
-  opsByKind: OpsByKind;
-  /** Energy per trial by kind, µJ (sums to `perSampleUj`). */
-  energyByKindUj: OpsByKind;
-  /** NeuroBench effective MACs per trial (on non-zero real inputs). */
-  effectiveMacs: number;
-  /** NeuroBench effective ACs per trial (for non-zero spike inputs). */
-  effectiveAcs: number;
-  /** Fraction of zero elements over the inputs of the weight products (NeuroBench). */
-  activationSparsity: number;
-  /** Trials the counts were measured on. */
-  trials: number;
 }
 
 /** Contents of `metrics.json`. */
@@ -482,7 +455,7 @@ async function writeRunOutputs(
       params: countParams(params),
       ...(opts.extra ?? {}),
     };
-    row.energy = await runEnergy(model, params, ds, split, mode);
+    row.energy = await runEnergy(model, params, { dataset: ds, split, mode });
     if (gains) row.rateGains = { rates: [...gains.rates], forward: [...gains.forward] };
     const rowT = opts.rowTimesteps ?? opts.timesteps;
     if (mode === "spiking" && rowT !== undefined) row.timesteps = rowT;
@@ -502,43 +475,6 @@ async function writeRunOutputs(
   const metrics: MetricsFile = { dataset: datasetSummary(ds), results };
   await writeJsonAtomic(`${dir}/${opts.metricsFile}`, metrics);
   return metrics;
-}
-
-/**
- * Energy per trial of `mode` inference on up to 32 trials of a split (operations counted from the
- * forward pass, unmasked input).
- */
-async function runEnergy(
-  model: ReturnType<typeof modelFor>,
-  params: Params,
-  ds: SpikeDataset,
-  split: "train" | "val" | "test",
-  mode: Mode,
-): Promise<RunEnergy> {
-  const all = ds.split[split].length > 0 ? ds.split[split] : ds.split.train;
-  const trials = Int32Array.from(all).subarray(0, 32);
-  const held = take3d(ds.counts, trials, { last: ds.heldIn });
-  const input = tf.tensor3d(held.data, [...held.shape]);
-  try {
-    const r = await energyReport(model, params, { input }, { mode });
-    return {
-      perSampleUj: r.perSample.energyPj / 1e6,
-      perBinNj: r.perBin.energyPj / 1e3,
-      macs: r.perSample.macs,
-      acs: r.perSample.acs,
-      denseMacs: r.perSample.denseMacs,
-      opsByKind: r.perSample.opsByKind,
-      energyByKindUj: Object.fromEntries(
-        Object.entries(r.perSample.energyByKindPj).map(([k, pj]) => [k, pj / 1e6]),
-      ) as OpsByKind,
-      effectiveMacs: r.perSample.effectiveMacs,
-      effectiveAcs: r.perSample.effectiveAcs,
-      activationSparsity: r.perSample.activationSparsity,
-      trials: trials.length,
-    };
-  } finally {
-    input.dispose();
-  }
 }
 
 /** Options of {@linkcode evaluateRun}. */
@@ -639,6 +575,12 @@ export interface LoadedRun {
   model: Model;
   /** The trained parameters (`checkpoint.safetensors`); the caller disposes them. */
   params: Params;
+  /**
+   * Each mode's per-neuron rate gains, for a run with the train option `calibrateRates` (from
+   * the rows of its `metrics.json`): `applyRateGains(await predict(...), rateGains[mode])` gives
+   * the rates the run was scored on. Absent otherwise.
+   */
+  rateGains?: Partial<Record<Mode, RateGains>>;
 }
 
 /**
@@ -681,5 +623,25 @@ export async function loadRun(
       );
     }
   }
-  return { config, dataset, model, params };
+  const rateGains = calibrates(config) ? await savedRateGains(dir) : undefined;
+  return { config, dataset, model, params, ...(rateGains ? { rateGains } : {}) };
+}
+
+/** The gains recorded in the rows of `dir`'s `metrics.json`, by mode (undefined without any). */
+async function savedRateGains(dir: string): Promise<Partial<Record<Mode, RateGains>> | undefined> {
+  let m: MetricsFile;
+  try {
+    m = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`));
+  } catch {
+    return undefined; // not scored yet
+  }
+  const out: Partial<Record<Mode, RateGains>> = {};
+  for (const r of m.results ?? []) {
+    if (!r.rateGains) continue;
+    out[r.mode] = {
+      rates: Float32Array.from(r.rateGains.rates),
+      forward: Float32Array.from(r.rateGains.forward),
+    };
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
