@@ -1,10 +1,10 @@
 /**
  * Per-neuron rate calibration after training (the `calibrateRates` train option).
  *
- * A masked model is trained to predict the bins it cannot see, yet it is scored at bins whose
- * counts it reads. Its predicted rates there come out a few per cent too high or too low per
- * neuron, with the same pattern across seeds and modes (docs/ndt_comparison.md, "Calibrated
- * rates"). {@linkcode fitRateGains} fits one multiplicative gain per neuron, for the bins of the
+ * A masked model's predicted rates can come out a few per cent too high or too low per neuron,
+ * with the same pattern across seeds and modes: it is trained on the bins it cannot see and scored
+ * at bins whose counts it reads (docs/ndt_comparison.md, "Calibrated rates").
+ * {@linkcode fitRateGains} fits one multiplicative gain per neuron, for the bins of the
  * trial and, separately, for the forward window, by Poisson maximum likelihood on the training
  * trials' observed counts: no true rates and no validation or test trial is used.
  * {@linkcode applyRateGains} applies them.

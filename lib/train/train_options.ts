@@ -159,8 +159,8 @@ export interface TrainOptions {
   /**
    * Multiply the scored rates by per-neuron gains fitted on the training trials' counts once
    * training is over (`fitRateGains`, Poisson maximum likelihood; default false; absent from a
-   * run's options when not given). A masked model is trained on bins it cannot see and scored on
-   * bins it reads, and its rates there are a few per cent off per neuron. A run folder's scoring
+   * run's options when not given): a masked model's rates can be a few per cent off per neuron at
+   * the bins it is scored on, which it reads but was never trained on. A run folder's scoring
    * (`metrics.json`, the predictions files) and `evaluateRun` fit the gains of each mode and record
    * them in the metrics rows (`rateGains`); the parameters, the training and its validation are
    * unchanged. On the Lorenz long recipe it raised rate R² by 0.002–0.005 in both modes on three
