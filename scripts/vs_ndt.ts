@@ -108,7 +108,7 @@ type AddedRow = VariantResult & { timesteps?: number };
 
 /** The metrics of a run folder named in --add-runs. */
 async function runMetrics(dir: string): Promise<MetricsFile> {
-  const path = `${dir.replace(/\/+$/, "")}/metrics.json`;
+  const path = `${dir}/metrics.json`;
   try {
     return JSON.parse(await Deno.readTextFile(path));
   } catch (e) {

@@ -537,18 +537,11 @@ export async function evaluateRun(
     const scoreT = T ?? inferenceTimesteps(run.config);
     const cfg = atTimesteps(run.config, scoreT);
     await removeStaleTemps(dir);
-    let previous: Partial<ResultRow> = {};
-    try {
-      const old = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`)) as MetricsFile;
-      const r = old.results[0];
-      previous = {
-        bestStep: r?.bestStep,
-        trainSeconds: r?.trainSeconds,
-        trainThreads: r?.trainThreads,
-      };
-    } catch {
-      // no earlier metrics: nothing to carry over
-    }
+    // no earlier metrics: nothing to carry over
+    const r = (await savedMetrics(dir))?.results?.[0];
+    const previous: Partial<ResultRow> = r
+      ? { bestStep: r.bestStep, trainSeconds: r.trainSeconds, trainThreads: r.trainThreads }
+      : {};
     return await writeRunOutputs(dir, cfg, ds, params, {
       split: opts.split,
       metricsFile: metricsFileName(opts.split, { timesteps: T }),
@@ -627,16 +620,19 @@ export async function loadRun(
   return { config, dataset, model, params, ...(rateGains ? { rateGains } : {}) };
 }
 
+/** `dir`'s `metrics.json`, or undefined when the run has none yet (or it cannot be read). */
+async function savedMetrics(dir: string): Promise<MetricsFile | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The gains recorded in the rows of `dir`'s `metrics.json`, by mode (undefined without any). */
 async function savedRateGains(dir: string): Promise<Partial<Record<Mode, RateGains>> | undefined> {
-  let m: MetricsFile;
-  try {
-    m = JSON.parse(await Deno.readTextFile(`${dir}/metrics.json`));
-  } catch {
-    return undefined; // not scored yet
-  }
   const out: Partial<Record<Mode, RateGains>> = {};
-  for (const r of m.results ?? []) {
+  for (const r of (await savedMetrics(dir))?.results ?? []) {
     if (!r.rateGains) continue;
     out[r.mode] = {
       rates: Float32Array.from(r.rateGains.rates),
