@@ -52,6 +52,15 @@ async function trainTinyStandard(outDir: string): Promise<void> {
   }, { outDir });
 }
 
+/** The two run folders' checkpoints hold the same parameters, bit for bit. */
+async function assertSameCheckpoint(dirA: string, dirB: string): Promise<void> {
+  const a = (await loadCheckpoint(`${dirA}/checkpoint.safetensors`)).params;
+  const b = (await loadCheckpoint(`${dirB}/checkpoint.safetensors`)).params;
+  await assertSameBits(a, b, "checkpoint");
+  disposeTree(a);
+  disposeTree(b);
+}
+
 async function npyRates(path: string): Promise<Float64Array> {
   const a = parseNpy(await Deno.readFile(path), { file: path, key: "rates" });
   return Float64Array.from(a.data as ArrayLike<number>);
@@ -220,11 +229,7 @@ Deno.test("train option inferenceTimesteps: the same training, the run scored, r
     await trainTinyHybrid(`${dir}/base`, 4);
     await trainTinyHybrid(`${dir}/inf`, 4, { inferenceTimesteps: 2 });
     // training and its validation run at the model's T = 4: the same parameters, bit for bit
-    const a = (await loadCheckpoint(`${dir}/base/checkpoint.safetensors`)).params;
-    const b = (await loadCheckpoint(`${dir}/inf/checkpoint.safetensors`)).params;
-    await assertSameBits(a, b, "checkpoint");
-    disposeTree(a);
-    disposeTree(b);
+    await assertSameCheckpoint(`${dir}/base`, `${dir}/inf`);
     const read = async (f: string) => JSON.parse(await Deno.readTextFile(f));
     const own = await read(`${dir}/inf/metrics.json`);
     // the base run evaluated at T = 2 gives the scoring the inf run did by itself
@@ -288,15 +293,13 @@ Deno.test("train option calibrateRates: the same training, each mode's rates tim
     // off explicitly, so the test holds whatever the preset says
     await trainTinyHybrid(`${dir}/base`, 4, { calibrateRates: false });
     await trainTinyHybrid(`${dir}/cal`, 4, { calibrateRates: true });
-    const a = (await loadCheckpoint(`${dir}/base/checkpoint.safetensors`)).params;
-    const b = (await loadCheckpoint(`${dir}/cal/checkpoint.safetensors`)).params;
-    await assertSameBits(a, b, "checkpoint");
-    disposeTree(a);
-    disposeTree(b);
+    await assertSameCheckpoint(`${dir}/base`, `${dir}/cal`);
     const read = async (f: string) => JSON.parse(await Deno.readTextFile(f));
     const base = await read(`${dir}/base/metrics.json`);
     const cal = await read(`${dir}/cal/metrics.json`);
-    const ds = (await loadRun(`${dir}/base`)).dataset;
+    const baseRun = await loadRun(`${dir}/base`);
+    disposeTree(baseRun.params);
+    const ds = baseRun.dataset;
     for (const mode of ["standard", "spiking"]) {
       const file = mode === "standard" ? "predictions" : "predictions_spiking";
       const rates = async (run: string) => {

@@ -245,29 +245,24 @@ Deno.test("vs-ndt --quick: hest rows in both modes, NDT rows from a driver, skip
     assert.ok(Math.abs(two[i].coBps.sd - Math.SQRT1_2 * 0.01) < 1e-9, `${two[i].coBps.sd}`);
   }
   // runs scored at different timesteps are not one row
-  const mixed = await runScript("vs_ndt.ts", [
-    "--quick",
-    "--out",
-    `${dir}/out4`,
-    "--runs",
-    `${out}/runs`,
-    "--add-runs",
-    `mixed=${dir}/t8+${out}/runs/${hybridDir}`,
-  ]);
+  // vs-ndt over the finished quick runs, with --add-runs `spec`, into `outDir`
+  const withAdded = (outDir: string, spec: string) =>
+    runScript("vs_ndt.ts", [
+      "--quick",
+      "--out",
+      outDir,
+      "--runs",
+      `${out}/runs`,
+      "--add-runs",
+      spec,
+    ]);
+  const mixed = await withAdded(`${dir}/out4`, `mixed=${dir}/t8+${out}/runs/${hybridDir}`);
   assert.equal(mixed.code, 2);
   assert.match(
     mixed.err,
     /the runs of "mixed" scored their spiking mode at different SNN timesteps/,
   );
-  const bad = await runScript("vs_ndt.ts", [
-    "--quick",
-    "--out",
-    `${dir}/out3`,
-    "--runs",
-    `${out}/runs`,
-    "--add-runs",
-    `${dir}/nope`,
-  ]);
+  const bad = await withAdded(`${dir}/out3`, `${dir}/nope`);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--add-runs: cannot read .*nope\/metrics.json/);
   await Deno.remove(dir, { recursive: true });
